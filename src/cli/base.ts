@@ -1,0 +1,148 @@
+/**
+ * The base of every command: common flags, one renderer, the call counter, and the mapping of
+ * every thrown error to one clean line, a --json result and the exit code of the contract.
+ * Commands stay thin: parse flags, call one library function, describe the result.
+ */
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { ApiCallCounter } from '../lib/aws/counter.js';
+import { mapAwsError } from '../lib/aws/errors.js';
+import { formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
+import type { CommonOptions } from '../lib/session.js';
+import { makeRenderer, type Renderer } from './render.js';
+
+export const commonFlags = {
+  env: Flags.string({
+    char: 'e',
+    description: 'environment from patchwork.yml',
+    env: 'PATCHWORK_ENV',
+    helpGroup: 'GLOBAL',
+  }),
+  config: Flags.string({
+    char: 'c',
+    description: 'config file [default: ./patchwork.yml]',
+    env: 'PATCHWORK_CONFIG',
+    helpGroup: 'GLOBAL',
+  }),
+  region: Flags.string({ description: 'AWS region (overrides the config and AWS_REGION)', helpGroup: 'GLOBAL' }),
+  profile: Flags.string({ description: 'AWS profile', helpGroup: 'GLOBAL' }),
+  json: Flags.boolean({ description: 'NDJSON events on stdout, ending with a result line', helpGroup: 'GLOBAL' }),
+  debug: Flags.boolean({ description: 'show stack traces and debug events', helpGroup: 'GLOBAL' }),
+};
+
+export const mutatingFlags = {
+  'dry-run': Flags.boolean({ description: 'show the plan; change nothing' }),
+  'exit-code': Flags.boolean({
+    description: 'with --dry-run: exit 6 when changes are pending',
+    dependsOn: ['dry-run'],
+  }),
+  yes: Flags.boolean({ char: 'y', description: 'do not ask for confirmation (required without a terminal)' }),
+};
+
+export interface Outcome {
+  /** Fields added to the --json result line. */
+  result?: Record<string, unknown>;
+  /** What people see after the events. */
+  text?: string;
+  exitCode?: number;
+}
+
+export type CommonFlags = Interfaces.InferredFlags<typeof commonFlags>;
+
+export abstract class PatchworkCommand extends Command {
+  static override baseFlags = commonFlags;
+  protected renderer: Renderer | undefined;
+  protected readonly counter = new ApiCallCounter();
+  private started = Date.now();
+  private json = process.argv.includes('--json');
+  private debugOutput = process.argv.includes('--debug');
+
+  /** Runs the command; flags are parsed by the subclass with this.parse. */
+  abstract execute(): Promise<Outcome>;
+
+  /** Options every library call takes, from the common flags. */
+  protected common(flags: Partial<CommonFlags>): CommonOptions {
+    return {
+      ...(flags.config ? { config: flags.config } : {}),
+      ...(flags.env ? { env: flags.env } : {}),
+      ...(flags.region ? { region: flags.region } : {}),
+      ...(flags.profile ? { profile: flags.profile } : {}),
+      onEvent: (e) => this.renderer?.event(e),
+      counter: this.counter,
+    };
+  }
+
+  /** Called by subclasses right after parsing, so output follows --json/--debug. */
+  protected startOutput(flags: Partial<CommonFlags>): Renderer {
+    this.json = !!flags.json;
+    this.debugOutput = !!flags.debug;
+    this.renderer = makeRenderer({
+      json: this.json,
+      debug: this.debugOutput,
+      title: `patchwork ${this.id ?? ''}`.trim(),
+    });
+    return this.renderer;
+  }
+
+  async run(): Promise<void> {
+    this.started = Date.now();
+    const outcome = await this.execute();
+    const renderer = this.renderer ?? this.startOutput({});
+    const exitCode = outcome.exitCode ?? 0;
+    await renderer.close(exitCode === 0);
+    if (outcome.text) renderer.text(outcome.text);
+    renderer.result({
+      ok: exitCode === 0,
+      exitCode,
+      command: this.id,
+      ...outcome.result,
+      durationMs: Date.now() - this.started,
+      apiCalls: this.counter.snapshot(),
+    });
+    process.exitCode = exitCode;
+  }
+
+  override async catch(err: Error & { oclif?: { exit?: number } }): Promise<void> {
+    // --help / --version end through an exit "error" with code 0.
+    if (err.oclif?.exit === 0) return;
+    const mapped = toPatchworkError(err);
+    if (this.renderer) await this.renderer.close(false);
+    process.stderr.write(`${formatError(mapped)}\n`);
+    if (this.debugOutput) process.stderr.write(`${(mapped.cause as Error | undefined)?.stack ?? err.stack ?? ''}\n`);
+    if (this.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          type: 'result',
+          ok: false,
+          exitCode: mapped.exitCode,
+          command: this.id,
+          error: mapped.toJSON(),
+          durationMs: Date.now() - this.started,
+          apiCalls: this.counter.snapshot(),
+        })}\n`,
+      );
+    }
+    process.exitCode = mapped.exitCode;
+  }
+}
+
+/** Any thrown value → a PatchworkError: usage errors exit 2, SDK failures get a code, the rest PW_UNEXPECTED. */
+export function toPatchworkError(err: unknown): PatchworkError {
+  if (isPatchworkError(err)) return err;
+  const aws = mapAwsError(err);
+  if (isPatchworkError(aws)) return aws;
+  const e = err as Error & { oclif?: { exit?: number } };
+  if (e?.oclif?.exit === 2 || /Flag|Parse|Arg|Required/i.test(e?.constructor?.name ?? '')) {
+    return new PatchworkError('PW_USAGE', firstLine(e.message), {
+      hint: 'see `patchwork help` or `patchwork <verb> --help`',
+      cause: err,
+    });
+  }
+  return new PatchworkError('PW_UNEXPECTED', firstLine(e?.message ?? String(err)), {
+    hint: 'rerun with --debug and report the stack trace if it persists',
+    cause: err,
+  });
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim() !== '') ?? s;
+}

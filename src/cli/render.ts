@@ -1,0 +1,149 @@
+/**
+ * Renderers: the same library events shown three ways. NDJSON on stdout for --json (people get
+ * plain lines on stderr beside it), plain lines when not a TTY or in CI, listr2 in a terminal.
+ */
+import type { Writable } from 'node:stream';
+import type { PatchworkEvent } from '../lib/events.js';
+
+export interface Renderer {
+  event(e: PatchworkEvent): void;
+  /** Human text (a command's result view). */
+  text(s: string): void;
+  /** The final --json line (no-op for human renderers). */
+  result(r: Record<string, unknown>): void;
+  /** Stop any live display; waits for it to settle. */
+  close(ok: boolean): Promise<void>;
+}
+
+const MARK: Record<string, string> = { start: '→', done: '✓', skip: '-', fail: '✗' };
+
+export function plainLine(e: PatchworkEvent, debug = false): string | undefined {
+  switch (e.type) {
+    case 'log':
+      if (e.level === 'debug' && !debug) return undefined;
+      return `${e.level === 'warn' ? '! ' : e.level === 'error' ? '✗ ' : '  '}${e.message}`;
+    case 'warning':
+      return `! ${e.code}: ${e.message}`;
+    case 'task':
+      return `${MARK[e.status]} ${e.title}${e.message ? `: ${e.message}` : ''}`;
+    default:
+      return undefined;
+  }
+}
+
+export class PlainRenderer implements Renderer {
+  constructor(
+    private readonly out: Writable,
+    private readonly debug = false,
+  ) {}
+  event(e: PatchworkEvent): void {
+    const line = plainLine(e, this.debug);
+    if (line !== undefined) this.out.write(`${line}\n`);
+  }
+  text(s: string): void {
+    this.out.write(s.endsWith('\n') ? s : `${s}\n`);
+  }
+  result(): void {}
+  async close(): Promise<void> {}
+}
+
+/** NDJSON on stdout, one event per line; human lines go to stderr. */
+export class JsonRenderer implements Renderer {
+  private readonly human: PlainRenderer;
+  constructor(
+    private readonly out: Writable,
+    err: Writable,
+    debug = false,
+  ) {
+    this.human = new PlainRenderer(err, debug);
+  }
+  event(e: PatchworkEvent): void {
+    this.out.write(`${JSON.stringify(e)}\n`);
+    this.human.event(e);
+  }
+  text(s: string): void {
+    this.human.text(s);
+  }
+  result(r: Record<string, unknown>): void {
+    this.out.write(`${JSON.stringify({ type: 'result', ...r })}\n`);
+  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * listr2 in a terminal: one live task for the command whose output shows the task lines as they
+ * change. listr2 is loaded only when a terminal asks for it.
+ */
+export class ListrRenderer implements Renderer {
+  private lines: string[] = [];
+  private done!: (ok: boolean) => void;
+  private setOutput: ((s: string) => void) | undefined;
+  private setTitle: ((s: string) => void) | undefined;
+  private running: Promise<void>;
+  private readonly texts: string[] = [];
+
+  constructor(
+    private readonly title: string,
+    private readonly debug = false,
+  ) {
+    const finished = new Promise<boolean>((resolve) => {
+      this.done = resolve;
+    });
+    this.running = this.start(finished);
+  }
+
+  private async start(finished: Promise<boolean>): Promise<void> {
+    const { Listr } = await import('listr2');
+    const list = new Listr(
+      [
+        {
+          title: this.title,
+          task: async (_ctx, task) => {
+            this.setOutput = (s) => {
+              task.output = s;
+            };
+            this.setTitle = (s) => {
+              task.title = s;
+            };
+            if (this.lines.length) task.output = this.lines.join('\n');
+            const ok = await finished;
+            if (!ok) throw new Error(`${this.title} failed`);
+          },
+          rendererOptions: { outputBar: Number.POSITIVE_INFINITY, persistentOutput: true },
+        },
+      ],
+      { exitOnError: true, rendererOptions: { showErrorMessage: false }, registerSignalListeners: false },
+    );
+    await list.run().catch(() => {});
+  }
+
+  event(e: PatchworkEvent): void {
+    const line = plainLine(e, this.debug);
+    if (line === undefined) return;
+    if (e.type === 'task' && e.status !== 'start') {
+      // Replace the matching "→ title" line with its outcome.
+      const startLine = `${MARK.start} ${e.title}`;
+      const at = this.lines.lastIndexOf(startLine);
+      if (at >= 0) this.lines.splice(at, 1);
+    }
+    this.lines.push(line);
+    if (e.type === 'task' && e.status === 'start') this.setTitle?.(`${this.title}: ${e.title}`);
+    this.setOutput?.(this.lines.join('\n'));
+  }
+  text(s: string): void {
+    this.texts.push(s);
+  }
+  result(): void {}
+  async close(ok: boolean): Promise<void> {
+    this.setTitle?.(this.title);
+    this.done(ok);
+    await this.running;
+    for (const t of this.texts) process.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
+  }
+}
+
+export function makeRenderer(opts: { json: boolean; debug: boolean; title: string }): Renderer {
+  if (opts.json) return new JsonRenderer(process.stdout, process.stderr, opts.debug);
+  const interactive = process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
+  return interactive ? new ListrRenderer(opts.title, opts.debug) : new PlainRenderer(process.stdout, opts.debug);
+}

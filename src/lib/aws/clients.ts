@@ -1,0 +1,174 @@
+/**
+ * The ONE place that builds AWS SDK v3 clients: region, profile, endpoint (AWS_ENDPOINT_URL),
+ * adaptive retries, request compression off behind an endpoint override, and a middleware that
+ * counts calls and turns SDK failures into PatchworkErrors. Clients (and their SDK packages) are
+ * loaded lazily, so `patchwork --help` never loads the SDK.
+ */
+import type { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { IAMClient } from '@aws-sdk/client-iam';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { ApiCallCounter } from './counter.js';
+import { AWS_CONTEXT } from './errors.js';
+
+export interface AwsSettings {
+  region: string;
+  /** Named profile (else AWS_PROFILE, else the default chain). */
+  profile?: string;
+  /** Endpoint override for every service (else AWS_ENDPOINT_URL). */
+  endpoint?: string;
+  /** Attempts per call, retries included (else AWS_MAX_ATTEMPTS, else 6). */
+  maxAttempts?: number;
+  /** Explicit credentials (programmatic use, tests); default: the SDK's provider chain. */
+  credentials?: AwsCredentialIdentityProvider;
+}
+
+export interface ClientMap {
+  ecs: ECSClient;
+  ecr: ECRClient;
+  elbv2: ElasticLoadBalancingV2Client;
+  cloudwatch: CloudWatchClient;
+  logs: CloudWatchLogsClient;
+  ec2: EC2Client;
+  iam: IAMClient;
+  sts: STSClient;
+  ssm: SSMClient;
+  dynamodb: DynamoDBClient;
+  autoscaling: ApplicationAutoScalingClient;
+}
+export type ServiceKey = keyof ClientMap;
+
+type Ctor = new (config: Record<string, unknown>) => ClientMap[ServiceKey];
+const loaders: Record<ServiceKey, () => Promise<Ctor>> = {
+  ecs: async () => (await import('@aws-sdk/client-ecs')).ECSClient as unknown as Ctor,
+  ecr: async () => (await import('@aws-sdk/client-ecr')).ECRClient as unknown as Ctor,
+  elbv2: async () =>
+    (await import('@aws-sdk/client-elastic-load-balancing-v2')).ElasticLoadBalancingV2Client as unknown as Ctor,
+  cloudwatch: async () => (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient as unknown as Ctor,
+  logs: async () => (await import('@aws-sdk/client-cloudwatch-logs')).CloudWatchLogsClient as unknown as Ctor,
+  ec2: async () => (await import('@aws-sdk/client-ec2')).EC2Client as unknown as Ctor,
+  iam: async () => (await import('@aws-sdk/client-iam')).IAMClient as unknown as Ctor,
+  sts: async () => (await import('@aws-sdk/client-sts')).STSClient as unknown as Ctor,
+  ssm: async () => (await import('@aws-sdk/client-ssm')).SSMClient as unknown as Ctor,
+  dynamodb: async () => (await import('@aws-sdk/client-dynamodb')).DynamoDBClient as unknown as Ctor,
+  autoscaling: async () =>
+    (await import('@aws-sdk/client-application-auto-scaling')).ApplicationAutoScalingClient as unknown as Ctor,
+};
+
+/** Short service names for the counter, from the SDK's client class names. */
+const SERVICE_LABEL: Record<string, string> = {
+  ECSClient: 'ECS',
+  ECRClient: 'ECR',
+  ElasticLoadBalancingV2Client: 'ELBv2',
+  CloudWatchClient: 'CloudWatch',
+  CloudWatchLogsClient: 'CloudWatchLogs',
+  EC2Client: 'EC2',
+  IAMClient: 'IAM',
+  STSClient: 'STS',
+  SSMClient: 'SSM',
+  DynamoDBClient: 'DynamoDB',
+  ApplicationAutoScalingClient: 'ApplicationAutoScaling',
+};
+
+export class AwsClients {
+  readonly counter: ApiCallCounter;
+  readonly endpoint: string | undefined;
+  private readonly cache = new Map<ServiceKey, Promise<ClientMap[ServiceKey]>>();
+
+  constructor(
+    readonly settings: AwsSettings,
+    counter?: ApiCallCounter,
+  ) {
+    this.counter = counter ?? new ApiCallCounter();
+    this.endpoint = settings.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
+  }
+
+  get region(): string {
+    return this.settings.region;
+  }
+
+  /** The client for a service, created on first use. */
+  get<K extends ServiceKey>(service: K): Promise<ClientMap[K]> {
+    let client = this.cache.get(service);
+    if (!client) {
+      client = loaders[service]().then((ClientClass) => this.instrument(new ClientClass(this.clientConfig(service))));
+      this.cache.set(service, client);
+    }
+    return client as Promise<ClientMap[K]>;
+  }
+
+  /** The client config every service gets (exported for tests of the factory itself). */
+  clientConfig(service: ServiceKey): Record<string, unknown> {
+    const envAttempts = Number(process.env.AWS_MAX_ATTEMPTS);
+    const config: Record<string, unknown> = {
+      region: this.settings.region,
+      retryMode: process.env.AWS_RETRY_MODE ?? 'adaptive',
+      maxAttempts: this.settings.maxAttempts ?? (Number.isFinite(envAttempts) && envAttempts > 0 ? envAttempts : 6),
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 60_000 },
+    };
+    if (this.settings.profile) config.profile = this.settings.profile;
+    if (this.settings.credentials) config.credentials = this.settings.credentials;
+    if (this.endpoint) {
+      config.endpoint = this.endpoint;
+      // Emulators (and some proxies) do not accept gzip-compressed CloudWatch bodies.
+      if (service === 'cloudwatch') config.disableRequestCompression = true;
+    }
+    return config;
+  }
+
+  private instrument<C extends ClientMap[ServiceKey]>(client: C): C {
+    const counter = this.counter;
+    const stack = client.middlewareStack as unknown as MiddlewareStackLike;
+    stack.add(
+      (next, context) => async (args) => {
+        const service = SERVICE_LABEL[String(context.clientName)] ?? String(context.clientName).replace(/Client$/, '');
+        const operation = String(context.commandName).replace(/Command$/, '');
+        counter.record(service, operation);
+        try {
+          return await next(args);
+        } catch (err) {
+          // Keep the SDK error (callers match on its name); remember where it happened so the
+          // CLI boundary can turn it into a PatchworkError (mapAwsError) with service and operation.
+          if (err && typeof err === 'object') {
+            Object.defineProperty(err, AWS_CONTEXT, {
+              value: { service, operation, region: this.region, endpoint: this.endpoint },
+              enumerable: false,
+            });
+          }
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'patchworkCallCounter', priority: 'high' },
+    );
+    stack.add(
+      (next) => async (args) => {
+        counter.attempt();
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'patchworkAttemptCounter', priority: 'low' },
+    );
+    return client;
+  }
+
+  /** Releases sockets (the CLI exits anyway; long-lived programmatic users may call it). */
+  async destroy(): Promise<void> {
+    for (const c of this.cache.values()) (await c).destroy();
+    this.cache.clear();
+  }
+}
+
+type Handler = (args: unknown) => Promise<unknown>;
+interface MiddlewareStackLike {
+  add(
+    mw: (next: Handler, context: { clientName?: string; commandName?: string }) => Handler,
+    opts: { step: string; name: string; priority?: string },
+  ): void;
+}

@@ -1,0 +1,438 @@
+/**
+ * One environment, resolved: environment settings merged over `defaults:`, defaults applied,
+ * cross-field rules checked (with file:line), names derived. Pure apart from reading process.env
+ * for the region fallback.
+ */
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { regionProblem } from '../aws/regions.js';
+import { PatchworkError } from '../errors.js';
+import type { LoadedConfig } from './load.js';
+import { nearest } from './load.js';
+import { CERT_ARN_RE, FARGATE_SIZES, type RawEnvironment } from './schema.js';
+import { type ConfigIssue, configError, type KeyPath } from './source.js';
+
+export const DEFAULTS = {
+  cpu: 256,
+  memory: 512,
+  desiredCount: 1,
+  dockerfile: 'Dockerfile',
+  context: '.',
+  platform: 'linux/amd64',
+  healthPath: '/',
+  healthMatcher: '200-399',
+  healthInterval: 15,
+  healthTimeout: 5,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+  gracePeriodSeconds: 30,
+  routePaths: ['/*'],
+  allowedCidrs: ['0.0.0.0/0'],
+  logRetentionDays: 30,
+  keepImages: 30,
+  sslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+  timeoutSeconds: 600,
+  pollSeconds: 2,
+  keepReleases: 10,
+  lockTtlSeconds: 900,
+  smokeStatus: 200,
+  smokeTimeout: 10,
+} as const;
+
+/** AWS limits names of ALBs and target groups to 32 characters. */
+export const MAX_NAME = 32;
+
+export interface ResolvedService {
+  name: string;
+  /** `<app>-<env>-<service>`: the ECS service, target group, log group and repository name. */
+  fullName: string;
+  port: number;
+  cpu: number;
+  memory: number;
+  desiredCount: number;
+  build: {
+    context: string;
+    dockerfile: string;
+    args: Record<string, string>;
+    target?: string;
+    platform: string;
+  } | null;
+  image: string | null;
+  command: string[] | null;
+  healthCheck: {
+    path: string;
+    matcher: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    healthyThreshold: number;
+    unhealthyThreshold: number;
+    gracePeriodSeconds: number;
+    command: string[] | null;
+  };
+  route: { paths: string[]; hosts: string[] | null; priority: number };
+  env: Record<string, string>;
+  secrets: Record<string, string>;
+  taskRolePolicyArns: string[];
+  readonlyRootFilesystem: boolean;
+  tags: Record<string, string>;
+}
+
+export interface ResolvedEnvironment {
+  app: string;
+  env: string;
+  /** `<app>-<env>`: the cluster, ALB and state-table prefix. */
+  name: string;
+  region: string;
+  registry: string | null;
+  configFile: string;
+  baseDir: string;
+  services: ResolvedService[];
+  network: { vpc: string; publicSubnets: string[] | null; privateSubnets: string[] | null };
+  autoscaling: {
+    min: number;
+    max: number;
+    cpuPercent: number | null;
+    requestsPerTarget: number | null;
+    scaleInCooldownSeconds: number;
+    scaleOutCooldownSeconds: number;
+  } | null;
+  https: { certificateArn: string; sslPolicy: string } | null;
+  alarms: {
+    http5xxPerMinute: number | null;
+    cpuPercent: number | null;
+    memoryPercent: number | null;
+    unhealthyHosts: number | null;
+    snsTopicArn: string | null;
+  } | null;
+  allowedCidrs: string[];
+  logRetentionDays: number;
+  keepImages: number;
+  deploy: {
+    timeoutSeconds: number;
+    pollSeconds: number;
+    keepReleases: number;
+    lockTtlSeconds: number;
+    smoke: { path: string; expectStatus: number; timeoutSeconds: number } | null;
+  };
+  tags: Record<string, string>;
+}
+
+export interface ResolveOptions {
+  /** --region flag; beats the config and AWS_REGION. */
+  region?: string;
+  /** Restrict to one service (--service). */
+  service?: string;
+}
+
+export function environmentNames(config: LoadedConfig): string[] {
+  return Object.keys(config.raw.environments);
+}
+
+/** Which environment: --env, else PATCHWORK_ENV; unknown or missing lists the known ones. */
+export function pickEnvironment(config: LoadedConfig, flag?: string): string {
+  const names = environmentNames(config);
+  const chosen = flag ?? process.env.PATCHWORK_ENV;
+  if (!chosen) {
+    throw new PatchworkError('PW_ENV_REQUIRED', `no environment given; ${config.file} defines: ${names.join(', ')}`, {
+      hint: `pass --env ${names[0]} (or set PATCHWORK_ENV)`,
+      data: { environments: names },
+    });
+  }
+  if (!names.includes(chosen)) {
+    const near = nearest(chosen, names);
+    throw new PatchworkError(
+      'PW_UNKNOWN_ENV',
+      `unknown environment "${chosen}"; ${config.file} defines: ${names.join(', ')}`,
+      { hint: `pass --env ${near ?? names[0]}`, data: { environment: chosen, environments: names } },
+    );
+  }
+  return chosen;
+}
+
+/** Deep merge for plain objects: `over` wins, arrays replace, null clears. */
+function merge<T>(base: T | undefined, over: T | null | undefined): T | undefined | null {
+  if (over === undefined) return base;
+  if (over === null) return null;
+  if (base === undefined || base === null || typeof base !== 'object' || Array.isArray(base)) return over;
+  if (typeof over !== 'object' || Array.isArray(over)) return over;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
+    out[k] = merge((base as Record<string, unknown>)[k], v as never);
+  }
+  return out as T;
+}
+
+const stringify = (rec: Record<string, string | number | boolean> | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(rec ?? {}).map(([k, v]) => [k, String(v)]));
+
+export function resolveEnvironment(
+  config: LoadedConfig,
+  envName: string,
+  opts: ResolveOptions = {},
+): ResolvedEnvironment {
+  const { raw, source } = config;
+  const env: RawEnvironment = raw.environments[envName] ?? {};
+  const defaults = raw.defaults ?? {};
+  const issues: ConfigIssue[] = [];
+  const envPath: KeyPath = ['environments', envName];
+  /** Where a merged setting was written: the environment, else defaults, else the top level. */
+  const whereSet = (key: string): KeyPath =>
+    (env as Record<string, unknown>)[key] !== undefined
+      ? [...envPath, key]
+      : (defaults as Record<string, unknown>)[key] !== undefined
+        ? ['defaults', key]
+        : [key];
+
+  // Region: --region > environment > defaults > top level > AWS_REGION > AWS_DEFAULT_REGION.
+  const configRegion = env.region ?? defaults.region ?? raw.region;
+  const region = opts.region ?? configRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!region) {
+    throw new PatchworkError('PW_NO_REGION', `no AWS region for environment "${envName}"`, {
+      hint: `set region: in ${config.file} or AWS_REGION`,
+    });
+  }
+  const regionIssue = regionProblem(region);
+  if (regionIssue) {
+    if (!opts.region && configRegion) issues.push(source.issue(whereSet('region'), regionIssue));
+    else
+      throw new PatchworkError('PW_UNKNOWN_REGION', regionIssue, {
+        hint: 'use a region such as eu-west-1 (set PATCHWORK_ALLOW_UNKNOWN_REGION=1 for one newer than patchwork)',
+      });
+  }
+
+  const name = `${raw.app}-${envName}`;
+  const deploy = merge(merge(raw.deploy, defaults.deploy), env.deploy) ?? {};
+  const autoscaling = merge(defaults.autoscaling, env.autoscaling) ?? null;
+  const https = merge(defaults.https, env.https) ?? null;
+  const alarms = merge(defaults.alarms, env.alarms) ?? null;
+  const network = merge(defaults.network, env.network) ?? {};
+  const registry =
+    env.registry !== undefined ? env.registry : defaults.registry !== undefined ? defaults.registry : raw.registry;
+
+  if (autoscaling && autoscaling.min > autoscaling.max) {
+    issues.push(
+      source.issue([...whereSet('autoscaling'), 'min'], `min ${autoscaling.min} is above max ${autoscaling.max}`),
+    );
+  }
+  if (https) {
+    const certRegion = CERT_ARN_RE.exec(https.certificateArn)?.[1];
+    if (certRegion && certRegion !== region) {
+      issues.push(
+        source.issue(
+          [...whereSet('https'), 'certificateArn'],
+          `certificate is in ${certRegion} but the environment deploys to ${region}; an ALB needs a certificate from its own region`,
+        ),
+      );
+    }
+  }
+
+  for (const key of Object.keys(env.services ?? {})) {
+    if (!(key in raw.services)) {
+      const near = nearest(key, Object.keys(raw.services));
+      issues.push(
+        source.issue(
+          [...envPath, 'services', key],
+          `no service "${key}" is defined${near ? ` (did you mean "${near}"?)` : ''}`,
+          true,
+        ),
+      );
+    }
+  }
+
+  const tags = { 'patchwork:app': raw.app, 'patchwork:env': envName, 'managed-by': 'patchwork' };
+  const serviceNames = Object.keys(raw.services);
+  const seenRoutes = new Map<string, string>();
+  const services: ResolvedService[] = [];
+  serviceNames.forEach((svcName, index) => {
+    const svc = raw.services[svcName]!;
+    const over = env.services?.[svcName] ?? {};
+    const svcPath: KeyPath = ['services', svcName];
+    const fullName = `${name}-${svcName}`;
+    if (fullName.length > MAX_NAME) {
+      issues.push(
+        source.issue(
+          envPath,
+          `"${fullName}" is ${fullName.length} characters; AWS allows ${MAX_NAME} for load balancer and target group names: shorten app, environment or service names`,
+          true,
+        ),
+      );
+    }
+    const cpu = over.cpu ?? svc.cpu ?? DEFAULTS.cpu;
+    const memory = over.memory ?? svc.memory ?? DEFAULTS.memory;
+    const allowed = FARGATE_SIZES[cpu] ?? [];
+    if (!allowed.includes(memory)) {
+      const at =
+        over.memory !== undefined
+          ? [...envPath, 'services', svcName, 'memory']
+          : over.cpu !== undefined
+            ? [...envPath, 'services', svcName, 'cpu']
+            : svc.memory !== undefined
+              ? [...svcPath, 'memory']
+              : [...svcPath, 'cpu'];
+      issues.push(
+        source.issue(at, `memory ${memory} MiB is not a Fargate size for cpu ${cpu}; allowed: ${compactList(allowed)}`),
+      );
+    }
+    if (!svc.build && !svc.image) {
+      issues.push(source.issue(svcPath, 'a service needs build: (to build an image) or image: (a prebuilt one)', true));
+    }
+    if (svc.build && svc.image) {
+      issues.push(source.issue([...svcPath, 'image'], 'set build: or image:, not both', true));
+    }
+    const vars = { ...stringify(svc.env), ...stringify(over.env) };
+    const secrets = { ...(svc.secrets ?? {}), ...(over.secrets ?? {}) };
+    for (const key of Object.keys(vars)) {
+      const from =
+        over.env?.[key] !== undefined ? [...envPath, 'services', svcName, 'env', key] : [...svcPath, 'env', key];
+      if (looksSecret(key, vars[key]!)) {
+        issues.push(
+          source.issue(
+            from,
+            'looks like a secret in plain text; reference it under secrets: (an SSM parameter or Secrets Manager ARN)',
+            true,
+          ),
+        );
+      }
+      if (key in secrets) issues.push(source.issue(from, `"${key}" is set in both env and secrets`, true));
+    }
+    const paths = svc.route?.paths ?? [...DEFAULTS.routePaths];
+    const hosts = svc.route?.hosts ?? null;
+    for (const p of paths) {
+      const key = `${(hosts ?? ['*']).join(',')} ${p}`;
+      const other = seenRoutes.get(key);
+      if (other)
+        issues.push(
+          source.issue([...svcPath, 'route', 'paths'], `path "${p}" is already routed to service "${other}"`),
+        );
+      seenRoutes.set(key, svcName);
+    }
+    const hc = svc.healthCheck ?? {};
+    const desiredCount =
+      over.desiredCount ?? env.desiredCount ?? svc.desiredCount ?? defaults.desiredCount ?? DEFAULTS.desiredCount;
+    if (autoscaling && (desiredCount < autoscaling.min || desiredCount > autoscaling.max)) {
+      issues.push(
+        source.issue(
+          whereSet('desiredCount'),
+          `desiredCount ${desiredCount} for ${svcName} is outside autoscaling ${autoscaling.min}..${autoscaling.max}`,
+        ),
+      );
+    }
+    const build = svc.build
+      ? {
+          context: absolute(config.baseDir, svc.build.context ?? DEFAULTS.context),
+          dockerfile: svc.build.dockerfile ?? DEFAULTS.dockerfile,
+          args: stringify(svc.build.args),
+          ...(svc.build.target ? { target: svc.build.target } : {}),
+          platform: svc.build.platform ?? DEFAULTS.platform,
+        }
+      : null;
+    services.push({
+      name: svcName,
+      fullName,
+      port: svc.port,
+      cpu,
+      memory,
+      desiredCount,
+      build,
+      image: svc.image ?? null,
+      command: svc.command ?? null,
+      healthCheck: {
+        path: hc.path ?? DEFAULTS.healthPath,
+        matcher: hc.matcher ?? DEFAULTS.healthMatcher,
+        intervalSeconds: hc.intervalSeconds ?? DEFAULTS.healthInterval,
+        timeoutSeconds: hc.timeoutSeconds ?? DEFAULTS.healthTimeout,
+        healthyThreshold: hc.healthyThreshold ?? DEFAULTS.healthyThreshold,
+        unhealthyThreshold: hc.unhealthyThreshold ?? DEFAULTS.unhealthyThreshold,
+        gracePeriodSeconds: hc.gracePeriodSeconds ?? DEFAULTS.gracePeriodSeconds,
+        command: hc.command ?? null,
+      },
+      route: { paths, hosts, priority: svc.route?.priority ?? (index + 1) * 10 },
+      env: vars,
+      secrets,
+      taskRolePolicyArns: svc.taskRolePolicyArns ?? [],
+      readonlyRootFilesystem: svc.readonlyRootFilesystem ?? true,
+      tags: { ...tags, 'patchwork:service': svcName },
+    });
+  });
+
+  if (issues.length > 0) throw configError('PW_CONFIG_INVALID', issues);
+
+  if (opts.service && !serviceNames.includes(opts.service)) {
+    throw new PatchworkError(
+      'PW_UNKNOWN_SERVICE',
+      `unknown service "${opts.service}"; defined: ${serviceNames.join(', ')}`,
+      {
+        hint: `pass --service ${nearest(opts.service, serviceNames) ?? serviceNames[0]}`,
+      },
+    );
+  }
+
+  return {
+    app: raw.app,
+    env: envName,
+    name,
+    region,
+    registry: registry ?? null,
+    configFile: config.file,
+    baseDir: config.baseDir,
+    services: opts.service ? services.filter((s) => s.name === opts.service) : services,
+    network: {
+      vpc: network.vpc ?? 'default',
+      publicSubnets: network.publicSubnets ?? null,
+      privateSubnets: network.privateSubnets ?? null,
+    },
+    autoscaling: autoscaling
+      ? {
+          min: autoscaling.min,
+          max: autoscaling.max,
+          cpuPercent: autoscaling.cpuPercent ?? null,
+          requestsPerTarget: autoscaling.requestsPerTarget ?? null,
+          scaleInCooldownSeconds: autoscaling.scaleInCooldownSeconds ?? 300,
+          scaleOutCooldownSeconds: autoscaling.scaleOutCooldownSeconds ?? 60,
+        }
+      : null,
+    https: https ? { certificateArn: https.certificateArn, sslPolicy: https.sslPolicy ?? DEFAULTS.sslPolicy } : null,
+    alarms: alarms
+      ? {
+          http5xxPerMinute: alarms.http5xxPerMinute ?? null,
+          cpuPercent: alarms.cpuPercent ?? null,
+          memoryPercent: alarms.memoryPercent ?? null,
+          unhealthyHosts: alarms.unhealthyHosts ?? null,
+          snsTopicArn: alarms.snsTopicArn ?? null,
+        }
+      : null,
+    allowedCidrs: env.allowedCidrs ?? defaults.allowedCidrs ?? [...DEFAULTS.allowedCidrs],
+    logRetentionDays: env.logRetentionDays ?? defaults.logRetentionDays ?? DEFAULTS.logRetentionDays,
+    keepImages: env.keepImages ?? defaults.keepImages ?? DEFAULTS.keepImages,
+    deploy: {
+      timeoutSeconds: deploy.timeoutSeconds ?? DEFAULTS.timeoutSeconds,
+      pollSeconds: deploy.pollSeconds ?? DEFAULTS.pollSeconds,
+      keepReleases: deploy.keepReleases ?? DEFAULTS.keepReleases,
+      lockTtlSeconds: deploy.lockTtlSeconds ?? DEFAULTS.lockTtlSeconds,
+      smoke: deploy.smoke
+        ? {
+            path: deploy.smoke.path,
+            expectStatus: deploy.smoke.expectStatus ?? DEFAULTS.smokeStatus,
+            timeoutSeconds: deploy.smoke.timeoutSeconds ?? DEFAULTS.smokeTimeout,
+          }
+        : null,
+    },
+    tags,
+  };
+}
+
+function absolute(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolvePath(base, p);
+}
+
+const SECRET_NAME = /(^|_)(PASSWORD|PASSWD|PASS|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|SECRET_ACCESS_KEY|CREDENTIALS?)$/i;
+/** A key named like a secret, or a value shaped like an AWS secret/access key or a private key. */
+export function looksSecret(key: string, value: string): boolean {
+  if (value === '') return false;
+  if (SECRET_NAME.test(key)) return true;
+  return /^(AKIA|ASIA)[A-Z0-9]{16}$/.test(value) || /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value);
+}
+
+function compactList(values: number[]): string {
+  if (values.length <= 4) return values.join(', ');
+  return `${values[0]}–${values[values.length - 1]} in steps of ${values[1]! - values[0]!}`;
+}

@@ -1,0 +1,222 @@
+/**
+ * The patchwork.yml schema: one zod definition that validates files, types the code and is
+ * exported as JSON Schema for editors (`patchwork schema`). Every object is strict: unknown keys
+ * are errors. Defaults are applied when an environment is resolved (resolve.ts), not here, so that
+ * environments can merge over top-level defaults without defaults masking what was written.
+ */
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const NAME_RE = /^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$/;
+const resourceName = (what: string) =>
+  z
+    .string()
+    .regex(NAME_RE, `${what} must be lowercase letters, digits and dashes, starting with a letter`)
+    .max(20, `${what} is at most 20 characters (AWS names are built from it)`);
+
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
+
+export const SECRET_ARN_RE =
+  /^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:\d{12}:parameter\/.+|secretsmanager:[a-z0-9-]+:\d{12}:secret:.+)$/;
+export const CERT_ARN_RE = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate\/[A-Za-z0-9-]+$/;
+const SNS_ARN_RE = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/;
+const IAM_POLICY_ARN_RE = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/.+$/;
+
+/** IPv4 or IPv6 CIDR, checked strictly (octets, prefix length). */
+export function isCidr(value: string): boolean {
+  const [addr, prefix, extra] = value.split('/');
+  if (addr === undefined || prefix === undefined || extra !== undefined || !/^\d{1,3}$/.test(prefix)) return false;
+  const bits = Number(prefix);
+  if (z.ipv4().safeParse(addr).success) return bits <= 32;
+  if (z.ipv6().safeParse(addr).success) return bits <= 128;
+  return false;
+}
+const cidr = z.string().refine(isCidr, { message: 'expected a CIDR such as 203.0.113.0/24' });
+
+const subnetId = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'expected a subnet id such as subnet-0abc1234');
+
+/** Fargate's valid cpu → memory (MiB) combinations. */
+export const FARGATE_SIZES: Record<number, number[]> = (() => {
+  const range = (from: number, to: number, step: number) =>
+    Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+  return {
+    256: [512, 1024, 2048],
+    512: range(1024, 4096, 1024),
+    1024: range(2048, 8192, 1024),
+    2048: range(4096, 16384, 1024),
+    4096: range(8192, 30720, 1024),
+    8192: range(16384, 61440, 4096),
+    16384: range(32768, 122880, 8192),
+  };
+})();
+
+const cpu = z
+  .literal([256, 512, 1024, 2048, 4096, 8192, 16384], {
+    error: 'expected one of Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384',
+  })
+  .describe('Fargate task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384');
+const memory = int(512, 122880).describe('Task memory in MiB; must be valid for the cpu (Fargate sizes)');
+
+export const BuildSchema = z
+  .strictObject({
+    context: z.string().min(1).optional().describe('Build context directory, relative to patchwork.yml (default ".")'),
+    dockerfile: z.string().min(1).optional().describe('Dockerfile path inside the context (default "Dockerfile")'),
+    args: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .optional()
+      .describe('Build args'),
+    target: z.string().min(1).nullish().describe('Multi-stage target'),
+    platform: z.enum(['linux/amd64', 'linux/arm64']).optional().describe('Image platform (default linux/amd64)'),
+  })
+  .describe('How the service image is built');
+
+export const HealthCheckSchema = z.strictObject({
+  path: z.string().startsWith('/').optional().describe('ALB health check path (default "/")'),
+  matcher: z
+    .string()
+    .regex(/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/, 'expected HTTP codes such as 200 or 200-399')
+    .optional(),
+  intervalSeconds: int(5, 300).optional(),
+  timeoutSeconds: int(2, 120).optional(),
+  healthyThreshold: int(2, 10).optional(),
+  unhealthyThreshold: int(2, 10).optional(),
+  gracePeriodSeconds: int(0, 7200).optional().describe('ECS health check grace period (default 30)'),
+  command: z.array(z.string()).min(1).optional().describe('Container health check command (CMD form)'),
+});
+
+export const RouteSchema = z.strictObject({
+  paths: z.array(z.string().startsWith('/')).min(1).max(5).optional().describe('Path patterns (default ["/*"])'),
+  hosts: z.array(z.string().min(1)).min(1).max(5).optional().describe('Host header patterns'),
+  priority: int(1, 50000).optional().describe('Listener rule priority (default: stable, from the service order)'),
+});
+
+const envVars = z.record(envVarName, z.union([z.string(), z.number(), z.boolean()]));
+const secrets = z.record(
+  envVarName,
+  z.string().regex(SECRET_ARN_RE, 'expected an SSM parameter or Secrets Manager ARN (valueFrom); plaintext is refused'),
+);
+
+export const ServiceSchema = z.strictObject({
+  build: BuildSchema.optional(),
+  image: z.string().min(1).optional().describe('A prebuilt image instead of build (repo:tag or repo@sha256:…)'),
+  port: int(1, 65535).describe('Container port the app listens on'),
+  cpu: cpu.optional(),
+  memory: memory.optional(),
+  desiredCount: int(0, 1000).optional(),
+  command: z.array(z.string()).min(1).optional(),
+  healthCheck: HealthCheckSchema.optional(),
+  route: RouteSchema.optional(),
+  env: envVars.optional().describe('Plain environment variables (no secrets: use secrets)'),
+  secrets: secrets.optional().describe('Secrets by reference: NAME: ssm or secretsmanager ARN'),
+  taskRolePolicyArns: z.array(z.string().regex(IAM_POLICY_ARN_RE, 'expected an IAM policy ARN')).optional(),
+  readonlyRootFilesystem: z.boolean().optional().describe('Default true'),
+});
+
+export const ServiceOverrideSchema = z.strictObject({
+  cpu: cpu.optional(),
+  memory: memory.optional(),
+  desiredCount: int(0, 1000).optional(),
+  env: envVars.optional(),
+  secrets: secrets.optional(),
+});
+
+export const NetworkSchema = z.strictObject({
+  vpc: z
+    .union([z.literal('default'), z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'expected "default" or a VPC id')])
+    .optional(),
+  publicSubnets: z.array(subnetId).min(2, 'an ALB needs subnets in at least two availability zones').optional(),
+  privateSubnets: z.array(subnetId).min(1).optional(),
+});
+
+export const AutoscalingSchema = z.strictObject({
+  min: int(0, 1000),
+  max: int(1, 1000),
+  cpuPercent: int(1, 100).optional(),
+  requestsPerTarget: int(1, 1_000_000).optional(),
+  scaleInCooldownSeconds: int(0, 3600).optional(),
+  scaleOutCooldownSeconds: int(0, 3600).optional(),
+});
+
+export const HttpsSchema = z.strictObject({
+  certificateArn: z.string().regex(CERT_ARN_RE, 'expected an ACM certificate ARN'),
+  sslPolicy: z.string().min(1).optional().describe('Default ELBSecurityPolicy-TLS13-1-2-2021-06'),
+});
+
+export const AlarmsSchema = z.strictObject({
+  http5xxPerMinute: int(1, 1_000_000).optional(),
+  cpuPercent: int(1, 100).optional(),
+  memoryPercent: int(1, 100).optional(),
+  unhealthyHosts: int(0, 1000).optional(),
+  snsTopicArn: z.string().regex(SNS_ARN_RE, 'expected an SNS topic ARN').nullish(),
+});
+
+export const SmokeSchema = z.strictObject({
+  path: z.string().startsWith('/'),
+  expectStatus: int(100, 599).optional(),
+  timeoutSeconds: int(1, 300).optional(),
+});
+
+export const DeploySchema = z.strictObject({
+  timeoutSeconds: int(30, 86400).optional(),
+  pollSeconds: int(1, 60).optional(),
+  keepReleases: int(1, 100).optional(),
+  lockTtlSeconds: int(60, 86400).optional(),
+  smoke: SmokeSchema.nullish(),
+});
+
+const LOG_RETENTION = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Settings an environment may set, and that `defaults:` may set for every environment. */
+const environmentSettings = {
+  region: z.string().min(1).optional(),
+  registry: z.string().min(1).nullish().describe('host[:port] of a plain registry; default ECR'),
+  desiredCount: int(0, 1000).optional(),
+  network: NetworkSchema.optional(),
+  autoscaling: AutoscalingSchema.nullish(),
+  https: HttpsSchema.nullish(),
+  alarms: AlarmsSchema.nullish(),
+  allowedCidrs: z.array(cidr).min(1).optional(),
+  logRetentionDays: z
+    .number()
+    .int()
+    .refine((n) => (LOG_RETENTION as readonly number[]).includes(n), {
+      message: `expected one of CloudWatch Logs' retention values: ${LOG_RETENTION.join(', ')}`,
+    })
+    .optional(),
+  keepImages: int(1, 1000).optional().describe('ECR lifecycle: images kept per repository (default 30)'),
+  deploy: DeploySchema.optional(),
+};
+
+export const DefaultsSchema = z.strictObject(environmentSettings);
+export const EnvironmentSchema = z.strictObject({
+  ...environmentSettings,
+  services: z.record(z.string(), ServiceOverrideSchema).optional().describe('Per-service overrides'),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    app: resourceName('app'),
+    region: z.string().min(1).optional().describe('Default AWS region (else AWS_REGION)'),
+    registry: z.string().min(1).nullish(),
+    services: z.record(resourceName('service name'), ServiceSchema).refine((s) => Object.keys(s).length > 0, {
+      message: 'at least one service is needed',
+    }),
+    environments: z
+      .record(resourceName('environment name'), EnvironmentSchema.nullable())
+      .refine((e) => Object.keys(e).length > 0, { message: 'at least one environment is needed' }),
+    defaults: DefaultsSchema.optional(),
+    deploy: DeploySchema.optional(),
+  })
+  .describe('patchwork.yml');
+
+export type RawConfig = z.infer<typeof ConfigSchema>;
+export type RawService = z.infer<typeof ServiceSchema>;
+export type RawEnvironment = z.infer<typeof EnvironmentSchema>;
+
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,86 @@
+/**
+ * Errors with a stable code, one-line message, a "try:" hint and the exit code of the CLI contract
+ * (see DESIGN.md). Everything the library throws on purpose is a PatchworkError; anything else is
+ * mapped to PW_UNEXPECTED (exit 1) by the CLI.
+ */
+
+export const ExitCode = {
+  OK: 0,
+  UNEXPECTED: 1,
+  USAGE: 2,
+  ROLLED_BACK: 3,
+  TIMEOUT: 4,
+  LOCKED: 5,
+  CHANGES_OR_UNHEALTHY: 6,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Every stable code, with the exit code it maps to. Scripts match on these: never rename one. */
+export const ErrorCodes = {
+  PW_USAGE: ExitCode.USAGE,
+  PW_CONFIG_NOT_FOUND: ExitCode.USAGE,
+  PW_CONFIG_SYNTAX: ExitCode.USAGE,
+  PW_CONFIG_INVALID: ExitCode.USAGE,
+  PW_ENV_REQUIRED: ExitCode.USAGE,
+  PW_UNKNOWN_ENV: ExitCode.USAGE,
+  PW_UNKNOWN_SERVICE: ExitCode.USAGE,
+  PW_UNKNOWN_REGION: ExitCode.USAGE,
+  PW_NO_REGION: ExitCode.USAGE,
+  PW_CONFIRMATION_REQUIRED: ExitCode.USAGE,
+  PW_FILE_EXISTS: ExitCode.USAGE,
+  PW_NO_CREDENTIALS: ExitCode.UNEXPECTED,
+  PW_CREDENTIALS_EXPIRED: ExitCode.UNEXPECTED,
+  PW_ACCESS_DENIED: ExitCode.UNEXPECTED,
+  PW_ENDPOINT_UNREACHABLE: ExitCode.UNEXPECTED,
+  PW_AWS_ERROR: ExitCode.UNEXPECTED,
+  PW_NO_DOCKER: ExitCode.UNEXPECTED,
+  PW_REGISTRY_UNREACHABLE: ExitCode.UNEXPECTED,
+  PW_NOT_IMPLEMENTED: ExitCode.UNEXPECTED,
+  PW_UNEXPECTED: ExitCode.UNEXPECTED,
+  PW_DEPLOY_ROLLED_BACK: ExitCode.ROLLED_BACK,
+  PW_TIMEOUT: ExitCode.TIMEOUT,
+  PW_LOCK_HELD: ExitCode.LOCKED,
+  PW_CHANGES_PENDING: ExitCode.CHANGES_OR_UNHEALTHY,
+  PW_UNHEALTHY: ExitCode.CHANGES_OR_UNHEALTHY,
+  PW_UNKNOWN_RELEASE: ExitCode.USAGE,
+} as const satisfies Record<string, ExitCode>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorDetails {
+  /** What to do about it; rendered as "try: …". */
+  hint?: string;
+  /** Overrides the exit code that the code maps to. */
+  exitCode?: ExitCode;
+  /** Extra machine-readable facts for --json (file, line, path, known envs, …). */
+  data?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class PatchworkError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly exitCode: ExitCode;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'PatchworkError';
+    this.code = code;
+    this.hint = details.hint;
+    this.exitCode = details.exitCode ?? ErrorCodes[code];
+    this.data = details.data ?? {};
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, hint: this.hint, exitCode: this.exitCode, ...this.data };
+  }
+}
+
+export function isPatchworkError(err: unknown): err is PatchworkError {
+  return err instanceof PatchworkError;
+}
+
+/** One line for people: `PW_CODE: message` then `  try: hint`. */
+export function formatError(err: PatchworkError): string {
+  return err.hint ? `${err.code}: ${err.message}\n  try: ${err.hint}` : `${err.code}: ${err.message}`;
+}

@@ -1,0 +1,93 @@
+/**
+ * The library never prints: it emits typed events to a sink. The CLI renders them (listr2 for
+ * people, plain lines in CI, NDJSON for --json); programmatic users pass their own callback.
+ */
+
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+
+interface Base {
+  /** ISO timestamp, filled in by the emitter. */
+  time?: string;
+}
+
+/** A free-form progress line. */
+export interface LogEvent extends Base {
+  type: 'log';
+  level: Level;
+  message: string;
+  resource?: string;
+}
+
+/** Declares units of work up front so a renderer can show them as a list. */
+export interface TasksEvent extends Base {
+  type: 'tasks';
+  tasks: { id: string; title: string }[];
+}
+
+/** A unit of work changed state. */
+export interface TaskEvent extends Base {
+  type: 'task';
+  id: string;
+  title: string;
+  status: 'start' | 'done' | 'skip' | 'fail';
+  message?: string;
+  resource?: string;
+}
+
+/** A warning that the user should read, even in --json. */
+export interface WarningEvent extends Base {
+  type: 'warning';
+  code: string;
+  message: string;
+  resource?: string;
+}
+
+/** A named fact a command produced (a plan, a release, a status), for renderers and --json. */
+export interface DataEvent extends Base {
+  type: 'data';
+  kind: string;
+  data: unknown;
+}
+
+export type PatchworkEvent = LogEvent | TasksEvent | TaskEvent | WarningEvent | DataEvent;
+export type EventSink = (event: PatchworkEvent) => void;
+
+/** Distributive Omit, so each member of the union keeps its own fields. */
+export type EventInput = PatchworkEvent extends infer E ? (E extends PatchworkEvent ? Omit<E, 'time'> : never) : never;
+
+export class Emitter {
+  private readonly sinks: EventSink[];
+
+  constructor(...sinks: (EventSink | undefined)[]) {
+    this.sinks = sinks.filter((s): s is EventSink => typeof s === 'function');
+  }
+
+  emit(event: EventInput): void {
+    const full = { ...event, time: new Date().toISOString() } as PatchworkEvent;
+    for (const sink of this.sinks) sink(full);
+  }
+
+  log(message: string, level: Level = 'info', resource?: string): void {
+    this.emit(resource ? { type: 'log', level, message, resource } : { type: 'log', level, message });
+  }
+
+  warn(code: string, message: string, resource?: string): void {
+    this.emit(resource ? { type: 'warning', code, message, resource } : { type: 'warning', code, message });
+  }
+
+  /** Runs fn as a task: start, then done or fail. The error is re-thrown. */
+  async task<T>(id: string, title: string, fn: () => Promise<T>): Promise<T> {
+    this.emit({ type: 'task', id, title, status: 'start' });
+    try {
+      const value = await fn();
+      this.emit({ type: 'task', id, title, status: 'done' });
+      return value;
+    } catch (err) {
+      this.emit({ type: 'task', id, title, status: 'fail', message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+  }
+}
+
+/** A sink that drops everything: the default for library calls without a callback. */
+export const silentSink: EventSink = () => {};

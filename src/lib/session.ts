@@ -1,0 +1,61 @@
+/**
+ * What every verb starts from: the config loaded and validated, one environment resolved, an
+ * event emitter, and a (lazy) AWS client factory. Opening a session makes no AWS call.
+ */
+import { stringify } from 'yaml';
+import { AwsClients } from './aws/clients.js';
+import type { ApiCallCounter } from './aws/counter.js';
+import { configPath, type LoadedConfig, loadConfigFile, parseConfig } from './config/load.js';
+import { pickEnvironment, type ResolvedEnvironment, resolveEnvironment } from './config/resolve.js';
+import type { RawConfig } from './config/schema.js';
+import { Emitter, type EventSink } from './events.js';
+
+export interface CommonOptions {
+  /** A path to patchwork.yml, or the config as an object (programmatic use). */
+  config?: string | RawConfig;
+  /** Environment name (else PATCHWORK_ENV). */
+  env?: string;
+  /** Only this service. */
+  service?: string;
+  region?: string;
+  profile?: string;
+  /** Endpoint override for every AWS service (else AWS_ENDPOINT_URL). */
+  endpoint?: string;
+  /** Progress events; the library never prints. */
+  onEvent?: EventSink;
+  /** Directory relative paths are resolved from (default process.cwd()). */
+  cwd?: string;
+  /** Share a call counter across sessions (tests, benchmarks). */
+  counter?: ApiCallCounter;
+}
+
+export interface Session {
+  config: LoadedConfig;
+  target: ResolvedEnvironment;
+  aws: AwsClients;
+  events: Emitter;
+}
+
+export function loadConfig(config: CommonOptions['config'], cwd = process.cwd()): LoadedConfig {
+  if (config !== undefined && typeof config === 'object') return parseConfig(stringify(config), '(config object)', cwd);
+  return loadConfigFile(configPath(config, cwd), cwd);
+}
+
+export function openSession(opts: CommonOptions): Session {
+  const cwd = opts.cwd ?? process.cwd();
+  const config = loadConfig(opts.config, cwd);
+  const envName = pickEnvironment(config, opts.env);
+  const target = resolveEnvironment(config, envName, {
+    ...(opts.region ? { region: opts.region } : {}),
+    ...(opts.service ? { service: opts.service } : {}),
+  });
+  const aws = new AwsClients(
+    {
+      region: target.region,
+      ...(opts.profile ? { profile: opts.profile } : {}),
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    },
+    opts.counter,
+  );
+  return { config, target, aws, events: new Emitter(opts.onEvent) };
+}

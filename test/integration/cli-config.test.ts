@@ -1,0 +1,164 @@
+/**
+ * The CLI contract for bad input, run as a user runs it: exit 2, file:line path, a "try:" hint,
+ * and not one connection to AWS (an endpoint that counts connections stands in for AWS).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+
+const BAD = join(ROOT, 'test/fixtures/configs/bad');
+const GOOD = join(ROOT, 'test/fixtures/configs/good.yml');
+
+let server: Server;
+let connections = 0;
+let endpoint = '';
+
+beforeAll(async () => {
+  server = createServer((sock) => {
+    connections++;
+    sock.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  endpoint = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const env = () =>
+  isolatedEnv({ AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+
+describe('malformed configs', () => {
+  const files = readdirSync(BAD).filter((f) => f.endsWith('.yml'));
+  it('has at least 10 cases', () => expect(files.length).toBeGreaterThanOrEqual(10));
+
+  it.each(files)('%s → exit 2 with file:line path and no AWS call', async (file) => {
+    const expectLine = readFileSync(join(BAD, file), 'utf8').split('\n')[0]!;
+    const m = /code=(\S+) line=(\d+) path=(\S+) message=(.*)$/.exec(expectLine);
+    expect(m, `bad expect header in ${file}`).not.toBeNull();
+    const [, code, line, path, message] = m!;
+    const before = connections;
+    const run = await runCli(['deploy', '--env', 'prod', '--config', join(BAD, file), '--json'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.result.ok).toBe(false);
+    expect(run.result.exitCode).toBe(2);
+    expect(run.result.error?.code).toBe(code);
+    const issues = run.result.error?.issues as { line: number; path: string; message: string; file: string }[];
+    const issue = issues.find((i) => i.path === path);
+    expect(issue, JSON.stringify(issues)).toBeDefined();
+    expect(issue?.line).toBe(Number(line));
+    expect(issue?.message).toContain(message.trim());
+    // People see `file:line path: message` and a hint.
+    expect(run.stderr).toContain(`${file}:${line} ${path}: `);
+    expect(run.stderr).toMatch(/try: /);
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack without --debug
+    expect(run.result.apiCalls?.total).toBe(0);
+    expect(connections).toBe(before);
+  });
+});
+
+describe('environments and usage', () => {
+  it('patchwork --help lists every verb', async () => {
+    const run = await runCli(['--help'], { env: env() });
+    expect(run.code).toBe(0);
+    for (const verb of [
+      'provision',
+      'build',
+      'deploy',
+      'rollback',
+      'status',
+      'destroy',
+      'releases',
+      'unlock',
+      'init',
+    ]) {
+      expect(run.stdout).toMatch(new RegExp(`^\\s+${verb}\\s`, 'm'));
+    }
+  });
+
+  it('an unknown --env lists the known ones and exits 2 without a call', async () => {
+    const before = connections;
+    const run = await runCli(['deploy', '--env', 'nope', '--config', GOOD], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('PW_UNKNOWN_ENV: unknown environment "nope"; ');
+    expect(run.stderr).toContain('defines: prod, staging');
+    expect(run.stderr).toContain('try: pass --env');
+    expect(connections).toBe(before);
+  });
+
+  it('PATCHWORK_ENV and PATCHWORK_CONFIG stand in for the flags', async () => {
+    const run = await runCli(['deploy', '--json'], {
+      env: { ...env(), PATCHWORK_ENV: 'nope', PATCHWORK_CONFIG: GOOD },
+    });
+    expect(run.code).toBe(2);
+    expect(run.result.error?.code).toBe('PW_UNKNOWN_ENV');
+  });
+
+  it('no --env at all names the choices', async () => {
+    const run = await runCli(['status', '--config', GOOD, '--json'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.result.error?.code).toBe('PW_ENV_REQUIRED');
+    expect(run.result.error?.environments).toEqual(['prod', 'staging']);
+  });
+
+  it('a missing config file points at init', async () => {
+    const run = await runCli(['deploy', '--env', 'prod', '--config', '/nonexistent/patchwork.yml'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/PW_CONFIG_NOT_FOUND.*\n\s+try: run `patchwork init`/);
+  });
+
+  it('an unknown flag is a usage error (exit 2)', async () => {
+    const run = await runCli(['deploy', '--env', 'prod', '--config', GOOD, '--bogus', '--json'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.result.error?.code).toBe('PW_USAGE');
+  });
+
+  it('an unknown --region is refused before any call', async () => {
+    const before = connections;
+    const run = await runCli(['doctor', '--env', 'prod', '--config', GOOD, '--region', 'mars-north-1', '--json'], {
+      env: env(),
+    });
+    expect(run.code).toBe(2);
+    expect(run.result.error?.code).toBe('PW_UNKNOWN_REGION');
+    expect(connections).toBe(before);
+  });
+
+  it('destroy refuses without --yes when there is no terminal', async () => {
+    const run = await runCli(['destroy', '--env', 'prod', '--config', GOOD], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('PW_CONFIRMATION_REQUIRED');
+  });
+
+  it('--debug shows the stack', async () => {
+    const run = await runCli(['deploy', '--env', 'nope', '--config', GOOD, '--debug'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('init writes a starter that validates, and refuses to overwrite', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'pw-init-'));
+    const first = await runCli(['init', '--app', 'shop'], { env: env(), cwd: dir });
+    expect(first.code).toBe(0);
+    const text = readFileSync(join(dir, 'patchwork.yml'), 'utf8');
+    expect(text).toMatch(/^app: shop/m);
+    const again = await runCli(['init'], { env: env(), cwd: dir });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('PW_FILE_EXISTS');
+    // The written file is accepted by the same validation every verb runs.
+    const check = await runCli(['deploy', '--env', 'prod', '--json'], { env: env(), cwd: dir });
+    expect(check.result.error?.code).toBe('PW_NOT_IMPLEMENTED');
+  });
+
+  it('schema prints a JSON Schema that rejects unknown keys', async () => {
+    const run = await runCli(['schema'], { env: env() });
+    expect(run.code).toBe(0);
+    const schema = JSON.parse(run.stdout);
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['app', 'region', 'services', 'environments', 'deploy', 'registry']),
+    );
+  });
+});

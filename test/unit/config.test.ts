@@ -1,0 +1,239 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/lib/config/load.js';
+import { looksSecret, pickEnvironment, resolveEnvironment } from '../../src/lib/config/resolve.js';
+import { isCidr } from '../../src/lib/config/schema.js';
+import { starterConfig } from '../../src/lib/config/starter.js';
+import { PatchworkError } from '../../src/lib/errors.js';
+
+const base = `app: shop
+region: eu-west-1
+services:
+  web:
+    build: { context: webapp }
+    port: 8080
+environments:
+  prod:
+    desiredCount: 2
+  staging: {}
+`;
+
+function issuesOf(fn: () => unknown): { code: string; issues: { line: number; path: string; message: string }[] } {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(PatchworkError);
+    const e = err as PatchworkError;
+    return { code: e.code, issues: (e.data.issues as never) ?? [] };
+  }
+  throw new Error('expected an error');
+}
+
+describe('parseConfig', () => {
+  it('accepts the starter config', () => {
+    const cfg = parseConfig(starterConfig({ app: 'shop', region: 'eu-west-1', context: 'webapp', port: 8080 }));
+    expect(Object.keys(cfg.raw.environments)).toEqual(['staging', 'prod']);
+  });
+
+  it.each([
+    ['unknown top-level key', `${base}extra: 1\n`, 11, 'extra', /unknown key "extra"/],
+    ['typo with suggestion', base.replace('port: 8080', 'prot: 8080'), 6, 'services.web.prot', /did you mean "port"/],
+    [
+      'wrong type',
+      base.replace('desiredCount: 2', 'desiredCount: two'),
+      9,
+      'environments.prod.desiredCount',
+      /expected number/,
+    ],
+    ['port out of range', base.replace('port: 8080', 'port: 70000'), 6, 'services.web.port', /65535/],
+    ['missing port', base.replace('    port: 8080\n', ''), 4, 'services.web.port', /required/],
+    ['bad app name', base.replace('app: shop', 'app: Shop_1'), 1, 'app', /lowercase/],
+    [
+      'bad cidr',
+      `${base}    allowedCidrs: ["10.0.0.0/33"]\n`.replace('staging: {}\n', 'staging:\n'),
+      11,
+      'environments.staging.allowedCidrs[0]',
+      /CIDR/,
+    ],
+    ['fargate cpu', base.replace('port: 8080', 'port: 8080\n    cpu: 300'), 7, 'services.web.cpu', /Fargate CPU/],
+    [
+      'plaintext secret',
+      base.replace('port: 8080', 'port: 8080\n    secrets: { DB: hunter2 }'),
+      7,
+      'services.web.secrets.DB',
+      /ARN/,
+    ],
+  ])('%s → line and path', (_name, text, line, path, message) => {
+    const { code, issues } = issuesOf(() => parseConfig(text));
+    expect(code).toBe('PW_CONFIG_INVALID');
+    const issue = issues.find((i) => i.path === path);
+    expect(issue).toMatchObject({ line, path });
+    expect(issue?.message).toMatch(message);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const { code, issues } = issuesOf(() => parseConfig(base.replace('    port: 8080', '    port: [8080')));
+    expect(code).toBe('PW_CONFIG_SYNTAX');
+    expect(issues[0]?.line).toBeGreaterThanOrEqual(6);
+  });
+
+  it('refuses duplicate keys', () => {
+    const { code } = issuesOf(() => parseConfig(base.replace('    port: 8080', '    port: 8080\n    port: 9090')));
+    expect(code).toBe('PW_CONFIG_SYNTAX');
+  });
+
+  it('refuses alias bombs instead of expanding them', () => {
+    const bomb = `a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n`;
+    expect(issuesOf(() => parseConfig(bomb)).code).toMatch(/PW_CONFIG_/);
+  });
+});
+
+describe('resolveEnvironment', () => {
+  it('merges environment over defaults and applies defaults', () => {
+    const cfg = parseConfig(
+      `${base}defaults:\n  desiredCount: 3\n  alarms: { cpuPercent: 80 }\n  logRetentionDays: 7\n`.replace(
+        '  prod:\n    desiredCount: 2\n',
+        '  prod:\n    desiredCount: 2\n    alarms: { memoryPercent: 70 }\n',
+      ),
+      'patchwork.yml',
+      '/repo',
+    );
+    const prod = resolveEnvironment(cfg, 'prod');
+    expect(prod.name).toBe('shop-prod');
+    expect(prod.services[0]).toMatchObject({
+      name: 'web',
+      fullName: 'shop-prod-web',
+      desiredCount: 2,
+      cpu: 256,
+      memory: 512,
+      build: { context: '/repo/webapp', dockerfile: 'Dockerfile', platform: 'linux/amd64', args: {} },
+      route: { paths: ['/*'], hosts: null, priority: 10 },
+      tags: { 'patchwork:app': 'shop', 'patchwork:env': 'prod', 'patchwork:service': 'web', 'managed-by': 'patchwork' },
+    });
+    expect(prod.alarms).toEqual({
+      cpuPercent: 80,
+      memoryPercent: 70,
+      http5xxPerMinute: null,
+      unhealthyHosts: null,
+      snsTopicArn: null,
+    });
+    expect(prod.logRetentionDays).toBe(7);
+    const staging = resolveEnvironment(cfg, 'staging');
+    expect(staging.services[0]?.desiredCount).toBe(3);
+    expect(staging.deploy).toEqual({
+      timeoutSeconds: 600,
+      pollSeconds: 2,
+      keepReleases: 10,
+      lockTtlSeconds: 900,
+      smoke: null,
+    });
+  });
+
+  it('null in an environment turns a default off', () => {
+    const cfg = parseConfig(
+      `${base}defaults:\n  alarms: { cpuPercent: 80 }\n`.replace('staging: {}', 'staging: { alarms: ~ }'),
+    );
+    expect(resolveEnvironment(cfg, 'staging').alarms).toBeNull();
+    expect(resolveEnvironment(cfg, 'prod').alarms?.cpuPercent).toBe(80);
+  });
+
+  it.each([
+    [
+      'fargate memory',
+      base.replace('port: 8080', 'port: 8080\n    cpu: 256\n    memory: 4096'),
+      'services.web.memory',
+      /not a Fargate size/,
+    ],
+    [
+      'override of unknown service',
+      base.replace('desiredCount: 2', 'desiredCount: 2\n    services: { api: { desiredCount: 1 } }'),
+      'environments.prod.services.api',
+      /no service "api"/,
+    ],
+    [
+      'certificate in another region',
+      base.replace(
+        'desiredCount: 2',
+        'desiredCount: 2\n    https: { certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/abc-1" }',
+      ),
+      'environments.prod.https.certificateArn',
+      /us-east-1/,
+    ],
+    [
+      'secret-looking env',
+      base.replace('port: 8080', 'port: 8080\n    env: { DB_PASSWORD: hunter2 }'),
+      'services.web.env.DB_PASSWORD',
+      /secret/,
+    ],
+    [
+      'autoscaling bounds',
+      base.replace('desiredCount: 2', 'desiredCount: 2\n    autoscaling: { min: 3, max: 5 }'),
+      'environments.prod.desiredCount',
+      /outside autoscaling/,
+    ],
+    ['unknown region', base.replace('region: eu-west-1', 'region: eu-wset-1'), 'region', /unknown AWS region/],
+    [
+      'name too long',
+      base.replace('app: shop', 'app: averyveryverylongapp').replace('  prod:', '  production-eu:'),
+      'environments.production-eu',
+      /32/,
+    ],
+  ])('%s', (_name, text, path, message) => {
+    const cfg = parseConfig(text);
+    const envName = Object.keys(cfg.raw.environments)[0]!;
+    const { code, issues } = issuesOf(() => resolveEnvironment(cfg, envName));
+    expect(code).toBe('PW_CONFIG_INVALID');
+    expect(issues.map((i) => i.path)).toContain(path);
+    expect(issues.find((i) => i.path === path)?.message).toMatch(message);
+  });
+
+  it('a region from --region is checked too', () => {
+    const cfg = parseConfig(base);
+    expect(issuesOf(() => resolveEnvironment(cfg, 'prod', { region: 'moon-1' })).code).toBe('PW_UNKNOWN_REGION');
+  });
+});
+
+describe('pickEnvironment', () => {
+  const cfg = parseConfig(base);
+  it('lists known environments for an unknown one', () => {
+    expect(() => pickEnvironment(cfg, 'nope')).toThrow(/defines: prod, staging/);
+  });
+  it('suggests the nearest', () => {
+    try {
+      pickEnvironment(cfg, 'prd');
+    } catch (e) {
+      expect((e as PatchworkError).hint).toBe('pass --env prod');
+      expect((e as PatchworkError).exitCode).toBe(2);
+    }
+  });
+  it('requires one', () => {
+    const saved = process.env.PATCHWORK_ENV;
+    delete process.env.PATCHWORK_ENV;
+    expect(() => pickEnvironment(cfg)).toThrow(PatchworkError);
+    process.env.PATCHWORK_ENV = 'staging';
+    expect(pickEnvironment(cfg)).toBe('staging');
+    if (saved === undefined) delete process.env.PATCHWORK_ENV;
+    else process.env.PATCHWORK_ENV = saved;
+  });
+});
+
+describe('helpers', () => {
+  it.each([
+    ['0.0.0.0/0', true],
+    ['10.0.0.0/8', true],
+    ['2001:db8::/32', true],
+    ['10.0.0.0/33', false],
+    ['10.0.0.256/24', false],
+    ['10.0.0.0', false],
+    ['10.0.0.0/8/1', false],
+  ])('isCidr(%s) = %s', (v, ok) => expect(isCidr(v)).toBe(ok));
+
+  it.each([
+    ['DB_PASSWORD', 'x', true],
+    ['API_KEY', 'x', true],
+    ['GITHUB_TOKEN', 'x', true],
+    ['TOKEN_TTL', '60', false],
+    ['LOG_LEVEL', 'info', false],
+    ['ID', 'AKIAABCDEFGHIJKLMNOP', true],
+    ['DB_PASSWORD', '', false],
+  ])('looksSecret(%s)', (k, v, yes) => expect(looksSecret(k, v)).toBe(yes));
+});

@@ -1,0 +1,54 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { JsonRenderer, PlainRenderer, plainLine } from '../../src/cli/render.js';
+import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
+
+function collect(stream: PassThrough): () => string {
+  let out = '';
+  stream.on('data', (d) => {
+    out += d;
+  });
+  return () => out;
+}
+
+describe('renderers read the same events', () => {
+  it('plain lines', () => {
+    expect(plainLine({ type: 'task', id: 'a', title: 'create cluster', status: 'done' })).toBe('✓ create cluster');
+    expect(plainLine({ type: 'warning', code: 'PW_LOCK_EXPIRED', message: 'taken over' })).toBe(
+      '! PW_LOCK_EXPIRED: taken over',
+    );
+    expect(plainLine({ type: 'log', level: 'debug', message: 'x' })).toBeUndefined();
+    expect(plainLine({ type: 'log', level: 'debug', message: 'x' }, true)).toBe('  x');
+    expect(plainLine({ type: 'data', kind: 'plan', data: {} })).toBeUndefined();
+  });
+
+  it('--json: NDJSON on stdout ending with a result, human lines on stderr', async () => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const o = collect(out);
+    const e = collect(err);
+    const r = new JsonRenderer(out, err);
+    const em = new Emitter((ev) => r.event(ev));
+    await em.task('t1', 'describe services', async () => 1);
+    em.warn('PW_X', 'careful');
+    r.result({ ok: true, exitCode: 0 });
+    await r.close();
+    const lines = o()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as PatchworkEvent & { type: string });
+    expect(lines.map((l) => l.type)).toEqual(['task', 'task', 'warning', 'result']);
+    expect(lines[0]).toMatchObject({ type: 'task', id: 't1', status: 'start' });
+    expect(typeof lines[0]?.time).toBe('string');
+    expect(e()).toContain('✓ describe services');
+  });
+
+  it('failed tasks are re-thrown and reported', async () => {
+    const out = new PassThrough();
+    const o = collect(out);
+    const r = new PlainRenderer(out);
+    const em = new Emitter((ev) => r.event(ev));
+    await expect(em.task('t', 'push image', async () => Promise.reject(new Error('denied')))).rejects.toThrow('denied');
+    expect(o()).toContain('✗ push image: denied');
+  });
+});
