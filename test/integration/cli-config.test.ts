@@ -48,7 +48,7 @@ describe('malformed configs', () => {
     const issue = issues.find((i) => i.path === path);
     expect(issue, JSON.stringify(issues)).toBeDefined();
     expect(issue?.line).toBe(Number(line));
-    expect(issue?.message).toContain(message.trim());
+    expect(issue?.message).toContain(message!.trim());
     // People see `file:line path: message` and a hint.
     expect(run.stderr).toContain(`${file}:${line} ${path}: `);
     expect(run.stderr).toMatch(/try: /);

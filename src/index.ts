@@ -1,0 +1,15 @@
+/**
+ * patchwork as a library: the same functions the CLI runs, returning the objects `--json`
+ * reports and sending progress to `onEvent`. Nothing here prints.
+ */
+
+export { AwsClients, type AwsSettings } from './lib/aws/clients.js';
+export type { ApiCalls } from './lib/aws/counter.js';
+export { ApiCallCounter } from './lib/aws/counter.js';
+export { loadConfigFile, parseConfig } from './lib/config/load.js';
+export { type ResolvedEnvironment, type ResolvedService, resolveEnvironment } from './lib/config/resolve.js';
+export { configJsonSchema, type RawConfig } from './lib/config/schema.js';
+export { type DoctorResult, doctor } from './lib/doctor.js';
+export { ErrorCodes, ExitCode, PatchworkError } from './lib/errors.js';
+export type { EventSink, PatchworkEvent } from './lib/events.js';
+export { type CommonOptions, openSession } from './lib/session.js';
