@@ -144,6 +144,7 @@ export class ListrRenderer implements Renderer {
 
 export function makeRenderer(opts: { json: boolean; debug: boolean; title: string }): Renderer {
   if (opts.json) return new JsonRenderer(process.stdout, process.stderr, opts.debug);
-  const interactive = process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
+  const interactive =
+    process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb' && (process.stdout.columns ?? 0) >= 40;
   return interactive ? new ListrRenderer(opts.title, opts.debug) : new PlainRenderer(process.stdout, opts.debug);
 }
