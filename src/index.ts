@@ -6,10 +6,13 @@
 export { AwsClients, type AwsSettings } from './lib/aws/clients.js';
 export type { ApiCalls } from './lib/aws/counter.js';
 export { ApiCallCounter } from './lib/aws/counter.js';
+export { type BuildOptions, type BuildResult, build, type ImageResult } from './lib/build.js';
 export { loadConfigFile, parseConfig } from './lib/config/load.js';
 export { type ResolvedEnvironment, type ResolvedService, resolveEnvironment } from './lib/config/resolve.js';
 export { configJsonSchema, type RawConfig } from './lib/config/schema.js';
+export { type DestroyOptions, type DestroyResult, destroy } from './lib/destroy.js';
 export { type DoctorResult, doctor } from './lib/doctor.js';
 export { ErrorCodes, ExitCode, PatchworkError } from './lib/errors.js';
 export type { EventSink, PatchworkEvent } from './lib/events.js';
+export { type ProvisionOptions, type ProvisionResult, provision } from './lib/provision.js';
 export { type CommonOptions, openSession } from './lib/session.js';

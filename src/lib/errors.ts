@@ -43,6 +43,16 @@ export const ErrorCodes = {
   PW_CHANGES_PENDING: ExitCode.CHANGES_OR_UNHEALTHY,
   PW_UNHEALTHY: ExitCode.CHANGES_OR_UNHEALTHY,
   PW_UNKNOWN_RELEASE: ExitCode.USAGE,
+  PW_UNKNOWN_NETWORK: ExitCode.USAGE,
+  PW_CONFLICT: ExitCode.UNEXPECTED,
+  // build (issue 6)
+  PW_NOT_A_GIT_REPO: ExitCode.USAGE,
+  PW_DIRTY_TREE: ExitCode.USAGE,
+  PW_CONTEXT_NOT_FOUND: ExitCode.USAGE,
+  PW_DOCKERFILE_NOT_FOUND: ExitCode.USAGE,
+  PW_BUILD_FAILED: ExitCode.UNEXPECTED,
+  PW_PUSH_FAILED: ExitCode.UNEXPECTED,
+  PW_REPOSITORY_NOT_FOUND: ExitCode.UNEXPECTED,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

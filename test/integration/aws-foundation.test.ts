@@ -108,7 +108,7 @@ describe('doctor through the CLI', () => {
     });
     expect(run.code).toBe(1);
     // A failed doctor reports its checks inside the error.
-    const aws = (run.result.error?.checks as { name: string; code?: string }[]).find((c) => c.name === 'aws');
+    const aws = ((run.result.error?.checks ?? []) as { name: string; code?: string }[]).find((c) => c.name === 'aws');
     expect(aws?.code).toBe('PW_NO_CREDENTIALS');
     expect(run.result.error?.code).toBe('PW_NO_CREDENTIALS');
     expect(run.stderr).toMatch(/PW_NO_CREDENTIALS: .*\n\s+try: set AWS_PROFILE/);

@@ -1,0 +1,360 @@
+/**
+ * `patchwork build`: for every service with `build:`, an image tagged by the git commit, built
+ * through the Docker Engine API and pushed to ECR or the configured registry — or skipped when
+ * the registry already has that tag. The first step of `deploy`, which pins `digest`.
+ *
+ * Order of checks: config, build contexts and git (exit 2, no engine or AWS call), then the
+ * engine (PW_NO_DOCKER before any AWS call), then the registry.
+ */
+import type Docker from 'dockerode';
+import type { ResolvedService } from './config/resolve.js';
+import type { ContextPlan } from './docker/context.js';
+import { type Engine, reachEngine } from './docker/engine.js';
+import type { ImageRegistry, RemoteImage } from './docker/registry.js';
+import { PatchworkError } from './errors.js';
+import type { Emitter } from './events.js';
+import type { GitState, TagChoice } from './git/repo.js';
+import { type CommonOptions, openSession } from './session.js';
+
+export interface BuildOptions extends CommonOptions {
+  /** Push to the registry (default true). false = build a local image only: no registry, no AWS. */
+  push?: boolean;
+  /** Push a dirty work tree under `<sha>-dirty-<hash>`. */
+  allowDirty?: boolean;
+  /** Use this tag instead of the git sha (git is then optional). */
+  tag?: string;
+  /** Report what would be built or skipped; build and push nothing. */
+  dryRun?: boolean;
+  /** An engine connection to use instead of connecting to DOCKER_HOST (or the default socket). */
+  docker?: Docker;
+}
+
+export interface ImageResult {
+  service: string;
+  /** `<registry>/<app>-<env>-<service>:<tag>` (with --no-push and ECR: `<app>-<env>-<service>:<tag>`). */
+  image: string;
+  /** The image name without the tag. */
+  repository: string;
+  /** Full git sha (or `<sha>-dirty-<hash>`, or --tag). */
+  tag: string;
+  /** Every tag the image got (the short sha too). */
+  tags: string[];
+  /** Manifest digest in the registry — what deploy pins; null for a local-only build or a dry run. */
+  digest: string | null;
+  /** Local image ID (config digest) when built. */
+  imageId: string | null;
+  built: boolean;
+  pushed: boolean;
+  /** The registry already had the tag: nothing built or pushed. */
+  skipped: boolean;
+  /** Dry run: the tag is missing, a real run would build and push it. */
+  wouldBuild: boolean;
+  /** Compressed size in the registry (config + layers); local image size with --no-push. */
+  sizeBytes: number | null;
+  seconds: number;
+  /** Git commit the image was built from (null with --tag outside git). */
+  revision: string | null;
+  dirty: boolean;
+  /** Build steps answered from the engine's cache / all steps (when built). */
+  cachedSteps?: number;
+  steps?: number;
+}
+
+export interface BuildResult {
+  env: string;
+  /** Registry host (`host:port`, or the ECR registry host); null for local-only builds to ECR. */
+  registry: string | null;
+  registryKind: 'plain' | 'ecr' | null;
+  push: boolean;
+  dryRun: boolean;
+  images: ImageResult[];
+}
+
+interface Prepared {
+  svc: ResolvedService & { build: NonNullable<ResolvedService['build']> };
+  plan: ContextPlan;
+  tags: TagChoice;
+  git: GitState | null;
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const { target, aws, events } = openSession(opts);
+  const push = opts.push !== false;
+  const dryRun = !!opts.dryRun;
+  const services = target.services.filter((s): s is Prepared['svc'] => s.build !== null);
+  for (const s of target.services) {
+    if (!s.build) events.log(`${s.name}: uses the prebuilt image ${s.image}; nothing to build`, 'info', s.name);
+  }
+  const empty: BuildResult = {
+    env: target.env,
+    registry: target.registry,
+    registryKind: target.registry ? 'plain' : null,
+    push,
+    dryRun,
+    images: [],
+  };
+  if (services.length === 0) return empty;
+
+  // 1. Local facts: context, Dockerfile, git. Failures here are usage errors (exit 2).
+  const { planContext } = await import('./docker/context.js');
+  const { chooseTags, gitState } = await import('./git/repo.js');
+  const states = new Map<string, Promise<GitState | PatchworkError>>();
+  const prepared: Prepared[] = [];
+  for (const svc of services) {
+    const plan = await planContext(svc.build.context, svc.build.dockerfile);
+    const key = `${plan.dir}\0${plan.dockerfile}`;
+    let state = states.get(key);
+    if (!state) {
+      // Only changes to files the context sends make the tree dirty.
+      state = gitState(plan.dir, { relevant: plan.includes }).catch((err: unknown) => {
+        if (err instanceof PatchworkError) return err;
+        throw err;
+      });
+      states.set(key, state);
+    }
+    const git = await state;
+    const tags = chooseTags(
+      git,
+      { ...(opts.tag !== undefined ? { tag: opts.tag } : {}), allowDirty: !!opts.allowDirty, push },
+      `${svc.name}'s build context ${plan.dir}`,
+    );
+    prepared.push({ svc, plan, tags, git: git instanceof PatchworkError ? null : git });
+  }
+
+  // 2. The engine, before any AWS call. Its client (dockerode) loads only when something is built.
+  const injected = opts.docker;
+  const engine: Engine | null = dryRun
+    ? null
+    : injected
+      ? { target: 'injected', docker: async () => injected }
+      : await reachEngine();
+  if (engine && !push) engine.docker().catch(() => {}); // a build is certain: start loading now
+
+  // 3. The registry.
+  let registry: ImageRegistry | null = null;
+  if (target.registry) {
+    const { PlainRegistry } = await import('./docker/registry.js');
+    registry = new PlainRegistry(target.registry);
+  } else if (push || dryRun) {
+    const { EcrRegistry } = await import('./docker/registry.js');
+    registry = await EcrRegistry.login(aws, target.env);
+  }
+
+  events.emit({
+    type: 'tasks',
+    tasks: prepared.map((p) => ({ id: `build:${p.svc.name}`, title: `build ${p.svc.name}` })),
+  });
+  const images: ImageResult[] = [];
+  for (const p of prepared) {
+    images.push(await buildOne(p, { engine, registry, push, dryRun, events }));
+  }
+  return { ...empty, registry: registry?.host ?? target.registry, registryKind: registry?.kind ?? null, images };
+}
+
+interface Ctx {
+  engine: Engine | null;
+  registry: ImageRegistry | null;
+  push: boolean;
+  dryRun: boolean;
+  events: Emitter;
+}
+
+async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
+  const { svc, plan, tags } = p;
+  const { events, registry } = ctx;
+  const started = performance.now();
+  const repository =
+    registry && (ctx.push || ctx.dryRun) ? `${registry.host}/${svc.fullName}` : localRepo(svc, registry);
+  const allTags = [tags.tag, ...tags.also];
+  const image = `${repository}:${tags.tag}`;
+  const id = `build:${svc.name}`;
+  const title = `build ${svc.name} → ${image}`;
+  const base: ImageResult = {
+    service: svc.name,
+    image,
+    repository,
+    tag: tags.tag,
+    tags: allTags,
+    digest: null,
+    imageId: null,
+    built: false,
+    pushed: false,
+    skipped: false,
+    wouldBuild: false,
+    sizeBytes: null,
+    seconds: 0,
+    revision: tags.sha,
+    dirty: tags.dirty,
+  };
+  const seconds = () => Math.round((performance.now() - started) / 10) / 100;
+  const finish = (r: ImageResult, status: 'done' | 'skip', message: string): ImageResult => {
+    r.seconds = seconds();
+    events.emit({ type: 'task', id, title, status, message, resource: svc.name });
+    events.emit({ type: 'data', kind: 'image', data: r });
+    return r;
+  };
+
+  events.emit({ type: 'task', id, title, status: 'start', resource: svc.name });
+  try {
+    // Skip when the registry already has this tag.
+    if (registry && (ctx.push || ctx.dryRun)) {
+      const found = await registry.find(svc.fullName, tags.tag);
+      if (found) {
+        const sized: RemoteImage =
+          found.sizeBytes === null && registry.kind === 'plain'
+            ? ((await registry.find(svc.fullName, tags.tag, { size: true })) ?? found)
+            : found;
+        return finish(
+          { ...base, digest: sized.digest, sizeBytes: sized.sizeBytes, skipped: true },
+          'skip',
+          `already in the registry: ${sized.digest}`,
+        );
+      }
+    }
+    if (ctx.dryRun) {
+      return finish({ ...base, wouldBuild: true }, 'skip', `dry run: would build and push ${image}`);
+    }
+    const docker = await ctx.engine!.docker();
+    const { buildImage } = await import('./docker/image.js');
+    // A clean tree is dated by its commit (like SOURCE_DATE_EPOCH): rebuilding the same commit from
+    // the cache then gives the very same image, so a retried push is a no-op.
+    const labels: Record<string, string> = {
+      'org.opencontainers.image.created': tags.createdAt ?? new Date().toISOString(),
+    };
+    if (tags.sha) labels['org.opencontainers.image.revision'] = tags.sha;
+    if (p.git?.remote) labels['org.opencontainers.image.source'] = p.git.remote;
+
+    events.log(
+      `${svc.name}: building ${plan.dir} (${plan.fileCount} files, ${plan.dockerfile}, ${svc.build.platform})`,
+      'info',
+      svc.name,
+    );
+    let built: Awaited<ReturnType<typeof buildImage>>;
+    try {
+      built = await buildImage(
+        docker,
+        {
+          plan,
+          tags: allTags.map((t) => `${repository}:${t}`),
+          buildArgs: svc.build.args,
+          ...(svc.build.target ? { target: svc.build.target } : {}),
+          platform: svc.build.platform,
+          labels,
+          service: svc.name,
+        },
+        { line: (line, isStep) => events.log(`${svc.name}: ${line}`, isStep ? 'info' : 'debug', svc.name) },
+      );
+    } catch (err) {
+      if (err instanceof PatchworkError && err.code === 'PW_BUILD_FAILED') {
+        const output = (err.data.output as string[] | undefined) ?? [];
+        if (err.data.step) events.log(`${svc.name}: failed at ${String(err.data.step)}`, 'error', svc.name);
+        for (const line of output) events.log(`${svc.name}: ${line}`, 'error', svc.name);
+      }
+      throw err;
+    }
+    const result: ImageResult = {
+      ...base,
+      imageId: built.imageId,
+      built: true,
+      steps: built.steps,
+      cachedSteps: built.cachedSteps,
+    };
+
+    if (!ctx.push || !registry) {
+      const info = await docker.getImage(built.imageId).inspect();
+      result.sizeBytes = info.Size ?? null;
+      return finish(result, 'done', `built ${built.imageId.slice(0, 19)} in ${seconds()}s (not pushed)`);
+    }
+
+    const pushedDigest = await pushAll(docker, registry, repository, allTags, svc.name, events);
+    // Verify: the registry must serve that digest for the tag.
+    const remote = await registry.find(svc.fullName, tags.tag, { size: true });
+    if (!remote || remote.digest !== pushedDigest) {
+      throw new PatchworkError(
+        'PW_PUSH_FAILED',
+        `${svc.name}: the engine pushed ${pushedDigest} but the registry serves ${remote?.digest ?? 'nothing'} for ${image}`,
+        {
+          hint: 'another push may have raced this one; rerun',
+          data: { service: svc.name, pushed: pushedDigest, registry: remote?.digest ?? null },
+        },
+      );
+    }
+    result.digest = remote.digest;
+    result.sizeBytes = remote.sizeBytes;
+    result.pushed = true;
+    return finish(
+      result,
+      'done',
+      `built and pushed in ${seconds()}s: ${remote.digest}${remote.sizeBytes !== null ? ` (${mb(remote.sizeBytes)})` : ''}`,
+    );
+  } catch (err) {
+    events.emit({
+      type: 'task',
+      id,
+      title,
+      status: 'fail',
+      message: err instanceof Error ? err.message : String(err),
+      resource: svc.name,
+    });
+    throw err;
+  }
+}
+
+/** Without a push the image keeps the registry prefix when the registry is plain (no lookup needed). */
+function localRepo(svc: ResolvedService, registry: ImageRegistry | null): string {
+  return registry?.kind === 'plain' ? `${registry.host}/${svc.fullName}` : svc.fullName;
+}
+
+async function pushAll(
+  docker: Docker,
+  registry: ImageRegistry,
+  repository: string,
+  tags: string[],
+  service: string,
+  events: Emitter,
+): Promise<string> {
+  const { pushImage } = await import('./docker/image.js');
+  const auth = await registry.auth();
+  const lastProgress = new Map<string, number>();
+  let digest: string | undefined;
+  for (const tag of tags) {
+    const pushed = await pushImage(
+      docker,
+      repository,
+      tag,
+      auth,
+      {
+        layer: (l) => {
+          events.log(`${service}: layer ${l.layer}: ${l.status}`, 'debug', service);
+          events.emit({ type: 'data', kind: 'push.layer', data: { service, tag, ...l } });
+        },
+        progress: (l) => {
+          const now = Date.now();
+          if (now - (lastProgress.get(l.layer) ?? 0) < 1_000) return;
+          lastProgress.set(l.layer, now);
+          events.emit({ type: 'data', kind: 'push.layer', data: { service, tag, ...l } });
+        },
+      },
+      service,
+    );
+    if (digest === undefined) {
+      digest = pushed.digest;
+      events.log(
+        `${service}: pushed ${repository}:${tag} (${pushed.layersPushed} layer(s) sent, ${pushed.layersExisting} already there): ${pushed.digest}`,
+        'info',
+        service,
+      );
+    } else if (pushed.digest !== digest) {
+      throw new PatchworkError(
+        'PW_PUSH_FAILED',
+        `${service}: tags of one image were pushed with different digests (${digest} vs ${pushed.digest})`,
+        { hint: 'rerun the build', data: { service } },
+      );
+    }
+  }
+  return digest!;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}

@@ -1,0 +1,232 @@
+/**
+ * What a registry already holds, asked over the Registry HTTP API v2 (any plain registry) or the
+ * ECR API. Used to skip builds whose tag is already pushed and to check the digest of a push.
+ */
+import { createHash } from 'node:crypto';
+import type { AwsClients } from '../aws/clients.js';
+import { isAwsError } from '../aws/errors.js';
+import { PatchworkError } from '../errors.js';
+import type { RegistryAuth } from './image.js';
+
+/** Every manifest type a tag may point at: Docker v2 and OCI, single images and indexes. */
+export const MANIFEST_TYPES = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+];
+
+export interface RemoteImage {
+  /** Manifest digest (`sha256:…`) — what task definitions pin. */
+  digest: string;
+  /** Compressed size (config + layers) when the registry tells; null for indexes or unknown. */
+  sizeBytes: number | null;
+}
+
+/** Where images go: a plain registry at host:port, or ECR in the session's account and region. */
+export interface ImageRegistry {
+  readonly kind: 'plain' | 'ecr';
+  /** `host[:port]`: the prefix of image names. */
+  readonly host: string;
+  /** Credentials for the engine's push (empty for an open registry). */
+  auth(): Promise<RegistryAuth>;
+  /** The image at repo:tag, or null when the registry does not have that tag. */
+  find(repo: string, tag: string, opts?: { size?: boolean }): Promise<RemoteImage | null>;
+}
+
+type Fetch = typeof fetch;
+
+export function isLoopback(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/** A registry that speaks the Registry HTTP API v2 without authentication (e.g. the local one). */
+export class PlainRegistry implements ImageRegistry {
+  readonly kind = 'plain';
+  private scheme: Promise<string> | undefined;
+
+  constructor(
+    readonly host: string,
+    private readonly fetchImpl: Fetch = fetch,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async auth(): Promise<RegistryAuth> {
+    return {};
+  }
+
+  /** http on loopback (as the engine does); elsewhere https, falling back to http. */
+  private base(): Promise<string> {
+    this.scheme ??= (async () => {
+      if (isLoopback(this.host)) return 'http';
+      try {
+        await this.fetchImpl(`https://${this.host}/v2/`, { signal: AbortSignal.timeout(this.timeoutMs) });
+        return 'https';
+      } catch {
+        return 'http';
+      }
+    })();
+    return this.scheme.then((s) => `${s}://${this.host}`);
+  }
+
+  private async request(method: 'HEAD' | 'GET', path: string): Promise<Response> {
+    const url = `${await this.base()}${path}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, {
+        method,
+        headers: { Accept: MANIFEST_TYPES.join(', ') },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw new PatchworkError('PW_REGISTRY_UNREACHABLE', `cannot reach the registry at ${url} (${cause})`, {
+        hint: 'start the registry or fix registry: in the config',
+        data: { registry: this.host },
+        cause: err,
+      });
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw new PatchworkError(
+        'PW_REGISTRY_UNREACHABLE',
+        `the registry at ${this.host} wants credentials (HTTP ${res.status}); patchwork authenticates only to ECR`,
+        { hint: 'use an open registry on a private network, or ECR (remove registry: from the config)' },
+      );
+    }
+    return res;
+  }
+
+  async find(repo: string, tag: string, opts: { size?: boolean } = {}): Promise<RemoteImage | null> {
+    const path = `/v2/${repo}/manifests/${encodeURIComponent(tag)}`;
+    const res = await this.request(opts.size ? 'GET' : 'HEAD', path);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new PatchworkError(
+        'PW_REGISTRY_UNREACHABLE',
+        `the registry at ${this.host} answered HTTP ${res.status} for ${path}`,
+        { hint: 'check that registry: points at a Docker registry (Registry HTTP API v2)' },
+      );
+    }
+    const header = res.headers.get('docker-content-digest');
+    if (!opts.size) {
+      if (!header) throw noDigest(this.host, path);
+      return { digest: header, sizeBytes: null };
+    }
+    const body = Buffer.from(await res.arrayBuffer());
+    const computed = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (header && header !== computed && header.startsWith('sha256:')) {
+      throw new PatchworkError(
+        'PW_REGISTRY_UNREACHABLE',
+        `the registry at ${this.host} sent a manifest for ${repo}:${tag} whose content does not match its digest header`,
+        { hint: 'a proxy may be rewriting responses; check registry: in the config', data: { header, computed } },
+      );
+    }
+    return { digest: header ?? computed, sizeBytes: manifestSize(body) };
+  }
+}
+
+function noDigest(host: string, path: string): PatchworkError {
+  return new PatchworkError(
+    'PW_REGISTRY_UNREACHABLE',
+    `the registry at ${host} sent no Docker-Content-Digest for ${path}`,
+    {
+      hint: 'use a registry that implements the Registry HTTP API v2',
+    },
+  );
+}
+
+/** config + layer sizes of a single-image manifest; null for an index or anything unexpected. */
+export function manifestSize(body: Buffer | string): number | null {
+  try {
+    const m = JSON.parse(body.toString()) as { config?: { size?: number }; layers?: { size?: number }[] };
+    if (!m.config || !Array.isArray(m.layers)) return null;
+    return (m.config.size ?? 0) + m.layers.reduce((n, l) => n + (l.size ?? 0), 0);
+  } catch {
+    return null;
+  }
+}
+
+/** ECR: login through GetAuthorizationToken (kept in memory only), lookups through DescribeImages. */
+export class EcrRegistry implements ImageRegistry {
+  readonly kind = 'ecr';
+  private constructor(
+    private readonly aws: AwsClients,
+    readonly host: string,
+    readonly account: string,
+    private readonly credentials: RegistryAuth,
+    readonly env: string,
+  ) {}
+
+  /** Logs in (one GetAuthorizationToken call) and learns the registry host and account from it. */
+  static async login(aws: AwsClients, env: string): Promise<EcrRegistry> {
+    const { GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
+    const ecr = await aws.get('ecr');
+    const out = await ecr.send(new GetAuthorizationTokenCommand({}));
+    const data = out.authorizationData?.[0];
+    if (!data?.authorizationToken) {
+      throw new PatchworkError('PW_AWS_ERROR', 'ECR.GetAuthorizationToken returned no token', {
+        hint: 'rerun; if it persists check the ecr:GetAuthorizationToken permission',
+      });
+    }
+    const decoded = Buffer.from(data.authorizationToken, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const credentials: RegistryAuth = {
+      username: colon > 0 ? decoded.slice(0, colon) : 'AWS',
+      password: colon > 0 ? decoded.slice(colon + 1) : decoded,
+    };
+    let host = data.proxyEndpoint ? data.proxyEndpoint.replace(/^https?:\/\//, '').replace(/\/+$/, '') : '';
+    let account = /^(\d{12})\.dkr\.ecr\./.exec(host)?.[1] ?? '';
+    if (!account) {
+      account = await callerAccount(aws);
+      host ||= ecrHost(account, aws.region);
+    }
+    credentials.serveraddress = `https://${host}`;
+    return new EcrRegistry(aws, host, account, credentials, env);
+  }
+
+  async auth(): Promise<RegistryAuth> {
+    return this.credentials;
+  }
+
+  async find(repo: string, tag: string): Promise<RemoteImage | null> {
+    const { DescribeImagesCommand } = await import('@aws-sdk/client-ecr');
+    const ecr = await this.aws.get('ecr');
+    try {
+      const out = await ecr.send(new DescribeImagesCommand({ repositoryName: repo, imageIds: [{ imageTag: tag }] }));
+      const detail = out.imageDetails?.[0];
+      if (!detail?.imageDigest) return null;
+      return { digest: detail.imageDigest, sizeBytes: detail.imageSizeInBytes ?? null };
+    } catch (err) {
+      if (isAwsError(err, 'ImageNotFoundException')) return null;
+      if (isAwsError(err, 'RepositoryNotFoundException')) {
+        throw new PatchworkError(
+          'PW_REPOSITORY_NOT_FOUND',
+          `ECR repository ${repo} does not exist in ${this.aws.region} (account ${this.account})`,
+          {
+            hint: `run \`patchwork provision --env ${this.env}\` first (it creates the repositories), or build with --no-push`,
+            data: { repository: repo, region: this.aws.region, account: this.account },
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    }
+  }
+}
+
+export function ecrHost(account: string, region: string): string {
+  return `${account}.dkr.ecr.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+}
+
+async function callerAccount(aws: AwsClients): Promise<string> {
+  const { GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+  const sts = await aws.get('sts');
+  const who = await sts.send(new GetCallerIdentityCommand({}));
+  if (!who.Account) throw new PatchworkError('PW_AWS_ERROR', 'STS.GetCallerIdentity returned no account', {});
+  return who.Account;
+}
