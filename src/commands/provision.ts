@@ -1,15 +1,24 @@
 import { mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
-import { notYet } from '../cli/pending.js';
+import { ExitCode } from '../lib/errors.js';
 
 export default class Provision extends PatchworkCommand {
   static override summary =
     'Create or update everything an environment needs (ECR, ECS, ALB, IAM, alarms, state table)';
-  static override examples = ['<%= config.bin %> provision --env prod'];
+  static override description =
+    'Reads AWS, compares it with patchwork.yml and applies the difference in dependency order. Safe to rerun: a second run changes nothing; out-of-band drift is listed and repaired. With --dry-run the plan is printed and nothing changes; add --exit-code to exit 6 when changes are pending.';
+  static override examples = [
+    '<%= config.bin %> provision --env prod',
+    '<%= config.bin %> provision --env prod --dry-run --exit-code --json',
+  ];
   static override flags = { ...mutatingFlags };
 
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Provision);
     this.startOutput(flags);
-    return notYet('provision', 5, this.common(flags));
+    const { provision, describePlan } = await import('../lib/provision.js');
+    const dryRun = flags['dry-run'];
+    const result = await provision({ ...this.common(flags), dryRun });
+    const exitCode = dryRun && flags['exit-code'] && result.pending ? ExitCode.CHANGES_OR_UNHEALTHY : ExitCode.OK;
+    return { result: { ...result }, text: describePlan(result.plan, dryRun), exitCode };
   }
 }

@@ -1,0 +1,43 @@
+/**
+ * Deterministic names of everything patchwork manages for an environment. AWS is the state: these
+ * names (plus tags) are how every verb finds what provision made. Other verbs (deploy, status,
+ * rollback) import them from here rather than rebuilding the strings.
+ */
+import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+
+/** `<app>-<env>-patchwork`: the DynamoDB table for deploy locks and release history. */
+export const stateTableName = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-patchwork`;
+/** The ECS cluster and the ALB: `<app>-<env>`. */
+export const clusterName = (t: Pick<ResolvedEnvironment, 'name'>): string => t.name;
+export const loadBalancerName = (t: Pick<ResolvedEnvironment, 'name'>): string => t.name;
+/** Security group of the ALB. */
+export const albSecurityGroupName = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-alb`;
+/** Security group of a service's tasks. */
+export const serviceSecurityGroupName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-tasks`;
+/** ECR repository, log group, target group and ECS service of a service: `<app>-<env>-<svc>`. */
+export const repositoryName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+export const logGroupName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+export const targetGroupName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+export const ecsServiceName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+/** IAM roles: the execution role (pull, logs, secrets) and the task role (the app's own permissions). */
+export const executionRoleName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-execution`;
+export const taskRoleName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-task`;
+/** The inline policy patchwork writes on the execution role. */
+export const EXECUTION_POLICY_NAME = 'patchwork-execution';
+/**
+ * Task definition families. Deploy registers revisions of `<app>-<env>-<svc>`; provision registers
+ * `<app>-<env>-<svc>-bootstrap` (a placeholder, 0 tasks) for a service that has no image yet.
+ */
+export const taskFamily = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+export const bootstrapFamily = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-bootstrap`;
+/** The image tag of the bootstrap placeholder: never pushed, so the placeholder never runs. */
+export const BOOTSTRAP_TAG = 'patchwork-bootstrap';
+/** The container in every task definition is named after the service (the ALB routes to it). */
+export const containerName = (s: Pick<ResolvedService, 'name'>): string => s.name;
+/** Application Auto Scaling resource id of a service. */
+export const scalingResourceId = (t: Pick<ResolvedEnvironment, 'name'>, s: Pick<ResolvedService, 'fullName'>): string =>
+  `service/${clusterName(t)}/${ecsServiceName(s)}`;
+export const scalingPolicyName = (s: Pick<ResolvedService, 'fullName'>, metric: 'cpu' | 'requests'): string =>
+  `${s.fullName}-${metric}`;
+/** CloudWatch alarms: `<app>-<env>-<svc>-<what>` and `<app>-<env>-alb-5xx`. */
+export const alarmPrefix = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-`;

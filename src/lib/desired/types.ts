@@ -1,0 +1,269 @@
+/**
+ * The resource model shared by desired state, observed state, the planner and apply. Desired and
+ * observed resources have the same shape per kind, so the planner compares plain objects. Other
+ * resources are referenced by NAME (security groups, target groups, the ALB); observe turns AWS ids
+ * and ARNs back into names, apply turns names into ids.
+ */
+
+/** Every kind, in the order apply creates them (destroy deletes in reverse). */
+export const KINDS = [
+  'state-table',
+  'ecr-repository',
+  'log-group',
+  'iam-role',
+  'ecs-cluster',
+  'security-group',
+  'load-balancer',
+  'target-group',
+  'listener',
+  'listener-rule',
+  'ecs-service',
+  'scalable-target',
+  'scaling-policy',
+  'alarm',
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+export type Tags = Record<string, string>;
+
+interface Base {
+  name: string;
+  /** The config service this belongs to (absent for environment-wide resources). */
+  service?: string;
+  tags: Tags;
+}
+
+export interface StateTable extends Base {
+  kind: 'state-table';
+  keys: { pk: 'S'; sk: 'S' };
+  billingMode: 'PAY_PER_REQUEST';
+  pointInTimeRecovery: boolean;
+}
+
+export interface EcrRepository extends Base {
+  kind: 'ecr-repository';
+  tagMutability: 'IMMUTABLE' | 'MUTABLE';
+  scanOnPush: boolean;
+  encryption: string;
+  /** Canonical JSON (sorted keys) of the lifecycle policy, or null for none. */
+  lifecyclePolicy: string | null;
+}
+
+export interface LogGroup extends Base {
+  kind: 'log-group';
+  retentionDays: number | null;
+}
+
+export interface IamRole extends Base {
+  kind: 'iam-role';
+  role: 'execution' | 'task';
+  trustService: string;
+  /** patchwork's inline policy (canonical JSON document), or null for none. */
+  inlinePolicy: { name: string; document: string } | null;
+  managedPolicyArns: string[];
+}
+
+export interface EcsCluster extends Base {
+  kind: 'ecs-cluster';
+  containerInsights: 'enabled' | 'disabled' | 'enhanced';
+}
+
+export interface SgRule {
+  protocol: string;
+  fromPort: number;
+  toPort: number;
+  /** Exactly one of cidr / sourceGroup (a security group NAME, or an id patchwork does not manage). */
+  cidr?: string;
+  sourceGroup?: string;
+}
+
+export interface SecurityGroup extends Base {
+  kind: 'security-group';
+  vpcId: string;
+  description: string;
+  /** Sorted, de-duplicated. */
+  ingress: SgRule[];
+}
+
+export interface LoadBalancer extends Base {
+  kind: 'load-balancer';
+  scheme: 'internet-facing' | 'internal';
+  type: 'application' | 'network' | 'gateway';
+  /** Sorted subnet ids. */
+  subnets: string[];
+  /** Security group names, sorted. */
+  securityGroups: string[];
+}
+
+export interface HealthCheck {
+  protocol: string;
+  port: string;
+  path: string;
+  matcher: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+export interface TargetGroup extends Base {
+  kind: 'target-group';
+  vpcId: string;
+  protocol: string;
+  port: number;
+  targetType: string;
+  healthCheck: HealthCheck;
+  deregistrationDelaySeconds: number;
+}
+
+export type ListenerAction =
+  | { type: 'fixed-response'; statusCode: string; contentType: string; body: string }
+  | { type: 'redirect'; protocol: string; port: string; statusCode: string }
+  | { type: 'forward'; targetGroup: string };
+
+export interface Listener extends Base {
+  kind: 'listener';
+  port: number;
+  protocol: 'HTTP' | 'HTTPS';
+  certificateArn: string | null;
+  sslPolicy: string | null;
+  defaultAction: ListenerAction;
+}
+
+export interface ListenerRule extends Base {
+  kind: 'listener-rule';
+  listenerPort: number;
+  priority: number;
+  paths: string[];
+  hosts: string[] | null;
+  targetGroup: string;
+}
+
+export interface Bootstrap {
+  /** Task definition family to register when the service is created. */
+  family: string;
+  image: string;
+  /** True: a placeholder image that was never pushed; the service starts with 0 tasks. */
+  placeholder: boolean;
+  cpu: number;
+  memory: number;
+  executionRole: string;
+  taskRole: string;
+  logGroup: string;
+  env: Record<string, string>;
+  secrets: Record<string, string>;
+  command: string[] | null;
+  readonlyRootFilesystem: boolean;
+  healthCommand: string[] | null;
+}
+
+export interface EcsService extends Base {
+  kind: 'ecs-service';
+  cluster: string;
+  launchType: string;
+  /**
+   * The configured count. The planner widens it: a service still on its bootstrap placeholder wants 0,
+   * and with autoscaling any count inside the bounds is accepted.
+   */
+  desiredCount: number;
+  /** Autoscaling bounds, when configured: a desired count inside them is not drift. */
+  scaleBounds: { min: number; max: number } | null;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: 'ENABLED' | 'DISABLED';
+  loadBalancer: { targetGroup: string; containerName: string; containerPort: number };
+  deployment: { minimumHealthyPercent: number; maximumPercent: number; circuitBreaker: boolean; rollback: boolean };
+  healthCheckGracePeriodSeconds: number;
+  enableExecuteCommand: boolean;
+  propagateTags: string;
+  /** Observed: the family of the task definition in use. Desired: used only to create. */
+  taskFamily: string | null;
+  bootstrap?: Bootstrap;
+}
+
+export interface ScalableTarget extends Base {
+  kind: 'scalable-target';
+  resourceId: string;
+  min: number;
+  max: number;
+}
+
+export interface ScalingPolicy extends Base {
+  kind: 'scaling-policy';
+  resourceId: string;
+  metric: 'ECSServiceAverageCPUUtilization' | 'ALBRequestCountPerTarget';
+  targetValue: number;
+  /** ALB and target group NAMES for ALBRequestCountPerTarget. */
+  resourceLabel: { loadBalancer: string; targetGroup: string } | null;
+  scaleInCooldownSeconds: number;
+  scaleOutCooldownSeconds: number;
+}
+
+export interface Alarm extends Base {
+  kind: 'alarm';
+  namespace: string;
+  metricName: string;
+  statistic: string;
+  /** Dimension name → value; ALB and target group dimensions hold the NAME (observe maps back). */
+  dimensions: Record<string, string>;
+  comparison: string;
+  threshold: number;
+  periodSeconds: number;
+  evaluationPeriods: number;
+  treatMissingData: string;
+  actions: string[];
+}
+
+export type Resource =
+  | StateTable
+  | EcrRepository
+  | LogGroup
+  | IamRole
+  | EcsCluster
+  | SecurityGroup
+  | LoadBalancer
+  | TargetGroup
+  | Listener
+  | ListenerRule
+  | EcsService
+  | ScalableTarget
+  | ScalingPolicy
+  | Alarm;
+
+export type ResourceOf<K extends Kind> = Extract<Resource, { kind: K }>;
+
+/** `kind/name`: the identity of a resource in plans and maps. */
+export const keyOf = (r: Pick<Resource, 'kind' | 'name'>): string => `${r.kind}/${r.name}`;
+
+/** Facts found by reading AWS that desired state depends on (account, network). */
+export interface Facts {
+  accountId: string;
+  partition: string;
+  vpcId: string;
+  publicSubnets: string[];
+  /** Where tasks run: private subnets when given, else the public ones. */
+  taskSubnets: string[];
+  tasksArePrivate: boolean;
+}
+
+export interface DesiredState {
+  env: { app: string; env: string; name: string; region: string };
+  resources: Resource[];
+  warnings: { code: string; message: string }[];
+}
+
+/** Sorted keys, no whitespace: policies and documents compare as strings. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,155 @@
+/**
+ * The facts desired state needs from AWS: the account (for ARNs) and the network (VPC and subnets
+ * from config, or the default VPC's default subnets). Unknown VPC or subnet ids fail here, with
+ * the config path, before any mutating call (PW_UNKNOWN_NETWORK, exit 2).
+ */
+import { DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from '@aws-sdk/client-ec2';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import type { AwsClients } from '../aws/clients.js';
+import { isAwsError } from '../aws/errors.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { ResolvedEnvironment } from '../config/resolve.js';
+import { formatPath, type KeyPath } from '../config/source.js';
+import type { Facts } from '../desired/types.js';
+import { PatchworkError } from '../errors.js';
+
+type NetworkKey = 'vpc' | 'publicSubnets' | 'privateSubnets';
+
+/** `file:line path` of a network setting, wherever it was written (environment, else defaults). */
+export function networkWhere(target: ResolvedEnvironment, config: LoadedConfig | undefined, key: NetworkKey): string {
+  const envNet = config?.raw.environments[target.env]?.network as Record<string, unknown> | undefined;
+  const path: KeyPath =
+    envNet?.[key] !== undefined || !config
+      ? ['environments', target.env, 'network', key]
+      : ['defaults', 'network', key];
+  if (!config) return formatPath(path);
+  const issue = config.source.issue(path, '');
+  return `${issue.file}:${issue.line} ${issue.path}`;
+}
+
+function unknownNetwork(message: string, where: string, data: Record<string, unknown>): PatchworkError {
+  return new PatchworkError('PW_UNKNOWN_NETWORK', `${where}: ${message}`, {
+    hint: 'list what exists with `aws ec2 describe-vpcs` / `aws ec2 describe-subnets` in the same region, and fix the config',
+    data,
+  });
+}
+
+export async function observeFacts(
+  aws: AwsClients,
+  target: ResolvedEnvironment,
+  config?: LoadedConfig,
+): Promise<Facts> {
+  const [identity, network] = await Promise.all([account(aws), observeNetwork(aws, target, config)]);
+  return { ...identity, ...network };
+}
+
+async function account(aws: AwsClients): Promise<Pick<Facts, 'accountId' | 'partition'>> {
+  const sts = await aws.get('sts');
+  const who = await sts.send(new GetCallerIdentityCommand({}));
+  const partition = who.Arn?.split(':')[1] ?? 'aws';
+  return { accountId: who.Account ?? '000000000000', partition };
+}
+
+async function observeNetwork(
+  aws: AwsClients,
+  target: ResolvedEnvironment,
+  config?: LoadedConfig,
+): Promise<Omit<Facts, 'accountId' | 'partition'>> {
+  const ec2 = await aws.get('ec2');
+  const { vpc, publicSubnets, privateSubnets } = target.network;
+  const configured = [...(publicSubnets ?? []), ...(privateSubnets ?? [])];
+
+  const vpcCall =
+    vpc === 'default'
+      ? ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }))
+      : ec2.send(new DescribeVpcsCommand({ VpcIds: [vpc] })).catch((err) => {
+          if (isAwsError(err, 'InvalidVpcID.NotFound', 'InvalidVpcID.Malformed')) return { Vpcs: [] };
+          throw err;
+        });
+  const subnetCall = configured.length
+    ? ec2.send(new DescribeSubnetsCommand({ SubnetIds: [...new Set(configured)] })).catch((err) => {
+        if (isAwsError(err, 'InvalidSubnetID.NotFound', 'InvalidSubnetID.Malformed')) return null;
+        throw err;
+      })
+    : vpc === 'default'
+      ? ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }))
+      : Promise.resolve({ Subnets: [] as Subnet[] });
+  const [vpcs, subnetsOut] = await Promise.all([vpcCall, subnetCall]);
+
+  const vpcId = vpcs.Vpcs?.[0]?.VpcId;
+  if (!vpcId) {
+    throw unknownNetwork(
+      vpc === 'default'
+        ? `there is no default VPC in ${target.region}`
+        : `VPC ${vpc} does not exist in ${target.region}`,
+      networkWhere(target, config, 'vpc'),
+      { vpc, region: target.region },
+    );
+  }
+  let subnets = subnetsOut?.Subnets ?? [];
+  if (configured.length) {
+    const found = new Set(subnets.map((s) => s.SubnetId));
+    // DescribeSubnets fails on the first unknown id; find every one to name them all.
+    if (!subnetsOut) {
+      const each = await Promise.all(
+        [...new Set(configured)].map((id) =>
+          ec2
+            .send(new DescribeSubnetsCommand({ SubnetIds: [id] }))
+            .then((r) => r.Subnets?.[0])
+            .catch(() => undefined),
+        ),
+      );
+      subnets = each.filter((s): s is Subnet => !!s);
+      for (const s of subnets) found.add(s.SubnetId);
+    }
+    for (const key of ['publicSubnets', 'privateSubnets'] as const) {
+      const ids = target.network[key] ?? [];
+      const missing = ids.filter((id) => !found.has(id));
+      if (missing.length) {
+        throw unknownNetwork(
+          `subnet${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist in ${target.region}`,
+          networkWhere(target, config, key),
+          { subnets: missing, region: target.region },
+        );
+      }
+      const elsewhere = subnets.filter((s) => ids.includes(s.SubnetId ?? '') && s.VpcId !== vpcId);
+      if (elsewhere.length) {
+        throw unknownNetwork(
+          `subnet ${elsewhere.map((s) => `${s.SubnetId} is in ${s.VpcId}`).join(', ')}, not in ${vpcId}`,
+          networkWhere(target, config, key),
+          { subnets: elsewhere.map((s) => s.SubnetId), vpc: vpcId },
+        );
+      }
+    }
+  }
+  const byId = new Map(subnets.map((s) => [s.SubnetId!, s]));
+  let pub: string[];
+  if (publicSubnets) pub = publicSubnets;
+  else if (vpc === 'default') {
+    pub = subnets
+      .filter((s) => s.VpcId === vpcId && s.DefaultForAz)
+      .sort((a, b) => (a.AvailabilityZone ?? '').localeCompare(b.AvailabilityZone ?? ''))
+      .map((s) => s.SubnetId!);
+  } else {
+    throw unknownNetwork(
+      `VPC ${vpc} is not the default VPC: list its public subnets (two availability zones or more) for the load balancer`,
+      networkWhere(target, config, 'publicSubnets'),
+      { vpc },
+    );
+  }
+  const zones = new Set(pub.map((id) => byId.get(id)?.AvailabilityZone));
+  if (zones.size < 2) {
+    throw unknownNetwork(
+      `the load balancer needs public subnets in at least two availability zones (found ${zones.size})`,
+      networkWhere(target, config, 'publicSubnets'),
+      { subnets: pub },
+    );
+  }
+  const priv = privateSubnets ?? [];
+  return {
+    vpcId,
+    publicSubnets: [...pub].sort(),
+    taskSubnets: [...(priv.length ? priv : pub)].sort(),
+    tasksArePrivate: priv.length > 0,
+  };
+}

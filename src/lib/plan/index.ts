@@ -1,0 +1,299 @@
+/**
+ * The planner: a pure diff of desired against observed state. Every resource gets exactly one
+ * change — create, update, replace, delete or noop — with a reason, and for updates the fields
+ * that differ. The public shape (`publicPlan`) is the stable `--json` contract:
+ *
+ * ```
+ * { "env": {app, env, name, region},
+ *   "changes": [{ "kind": "target-group", "name": "shop-prod-web", "service": "web",
+ *                 "action": "update", "reason": "healthCheck.path differs",
+ *                 "diff": [{ "field": "healthCheck.path", "from": "/", "to": "/healthz" }] }],
+ *   "summary": { "create": 0, "update": 1, "replace": 0, "delete": 0, "noop": 21 },
+ *   "pending": true,
+ *   "warnings": [{ "code": "PW_NO_IMAGE_YET", "message": "…" }] }
+ * ```
+ * `changes` is ordered by apply order (kind, then name); `diff` is present for update/replace.
+ */
+import { bootstrapFamily } from '../desired/names.js';
+import {
+  canonicalJson,
+  type DesiredState,
+  type EcsService,
+  KINDS,
+  type Kind,
+  keyOf,
+  type Resource,
+} from '../desired/types.js';
+import type { ObservedResource } from '../observe/index.js';
+
+export type Action = 'create' | 'update' | 'replace' | 'delete' | 'noop';
+export const ACTIONS: Action[] = ['create', 'update', 'replace', 'delete', 'noop'];
+
+export interface FieldDiff {
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+export interface Change {
+  kind: Kind;
+  name: string;
+  service?: string;
+  action: Action;
+  reason: string;
+  diff?: FieldDiff[];
+}
+
+/** A change plus the objects apply needs (not part of the --json shape). */
+export interface PlannedChange extends Change {
+  desired?: Resource;
+  observed?: ObservedResource;
+}
+
+export interface Plan {
+  env: DesiredState['env'];
+  changes: PlannedChange[];
+  warnings: { code: string; message: string }[];
+}
+
+export interface PublicPlan {
+  env: DesiredState['env'];
+  changes: Change[];
+  summary: Record<Action, number>;
+  pending: boolean;
+  warnings: { code: string; message: string }[];
+}
+
+/** Fields compared per kind: `update` ones are changed in place, `replace` ones need a new resource. */
+const FIELDS: Record<Kind, { update: string[]; replace: string[] }> = {
+  'state-table': { update: ['billingMode', 'pointInTimeRecovery'], replace: ['keys'] },
+  'ecr-repository': { update: ['tagMutability', 'scanOnPush', 'lifecyclePolicy'], replace: ['encryption'] },
+  'log-group': { update: ['retentionDays'], replace: [] },
+  'iam-role': { update: ['trustService', 'inlinePolicy', 'managedPolicyArns'], replace: [] },
+  'ecs-cluster': { update: ['containerInsights'], replace: [] },
+  'security-group': { update: ['ingress'], replace: ['vpcId'] },
+  'load-balancer': { update: ['subnets', 'securityGroups'], replace: ['scheme', 'type'] },
+  'target-group': {
+    update: ['healthCheck', 'deregistrationDelaySeconds'],
+    replace: ['vpcId', 'protocol', 'targetType'],
+  },
+  listener: { update: ['protocol', 'certificateArn', 'sslPolicy', 'defaultAction'], replace: [] },
+  'listener-rule': { update: ['priority', 'paths', 'hosts', 'targetGroup'], replace: [] },
+  'ecs-service': {
+    update: [
+      'subnets',
+      'securityGroups',
+      'assignPublicIp',
+      'loadBalancer',
+      'deployment',
+      'healthCheckGracePeriodSeconds',
+      'enableExecuteCommand',
+      'propagateTags',
+    ],
+    replace: ['launchType', 'cluster'],
+  },
+  'scalable-target': { update: ['min', 'max'], replace: [] },
+  'scaling-policy': {
+    update: ['metric', 'targetValue', 'resourceLabel', 'scaleInCooldownSeconds', 'scaleOutCooldownSeconds'],
+    replace: ['resourceId'],
+  },
+  alarm: {
+    update: [
+      'namespace',
+      'metricName',
+      'statistic',
+      'dimensions',
+      'comparison',
+      'threshold',
+      'periodSeconds',
+      'evaluationPeriods',
+      'treatMissingData',
+      'actions',
+    ],
+    replace: [],
+  },
+};
+
+/** Kinds that exist only inside another resource: replacing the parent replaces them. */
+const PARENT_REPLACE: Partial<Record<Kind, (child: Resource, parent: Resource) => boolean>> = {
+  listener: (_c, p) => p.kind === 'load-balancer',
+  'listener-rule': (c, p) =>
+    p.kind === 'load-balancer' || (p.kind === 'target-group' && c.kind === 'listener-rule' && c.targetGroup === p.name),
+  'ecs-service': (c, p) =>
+    p.kind === 'target-group' && c.kind === 'ecs-service' && c.loadBalancer.targetGroup === p.name,
+  'scalable-target': (c, p) =>
+    p.kind === 'ecs-service' && c.kind === 'scalable-target' && c.resourceId.endsWith(`/${p.name}`),
+  'scaling-policy': (c, p) =>
+    (p.kind === 'ecs-service' && c.kind === 'scaling-policy' && c.resourceId.endsWith(`/${p.name}`)) ||
+    (c.kind === 'scaling-policy' &&
+      c.resourceLabel !== null &&
+      ((p.kind === 'load-balancer' && c.resourceLabel.loadBalancer === p.name) ||
+        (p.kind === 'target-group' && c.resourceLabel.targetGroup === p.name))),
+};
+
+const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+
+/** Field-level differences between two values: objects are compared one level down (`healthCheck.path`). */
+export function diffFields(field: string, from: unknown, to: unknown): FieldDiff[] {
+  if (same(from, to)) return [];
+  const isObj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (isObj(from) && isObj(to)) {
+    const a = from as Record<string, unknown>;
+    const b = to as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    if (field === 'inlinePolicy' || field === 'defaultAction') return [{ field, from, to }];
+    return keys.flatMap((k) =>
+      same(a[k], b[k]) ? [] : [{ field: `${field}.${k}`, from: a[k] ?? null, to: b[k] ?? null }],
+    );
+  }
+  return [{ field, from: from ?? null, to: to ?? null }];
+}
+
+/** Tags desired but missing or different (extra tags on the resource are left alone). */
+export function tagDiff(want: Record<string, string>, have: Record<string, string>): FieldDiff[] {
+  return Object.keys(want)
+    .sort()
+    .filter((k) => have[k] !== want[k])
+    .map((k) => ({ field: `tags.${k}`, from: have[k] ?? null, to: want[k]! }));
+}
+
+/** The desired count an ECS service should have, given what runs now. */
+export function wantedCount(want: EcsService, have: EcsService): { count: number; why: string } | null {
+  if (have.taskFamily === bootstrapFamily({ fullName: want.name })) {
+    return have.desiredCount === 0 ? null : { count: 0, why: 'still on the bootstrap placeholder (run deploy)' };
+  }
+  if (want.scaleBounds) {
+    const { min, max } = want.scaleBounds;
+    if (have.desiredCount >= min && have.desiredCount <= max) return null;
+    return {
+      count: want.desiredCount,
+      why: `desired count ${have.desiredCount} is outside autoscaling ${min}..${max}`,
+    };
+  }
+  return have.desiredCount === want.desiredCount
+    ? null
+    : { count: want.desiredCount, why: `desired count ${have.desiredCount} differs from ${want.desiredCount}` };
+}
+
+function compare(want: Resource, have: ObservedResource): PlannedChange {
+  const spec = FIELDS[want.kind];
+  const w = want as unknown as Record<string, unknown>;
+  const h = have as unknown as Record<string, unknown>;
+  const base = {
+    kind: want.kind,
+    name: want.name,
+    ...(want.service ? { service: want.service } : {}),
+    desired: want,
+    observed: have,
+  };
+  const replaceDiff = spec.replace.flatMap((f) => diffFields(f, h[f], w[f]));
+  if (replaceDiff.length) {
+    return {
+      ...base,
+      action: 'replace',
+      reason: `${replaceDiff.map((d) => d.field).join(', ')} cannot change in place`,
+      diff: replaceDiff,
+    };
+  }
+  const diff = spec.update.flatMap((f) => diffFields(f, h[f], w[f]));
+  if (want.kind === 'ecs-service' && have.kind === 'ecs-service') {
+    const count = wantedCount(want, have);
+    if (count) diff.unshift({ field: 'desiredCount', from: have.desiredCount, to: count.count });
+  }
+  diff.push(...tagDiff(want.tags, have.tags));
+  if (!diff.length) return { ...base, action: 'noop', reason: 'matches the config' };
+  return { ...base, action: 'update', reason: reasonFor(want, have, diff), diff };
+}
+
+function reasonFor(want: Resource, have: ObservedResource, diff: FieldDiff[]): string {
+  const parts = diff.map((d) => {
+    if (d.field === 'desiredCount' && want.kind === 'ecs-service' && have.kind === 'ecs-service') {
+      return wantedCount(want, have)?.why ?? 'desired count';
+    }
+    if (d.field.startsWith('tags.')) return `tag ${d.field.slice(5)} ${d.from === null ? 'missing' : 'differs'}`;
+    if (d.field === 'ingress') return 'ingress rules differ';
+    return `${d.field} differs`;
+  });
+  return [...new Set(parts)].join('; ');
+}
+
+function order(c: Change): string {
+  return `${String(KINDS.indexOf(c.kind)).padStart(2, '0')}|${c.name}`;
+}
+
+/** Which observed resources not in desired state are patchwork's to delete. */
+function deletable(have: ObservedResource): boolean {
+  if (/#\d+$/.test(have.name)) return true; // a duplicate of a desired resource
+  switch (have.kind) {
+    case 'listener': // on patchwork's own load balancer
+    case 'scalable-target': // of a configured service
+    case 'scaling-policy': // named after a configured service
+    case 'alarm': // named after a configured service
+      return true;
+    case 'listener-rule':
+      return have.tags['managed-by'] === 'patchwork';
+    default:
+      return false;
+  }
+}
+
+export function plan(desired: DesiredState, observed: Iterable<ObservedResource>): Plan {
+  const have = new Map<string, ObservedResource>();
+  for (const o of observed) have.set(keyOf(o), o);
+  const changes: PlannedChange[] = [];
+  for (const want of desired.resources) {
+    const h = have.get(keyOf(want));
+    if (!h) {
+      changes.push({
+        kind: want.kind,
+        name: want.name,
+        ...(want.service ? { service: want.service } : {}),
+        action: 'create',
+        reason: 'does not exist',
+        desired: want,
+      });
+    } else changes.push(compare(want, h));
+  }
+  // Replacing a parent replaces what lives inside or points at it.
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const c of changes) {
+      if (c.action !== 'update' && c.action !== 'noop') continue;
+      const rule = PARENT_REPLACE[c.kind];
+      const parent =
+        rule && changes.find((p) => p.action === 'replace' && p.desired && c.desired && rule(c.desired, p.desired));
+      if (parent) {
+        c.action = 'replace';
+        c.reason = `${parent.kind} ${parent.name} is replaced`;
+        grew = true;
+      }
+    }
+  }
+  const wanted = new Set(desired.resources.map(keyOf));
+  for (const [key, h] of have) {
+    if (wanted.has(key) || !deletable(h)) continue;
+    changes.push({
+      kind: h.kind,
+      name: h.name,
+      ...(h.service ? { service: h.service } : {}),
+      action: 'delete',
+      reason: /#\d+$/.test(h.name) ? 'duplicate' : 'no longer in the config',
+      observed: h,
+    });
+  }
+  changes.sort((a, b) => order(a).localeCompare(order(b)));
+  return { env: desired.env, changes, warnings: [...desired.warnings] };
+}
+
+export function publicPlan(p: Plan): PublicPlan {
+  const summary = Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<Action, number>;
+  for (const c of p.changes) summary[c.action]++;
+  return {
+    env: p.env,
+    changes: p.changes.map(({ desired: _d, observed: _o, ...c }) => c),
+    summary,
+    pending: p.changes.some((c) => c.action !== 'noop'),
+    warnings: p.warnings,
+  };
+}

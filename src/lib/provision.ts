@@ -1,0 +1,85 @@
+/**
+ * `patchwork provision`: make AWS match patchwork.yml for one environment and say what changed.
+ * desired (pure) → observed (parallel reads) → plan (pure diff) → apply (dependency order).
+ * With `dryRun` it stops after the plan and changes nothing.
+ */
+import { apply, declareTasks } from './apply/index.js';
+import { desiredState } from './desired/index.js';
+import { observeFacts } from './observe/facts.js';
+import { observe } from './observe/index.js';
+import { type PublicPlan, plan, publicPlan } from './plan/index.js';
+import { type CommonOptions, openSession } from './session.js';
+
+export interface ProvisionOptions extends CommonOptions {
+  /** Plan only; change nothing. */
+  dryRun?: boolean;
+  /** Poll interval and longest wait while AWS settles (defaults 2 s / 10 min). */
+  pollMs?: number;
+  waitMs?: number;
+}
+
+export interface ProvisionResult {
+  env: string;
+  name: string;
+  region: string;
+  dryRun: boolean;
+  /** The plan that was (or, with dryRun, would be) applied: the stable --json shape. */
+  plan: PublicPlan;
+  /** Changes pending before this run (with dryRun: still pending). */
+  pending: boolean;
+  /** Changes carried out by this run. */
+  applied: number;
+}
+
+export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
+  const { config, target, aws, events } = openSession(opts);
+  const facts = await events.task('observe/facts', 'read account and network', () => observeFacts(aws, target, config));
+  const desired = desiredState(target, facts);
+  const observed = await events.task('observe/resources', `read ${target.name} from AWS`, () =>
+    observe(aws, desired, facts),
+  );
+  const planned = plan(desired, observed.resources.values());
+  const shown = publicPlan(planned);
+  for (const w of shown.warnings) events.warn(w.code, w.message);
+  events.emit({ type: 'data', kind: 'plan', data: shown });
+
+  let applied = 0;
+  if (!opts.dryRun && shown.pending) {
+    declareTasks(events, planned.changes);
+    const result = await apply(
+      {
+        aws,
+        region: target.region,
+        facts,
+        ids: observed.ids,
+        events,
+        pollMs: opts.pollMs ?? 2_000,
+        waitMs: opts.waitMs ?? 600_000,
+      },
+      planned.changes,
+    );
+    applied = result.applied;
+  }
+  return {
+    env: target.env,
+    name: target.name,
+    region: target.region,
+    dryRun: !!opts.dryRun,
+    plan: shown,
+    pending: shown.pending,
+    applied,
+  };
+}
+
+/** One line per change for people (the --json plan has the details). */
+export function describePlan(p: PublicPlan, dryRun: boolean): string {
+  const lines = p.changes
+    .filter((c) => c.action !== 'noop')
+    .map((c) => `  ${SIGN[c.action]} ${c.kind} ${c.name}: ${c.reason}`);
+  const s = p.summary;
+  const counts = `${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete, ${s.noop} unchanged`;
+  if (!p.pending) return `${p.env.name}: everything matches the config (${s.noop} resources)`;
+  return [`${p.env.name}: ${dryRun ? 'plan' : 'applied'}: ${counts}`, ...lines].join('\n');
+}
+
+const SIGN: Record<string, string> = { create: '+', update: '~', replace: '±', delete: '-', noop: ' ' };

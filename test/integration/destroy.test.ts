@@ -1,0 +1,154 @@
+/**
+ * destroy on the local world: refuses without --yes off a terminal, deletes in reverse order what
+ * provision made (nothing tagged is left, counted with the AWS CLI), keeps ECR repositories holding
+ * images unless --delete-images, and a second run finds nothing.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { isolatedEnv, runCli } from '../helpers/cli.js';
+import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+
+const world = () => localWorld();
+const env = () =>
+  isolatedEnv({
+    AWS_ENDPOINT_URL: world().endpoint,
+    AWS_ACCESS_KEY_ID: world().accessKeyId,
+    AWS_SECRET_ACCESS_KEY: world().secretAccessKey,
+  });
+const run = (cwd: string, ...args: string[]) =>
+  runCli([...args, '--env', 'prod', '--json'], { cwd, env: env(), timeoutMs: 120_000 });
+
+function configDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-destroy-'));
+  writeFileSync(
+    join(dir, 'patchwork.yml'),
+    `app: shop
+region: ${world().region}
+services:
+  web: { image: public.ecr.aws/docker/library/nginx:1.27, port: 8080 }
+  api: { build: { context: . }, port: 9090, route: { paths: ["/api/*"] } }
+environments:
+  prod:
+    desiredCount: 1
+    autoscaling: { min: 1, max: 2, cpuPercent: 50 }
+    alarms: { cpuPercent: 80 }
+  staging: { desiredCount: 1 }
+`,
+  );
+  return dir;
+}
+
+/** ARNs/names still carrying the environment's tags (ECS clusters and services only while ACTIVE). */
+function tagged(envName = 'prod'): string[] {
+  const left: string[] = [];
+  const list = awsCli([
+    'resourcegroupstaggingapi',
+    'get-resources',
+    '--tag-filters',
+    `Key=patchwork:env,Values=${envName}`,
+  ]);
+  for (const m of list.ResourceTagMappingList ?? []) {
+    const arn: string = m.ResourceARN;
+    if (arn.includes(':cluster/')) {
+      if (awsCli(['ecs', 'describe-clusters', '--clusters', arn]).clusters?.[0]?.status !== 'ACTIVE') continue;
+    } else if (arn.includes(':service/') && arn.includes(':ecs:')) {
+      const svc = awsCli(['ecs', 'describe-services', '--cluster', arn.split('/')[1]!, '--services', arn])
+        .services?.[0];
+      if (svc?.status !== 'ACTIVE') continue;
+    } else if (arn.includes(':task-definition/')) {
+      const td = awsCli(['ecs', 'describe-task-definition', '--task-definition', arn]).taskDefinition;
+      if (td?.status !== 'ACTIVE') continue;
+    }
+    left.push(arn);
+  }
+  for (const role of awsCli(['iam', 'list-roles']).Roles ?? []) {
+    const tags = awsCli(['iam', 'list-role-tags', '--role-name', role.RoleName]).Tags ?? [];
+    if (tags.some((t: { Key: string; Value: string }) => t.Key === 'patchwork:env' && t.Value === envName))
+      left.push(role.Arn);
+  }
+  for (const repo of awsCli(['ecr', 'describe-repositories']).repositories ?? []) {
+    const tags = awsCli(['ecr', 'list-tags-for-resource', '--resource-arn', repo.repositoryArn]).tags ?? [];
+    if (tags.some((t: { Key: string; Value: string }) => t.Key === 'patchwork:env' && t.Value === envName))
+      left.push(repo.repositoryArn);
+  }
+  const targets = awsCli(['application-autoscaling', 'describe-scalable-targets', '--service-namespace', 'ecs']);
+  for (const t of targets.ScalableTargets ?? []) if (t.ResourceId.includes(`-${envName}-`)) left.push(t.ResourceId);
+  return left.sort();
+}
+
+beforeEach(async () => {
+  await resetWorld();
+});
+
+describe('destroy on the local world', () => {
+  it('refuses without --yes when there is no terminal (exit 2, no AWS call)', async () => {
+    const r = await run(configDir(), 'destroy');
+    expect(r.code).toBe(2);
+    expect(r.result.error).toMatchObject({ code: 'PW_CONFIRMATION_REQUIRED' });
+    expect(r.result.apiCalls!.total).toBe(0);
+  });
+
+  it('deletes everything tagged for the environment, leaves other environments alone, and is idempotent', async () => {
+    const cwd = configDir();
+    expect((await run(cwd, 'provision')).code).toBe(0);
+    const staging = await runCli(['provision', '--env', 'staging', '--json'], { cwd, env: env(), timeoutMs: 120_000 });
+    expect(staging.code, staging.stderr).toBe(0);
+    expect(tagged().length).toBeGreaterThan(15);
+    const stagingBefore = tagged('staging');
+
+    const dry = await run(cwd, 'destroy', '--dry-run', '--exit-code');
+    expect(dry.code).toBe(6);
+    expect(dry.result.apiCalls!.mutating).toBe(0);
+    expect((dry.result.plan as { summary: { delete: number } }).summary.delete).toBeGreaterThan(15);
+
+    const first = await run(cwd, 'destroy', '--yes');
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.result.taskDefinitions).toHaveLength(2);
+    expect(tagged()).toEqual([]);
+    expect(tagged('staging')).toEqual(stagingBefore);
+
+    const second = await run(cwd, 'destroy', '--yes');
+    expect(second.code).toBe(0);
+    expect(second.result.deleted).toBe(0);
+    expect(second.result.apiCalls!.mutating).toBe(0);
+
+    // And provision brings it back from nothing.
+    const again = await run(cwd, 'provision');
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it('keeps an ECR repository that holds images unless --delete-images', async () => {
+    const cwd = configDir();
+    expect((await run(cwd, 'provision')).code).toBe(0);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { digest: 'sha256:1', size: 1, mediaType: 'application/vnd.docker.container.image.v1+json' },
+      layers: [],
+    });
+    awsCli([
+      'ecr',
+      'put-image',
+      '--repository-name',
+      'shop-prod-web',
+      '--image-tag',
+      'v1',
+      '--image-manifest',
+      manifest,
+    ]);
+    const first = await run(cwd, 'destroy', '--yes');
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.result.keptRepositories).toEqual(['shop-prod-web']);
+    expect(first.events.some((e) => e.type === 'warning' && e.code === 'PW_IMAGES_KEPT')).toBe(true);
+    expect(
+      awsCli(['ecr', 'describe-repositories']).repositories.map((r: { repositoryName: string }) => r.repositoryName),
+    ).toEqual(['shop-prod-web']);
+
+    const all = await run(cwd, 'destroy', '--yes', '--delete-images');
+    expect(all.code, all.stderr).toBe(0);
+    expect(awsCli(['ecr', 'describe-repositories']).repositories).toEqual([]);
+    expect(tagged()).toEqual([]);
+  });
+});
