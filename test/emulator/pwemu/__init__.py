@@ -1,0 +1,1 @@
+"""patchwork moto extension: ECS deployments that progress, real task containers, control endpoints."""

@@ -1,0 +1,247 @@
+"""Patches on moto's ECS and ELBv2 models that hand service scheduling to `World`.
+
+Request and response shapes stay moto's: we only change what the models hold.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from botocore import xform_name
+from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import ECSException, InvalidParameterException
+from moto.elbv2 import models as elbv2_models
+
+from .world import LOCK, World
+
+DEFAULT_DEPLOYMENT_CONFIGURATION = {
+    "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+}
+
+# CreateService parameters moto accepts but does not keep; we keep and return them.
+KEPT_CREATE_PARAMS = (
+    "deploymentConfiguration",
+    "healthCheckGracePeriodSeconds",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "capacityProviderStrategy",
+    "placementConstraints",
+    "placementStrategy",
+    "availabilityZoneRebalancing",
+)
+
+
+class ServiceNotActiveException(ECSException):
+    def __init__(self) -> None:
+        super().__init__("ServiceNotActiveException", "Service was not ACTIVE.")
+
+
+class ServiceTask(ecs_models.Task):
+    """A moto Task whose status is driven by the emulator's EmuTask."""
+
+    def __init__(self, emu: Any, **kwargs: Any) -> None:
+        self._emu = emu
+        super().__init__(**kwargs)
+
+    @property
+    def last_status(self) -> str:  # type: ignore[override]
+        return self._emu.status
+
+    @last_status.setter
+    def last_status(self, value: str) -> None:
+        pass  # moto's StopTask sets it; the emulator stops the task instead
+
+    def advance(self) -> None:
+        pass
+
+
+def apply(world: World) -> None:
+    _patch_ecs(world)
+    _patch_elbv2(world)
+
+
+def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    merged = copy.deepcopy(old or DEFAULT_DEPLOYMENT_CONFIGURATION)
+    for key, value in (new or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _patch_ecs(world: World) -> None:
+    Backend = ecs_models.EC2ContainerServiceBackend
+    Response = ecs_responses.EC2ContainerServiceResponse
+
+    orig_validate_network = ecs_models.Service._validate_network
+
+    def _validate_network(self: Any, nc: dict[str, Any]) -> Any:
+        # awsvpcConfiguration.securityGroups is optional in ECS (the VPC's default group); moto needs it.
+        conf = nc.get("awsvpcConfiguration") or {}
+        if "securityGroups" not in conf:
+            orig_validate_network(self, {"awsvpcConfiguration": {**conf, "securityGroups": []}})
+            return nc
+        return orig_validate_network(self, nc)
+
+    ecs_models.Service._validate_network = _validate_network
+
+    orig_create_response = Response.create_service
+
+    def create_service(self: Any) -> Any:
+        with LOCK:
+            backend = self.ecs_backend
+            cluster = backend._get_cluster(self._get_param("cluster", "default"))
+            name = self._get_param("serviceName")
+            existing = backend.services.get(f"{cluster.name}:{name}")
+            if existing is not None and existing.status == "ACTIVE":
+                # ECS: a second CreateService for an ACTIVE service is an error, never an overwrite.
+                raise InvalidParameterException("Creation of service was not idempotent.")
+            result = orig_create_response(self)
+            svc = result.result["service"]
+            for param in KEPT_CREATE_PARAMS:
+                value = self._get_param(param)
+                if value is not None:
+                    setattr(svc, xform_name(param), value)
+            if (svc.deployment_controller or {}).get("type", "ECS") == "ECS":
+                svc.deployment_configuration = _merge_deployment_configuration(
+                    None, self._get_param("deploymentConfiguration")
+                )
+            world.on_create(backend, svc)
+            return result
+
+    Response.create_service = create_service
+
+    orig_update = Backend.update_service
+
+    def update_service(self: Any, props: dict[str, Any]) -> Any:
+        with LOCK:
+            cluster_str = props.get("cluster", "default")
+            service_str = (props.get("service") or "").split("/")[-1]
+            svc = self._get_service(cluster_str, service_str)
+            if svc.status != "ACTIVE":
+                raise ServiceNotActiveException()
+            st = world.state_for(svc)
+            primary_td = svc.deployments[0]["taskDefinition"] if svc.deployments else svc.task_definition
+            old_desired = svc.desired_count
+            old_config = copy.deepcopy(getattr(svc, "deployment_configuration", None))
+            old_network = copy.deepcopy(svc.network_configuration)
+            old_lbs = copy.deepcopy(svc.load_balancers)
+            td_str = props.get("task_definition")
+            force = bool(props.get("force_new_deployment"))
+            new_config = props.get("deployment_configuration")
+            result = orig_update(self, props)
+            if td_str:
+                result.task_definition = self.describe_task_definition(td_str).arn  # moto keeps the raw string
+            if new_config is not None or old_config is not None:
+                result.deployment_configuration = _merge_deployment_configuration(old_config, new_config)
+            changed_td = result.task_definition != primary_td
+            changed_net = props.get("network_configuration") is not None and result.network_configuration != old_network
+            changed_lbs = props.get("load_balancers") is not None and result.load_balancers != old_lbs
+            if st is not None:
+                world.on_update(
+                    result,
+                    new_deployment=changed_td or force or changed_net or changed_lbs,
+                    desired_changed=result.desired_count != old_desired,
+                )
+            return result
+
+    Backend.update_service = update_service
+
+    orig_delete = Backend.delete_service
+
+    def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
+        with LOCK:
+            svc = orig_delete(self, cluster_name, service_name, force)
+            svc.desired_count = 0
+            world.on_delete(svc)
+            return svc
+
+    Backend.delete_service = delete_service
+
+    orig_list_tasks = Backend.list_tasks
+
+    def list_tasks(self: Any, cluster_str: Any = None, container_instance: Any = None, family: Any = None,
+                   started_by: Any = None, service_name: Any = None, desiredStatus: Any = None) -> Any:
+        with LOCK:
+            tasks = orig_list_tasks(self, cluster_str, container_instance, family, started_by, service_name, desiredStatus)
+            if service_name:
+                name = service_name.split("/")[-1]
+                tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
+            if not desiredStatus:
+                # ECS: ListTasks filters on desiredStatus RUNNING unless told otherwise.
+                tasks = [t for t in tasks if t.desired_status == "RUNNING"]
+            return tasks
+
+    Backend.list_tasks = list_tasks
+
+    orig_stop_task = Backend.stop_task
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        with LOCK:
+            task = orig_stop_task(self, cluster_str, task_str, reason)
+            if isinstance(task, ServiceTask):
+                world.on_user_stop(task._emu, reason)
+                task.desired_status = "STOPPED"
+            return task
+
+    Backend.stop_task = stop_task
+
+    orig_describe_tasks = Backend.describe_tasks
+
+    def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> Any:
+        with LOCK:
+            return orig_describe_tasks(self, cluster_str, tasks)
+
+    Backend.describe_tasks = describe_tasks
+
+
+def _patch_elbv2(world: World) -> None:
+    TG = elbv2_models.FakeTargetGroup
+    orig_health_for = TG.health_for
+    orig_deregister = TG.deregister
+
+    def _find(tg: Any, target: dict[str, Any]) -> tuple[str | None, Any]:
+        """Key and port of a registered target; the emulator keys its targets as 'id:port'."""
+        tid, port = target["Id"], target.get("Port")
+        if port is not None and f"{tid}:{port}" in tg.targets:
+            return f"{tid}:{port}", port
+        if tid in tg.targets:
+            return tid, tg.targets[tid].get("Port")
+        if port is None:
+            for key, t in tg.targets.items():
+                if t["Id"] == tid:
+                    return key, t.get("Port")
+        return None, port
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        with LOCK:
+            key, port = _find(self, target)
+            state = world.health_of(self.arn, target["Id"], int(port) if port is not None else None)
+            if key is not None and state is not None:
+                return elbv2_models.FakeHealthStatus(
+                    target["Id"], port, self.health_check_port, state[0], state[1], state[2]
+                )
+            if key is not None and key != target["Id"]:
+                t = self.targets[key]
+                return elbv2_models.FakeHealthStatus(t["Id"], t["Port"], self.health_check_port, "healthy")
+            return orig_health_for(self, target, ec2_backend)
+
+    def deregister(self: Any, targets: list[dict[str, Any]]) -> None:
+        with LOCK:
+            plain = []
+            for target in targets:
+                key, _ = _find(self, target)
+                if key is not None and key != target["Id"]:
+                    self.deregistered_targets[key] = self.targets.pop(key)
+                else:
+                    plain.append(target)
+            if plain:
+                orig_deregister(self, plain)
+
+    TG.health_for = health_for
+    TG.deregister = deregister

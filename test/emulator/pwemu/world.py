@@ -1,0 +1,872 @@
+"""The emulator's own state: ECS service deployments, tasks and their targets.
+
+Moto keeps the resources (services, task definitions, target groups); this
+module keeps what moto lacks -- a service scheduler. A ticker thread advances
+every service a step every `tickSeconds`:
+
+  launch tasks for the PRIMARY deployment  ->  tasks start (simulated by time,
+  or as real containers on the local Docker engine)  ->  healthy tasks are
+  registered in the service's target groups  ->  old deployments' tasks drain
+  ->  the PRIMARY deployment is COMPLETED and the service reaches a steady state.
+
+Failed tasks feed the deployment circuit breaker (FAILED, optional rollback).
+
+All state is guarded by one re-entrant lock, `LOCK`, which the moto patches
+also take, so API calls and the ticker never see a half-made change. Slow work
+(docker run, HTTP probes) runs in per-task threads outside the lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import random
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core.utils import utcnow
+
+from . import docker
+
+LOCK = threading.RLock()
+
+PROVISIONING, PENDING, RUNNING, STOPPED = "PROVISIONING", "PENDING", "RUNNING", "STOPPED"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    # Time a deployment takes when every task is simulated: tasks start after
+    # half of it, replaced tasks drain for the other half.
+    "rolloutSeconds": 3.0,
+    # Run tasks as real containers when the image can be obtained locally.
+    "runContainers": True,
+    # Circuit-breaker threshold; null = AWS formula min(200, max(3, ceil(0.5 * desired))).
+    "failThreshold": None,
+    # A real container must answer its health check within this time.
+    "healthTimeoutSeconds": 30.0,
+    # Fail tasks whose `secrets` reference SSM parameters / secrets that do not exist.
+    "checkSecrets": True,
+    "tickSeconds": 0.1,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[pwemu] {msg}", file=sys.stderr, flush=True)
+
+
+def _deployment_id() -> str:
+    return "ecs-svc/" + "".join(random.choice("0123456789") for _ in range(19))
+
+
+@dataclass
+class DeploymentMeta:
+    failed_tasks: int = 0
+    breaker_failures: int = 0
+    next_launch_at: float = 0.0
+
+
+@dataclass
+class EmuTask:
+    id: str
+    arn: str
+    st: "ServiceState"
+    deployment_id: str
+    task_definition_arn: str
+    image: str
+    launched_at: float
+    mode: str = "simulated"  # simulated | starting | real
+    failing: bool = False
+    fail_reason: str = "Essential container in task exited"
+    status: str = PROVISIONING
+    desired: str = RUNNING
+    healthy: bool = False
+    ever_healthy: bool = False
+    stop_at: float = 0.0
+    stopped_reason: str = ""
+    stop_code: str = ""
+    exit_code: int | None = None
+    ip: str = ""
+    port: int | None = None
+    container_id: str | None = None
+    note: str = ""
+    targets: list[tuple[str, str, int]] = field(default_factory=list)
+    moto_task: Any = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    created: Any = field(default_factory=utcnow)
+
+    @property
+    def live(self) -> bool:
+        return self.status != STOPPED
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "taskId": self.id,
+            "taskArn": self.arn,
+            "service": self.st.svc.name,
+            "cluster": self.st.svc.cluster_name,
+            "deploymentId": self.deployment_id,
+            "taskDefinitionArn": self.task_definition_arn,
+            "image": self.image,
+            "mode": self.mode,
+            "lastStatus": self.status,
+            "desiredStatus": self.desired,
+            "healthy": self.healthy,
+            "stoppedReason": self.stopped_reason or None,
+            "exitCode": self.exit_code,
+            "containerId": self.container_id,
+            "address": f"127.0.0.1:{self.port}" if self.mode == "real" and self.port else self.ip or None,
+            "targets": [{"targetGroupArn": a, "id": i, "port": p} for a, i, p in self.targets],
+            "note": self.note or None,
+        }
+
+
+@dataclass
+class ServiceState:
+    svc: Any  # moto.ecs.models.Service
+    backend: Any  # moto EC2ContainerServiceBackend
+    tasks: list[EmuTask] = field(default_factory=list)
+    meta: dict[str, DeploymentMeta] = field(default_factory=dict)
+    last_completed: tuple[str, str] | None = None  # (deployment id, task definition ARN)
+    steady: bool = False
+    started_batch: list[str] = field(default_factory=list)
+
+    def live_tasks(self) -> list[EmuTask]:
+        return [t for t in self.tasks if t.live]
+
+
+class World:
+    def __init__(self, moto_port: int, defaults: dict[str, Any] | None = None):
+        self.moto_port = moto_port
+        self.defaults = {**DEFAULT_CONFIG, **(defaults or {})}
+        self.config = dict(self.defaults)
+        self.generation = 0
+        self.services: dict[int, ServiceState] = {}
+        self.tasks: dict[str, EmuTask] = {}
+        self.failing_images: list[str] = []
+        # health of targets the emulator registered: (tg arn, id, port) -> (state, reason, description)
+        self.target_health: dict[tuple[str, str, int], tuple[str, str | None, str | None]] = {}
+        # test overrides: (tg arn, id, port or None) -> (state, reason, description)
+        self.health_overrides: dict[tuple[str, str, int | None], tuple[str, str | None, str | None]] = {}
+        self._ip_counter = itertools.count(1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ config
+    def set_config(self, patch: dict[str, Any]) -> dict[str, Any]:
+        with LOCK:
+            for key, value in patch.items():
+                if key not in DEFAULT_CONFIG:
+                    raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
+                if key in ("runContainers", "checkSecrets"):
+                    value = bool(value)
+                elif key == "failThreshold":
+                    value = None if value is None else max(1, int(value))
+                else:
+                    value = max(0.0, float(value))
+                self.config[key] = value
+            return dict(self.config)
+
+    def image_failing(self, image: str) -> bool:
+        return any(p and p in image for p in self.failing_images)
+
+    def breaker_threshold(self, desired: int) -> int:
+        if self.config["failThreshold"] is not None:
+            return int(self.config["failThreshold"])
+        return min(200, max(3, math.ceil(0.5 * desired)))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        docker.remove_labelled(f"patchwork.emulator.port={self.moto_port}")
+        self._thread = threading.Thread(target=self._loop, name="pwemu-ticker", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.reset()
+
+    def reset(self) -> None:
+        with LOCK:
+            self.generation += 1
+            for t in self.tasks.values():
+                t.cancel.set()
+                docker.release_port(t.port)
+            self.tasks.clear()
+            self.services.clear()
+            self.target_health.clear()
+            self.health_overrides.clear()
+            self.failing_images.clear()
+            self.config = dict(self.defaults)
+        docker.remove_labelled(f"patchwork.emulator.port={self.moto_port}")
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with LOCK:
+                    self.tick()
+            except Exception:  # keep ticking; a bug must not freeze every service
+                log("tick failed:\n" + traceback.format_exc())
+            self._stop.wait(self.config["tickSeconds"] or 0.1)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        clusters = set()
+        for st in list(self.services.values()):
+            self._tick_service(st, now)
+            clusters.add((id(st.backend), st.svc.cluster_name))
+        for st in list(self.services.values()):
+            key = (id(st.backend), st.svc.cluster_name)
+            if key in clusters:
+                clusters.discard(key)
+                self._refresh_cluster(st.backend, st.svc.cluster_name)
+
+    # ------------------------------------------------------------------ hooks from the moto patches
+    def state_for(self, svc: Any) -> ServiceState | None:
+        return self.services.get(id(svc))
+
+    def on_create(self, backend: Any, svc: Any) -> None:
+        st = ServiceState(svc=svc, backend=backend)
+        self.services[id(svc)] = st
+        svc.deployments = []
+        svc.running_count = 0
+        svc.pending_count = 0
+        if (svc.deployment_controller or {}).get("type", "ECS") == "ECS" and svc.task_definition:
+            self._new_deployment(st, svc.task_definition)
+        self._refresh_counts(st)
+
+    def on_update(self, svc: Any, *, new_deployment: bool, desired_changed: bool) -> None:
+        st = self.state_for(svc)
+        if st is None:
+            return
+        if desired_changed:
+            st.steady = False
+        if new_deployment and (svc.deployment_controller or {}).get("type", "ECS") == "ECS":
+            self._new_deployment(st, svc.task_definition)
+        self._refresh_counts(st)
+
+    def on_delete(self, svc: Any) -> None:
+        st = self.state_for(svc)
+        if st is None:
+            return
+        now = time.monotonic()
+        for t in st.live_tasks():
+            if t.desired == RUNNING:
+                self._drain(st, t, "Service deleted", now, delay=0)
+        self._refresh_counts(st)
+
+    def on_user_stop(self, t: EmuTask, reason: str) -> None:
+        if t.live and t.desired == RUNNING:
+            self._drain(t.st, t, reason or "Task stopped by user", time.monotonic(), delay=0)
+
+    # ------------------------------------------------------------------ deployments
+    def _event(self, st: ServiceState, message: str) -> None:
+        ev = {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": f"(service {st.svc.name}) {message}"}
+        st.svc.events = [ev, *(st.svc.events or [])][:100]
+
+    def _new_deployment(self, st: ServiceState, td_arn: str, reason: str | None = None) -> dict[str, Any]:
+        svc = st.svc
+        dep_id = _deployment_id()
+        now = utcnow()
+        dep = {
+            "id": dep_id,
+            "status": "PRIMARY",
+            "taskDefinition": td_arn,
+            "desiredCount": svc.desired_count,
+            "pendingCount": 0,
+            "runningCount": 0,
+            "failedTasks": 0,
+            "createdAt": now,
+            "updatedAt": now,
+            "launchType": svc.launch_type,
+            "platformVersion": svc.platform_version or ("1.4.0" if svc.launch_type == "FARGATE" else None),
+            "platformFamily": "Linux" if svc.launch_type == "FARGATE" else None,
+            "networkConfiguration": copy.deepcopy(svc.network_configuration) or None,
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": reason or f"ECS deployment {dep_id} in progress.",
+        }
+        older = [{**d, "status": "ACTIVE", "updatedAt": now} if d["status"] == "PRIMARY" else d for d in svc.deployments or []]
+        svc.deployments = [dep, *older]
+        st.meta[dep_id] = DeploymentMeta()
+        st.steady = False
+        return dep
+
+    def _replace_deployment(self, st: ServiceState, dep_id: str, **changes: Any) -> None:
+        st.svc.deployments = [
+            {**d, **changes, "updatedAt": utcnow()} if d["id"] == dep_id else d for d in st.svc.deployments
+        ]
+
+    def _fail_deployment(self, st: ServiceState, dep: dict[str, Any], rollback: bool, now: float) -> None:
+        reason = "ECS deployment circuit breaker: tasks failed to start."
+        for t in st.live_tasks():
+            if t.deployment_id == dep["id"] and t.desired == RUNNING:
+                self._drain(st, t, f"Scaling activity initiated by (deployment {dep['id']})", now, delay=0)
+        self._replace_deployment(st, dep["id"], rolloutState="FAILED", rolloutStateReason=reason)
+        self._event(st, f"(deployment {dep['id']}) deployment failed: {reason}")
+        if rollback and st.last_completed:
+            good_id, good_td = st.last_completed
+            self._new_deployment(
+                st, good_td, reason=f"ECS deployment circuit breaker: rolling back to deploymentId {good_id}."
+            )
+            st.svc.task_definition = good_td
+            self._event(
+                st,
+                f"(deployment {st.svc.deployments[0]['id']}) deployment circuit breaker: "
+                f"rolling back to deployment {good_id} ({good_td}).",
+            )
+        elif rollback:
+            self._event(st, f"(deployment {dep['id']}) cannot roll back: the service has no completed deployment.")
+
+    # ------------------------------------------------------------------ per-service step
+    def _tick_service(self, st: ServiceState, now: float) -> None:
+        svc = st.svc
+        half = self.config["rolloutSeconds"] / 2
+        for t in st.live_tasks():
+            self._advance_simulated(st, t, now, half)
+
+        if svc.status != "ACTIVE":
+            for t in st.live_tasks():
+                if t.desired == RUNNING:
+                    self._drain(st, t, "Service deleted", now, delay=0)
+            self._refresh_counts(st)
+            return
+        if not svc.deployments:
+            self._refresh_counts(st)
+            return
+
+        primary = svc.deployments[0]
+        pm = st.meta.setdefault(primary["id"], DeploymentMeta())
+        desired = int(svc.desired_count or 0)
+        dcfg = getattr(svc, "deployment_configuration", None) or {}
+
+        if primary["rolloutState"] == "IN_PROGRESS":
+            breaker = dcfg.get("deploymentCircuitBreaker") or {}
+            if breaker.get("enable") and pm.breaker_failures >= self.breaker_threshold(desired):
+                self._fail_deployment(st, primary, bool(breaker.get("rollback")), now)
+                primary = svc.deployments[0]
+                pm = st.meta.setdefault(primary["id"], DeploymentMeta())
+
+        mine = [t for t in st.live_tasks() if t.deployment_id == primary["id"] and t.desired == RUNNING]
+        others = [t for t in st.live_tasks() if t.deployment_id != primary["id"]]
+
+        # Start or stop tasks of the PRIMARY deployment (a FAILED one launches nothing).
+        if primary["rolloutState"] != "FAILED":
+            if len(mine) > desired:
+                extra = sorted(mine, key=lambda t: (t.status == RUNNING, t.launched_at))[: len(mine) - desired]
+                for t in extra:
+                    self._drain(st, t, f"Scaling activity initiated by (deployment {primary['id']})", now, half)
+                mine = [t for t in mine if t not in extra]
+            elif len(mine) < desired and now >= pm.next_launch_at:
+                wanted = desired - len(mine)
+                if primary["rolloutState"] == "IN_PROGRESS":
+                    max_total = math.floor(desired * float(dcfg.get("maximumPercent", 200)) / 100)
+                    wanted = min(wanted, max(0, max_total - len(mine) - len(others)))
+                for _ in range(wanted):
+                    t = self._launch(st, primary, now)
+                    if t is not None:
+                        mine.append(t)
+
+        # Drain old deployments as new tasks become healthy (minimumHealthyPercent).
+        healthy_new = sum(1 for t in mine if t.status == RUNNING and t.healthy)
+        min_healthy = math.ceil(desired * float(dcfg.get("minimumHealthyPercent", 100)) / 100)
+        keep_old = max(0, min_healthy - healthy_new)
+        old_wanted = [t for t in others if t.desired == RUNNING]
+        if len(old_wanted) > keep_old:
+            victims = sorted(old_wanted, key=lambda t: (t.healthy, t.launched_at))[: len(old_wanted) - keep_old]
+            for t in victims:
+                self._drain(st, t, f"Scaling activity initiated by (deployment {primary['id']})", now, half)
+        others = [t for t in st.live_tasks() if t.deployment_id != primary["id"]]
+
+        if st.started_batch:
+            ids = " ".join(f"(task {i})" for i in st.started_batch)
+            self._event(st, f"has started {len(st.started_batch)} tasks: {ids}.")
+            st.started_batch = []
+
+        settled = healthy_new == desired and len(mine) == desired and not others
+        if primary["rolloutState"] == "IN_PROGRESS" and settled:
+            self._replace_deployment(
+                st, primary["id"], rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {primary['id']} completed."
+            )
+            svc.deployments = [svc.deployments[0]]
+            st.last_completed = (primary["id"], primary["taskDefinition"])
+            self._event(st, f"(deployment {primary['id']}) deployment completed.")
+            self._event(st, "has reached a steady state.")
+            st.steady = True
+        elif primary["rolloutState"] == "COMPLETED" and settled and not st.steady:
+            self._event(st, "has reached a steady state.")
+            st.steady = True
+        elif not settled and primary["rolloutState"] == "COMPLETED":
+            st.steady = False
+        self._refresh_counts(st)
+
+    def _advance_simulated(self, st: ServiceState, t: EmuTask, now: float, half: float) -> None:
+        if t.mode == "simulated" and t.status in (PROVISIONING, PENDING) and t.desired == RUNNING:
+            if now >= t.launched_at + half:
+                if t.failing:
+                    self._task_failed(t, t.fail_reason, "EssentialContainerExited", 1)
+                else:
+                    t.status = RUNNING
+                    self._set_moto_task(t, started=True)
+                    self._register_targets(st, t)
+                    self._became_healthy(t)
+        if t.desired == STOPPED and t.mode != "real" and t.live and now >= t.stop_at:
+            # "starting"/"real" tasks are finished by their runner thread once the container is gone
+            if t.mode == "simulated":
+                self._finish_stop(t)
+
+    # ------------------------------------------------------------------ tasks
+    def _launch(self, st: ServiceState, dep: dict[str, Any], now: float) -> EmuTask | None:
+        svc, backend = st.svc, st.backend
+        try:
+            td = backend.describe_task_definition(dep["taskDefinition"])
+        except Exception as exc:  # deregistered / deleted: ECS would fail the task too
+            log(f"cannot launch task for {svc.name}: {exc}")
+            st.meta[dep["id"]].next_launch_at = now + 5
+            return None
+        containers = td.container_definitions or [{}]
+        essential = next((c for c in containers if c.get("essential", True)), containers[0])
+        image = essential.get("image", "")
+        task_id = uuid.uuid4().hex
+        t = EmuTask(
+            id=task_id,
+            arn="",
+            st=st,
+            deployment_id=dep["id"],
+            task_definition_arn=td.arn,
+            image=image,
+            launched_at=now,
+        )
+        t.moto_task = self._make_moto_task(st, td, t)
+        t.arn = t.moto_task.task_arn if t.moto_task is not None else (
+            f"arn:aws:ecs:{svc.region_name}:{backend.account_id}:task/{svc.cluster_name}/{task_id}"
+        )
+        if t.moto_task is not None:
+            t.id = t.moto_task.id
+        t.ip = self._task_ip(t)
+
+        secret_values, secret_error = self._resolve_secrets(st, essential)
+        if secret_error:
+            t.failing, t.fail_reason = True, secret_error
+        elif self.image_failing(image):
+            t.failing = True
+            t.note = "image marked failing"
+        elif self.config["runContainers"]:
+            t.mode = "starting"
+            spec = {
+                "image": image,
+                "env": {
+                    **{e["name"]: str(e.get("value", "")) for e in essential.get("environment") or [] if "name" in e},
+                    **secret_values,
+                },
+                "entryPoint": essential.get("entryPoint"),
+                "command": essential.get("command"),
+                "workingDirectory": essential.get("workingDirectory"),
+                "containerName": essential.get("name", "app"),
+            }
+            threading.Thread(
+                target=self._run_real, args=(t, self.generation, spec), name=f"pwemu-task-{t.id[:8]}", daemon=True
+            ).start()
+        else:
+            t.note = "runContainers=false"
+        st.tasks.append(t)
+        self.tasks[t.id] = t
+        st.started_batch.append(t.id)
+        self._trim_stopped(st)
+        return t
+
+    def _trim_stopped(self, st: ServiceState) -> None:
+        stopped = [t for t in st.tasks if not t.live]
+        for t in stopped[: max(0, len(stopped) - 100)]:
+            st.tasks.remove(t)
+            self.tasks.pop(t.id, None)
+
+    def _resolve_secrets(self, st: ServiceState, container: dict[str, Any]) -> tuple[dict[str, str], str]:
+        values: dict[str, str] = {}
+        if not container.get("secrets"):
+            return values, ""
+        account, region = st.backend.account_id, st.svc.region_name
+        for s in container["secrets"]:
+            ref = s.get("valueFrom", "")
+            try:
+                if ":secretsmanager:" in ref:
+                    from moto.secretsmanager.models import secretsmanager_backends
+
+                    secret_id = ":".join(ref.split(":")[:7])
+                    value = secretsmanager_backends[account][region].get_secret_value(secret_id, None, None)
+                    values[s["name"]] = value.get("SecretString") or ""
+                else:
+                    from moto.ssm.models import ssm_backends
+
+                    param = ssm_backends[account][region].get_parameter(ref)
+                    if param is None:
+                        raise LookupError(f"parameter {ref} not found")
+                    values[s["name"]] = param.value
+            except Exception as exc:
+                if self.config["checkSecrets"]:
+                    return {}, (
+                        "ResourceInitializationError: unable to pull secrets or registry auth: "
+                        f"unable to retrieve secret {ref}: {exc}"
+                    )
+        return values, ""
+
+    def _task_ip(self, t: EmuTask) -> str:
+        mt = t.moto_task
+        for att in getattr(mt, "attachments", None) or []:
+            for d in att.get("details", []):
+                if d.get("name") == "privateIPv4Address":
+                    return d["value"]
+        n = next(self._ip_counter)
+        return f"10.0.{(n // 250) % 250}.{n % 250 + 1}"
+
+    def _make_moto_task(self, st: ServiceState, td: Any, t: EmuTask) -> Any:
+        from .patches import ServiceTask  # late import: patches imports this module
+
+        svc, backend = st.svc, st.backend
+        try:
+            cluster = backend._get_cluster(svc.cluster_name)
+            mt = ServiceTask(
+                t,
+                cluster=cluster,
+                task_definition=td,
+                container_instance_arn=None,
+                resource_requirements=None,
+                backend=backend,
+                group=f"service:{svc.name}",
+                launch_type=svc.launch_type or "",
+                started_by=t.deployment_id,
+                tags=[],
+                networking_configuration=self._task_network(svc.network_configuration),
+                platform_version=svc.platform_version,
+            )
+        except Exception as exc:
+            log(f"task for {svc.name} not added to moto's task list: {exc}")
+            return None
+        mt.created_at = utcnow()
+        mt.health_status = "UNKNOWN"
+        backend.tasks.setdefault(cluster.name, {})[mt.task_arn] = mt
+        return mt
+
+    @staticmethod
+    def _task_network(nc: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not nc or "awsvpcConfiguration" not in nc:
+            return None
+        conf = nc["awsvpcConfiguration"]
+        return {"awsvpcConfiguration": {**conf, "securityGroups": conf.get("securityGroups") or []}}
+
+    def _set_moto_task(self, t: EmuTask, *, started: bool = False, stopped: bool = False) -> None:
+        mt = t.moto_task
+        if mt is None:
+            return
+        now = utcnow()
+        if started:
+            mt.started_at = now
+            mt.pull_started_at = mt.pull_started_at if hasattr(mt, "pull_started_at") else now
+        if stopped:
+            mt.stopped_at = now
+            mt.stopped_reason = t.stopped_reason
+            mt.stop_code = t.stop_code or None
+            for c in mt.containers:
+                c.last_status = STOPPED
+                c.exitCode = t.exit_code
+                c.reason = t.stopped_reason if t.stop_code == "EssentialContainerExited" else None
+        else:
+            for c in mt.containers:
+                c.last_status = t.status
+        mt.desired_status = t.desired
+        mt.health_status = "HEALTHY" if t.healthy else ("UNHEALTHY" if t.ever_healthy and t.live else "UNKNOWN")
+
+    def _became_healthy(self, t: EmuTask) -> None:
+        t.healthy = True
+        t.ever_healthy = True
+        meta = t.st.meta.get(t.deployment_id)
+        breaker = (getattr(t.st.svc, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+        if meta is not None and breaker.get("resetOnHealthyTask", True):
+            meta.breaker_failures = 0
+        self._set_moto_task(t)
+
+    def _drain(self, st: ServiceState, t: EmuTask, reason: str, now: float, delay: float) -> None:
+        """Ask a task to stop: deregister its targets now, stop it after `delay` (deregistration delay)."""
+        t.desired = STOPPED
+        t.stopped_reason = t.stopped_reason or reason
+        t.stop_code = t.stop_code or "ServiceSchedulerInitiated"
+        t.stop_at = now + (delay if t.status == RUNNING else 0)
+        if t.targets:
+            self._event(st, "has begun draining connections on 1 tasks.")
+        self._deregister_targets(st, t)
+        self._set_moto_task(t)
+
+    def _finish_stop(self, t: EmuTask) -> None:
+        if not t.live:
+            return
+        t.status = STOPPED
+        t.desired = STOPPED
+        t.healthy = False
+        self._deregister_targets(t.st, t)
+        docker.release_port(t.port)
+        self._set_moto_task(t, stopped=True)
+        self._delete_eni(t)
+        self._event(t.st, f"has stopped 1 running tasks: (task {t.id}).")
+
+    def _task_failed(self, t: EmuTask, reason: str, stop_code: str, exit_code: int | None) -> None:
+        """A task the scheduler did not ask to stop has stopped: count it against the deployment."""
+        if not t.live:
+            return
+        was_wanted = t.desired == RUNNING
+        t.stopped_reason = reason
+        t.stop_code = stop_code
+        t.exit_code = exit_code
+        self._finish_stop(t)
+        if was_wanted:
+            meta = t.st.meta.setdefault(t.deployment_id, DeploymentMeta())
+            meta.failed_tasks += 1
+            meta.breaker_failures += 1
+            # ECS throttles relaunches of failing tasks; keep a short back-off.
+            meta.next_launch_at = time.monotonic() + max(0.5, self.config["rolloutSeconds"] / 4)
+
+    def _delete_eni(self, t: EmuTask) -> None:
+        mt = t.moto_task
+        if mt is None:
+            return
+        try:
+            from moto.ec2 import ec2_backends
+
+            ec2 = ec2_backends[t.st.backend.account_id][t.st.svc.region_name]
+            for att in mt.attachments or []:
+                for d in att.get("details", []):
+                    if d.get("name") == "networkInterfaceId":
+                        ec2.enis.pop(d["value"], None)
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ load balancer targets
+    def _target_groups(self, st: ServiceState) -> list[tuple[Any, int | None]]:
+        from moto.elbv2.models import elbv2_backends
+
+        out = []
+        elbv2 = elbv2_backends[st.backend.account_id][st.svc.region_name]
+        for lb in st.svc.load_balancers or []:
+            tg = elbv2.target_groups.get(lb.get("targetGroupArn", ""))
+            if tg is not None:
+                out.append((tg, lb.get("containerPort")))
+        return out
+
+    def _register_targets(self, st: ServiceState, t: EmuTask) -> None:
+        for tg, container_port in self._target_groups(st):
+            if t.mode == "real":
+                tid, port, state = "127.0.0.1", int(t.port or 0), ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+            else:
+                tid, port, state = t.ip, int(container_port or tg.port or 80), ("healthy", None, None)
+            tg.targets[f"{tid}:{port}"] = {"Id": tid, "Port": port}
+            tg.deregistered_targets.pop(f"{tid}:{port}", None)
+            self.target_health[(tg.arn, tid, port)] = state
+            t.targets.append((tg.arn, tid, port))
+            self._event(st, f"registered 1 targets in (target-group {tg.arn})")
+
+    def _deregister_targets(self, st: ServiceState, t: EmuTask) -> None:
+        if not t.targets:
+            return
+        from moto.elbv2.models import elbv2_backends
+
+        elbv2 = elbv2_backends[st.backend.account_id][st.svc.region_name]
+        for arn, tid, port in t.targets:
+            tg = elbv2.target_groups.get(arn)
+            if tg is not None:
+                tg.targets.pop(f"{tid}:{port}", None)
+            self.target_health.pop((arn, tid, port), None)
+            self._event(st, f"deregistered 1 targets in (target-group {arn})")
+        t.targets = []
+
+    def health_of(self, tg_arn: str, tid: str, port: int | None) -> tuple[str, str | None, str | None] | None:
+        for key in ((tg_arn, tid, port), (tg_arn, tid, None)):
+            if key in self.health_overrides:
+                return self.health_overrides[key]
+        if port is not None:
+            return self.target_health.get((tg_arn, tid, int(port)))
+        return None
+
+    # ------------------------------------------------------------------ counts
+    def _refresh_counts(self, st: ServiceState) -> None:
+        svc = st.svc
+        live = st.live_tasks()
+        deployments = []
+        for d in svc.deployments or []:
+            ts = [t for t in live if t.deployment_id == d["id"]]
+            meta = st.meta.get(d["id"])
+            update = {
+                "runningCount": sum(1 for t in ts if t.status == RUNNING),
+                "pendingCount": sum(1 for t in ts if t.status in (PROVISIONING, PENDING)),
+                "desiredCount": int(svc.desired_count or 0)
+                if d["status"] == "PRIMARY"
+                else sum(1 for t in ts if t.desired == RUNNING),
+                "failedTasks": meta.failed_tasks if meta else d.get("failedTasks", 0),
+            }
+            if any(d.get(k) != v for k, v in update.items()):
+                d = {**d, **update, "updatedAt": utcnow()}
+            deployments.append(d)
+        svc.deployments = deployments
+        svc.running_count = sum(1 for t in live if t.status == RUNNING)
+        svc.pending_count = sum(1 for t in live if t.status in (PROVISIONING, PENDING))
+
+    def _refresh_cluster(self, backend: Any, cluster_name: str) -> None:
+        cluster = backend.clusters.get(cluster_name)
+        if cluster is None:
+            return
+        running = pending = 0
+        for task in (backend.tasks.get(cluster_name) or {}).values():
+            status = task.last_status if hasattr(task, "_emu") else getattr(task, "_status", None)
+            running += status == RUNNING
+            pending += status in (PROVISIONING, PENDING)
+        cluster.running_tasks_count = running
+        cluster.pending_tasks_count = pending
+        cluster.active_services_count = sum(
+            1 for s in backend.services.values() if s.cluster_name == cluster_name and s.status == "ACTIVE"
+        )
+
+    # ------------------------------------------------------------------ real containers
+    def _run_real(self, t: EmuTask, generation: int, spec: dict[str, Any]) -> None:
+        try:
+            self._run_real_inner(t, generation, spec)
+        except Exception:
+            log("task runner failed:\n" + traceback.format_exc())
+            with LOCK:
+                if generation == self.generation and t.live:
+                    docker.remove_container(t.container_id)
+                    self._task_failed(t, "CannotStartContainerError: emulator error (see moto log)", "TaskFailedToStart", None)
+
+    def _probes(self, t: EmuTask) -> list[tuple[str, str, str, bool, int]]:
+        """(arn, path, matcher, enabled, unhealthy threshold) of the target groups t is registered in."""
+        out = []
+        for tg, _ in self._target_groups(t.st):
+            if any(arn == tg.arn for arn, _, _ in t.targets):
+                try:
+                    threshold = max(1, int(tg.unhealthy_threshold_count or 2))
+                except (TypeError, ValueError):
+                    threshold = 2
+                matcher = (tg.matcher or {}).get("HttpCode", "200")
+                out.append((tg.arn, tg.health_check_path or "/", matcher, bool(tg.health_check_enabled), threshold))
+        return out
+
+    def _current(self, t: EmuTask, generation: int) -> bool:
+        return generation == self.generation and not t.cancel.is_set()
+
+    def _run_real_inner(self, t: EmuTask, generation: int, spec: dict[str, Any]) -> None:
+        ok, why = (docker.obtain_image(spec["image"]) if docker.engine_available() else (False, "no Docker engine"))
+        with LOCK:
+            if not self._current(t, generation):
+                return
+            if not ok:
+                # Fall back to simulation: the task runs "by time" from now on.
+                t.mode = "simulated"
+                t.note = why
+                t.launched_at = time.monotonic()
+                return
+            if t.desired == STOPPED:
+                self._finish_stop(t)
+                return
+            t.port = docker.alloc_port()
+            svc = t.st.svc
+            name = f"pw-{svc.name}-{t.id[:12]}"[:120]
+            labels = {
+                "patchwork.emulator.port": str(self.moto_port),
+                "patchwork.task": t.id,
+                "patchwork.service": svc.name,
+                "patchwork.cluster": svc.cluster_name,
+            }
+            env = {**spec["env"], "PORT": str(t.port)}
+            timeout = float(self.config["healthTimeoutSeconds"])
+        cid, err = docker.start_container(
+            name=name,
+            image=spec["image"],
+            env=env,
+            labels=labels,
+            entry_point=spec["entryPoint"],
+            command=spec["command"],
+            working_dir=spec["workingDirectory"],
+        )
+        with LOCK:
+            if not self._current(t, generation):
+                docker.remove_container(cid)
+                return
+            if cid is None:
+                self._task_failed(t, f"CannotStartContainerError: {err}", "TaskFailedToStart", None)
+                return
+            if t.desired == STOPPED:
+                docker.remove_container(cid)
+                self._finish_stop(t)
+                return
+            t.container_id = cid
+            t.mode = "real"
+            t.status = RUNNING
+            t.note = f"docker container {cid[:12]} on 127.0.0.1:{t.port}"
+            self._set_moto_task(t, started=True)
+            self._register_targets(t.st, t)
+        started = time.monotonic()
+        deadline = started + timeout
+        failures = 0
+        misses: dict[str, int] = {}
+        last_inspect = 0.0
+        while not t.cancel.wait(0.5):
+            now = time.monotonic()
+            with LOCK:
+                if not self._current(t, generation):
+                    return
+                stop_now = t.desired == STOPPED and now >= t.stop_at
+            if stop_now:
+                docker.remove_container(cid)
+                with LOCK:
+                    if self._current(t, generation):
+                        self._finish_stop(t)
+                return
+            if now - last_inspect >= 1.0:
+                last_inspect = now
+                running, code = docker.container_state(cid)
+                if not running:
+                    docker.remove_container(cid)
+                    with LOCK:
+                        if self._current(t, generation):
+                            self._task_failed(t, "Essential container in task exited", "EssentialContainerExited", code)
+                    return
+            with LOCK:  # read the target groups each time: ModifyTargetGroup applies at once
+                probes = self._probes(t)
+            results = []
+            for arn, path, matcher, enabled, _ in probes:
+                status = docker.http_status(t.port, path, timeout=2.0) if enabled else 200
+                results.append((arn, status, status is not None and docker.matcher_accepts(matcher, status)))
+            with LOCK:
+                if not self._current(t, generation) or t.desired == STOPPED:
+                    continue
+                for (arn, status, good), (*_, threshold) in zip(results, probes):
+                    key = (arn, "127.0.0.1", int(t.port))
+                    if key not in self.target_health:
+                        continue
+                    misses[arn] = 0 if good else misses.get(arn, 0) + 1
+                    if good:
+                        self.target_health[key] = ("healthy", None, None)
+                    elif misses[arn] >= threshold:  # the target group's UnhealthyThresholdCount
+                        self.target_health[key] = (
+                            ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+                            if status is None
+                            else ("unhealthy", "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{status}]")
+                        )
+                all_good = all(good for _, _, good in results) if results else now - started >= 1.0
+                if all_good:
+                    failures = 0
+                    if not t.healthy:
+                        self._became_healthy(t)
+                        t.note = f"docker container {cid[:12]} on 127.0.0.1:{t.port}, healthy"
+                    continue
+                failures += 1
+                if t.healthy and failures >= 2:
+                    t.healthy = False
+                    self._set_moto_task(t)
+                give_up = (not t.ever_healthy and now > deadline) or (t.ever_healthy and failures >= 6)
+                if not give_up:
+                    continue
+                failed_tg = next((arn for arn, _, good in results if not good), "")
+            docker.remove_container(cid)
+            with LOCK:
+                if self._current(t, generation):
+                    self._task_failed(t, f"Task failed ELB health checks in (target-group {failed_tg})", "ServiceSchedulerInitiated", None)
+            return

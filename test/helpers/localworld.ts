@@ -1,0 +1,176 @@
+/**
+ * The local world (scripts/localworld.sh) as seen from tests: its addresses, a reset, the
+ * emulator's control endpoints, and the AWS CLI as an independent peer client.
+ * Works in any worker: everything is read from .localworld/env.json, written by `localworld.sh up`.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const STATE_DIR = process.env.LOCALWORLD_DIR ?? join(REPO_ROOT, '.localworld');
+export const ENV_FILE = join(STATE_DIR, 'env.json');
+
+export interface LocalWorld {
+  /** moto (with patchwork's extension), one endpoint for every AWS service: http://127.0.0.1:PORT */
+  endpoint: string;
+  motoPort: number;
+  /** The loopback registry, host:port (push images as `${registry}/name:tag`). */
+  registry: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  dockerHost: string;
+  /** AWS CLI binary (Debian's v2 at /usr/bin/aws when present). */
+  awsCli: string;
+  stateDir: string;
+}
+
+/** The emulator's knobs (POST /_patchwork/config). */
+export interface EmulatorConfig {
+  /** Seconds a simulated rollout takes: tasks start after half, replaced tasks drain for the other half. */
+  rolloutSeconds: number;
+  /** Run tasks as real containers when their image can be had locally (else simulate them). */
+  runContainers: boolean;
+  /** Circuit-breaker threshold; null = AWS's min(200, max(3, ceil(desired / 2))). */
+  failThreshold: number | null;
+  /** A real container must pass its target group's health check within this many seconds. */
+  healthTimeoutSeconds: number;
+  /** Fail tasks whose container `secrets` point at SSM parameters / secrets that do not exist. */
+  checkSecrets: boolean;
+  tickSeconds: number;
+}
+
+export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
+  rolloutSeconds: 3,
+  runContainers: true,
+  failThreshold: null,
+  healthTimeoutSeconds: 30,
+  checkSecrets: true,
+  tickSeconds: 0.1,
+};
+
+/** The running world's addresses (throws if `scripts/localworld.sh up` has not run). */
+export function localWorld(): LocalWorld {
+  if (!existsSync(ENV_FILE)) {
+    throw new Error(`no local world (${ENV_FILE} missing): run \`bash scripts/localworld.sh up\``);
+  }
+  return JSON.parse(readFileSync(ENV_FILE, 'utf8')) as LocalWorld;
+}
+
+/** Environment variables that point an AWS SDK / CLI at the world. */
+export function worldAwsEnv(world: LocalWorld = localWorld()): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: world.endpoint,
+    AWS_ACCESS_KEY_ID: world.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
+    AWS_REGION: world.region,
+    AWS_DEFAULT_REGION: world.region,
+    PATCHWORK_REGISTRY: world.registry,
+    AWS_PAGER: '',
+  };
+}
+
+/**
+ * Call an emulator control endpoint: `emu('config')` (GET), `emu('failing-images', {image})` (POST),
+ * `emu('failing-images', undefined, 'DELETE')`. Returns the parsed JSON; throws on HTTP errors.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the emulator
+export async function emu<T = any>(path: string, body?: unknown, method?: string): Promise<T> {
+  const url = `${localWorld().endpoint}/_patchwork/${path.replace(/^\/+/, '')}`;
+  const res = await fetch(url, {
+    method: method ?? (body === undefined ? 'GET' : 'POST'),
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok)
+    throw new Error(`emulator ${method ?? (body === undefined ? 'GET' : 'POST')} ${path}: ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+/**
+ * Empty every AWS service (POST /moto-api/reset, which also stops the emulator's task containers
+ * and clears failing images and target-health overrides) and set the emulator's config to the
+ * defaults, with `config` on top.
+ */
+export async function resetWorld(config: Partial<EmulatorConfig> = {}): Promise<void> {
+  const res = await fetch(`${localWorld().endpoint}/moto-api/reset`, { method: 'POST' });
+  if (!res.ok) throw new Error(`moto reset failed: ${res.status} ${await res.text()}`);
+  await emu('config', { ...DEFAULT_EMULATOR_CONFIG, ...config });
+}
+
+/**
+ * Run the AWS CLI against the world (`--output json`, the world's endpoint, region and test
+ * credentials; no profile or config file of the machine is read) and return its parsed JSON
+ * ({} when it prints nothing). Throws with the CLI's stderr when it exits non-zero.
+ * The endpoint is passed as --endpoint-url: Debian's CLI v2 (2.9) ignores AWS_ENDPOINT_URL.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the AWS CLI
+export function awsCli(args: string[], opts: { timeoutMs?: number } = {}): any {
+  const world = localWorld();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('AWS_')) delete env[k];
+  Object.assign(env, {
+    AWS_ACCESS_KEY_ID: world.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
+    AWS_DEFAULT_REGION: world.region,
+    AWS_REGION: world.region,
+    AWS_PAGER: '',
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+  const res = spawnSync(
+    world.awsCli || 'aws',
+    [...args, '--output', 'json', '--endpoint-url', world.endpoint, '--region', world.region],
+    { env, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  if (res.error) throw new Error(`aws ${args.join(' ')}: ${res.error.message}`);
+  if (res.status !== 0) {
+    throw new Error(`aws ${args.join(' ')} exited ${res.status}: ${res.stderr.trim()}`);
+  }
+  const out = res.stdout.trim();
+  return out ? JSON.parse(out) : {};
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Poll `check` until it returns a value other than undefined/false (that value is returned),
+ * or throw after `timeoutMs` with the last value or error seen.
+ */
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out waiting for ${opts.what ?? 'condition'}: last ${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
+  }
+}

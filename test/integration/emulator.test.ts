@@ -1,0 +1,613 @@
+/**
+ * The local world's ECS extension (test/emulator), driven and observed with the AWS CLI v2 as a
+ * peer client: rolling deployments that progress and complete, the circuit breaker with rollback,
+ * targets registered in the service's target group, tasks run as real containers from the local
+ * registry, and reset.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
+
+const CLUSTER = 'emu';
+const FAKE_REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/emu-web';
+
+interface Net {
+  vpc: string;
+  subnet: string;
+  sg: string;
+}
+
+function network(): Net {
+  const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
+  const sg = awsCli([
+    'ec2',
+    'describe-security-groups',
+    '--filters',
+    `Name=vpc-id,Values=${subnet.VpcId}`,
+    'Name=group-name,Values=default',
+  ]).SecurityGroups[0].GroupId;
+  return { vpc: subnet.VpcId, subnet: subnet.SubnetId, sg };
+}
+
+function targetGroup(net: Net, name: string, healthPath = '/healthz'): string {
+  return awsCli([
+    'elbv2',
+    'create-target-group',
+    '--name',
+    name,
+    '--protocol',
+    'HTTP',
+    '--port',
+    '8080',
+    '--vpc-id',
+    net.vpc,
+    '--target-type',
+    'ip',
+    '--health-check-path',
+    healthPath,
+  ]).TargetGroups[0].TargetGroupArn;
+}
+
+function taskDefinition(family: string, image: string, env: Record<string, string> = {}): string {
+  const container = {
+    name: 'web',
+    image,
+    essential: true,
+    portMappings: [{ containerPort: 8080, protocol: 'tcp' }],
+    environment: Object.entries(env).map(([name, value]) => ({ name, value })),
+  };
+  return awsCli([
+    'ecs',
+    'register-task-definition',
+    '--family',
+    family,
+    '--network-mode',
+    'awsvpc',
+    '--requires-compatibilities',
+    'FARGATE',
+    '--cpu',
+    '256',
+    '--memory',
+    '512',
+    '--container-definitions',
+    JSON.stringify([container]),
+  ]).taskDefinition.taskDefinitionArn;
+}
+
+function createService(
+  net: Net,
+  name: string,
+  td: string,
+  opts: { desired?: number; tg?: string; breaker?: { enable: boolean; rollback: boolean } } = {},
+) {
+  const args = [
+    'ecs',
+    'create-service',
+    '--cluster',
+    CLUSTER,
+    '--service-name',
+    name,
+    '--task-definition',
+    td,
+    '--desired-count',
+    String(opts.desired ?? 2),
+    '--launch-type',
+    'FARGATE',
+    '--network-configuration',
+    JSON.stringify({
+      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'DISABLED' },
+    }),
+    '--deployment-configuration',
+    JSON.stringify({
+      deploymentCircuitBreaker: opts.breaker ?? { enable: true, rollback: true },
+      maximumPercent: 200,
+      minimumHealthyPercent: 100,
+    }),
+  ];
+  if (opts.tg) {
+    args.push(
+      '--load-balancers',
+      JSON.stringify([{ targetGroupArn: opts.tg, containerName: 'web', containerPort: 8080 }]),
+    );
+  }
+  return awsCli(args).service;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+function service(name: string): any {
+  return awsCli(['ecs', 'describe-services', '--cluster', CLUSTER, '--services', name]).services[0];
+}
+
+/** Poll describe-services (through the CLI) until `done(service)` holds. */
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+async function until(name: string, done: (s: any) => boolean, what: string, timeoutMs = 30_000): Promise<any> {
+  return waitFor(
+    () => {
+      const s = service(name);
+      return done(s) ? s : undefined;
+    },
+    { timeoutMs, intervalMs: 200, what: `${name}: ${what}` },
+  );
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+const completed = (s: any) =>
+  s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED' && s.runningCount === s.desiredCount;
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+const messages = (s: any): string[] => s.events.map((e: { message: string }) => e.message);
+
+let net: Net;
+
+beforeEach(async () => {
+  await resetWorld({ rolloutSeconds: 2, runContainers: false });
+  awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
+  net = network();
+});
+
+describe('local world', () => {
+  it('is provided by the global setup and answers', async () => {
+    expect(inject('localWorld').endpoint).toBe(localWorld().endpoint);
+    expect(process.env.AWS_ENDPOINT_URL).toBe(localWorld().endpoint);
+    const health = await emu('health');
+    expect(health).toMatchObject({ ok: true, emulator: 'patchwork' });
+  });
+});
+
+describe('ECS rolling deployments (simulated tasks)', () => {
+  it('CreateService rolls out, an UpdateService to a new task definition replaces it: PRIMARY/ACTIVE → COMPLETED', async () => {
+    await emu('config', { rolloutSeconds: 4 });
+    const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
+    const td2 = taskDefinition('emu-web', `${FAKE_REPO}:v2`);
+    const created = createService(net, 'web', td1);
+    expect(created.deployments).toHaveLength(1);
+    expect(created.deployments[0]).toMatchObject({
+      status: 'PRIMARY',
+      rolloutState: 'IN_PROGRESS',
+      taskDefinition: td1,
+    });
+    expect(created.deployments[0].id).toMatch(/^ecs-svc\/\d{19}$/);
+    expect(created.deploymentConfiguration).toEqual({
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      maximumPercent: 200,
+      minimumHealthyPercent: 100,
+    });
+    const first = await until('web', completed, 'first deployment completed');
+    expect(first.runningCount).toBe(2);
+    expect(messages(first)[0]).toBe('(service web) has reached a steady state.');
+
+    const updated = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--task-definition',
+      td2,
+    ]).service;
+    expect(updated.taskDefinition).toBe(td2);
+    expect(updated.deployments.map((d: { status: string }) => d.status)).toEqual(['PRIMARY', 'ACTIVE']);
+    expect(updated.deployments[0]).toMatchObject({ taskDefinition: td2, rolloutState: 'IN_PROGRESS', runningCount: 0 });
+    expect(updated.deployments[0].rolloutStateReason).toBe(`ECS deployment ${updated.deployments[0].id} in progress.`);
+    expect(updated.deployments[1]).toMatchObject({ taskDefinition: td1, runningCount: 2 });
+
+    const midway = service('web');
+    expect(midway.deployments).toHaveLength(2);
+    expect(midway.runningCount).toBeGreaterThanOrEqual(2); // old tasks keep serving (minimumHealthyPercent 100)
+
+    const done = await until('web', completed, 'second deployment completed');
+    expect(done.deployments[0]).toMatchObject({
+      id: updated.deployments[0].id,
+      status: 'PRIMARY',
+      taskDefinition: td2,
+      rolloutState: 'COMPLETED',
+      rolloutStateReason: `ECS deployment ${updated.deployments[0].id} completed.`,
+      runningCount: 2,
+      desiredCount: 2,
+      failedTasks: 0,
+    });
+    expect(done.runningCount).toBe(2);
+    expect(done.pendingCount).toBe(0);
+    expect(done.deploymentConfiguration.deploymentCircuitBreaker).toEqual({ enable: true, rollback: true });
+    expect(done.events[0].message).toBe('(service web) has reached a steady state.');
+    expect(done.events[0].id).toBeTruthy();
+    expect(new Date(done.events[0].createdAt).getTime()).toBeGreaterThanOrEqual(
+      new Date(done.events.at(-1).createdAt).getTime(),
+    );
+
+    // Tasks are in moto's task list: 2 running for the service, the 2 replaced ones stopped.
+    const running = awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns;
+    expect(running).toHaveLength(2);
+    const stopped = awsCli([
+      'ecs',
+      'list-tasks',
+      '--cluster',
+      CLUSTER,
+      '--service-name',
+      'web',
+      '--desired-status',
+      'STOPPED',
+    ]).taskArns;
+    expect(stopped).toHaveLength(2);
+    const tasks = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', ...running]).tasks;
+    for (const t of tasks) {
+      expect(t).toMatchObject({ lastStatus: 'RUNNING', taskDefinitionArn: td2, group: 'service:web' });
+    }
+  });
+
+  it('a desiredCount-only update scales without a new deployment; forceNewDeployment makes one', async () => {
+    const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
+    createService(net, 'web', td1, { desired: 1 });
+    const first = await until('web', completed, 'completed');
+    const id = first.deployments[0].id;
+
+    const scaled = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--desired-count',
+      '3',
+    ]).service;
+    expect(scaled.deployments).toHaveLength(1);
+    expect(scaled.deployments[0].id).toBe(id);
+    const after = await until('web', (s) => s.runningCount === 3, 'scaled to 3');
+    expect(after.deployments).toHaveLength(1);
+    expect(after.deployments[0]).toMatchObject({ id, rolloutState: 'COMPLETED', desiredCount: 3, runningCount: 3 });
+    // the deployment configuration survives updates that do not mention it
+    expect(after.deploymentConfiguration.deploymentCircuitBreaker).toEqual({ enable: true, rollback: true });
+
+    const forced = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--force-new-deployment',
+    ]).service;
+    expect(forced.deployments).toHaveLength(2);
+    expect(forced.deployments[0].id).not.toBe(id);
+    expect(forced.deployments[0].taskDefinition).toBe(td1);
+    await until('web', completed, 'forced deployment completed');
+  });
+
+  it('CreateService for a service that is already ACTIVE is refused, not overwritten', () => {
+    const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
+    createService(net, 'web', td1);
+    expect(() => createService(net, 'web', td1)).toThrow(/Creation of service was not idempotent/);
+  });
+
+  it('a failing image trips the circuit breaker: FAILED, rolled back to the last completed task definition', async () => {
+    const good = taskDefinition('emu-web', `${FAKE_REPO}:good`);
+    const bad = taskDefinition('emu-web', `${FAKE_REPO}:bad`);
+    await emu('failing-images', { image: `${FAKE_REPO}:bad` });
+    createService(net, 'web', good);
+    await until('web', completed, 'first deployment completed');
+
+    const upd = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--task-definition',
+      bad,
+    ]).service;
+    const failedId = upd.deployments[0].id;
+    const rolledBack = await until(
+      'web',
+      (s) =>
+        s.deployments.some(
+          (d: { id: string; rolloutState: string }) => d.id === failedId && d.rolloutState === 'FAILED',
+        ),
+      'deployment FAILED',
+    );
+    const failed = rolledBack.deployments.find((d: { id: string }) => d.id === failedId);
+    expect(failed.rolloutStateReason).toBe('ECS deployment circuit breaker: tasks failed to start.');
+    expect(failed.failedTasks).toBeGreaterThanOrEqual(3);
+    expect(rolledBack.deployments[0]).toMatchObject({ status: 'PRIMARY', taskDefinition: good });
+    expect(rolledBack.deployments[0].rolloutStateReason).toMatch(
+      /^ECS deployment circuit breaker: rolling back to deploymentId ecs-svc\/\d+\.$/,
+    );
+    expect(rolledBack.taskDefinition).toBe(good);
+    expect(messages(rolledBack).some((m) => m.includes('circuit breaker'))).toBe(true);
+
+    const settled = await until('web', completed, 'rollback completed');
+    expect(settled.taskDefinition).toBe(good);
+    expect(settled.deployments[0].taskDefinition).toBe(good);
+    expect(settled.runningCount).toBe(2);
+
+    // Without a circuit breaker the deployment keeps trying and stays IN_PROGRESS.
+    createService(net, 'nobreaker', bad, { desired: 1, breaker: { enable: false, rollback: false } });
+    const stuck = await until('nobreaker', (s) => s.deployments[0].failedTasks >= 4, 'tasks keep failing');
+    expect(stuck.deployments).toHaveLength(1);
+    expect(stuck.deployments[0].rolloutState).toBe('IN_PROGRESS');
+    expect(stuck.runningCount).toBe(0);
+    const stoppedArns = awsCli([
+      'ecs',
+      'list-tasks',
+      '--cluster',
+      CLUSTER,
+      '--service-name',
+      'nobreaker',
+      '--desired-status',
+      'STOPPED',
+    ]).taskArns;
+    const stoppedTask = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', stoppedArns[0]]).tasks[0];
+    expect(stoppedTask).toMatchObject({ lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited' });
+  });
+
+  it('tasks are registered in the service target group (ENI address, containerPort) and deregistered when replaced', async () => {
+    const tg = targetGroup(net, 'emu-web');
+    const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
+    const td2 = taskDefinition('emu-web', `${FAKE_REPO}:v2`);
+    createService(net, 'web', td1, { tg });
+    await until('web', completed, 'completed');
+    const health = awsCli(['elbv2', 'describe-target-health', '--target-group-arn', tg]).TargetHealthDescriptions;
+    expect(health).toHaveLength(2);
+    for (const h of health) {
+      expect(h.Target.Port).toBe(8080);
+      expect(h.Target.Id).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      expect(h.TargetHealth.State).toBe('healthy');
+    }
+    const taskIps = awsCli([
+      'ecs',
+      'describe-tasks',
+      '--cluster',
+      CLUSTER,
+      '--tasks',
+      ...awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns,
+    ]).tasks.map(
+      (t: { attachments: { details: { name: string; value: string }[] }[] }) =>
+        t.attachments[0]?.details.find((d) => d.name === 'privateIPv4Address')?.value,
+    );
+    expect(health.map((h: { Target: { Id: string } }) => h.Target.Id).sort()).toEqual(taskIps.sort());
+
+    // A test can make a target unhealthy; the AWS CLI sees it.
+    const first = health[0].Target;
+    await emu('target-health', {
+      targetGroupArn: tg,
+      id: first.Id,
+      port: first.Port,
+      state: 'unhealthy',
+      reason: 'Target.FailedHealthChecks',
+    });
+    const one = awsCli([
+      'elbv2',
+      'describe-target-health',
+      '--target-group-arn',
+      tg,
+      '--targets',
+      `Id=${first.Id},Port=${first.Port}`,
+    ]).TargetHealthDescriptions[0];
+    expect(one.TargetHealth).toMatchObject({ State: 'unhealthy', Reason: 'Target.FailedHealthChecks' });
+
+    awsCli(['ecs', 'update-service', '--cluster', CLUSTER, '--service', 'web', '--task-definition', td2]);
+    await until('web', completed, 'replacement completed');
+    const after = awsCli(['elbv2', 'describe-target-health', '--target-group-arn', tg]).TargetHealthDescriptions;
+    expect(after).toHaveLength(2);
+    const oldIds = new Set(health.map((h: { Target: { Id: string } }) => h.Target.Id));
+    expect(after.some((h: { Target: { Id: string } }) => oldIds.has(h.Target.Id))).toBe(false);
+    expect(
+      messages(service('web')).some((m) => m.startsWith('(service web) deregistered 1 targets in (target-group')),
+    ).toBe(true);
+  });
+
+  it('deleting a service stops its tasks and empties its target group', async () => {
+    const tg = targetGroup(net, 'emu-del');
+    createService(net, 'web', taskDefinition('emu-web', `${FAKE_REPO}:v1`), { tg });
+    await until('web', completed, 'completed');
+    awsCli(['ecs', 'delete-service', '--cluster', CLUSTER, '--service', 'web', '--force']);
+    await waitFor(
+      () => awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns.length === 0,
+      { what: 'tasks stopped' },
+    );
+    expect(awsCli(['elbv2', 'describe-target-health', '--target-group-arn', tg]).TargetHealthDescriptions).toEqual([]);
+    expect(service('web').status).toBe('INACTIVE');
+  });
+
+  it('reset empties moto and the extension (failing images, overrides, config, tasks)', async () => {
+    await emu('failing-images', { image: 'something:bad' });
+    await emu('config', { rolloutSeconds: 9 });
+    createService(net, 'web', taskDefinition('emu-web', `${FAKE_REPO}:v1`));
+    await waitFor(async () => (await emu('tasks')).tasks.length === 2, { what: 'tasks launched' });
+
+    const res = await fetch(`${localWorld().endpoint}/moto-api/reset`, { method: 'POST' });
+    expect(res.ok).toBe(true);
+    expect((await emu('tasks', undefined, 'GET')).tasks).toEqual([]);
+    expect((await emu('failing-images')).failingImages).toEqual([]);
+    expect((await emu('config')).rolloutSeconds).toBe(3);
+    expect(awsCli(['ecs', 'list-clusters']).clusterArns).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real containers: a tiny static Go server in a FROM-scratch image, pushed to the local registry.
+
+function findGo(): string | undefined {
+  for (const candidate of [process.env.GO, 'go', '/usr/local/go/bin/go']) {
+    if (candidate && spawnSync(candidate, ['version'], { stdio: 'ignore' }).status === 0) return candidate;
+  }
+  return undefined;
+}
+const GO = findGo();
+const DOCKER_OK = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+
+const APP_GO = `package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	if os.Getenv("CRASH") != "" {
+		fmt.Fprintln(os.Stderr, "crashing on purpose")
+		os.Exit(3)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, os.Getenv("GREETING"))
+	})
+	if err := http.ListenAndServe("127.0.0.1:"+port, nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+`;
+
+describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry image)', () => {
+  let image = '';
+
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-emu-app-'));
+    writeFileSync(join(dir, 'main.go'), APP_GO);
+    writeFileSync(join(dir, 'go.mod'), 'module emuapp\n\ngo 1.21\n');
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n');
+    execFileSync(GO!, ['build', '-trimpath', '-o', 'app', '.'], {
+      cwd: dir,
+      env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
+      stdio: 'pipe',
+    });
+    expect(existsSync(join(dir, 'app'))).toBe(true);
+    const tag = `${localWorld().registry}/emu-app:test`;
+    execFileSync('docker', ['build', '-q', '-t', tag, dir], { stdio: 'pipe' });
+    execFileSync('docker', ['push', tag], { stdio: 'pipe' });
+    const digests: string[] = JSON.parse(
+      execFileSync('docker', ['inspect', '--format', '{{json .RepoDigests}}', tag], { encoding: 'utf8' }),
+    );
+    const pinned = digests.find((d) => d.startsWith(`${localWorld().registry}/emu-app@sha256:`));
+    expect(pinned).toBeTruthy();
+    image = pinned!;
+  });
+
+  beforeEach(async () => {
+    await emu('config', { runContainers: true, rolloutSeconds: 2, healthTimeoutSeconds: 15 });
+  });
+
+  it('runs the task container with host networking, registers a healthy 127.0.0.1 target, then rolls back a crashing one', async () => {
+    const tg = targetGroup(net, 'emu-real');
+    const good = taskDefinition('emu-real', image, { GREETING: 'hello from the task' });
+    const crash = taskDefinition('emu-real', image, { CRASH: '1' });
+    createService(net, 'real', good, { desired: 1, tg });
+    const up = await until('real', completed, 'real task healthy', 60_000);
+    expect(up.runningCount).toBe(1);
+
+    const [target] = awsCli(['elbv2', 'describe-target-health', '--target-group-arn', tg]).TargetHealthDescriptions;
+    expect(target.Target.Id).toBe('127.0.0.1');
+    expect(target.TargetHealth.State).toBe('healthy');
+    const body = await (await fetch(`http://127.0.0.1:${target.Target.Port}/`)).text();
+    expect(body.trim()).toBe('hello from the task');
+
+    const tasks = (await emu('tasks')).tasks;
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]).toMatchObject({ mode: 'real', lastStatus: 'RUNNING', healthy: true });
+    const labels = execFileSync(
+      'docker',
+      ['inspect', '--format', '{{json .Config.Labels}} {{.HostConfig.NetworkMode}}', tasks[0].containerId],
+      { encoding: 'utf8' },
+    );
+    expect(labels).toContain('"patchwork.emulator":"1"');
+    expect(labels.trim().endsWith('host')).toBe(true);
+
+    const upd = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'real',
+      '--task-definition',
+      crash,
+    ]).service;
+    const failedId = upd.deployments[0].id;
+    const rolled = await until(
+      'real',
+      (s) =>
+        s.deployments.some(
+          (d: { id: string; rolloutState: string }) => d.id === failedId && d.rolloutState === 'FAILED',
+        ),
+      'crashing deployment FAILED',
+      60_000,
+    );
+    expect(rolled.taskDefinition).toBe(good);
+    const stopped = awsCli([
+      'ecs',
+      'list-tasks',
+      '--cluster',
+      CLUSTER,
+      '--service-name',
+      'real',
+      '--desired-status',
+      'STOPPED',
+    ]).taskArns;
+    const described = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', ...stopped]).tasks;
+    const crashed = described.find((t: { taskDefinitionArn: string }) => t.taskDefinitionArn === crash);
+    expect(crashed).toMatchObject({ lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited' });
+    expect(crashed.containers[0].exitCode).toBe(3);
+    // The old task kept serving: the ACTIVE deployment was never drained for a broken one.
+    expect(rolled.runningCount).toBeGreaterThanOrEqual(1);
+    expect(
+      execFileSync('docker', ['ps', '-q', '--filter', 'label=patchwork.emulator=1', '--filter', 'status=exited'], {
+        encoding: 'utf8',
+      }).trim(),
+    ).toBe('');
+  });
+
+  it('a container that never passes its health check fails the deployment; reset removes the containers', async () => {
+    await emu('config', { healthTimeoutSeconds: 6 });
+    const tg = targetGroup(net, 'emu-unhealthy', '/does-not-exist');
+    createService(net, 'sick', taskDefinition('emu-sick', image), { desired: 1, tg });
+    // While the task runs, its target fails the target group's HTTP check (404 on the path).
+    const target = await waitFor(
+      () => {
+        const h = awsCli(['elbv2', 'describe-target-health', '--target-group-arn', tg]).TargetHealthDescriptions;
+        return h.length === 1 && h[0].TargetHealth.State === 'unhealthy' ? h[0] : undefined;
+      },
+      { what: 'unhealthy 127.0.0.1 target', timeoutMs: 30_000 },
+    );
+    expect(target.Target.Id).toBe('127.0.0.1');
+    expect(target.TargetHealth.Reason).toBe('Target.ResponseCodeMismatch');
+    // After healthTimeoutSeconds the task is stopped and counted as failed.
+    const failed = await until('sick', (s) => (s.deployments[0]?.failedTasks ?? 0) >= 1, 'a task failed', 60_000);
+    expect(failed.deployments[0].rolloutState).toBe('IN_PROGRESS');
+    const stopped = awsCli([
+      'ecs',
+      'list-tasks',
+      '--cluster',
+      CLUSTER,
+      '--service-name',
+      'sick',
+      '--desired-status',
+      'STOPPED',
+    ]).taskArns;
+    const task = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', stopped[0]]).tasks[0];
+    expect(task.stoppedReason).toBe(`Task failed ELB health checks in (target-group ${tg})`);
+
+    await resetWorld();
+    const left = execFileSync(
+      'docker',
+      ['ps', '-aq', '--filter', `label=patchwork.emulator.port=${localWorld().motoPort}`],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+    expect(left).toBe('');
+  });
+});
