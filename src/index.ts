@@ -10,9 +10,13 @@ export { type BuildOptions, type BuildResult, build, type ImageResult } from './
 export { loadConfigFile, parseConfig } from './lib/config/load.js';
 export { type ResolvedEnvironment, type ResolvedService, resolveEnvironment } from './lib/config/resolve.js';
 export { configJsonSchema, type RawConfig } from './lib/config/schema.js';
+export { type DeployOptions, type DeployResult, deploy, planDeploy } from './lib/deploy.js';
 export { type DestroyOptions, type DestroyResult, destroy } from './lib/destroy.js';
 export { type DoctorResult, doctor } from './lib/doctor.js';
 export { ErrorCodes, ExitCode, PatchworkError } from './lib/errors.js';
 export type { EventSink, PatchworkEvent } from './lib/events.js';
 export { type ProvisionOptions, type ProvisionResult, provision } from './lib/provision.js';
+export { type ReleasesResult, releases, type UnlockResult, unlock } from './lib/release/index.js';
+export { planRollback, type RollbackOptions, type RollbackResult, rollback } from './lib/rollback.js';
 export { type CommonOptions, openSession } from './lib/session.js';
+export { readStatus, type StatusOptions, type StatusReport, status } from './lib/status/index.js';

@@ -1,14 +1,63 @@
+import { Flags } from '@oclif/core';
 import { mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
-import { notYet } from '../cli/pending.js';
 
 export default class Deploy extends PatchworkCommand {
   static override summary = 'Build, register a digest-pinned task definition and roll it out under the deploy lock';
-  static override examples = ['<%= config.bin %> deploy --env prod'];
-  static override flags = { ...mutatingFlags };
+  static override description =
+    'Exits 3 when ECS (circuit breaker) or an alarm rolled the deploy back, 4 on timeout, 5 when another deploy holds the lock.';
+  static override examples = [
+    '<%= config.bin %> deploy --env prod',
+    '<%= config.bin %> deploy -e staging --no-wait --json',
+    '<%= config.bin %> deploy -e prod --lock-wait 10m --timeout 15m',
+  ];
+  static override flags = {
+    ...mutatingFlags,
+    service: Flags.string({ description: 'only this service' }),
+    'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
+    timeout: Flags.string({
+      description: 'how long to wait for the rollout (e.g. 10m) [default: deploy.timeoutSeconds]',
+    }),
+    'lock-wait': Flags.string({ description: 'wait this long for a held deploy lock (e.g. 5m) instead of exiting 5' }),
+    'rollback-on-timeout': Flags.boolean({ description: 'on timeout, put the previous task definition back' }),
+    'allow-dirty': Flags.boolean({ description: 'deploy uncommitted changes, tagged <sha>-dirty-<hash>' }),
+    fast: Flags.boolean({
+      description:
+        'break-glass: wait only for ECS to accept the rollout (no target-health or alarm checks); marked fast in history',
+    }),
+  };
 
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Deploy);
     this.startOutput(flags);
-    return notYet('deploy', 7, this.common(flags));
+    const { parseDuration } = await import('../lib/release/duration.js');
+    const common = { ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) };
+    if (flags['dry-run']) {
+      const { planDeploy } = await import('../lib/deploy.js');
+      const plan = await planDeploy({ ...common, ...(flags['allow-dirty'] ? { allowDirty: true } : {}) });
+      const pending = plan.services.some((s) => s.change);
+      return {
+        result: { ...plan },
+        text: plan.services
+          .map((s) => `${s.service}: ${s.change ? `would deploy ${s.image}` : `already on ${s.current ?? '?'}`}`)
+          .join('\n'),
+        ...(flags['exit-code'] && pending ? { exitCode: 6 } : {}),
+      };
+    }
+    const { deploy } = await import('../lib/deploy.js');
+    const result = await deploy({
+      ...common,
+      wait: !flags['no-wait'],
+      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout') } : {}),
+      ...(flags['lock-wait'] ? { lockWaitSeconds: parseDuration(flags['lock-wait'], '--lock-wait') } : {}),
+      ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true } : {}),
+      ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
+      ...(flags.fast ? { fast: true } : {}),
+    });
+    const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);
+    const how = result.watch ? `rolled out in ${result.watch.seconds}s` : 'started (not waited for)';
+    return {
+      result: { ...result },
+      text: [`deployed ${result.sha.slice(0, 12)} to ${result.env}: ${how}`, ...lines].join('\n'),
+    };
   }
 }

@@ -1,14 +1,49 @@
+import { Flags } from '@oclif/core';
 import { mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
-import { notYet } from '../cli/pending.js';
 
 export default class Rollback extends PatchworkCommand {
   static override summary = 'Roll back to the previous release, or to a given git sha';
-  static override examples = ['<%= config.bin %> rollback --env prod'];
-  static override flags = { ...mutatingFlags };
+  static override description =
+    'Re-uses the recorded task definition when it still exists. An unknown or ambiguous --to exits 2 listing the nearest releases; same lock, wait and exit codes as deploy.';
+  static override examples = [
+    '<%= config.bin %> rollback --env prod',
+    '<%= config.bin %> rollback -e prod --to 3f2a9c1',
+  ];
+  static override flags = {
+    ...mutatingFlags,
+    to: Flags.string({ description: 'git sha (full or a unique prefix) of the release to go back to' }),
+    'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
+    timeout: Flags.string({
+      description: 'how long to wait for the rollout (e.g. 10m) [default: deploy.timeoutSeconds]',
+    }),
+    'lock-wait': Flags.string({ description: 'wait this long for a held deploy lock (e.g. 5m) instead of exiting 5' }),
+  };
 
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Rollback);
     this.startOutput(flags);
-    return notYet('rollback', 7, this.common(flags));
+    const { parseDuration } = await import('../lib/release/duration.js');
+    if (flags['dry-run']) {
+      const { planRollback } = await import('../lib/rollback.js');
+      const plan = await planRollback({ ...this.common(flags), ...(flags.to ? { to: flags.to } : {}) });
+      return {
+        result: { ...plan },
+        text: `would roll back ${plan.env} to ${plan.sha.slice(0, 12)} (release ${plan.releaseId} of ${plan.startedAt})`,
+        ...(flags['exit-code'] ? { exitCode: 6 } : {}),
+      };
+    }
+    const { rollback } = await import('../lib/rollback.js');
+    const result = await rollback({
+      ...this.common(flags),
+      ...(flags.to ? { to: flags.to } : {}),
+      wait: !flags['no-wait'],
+      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout') } : {}),
+      ...(flags['lock-wait'] ? { lockWaitSeconds: parseDuration(flags['lock-wait'], '--lock-wait') } : {}),
+    });
+    const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);
+    return {
+      result: { ...result },
+      text: [`rolled ${result.env} back to ${result.sha.slice(0, 12)}`, ...lines].join('\n'),
+    };
   }
 }

@@ -1,14 +1,70 @@
+import { Flags } from '@oclif/core';
 import { type Outcome, PatchworkCommand } from '../cli/base.js';
-import { notYet } from '../cli/pending.js';
+import { PlainRenderer } from '../cli/render.js';
+import { ExitCode } from '../lib/errors.js';
 
 export default class Status extends PatchworkCommand {
   static override summary = 'Show the live state of an environment; exit 0 healthy, 6 unhealthy';
-  static override examples = ['<%= config.bin %> status --env prod'];
-  static override flags = {};
+  static override description =
+    'Per service: tasks, deployments (with release sha and rollout state), target health, alarms, the last hour of metrics and recent events; the current release and the deploy lock. Exit 0 when healthy (steady state, all targets healthy, no alarm), 6 when not, 2 when the environment was never provisioned. With --json the result line carries one `status` object (schemaVersion 1).';
+  static override examples = [
+    '<%= config.bin %> status --env prod',
+    '<%= config.bin %> status --env prod --service web --json',
+    '<%= config.bin %> status --env prod --watch',
+  ];
+  static override flags = {
+    service: Flags.string({ description: 'only this service' }),
+    watch: Flags.boolean({ description: 'refresh every --interval seconds until Ctrl-C' }),
+    interval: Flags.integer({ description: 'seconds between refreshes with --watch', default: 5, min: 1 }),
+    'watch-count': Flags.integer({ hidden: true, description: 'stop --watch after this many refreshes', min: 1 }),
+  };
 
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Status);
-    this.startOutput(flags);
-    return notYet('status', 8, this.common(flags));
+    if (flags.json) this.startOutput(flags);
+    else this.renderer = new PlainRenderer(process.stdout, flags.debug);
+    const { openSession } = await import('../lib/session.js');
+    const { readStatus } = await import('../lib/status/index.js');
+    const { statusText } = await import('../lib/status/text.js');
+    const session = openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
+    const tty = !flags.json && !!process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
+
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const onSigint = () => {
+      stopped = true;
+      wake?.();
+    };
+    if (flags.watch) process.once('SIGINT', onSigint);
+    try {
+      for (let frame = 1; ; frame++) {
+        const report = await readStatus(session);
+        const exitCode = report.healthy ? ExitCode.OK : ExitCode.CHANGES_OR_UNHEALTHY;
+        const last = !flags.watch || stopped || (flags['watch-count'] !== undefined && frame >= flags['watch-count']);
+        const text = statusText(report, { sparklines: tty });
+        if (flags.watch && flags.json && !last) {
+          this.renderer?.event({ type: 'data', kind: 'status', data: report });
+        } else if (flags.watch && !flags.json) {
+          const stamp = `— ${report.generatedAt}, every ${flags.interval}s${tty ? ', Ctrl-C to stop' : ''}`;
+          process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n\n${stamp}\n` : `${text}\n${stamp}\n\n`);
+        }
+        if (last) {
+          return {
+            result: { status: report, healthy: report.healthy, problems: report.problems },
+            ...(flags.watch && !flags.json ? {} : { text }),
+            exitCode,
+          };
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, flags.interval * 1000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
   }
 }

@@ -148,8 +148,13 @@ describe('environments and usage', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('PW_FILE_EXISTS');
     // The written file is accepted by the same validation every verb runs.
-    const check = await runCli(['deploy', '--env', 'prod', '--json'], { env: env(), cwd: dir });
-    expect(check.result.error?.code).toBe('PW_NOT_IMPLEMENTED');
+    // (it gets past validation to its first AWS call, which the counting endpoint refuses)
+    const check = await runCli(['doctor', '--env', 'prod', '--skip-docker', '--json'], {
+      env: { ...env(), AWS_MAX_ATTEMPTS: '1' },
+      cwd: dir,
+    });
+    expect(check.code).toBe(1);
+    expect(check.result.error?.code).toBe('PW_ENDPOINT_UNREACHABLE');
   });
 
   it('schema prints a JSON Schema that rejects unknown keys', async () => {

@@ -1,0 +1,159 @@
+/**
+ * Release history in the state table, beside the lock: one item per deploy / rollback / unlock
+ * (pk `release`, sk `<ISO start>#<id>`), newest first, the last `keepReleases` kept. A record is
+ * written when a deploy starts (outcome `in-progress`) and overwritten when it ends, so a run
+ * that died shows up as such. Items stay far below DynamoDB's 400 KB limit: free text is capped
+ * and a record that still would not fit drops its longest fields.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { isAwsError } from '../aws/errors.js';
+import { tableMissing } from './lock.js';
+
+export type Outcome = 'in-progress' | 'succeeded' | 'rolled-back' | 'timed-out' | 'failed' | 'started' | 'unlocked';
+export type ReleaseKind = 'deploy' | 'rollback' | 'unlock';
+
+export interface ServiceRelease {
+  service: string;
+  image: string | null;
+  digest: string | null;
+  taskDefinitionArn: string | null;
+}
+
+export interface ReleaseRecord {
+  id: string;
+  kind: ReleaseKind;
+  /** Git sha (or tag) released. */
+  sha: string | null;
+  services: ServiceRelease[];
+  deployer: string;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  outcome: Outcome;
+  reason: string | null;
+  fast: boolean;
+  /** For a rollback: the release rolled back to. */
+  rollbackOf?: string | null;
+}
+
+export const RELEASE_PK = 'release';
+/** DynamoDB's item limit is 400 KB; stay well below it. */
+export const MAX_ITEM_BYTES = 64 * 1024;
+const MAX_REASON = 2000;
+
+export function newRelease(
+  fields: Omit<ReleaseRecord, 'id' | 'startedAt' | 'finishedAt' | 'durationMs' | 'outcome' | 'reason' | 'fast'> &
+    Partial<ReleaseRecord>,
+): ReleaseRecord {
+  return {
+    id: randomUUID().slice(0, 8),
+    startedAt: new Date().toISOString(),
+    finishedAt: null,
+    durationMs: null,
+    outcome: 'in-progress',
+    reason: null,
+    fast: false,
+    ...fields,
+  };
+}
+
+export function sortKey(r: Pick<ReleaseRecord, 'startedAt' | 'id'>): string {
+  return `${r.startedAt}#${r.id}`;
+}
+
+/** The record as one item, capped to MAX_ITEM_BYTES. */
+export function toReleaseItem(r: ReleaseRecord): Record<string, AttributeValue> {
+  const capped: ReleaseRecord = { ...r, reason: r.reason ? r.reason.slice(0, MAX_REASON) : null };
+  let body = JSON.stringify(capped);
+  if (Buffer.byteLength(body) > MAX_ITEM_BYTES) {
+    body = JSON.stringify({ ...capped, reason: null, services: capped.services.slice(0, 20) });
+  }
+  if (Buffer.byteLength(body) > MAX_ITEM_BYTES) {
+    body = JSON.stringify({ ...capped, reason: null, services: [], truncated: true });
+  }
+  return {
+    pk: { S: RELEASE_PK },
+    sk: { S: sortKey(r) },
+    kind: { S: r.kind },
+    sha: { S: r.sha ?? '' },
+    outcome: { S: r.outcome },
+    record: { S: body },
+  };
+}
+
+export function fromReleaseItem(item: Record<string, AttributeValue>): ReleaseRecord | null {
+  try {
+    return JSON.parse(item.record?.S ?? '') as ReleaseRecord;
+  } catch {
+    return null;
+  }
+}
+
+export async function putRelease(ddb: DynamoDBClient, table: string, r: ReleaseRecord): Promise<void> {
+  await ddb.send(new PutItemCommand({ TableName: table, Item: toReleaseItem(r) }));
+}
+
+/** Newest first, at most `limit`. A missing state table → PW_AWS_ERROR naming it, with "run provision". */
+export async function listReleases(ddb: DynamoDBClient, table: string, limit = 100): Promise<ReleaseRecord[]> {
+  try {
+    return await queryReleases(ddb, table, limit);
+  } catch (err) {
+    if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(table, err);
+    throw err;
+  }
+}
+
+async function queryReleases(ddb: DynamoDBClient, table: string, limit: number): Promise<ReleaseRecord[]> {
+  const out: ReleaseRecord[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await ddb.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
+        ScanIndexForward: false,
+        Limit: Math.min(100, limit - out.length),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const r = fromReleaseItem(item);
+      if (r) out.push(r);
+    }
+    start = page.LastEvaluatedKey;
+  } while (start && out.length < limit);
+  return out;
+}
+
+/** Deletes every record past the newest `keep`; returns how many went. */
+export async function pruneReleases(ddb: DynamoDBClient, table: string, keep: number): Promise<number> {
+  const keys: string[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await ddb.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
+        ProjectionExpression: 'sk',
+        ScanIndexForward: false,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of page.Items ?? []) if (item.sk?.S) keys.push(item.sk.S);
+    start = page.LastEvaluatedKey;
+  } while (start);
+  const old = keys.slice(Math.max(0, keep));
+  for (const sk of old) {
+    await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: RELEASE_PK }, sk: { S: sk } } }));
+  }
+  return old.length;
+}

@@ -1,0 +1,246 @@
+/**
+ * The environment's deploy lock, held in AWS (the state table `provision` creates) so every CI
+ * runner and laptop sees the same truth. Acquiring is ONE conditional PutItem that also covers
+ * taking over an expired lock: `attribute_not_exists(pk) OR expiresAt < :now`. Releasing deletes
+ * the item only while we still hold it (`token = :token`), so a run whose lock was taken over
+ * never deletes the new holder's lock.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { isAwsError } from '../aws/errors.js';
+import { PatchworkError } from '../errors.js';
+import type { Emitter } from '../events.js';
+
+export const LOCK_KEY = { pk: { S: 'lock' }, sk: { S: 'lock' } } as const;
+
+export interface LockRecord {
+  holder: string;
+  command: string;
+  token: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  expiresAt: number;
+}
+
+export interface LockOptions {
+  table: string;
+  /** Who holds it: deployer identity plus host. */
+  holder: string;
+  command: string;
+  ttlSeconds: number;
+  /** Wait up to this long for a held lock (0 = fail at once with PW_LOCK_HELD). */
+  waitSeconds?: number;
+  /** Poll interval while waiting (default 2 s). */
+  pollSeconds?: number;
+  events?: Emitter;
+  /** Clock, for tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface HeldLock {
+  record: LockRecord;
+  /** Deletes the lock if we still hold it; safe to call twice. */
+  release(): Promise<void>;
+}
+
+/** `user@host` unless a better identity (the IAM ARN) is passed. */
+export function defaultHolder(identity?: string): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers)
+  }
+  return identity ? `${identity} (${user}@${hostname()})` : `${user}@${hostname()}`;
+}
+
+export function toItem(r: LockRecord): Record<string, AttributeValue> {
+  return {
+    ...LOCK_KEY,
+    holder: { S: r.holder },
+    command: { S: r.command },
+    token: { S: r.token },
+    startedAt: { N: String(r.startedAt) },
+    expiresAt: { N: String(r.expiresAt) },
+  };
+}
+
+export function fromItem(item: Record<string, AttributeValue> | undefined): LockRecord | null {
+  if (!item?.token?.S) return null;
+  return {
+    holder: item.holder?.S ?? 'unknown',
+    command: item.command?.S ?? 'unknown',
+    token: item.token.S,
+    startedAt: Number(item.startedAt?.N ?? 0),
+    expiresAt: Number(item.expiresAt?.N ?? 0),
+  };
+}
+
+/** "3m12s" */
+export function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function tableMissing(table: string, err: unknown): PatchworkError {
+  return new PatchworkError(
+    'PW_AWS_ERROR',
+    `the state table ${table} (deploy lock and release history) does not exist`,
+    {
+      hint: 'run `patchwork provision` for this environment first',
+      cause: err,
+    },
+  );
+}
+
+/**
+ * Takes the lock with one conditional write. Held by someone else → waits up to waitSeconds, then
+ * PW_LOCK_HELD (exit 5) naming the holder and age. An expired lock is taken over with a warning.
+ */
+export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promise<HeldLock> {
+  const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = now() + (opts.waitSeconds ?? 0) * 1000;
+  const token = randomUUID();
+  let announcedWait = false;
+  for (;;) {
+    const start = now();
+    const record: LockRecord = {
+      holder: opts.holder,
+      command: opts.command,
+      token,
+      startedAt: start,
+      expiresAt: start + opts.ttlSeconds * 1000,
+    };
+    try {
+      const out = await ddb.send(
+        new PutItemCommand({
+          TableName: opts.table,
+          Item: toItem(record),
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+          ExpressionAttributeValues: { ':now': { N: String(start) } },
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      const old = fromItem(out.Attributes);
+      if (old) {
+        opts.events?.warn(
+          'PW_LOCK_TAKEN_OVER',
+          `took over an expired deploy lock of ${old.holder} (${old.command}, expired ${age(start - old.expiresAt)} ago)`,
+          'lock',
+        );
+      }
+      return { record, release: () => releaseLock(ddb, opts.table, token) };
+    } catch (err) {
+      if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(opts.table, err);
+      if (!isAwsError(err, 'ConditionalCheckFailedException')) throw err;
+      const held =
+        fromItem((err as { Item?: Record<string, AttributeValue> }).Item) ?? (await readLock(ddb, opts.table));
+      if (held && held.expiresAt < now()) {
+        // Expired between our write and now: try again at once (the write covers the takeover).
+        continue;
+      }
+      if (!held) continue; // released in between
+      if (now() >= deadline) {
+        throw new PatchworkError(
+          'PW_LOCK_HELD',
+          `the deploy lock is held by ${held.holder} (${held.command}, for ${age(now() - held.startedAt)}, expires in ${age(held.expiresAt - now())})`,
+          {
+            hint: `wait for it (--lock-wait 10m), or if that run is dead: \`patchwork unlock --env <env>\``,
+            data: { lock: held },
+          },
+        );
+      }
+      if (!announcedWait) {
+        opts.events?.log(`waiting for the deploy lock held by ${held.holder} (${held.command})`, 'info', 'lock');
+        announcedWait = true;
+      }
+      await sleep(Math.min((opts.pollSeconds ?? 2) * 1000, Math.max(0, deadline - now())));
+    }
+  }
+}
+
+export async function readLock(ddb: DynamoDBClient, table: string): Promise<LockRecord | null> {
+  try {
+    const out = await ddb.send(new GetItemCommand({ TableName: table, Key: { ...LOCK_KEY }, ConsistentRead: true }));
+    return fromItem(out.Item);
+  } catch (err) {
+    if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(table, err);
+    throw err;
+  }
+}
+
+export async function releaseLock(ddb: DynamoDBClient, table: string, token: string): Promise<void> {
+  try {
+    await ddb.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: { ...LOCK_KEY },
+        ConditionExpression: '#t = :token',
+        ExpressionAttributeNames: { '#t': 'token' },
+        ExpressionAttributeValues: { ':token': { S: token } },
+      }),
+    );
+  } catch (err) {
+    // Not ours any more (taken over after expiry) or already gone: nothing to release.
+    if (!isAwsError(err, 'ConditionalCheckFailedException')) throw err;
+  }
+}
+
+/** Deletes whatever lock is there (unlock); returns what was deleted. */
+export async function breakLock(ddb: DynamoDBClient, table: string): Promise<LockRecord | null> {
+  try {
+    const out = await ddb.send(
+      new DeleteItemCommand({ TableName: table, Key: { ...LOCK_KEY }, ReturnValues: 'ALL_OLD' }),
+    );
+    return fromItem(out.Attributes);
+  } catch (err) {
+    if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(table, err);
+    throw err;
+  }
+}
+
+/**
+ * Runs fn under the lock and releases it on every exit path: return, throw, SIGINT/SIGTERM (the
+ * lock is released, then the signal is re-raised so the process ends as it would have).
+ */
+export async function withLock<T>(
+  ddb: DynamoDBClient,
+  opts: LockOptions,
+  fn: (lock: HeldLock) => Promise<T>,
+): Promise<T> {
+  const lock = await acquireLock(ddb, opts);
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    opts.events?.warn('PW_INTERRUPTED', `${signal}: releasing the deploy lock`, 'lock');
+    lock
+      .release()
+      .catch(() => {})
+      .finally(() => {
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+        else process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn(lock);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await lock.release();
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * What deploy and rollback share once they know which image (or task definition) each service
+ * gets: under the lock, record the release as in progress, register task definitions, update the
+ * services, wait, record the outcome, prune history, and turn the outcome into the exit code of
+ * the contract (3 rolled back, 4 timeout).
+ */
+
+import {
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  RegisterTaskDefinitionCommand,
+  type Service,
+  UpdateServiceCommand,
+  type UpdateServiceCommandInput,
+} from '@aws-sdk/client-ecs';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import type { ResolvedService } from '../config/resolve.js';
+import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
+import { PatchworkError } from '../errors.js';
+import type { Session } from '../session.js';
+import { type WatchResult, watchRollout } from '../watch/index.js';
+import {
+  listReleases,
+  newRelease,
+  pruneReleases,
+  putRelease,
+  type ReleaseKind,
+  type ReleaseRecord,
+  type ServiceRelease,
+} from './history.js';
+import { defaultHolder, withLock } from './lock.js';
+import { parseTaskDefinitionArn, pruneTaskDefinitions } from './retention.js';
+import { deriveTaskDefinition } from './taskdef.js';
+
+/** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
+export type Change =
+  | { svc: ResolvedService; image: string; digest: string; taskDefinitionArn?: undefined }
+  | { svc: ResolvedService; image: string | null; digest: string | null; taskDefinitionArn: string };
+
+export interface RolloutOptions {
+  kind: ReleaseKind;
+  sha: string;
+  changes: Change[];
+  wait: boolean;
+  fast?: boolean;
+  lockWaitSeconds?: number;
+  timeoutSeconds?: number;
+  rollbackOnTimeout?: boolean;
+  rollbackOf?: string;
+}
+
+export interface RolloutResult {
+  release: ReleaseRecord;
+  watch: WatchResult | null;
+  services: (ServiceRelease & { previousTaskDefinitionArn: string | null })[];
+}
+
+export async function deployerIdentity(session: Session): Promise<string> {
+  const sts = await session.aws.get('sts');
+  const id = await sts.send(new GetCallerIdentityCommand({}));
+  return id.Arn ?? 'unknown';
+}
+
+export async function rollout(session: Session, opts: RolloutOptions): Promise<RolloutResult> {
+  const { target, aws, events } = session;
+  const ddb = await aws.get('dynamodb');
+  const ecs = await aws.get('ecs');
+  const table = stateTableName(target);
+  const cluster = clusterName(target);
+  const deployer = await deployerIdentity(session);
+  return withLock(
+    ddb,
+    {
+      table,
+      holder: defaultHolder(deployer),
+      command: `${opts.kind} ${opts.sha.slice(0, 12)}`,
+      ttlSeconds: target.deploy.lockTtlSeconds,
+      waitSeconds: opts.lockWaitSeconds ?? 0,
+      events,
+    },
+    async () => {
+      const started = Date.now();
+      const release = newRelease({
+        kind: opts.kind,
+        sha: opts.sha,
+        deployer,
+        fast: !!opts.fast,
+        rollbackOf: opts.rollbackOf ?? null,
+        services: opts.changes.map((c) => ({
+          service: c.svc.name,
+          image: c.image,
+          digest: c.digest,
+          taskDefinitionArn: c.taskDefinitionArn ?? null,
+        })),
+      });
+      await putRelease(ddb, table, release);
+      const finish = async (outcome: ReleaseRecord['outcome'], reason: string | null) => {
+        release.outcome = outcome;
+        release.reason = reason;
+        release.finishedAt = new Date().toISOString();
+        release.durationMs = Date.now() - started;
+        await putRelease(ddb, table, release);
+        await pruneReleases(ddb, table, target.deploy.keepReleases).catch(() => 0);
+      };
+      try {
+        const described = await ecs.send(
+          new DescribeServicesCommand({ cluster, services: opts.changes.map((c) => ecsServiceName(c.svc)) }),
+        );
+        const services = new Map<string, Service>();
+        for (const s of described.services ?? [])
+          if (s.status === 'ACTIVE' && s.serviceName) services.set(s.serviceName, s);
+        const prepared: { change: Change; service: Service; previous: string; arn: string }[] = [];
+        for (const change of opts.changes) {
+          const name = ecsServiceName(change.svc);
+          const service = services.get(name);
+          if (!service?.taskDefinition) {
+            throw new PatchworkError('PW_AWS_ERROR', `service ${name} does not exist in cluster ${cluster}`, {
+              hint: 'run `patchwork provision` for this environment first',
+            });
+          }
+          let arn: string;
+          if (change.taskDefinitionArn !== undefined) arn = change.taskDefinitionArn;
+          else {
+            const base = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition }));
+            const input = deriveTaskDefinition(target, change.svc, base.taskDefinition ?? {}, {
+              image: change.image,
+              sha: opts.sha,
+              deployer,
+              time: release.startedAt,
+            });
+            const out = await events.task(`register:${change.svc.name}`, `register ${input.family}`, () =>
+              ecs.send(new RegisterTaskDefinitionCommand(input)),
+            );
+            arn = out.taskDefinition!.taskDefinitionArn!;
+          }
+          prepared.push({ change, service, previous: service.taskDefinition, arn });
+          const rs = release.services.find((s) => s.service === change.svc.name);
+          if (rs) rs.taskDefinitionArn = arn;
+        }
+        for (const p of prepared) {
+          const input: UpdateServiceCommandInput = { cluster, service: p.service.serviceName, taskDefinition: p.arn };
+          // Leaving provision's placeholder (0 tasks): start the configured count.
+          if (
+            p.previous.includes(`:task-definition/${bootstrapFamily(p.change.svc)}:`) &&
+            (p.service.desiredCount ?? 0) === 0
+          )
+            input.desiredCount = p.change.svc.desiredCount;
+          await events.task(`update:${p.change.svc.name}`, `update service ${p.service.serviceName}`, () =>
+            ecs.send(new UpdateServiceCommand(input)),
+          );
+        }
+        const result = (watch: WatchResult | null): RolloutResult => ({
+          release,
+          watch,
+          services: release.services.map((s) => ({
+            ...s,
+            previousTaskDefinitionArn: prepared.find((p) => p.change.svc.name === s.service)?.previous ?? null,
+          })),
+        });
+        if (!opts.wait) {
+          await finish('started', 'not waited for (--no-wait)');
+          return result(null);
+        }
+        const watch = await watchRollout({
+          aws,
+          cluster,
+          services: prepared.map((p) => ({
+            name: p.change.svc.name,
+            serviceName: p.service.serviceName!,
+            taskDefinition: p.arn,
+          })),
+          pollSeconds: target.deploy.pollSeconds,
+          timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
+          alarmPrefix: target.alarms ? alarmPrefix(target) : null,
+          events,
+          since: new Date(started - 1000),
+          ecsOnly: !!opts.fast,
+        });
+        if (watch.state === 'done') {
+          await finish('succeeded', null);
+          await retainTaskDefinitions(
+            session,
+            prepared.map((p) => p.arn),
+          ).catch((err) =>
+            events.warn('PW_RETENTION_FAILED', `task definition retention skipped: ${(err as Error).message}`),
+          );
+          return result(watch);
+        }
+        const rollBackOurselves = watch.state === 'failed' ? watch.cause === 'alarm' : !!opts.rollbackOnTimeout;
+        if (rollBackOurselves) {
+          events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
+          for (const p of prepared) {
+            await ecs.send(
+              new UpdateServiceCommand({ cluster, service: p.service.serviceName, taskDefinition: p.previous }),
+            );
+          }
+          // Wait for the previous release to serve again (alarms may still fire: not part of this wait).
+          const back = await watchRollout({
+            aws,
+            cluster,
+            services: prepared.map((p) => ({
+              name: p.change.svc.name,
+              serviceName: p.service.serviceName!,
+              taskDefinition: p.previous,
+            })),
+            pollSeconds: target.deploy.pollSeconds,
+            timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
+            alarmPrefix: null,
+            events,
+          });
+          if (back.state !== 'done')
+            events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
+        }
+        if (watch.state === 'failed') {
+          const why = [watch.reason, ...watch.stoppedReasons.map((r) => `task stopped: ${r}`)].join('; ');
+          await finish('rolled-back', why);
+          throw new PatchworkError(
+            'PW_DEPLOY_ROLLED_BACK',
+            `${opts.kind} of ${opts.sha.slice(0, 12)} failed on ${watch.service} and was rolled back: ${why}`,
+            {
+              hint: "read the stopped tasks' reasons and the service logs; the previous release is serving",
+              data: {
+                release: release.id,
+                service: watch.service,
+                cause: watch.cause,
+                reason: watch.reason,
+                stoppedReasons: watch.stoppedReasons,
+              },
+            },
+          );
+        }
+        const waiting = Object.entries(watch.waitingFor)
+          .map(([s, w]) => `${s}: ${w.join('; ')}`)
+          .join(' | ');
+        await finish('timed-out', `still waiting for ${waiting}`);
+        throw new PatchworkError(
+          'PW_TIMEOUT',
+          `timed out after ${watch.seconds}s waiting for ${waiting}${rollBackOurselves ? ' (rolled back)' : ''}`,
+          {
+            hint: '`patchwork status` shows where it stands; raise deploy.timeoutSeconds or --timeout, or pass --rollback-on-timeout',
+            data: { release: release.id, waitingFor: watch.waitingFor },
+          },
+        );
+      } catch (err) {
+        if (release.outcome === 'in-progress') {
+          await finish('failed', err instanceof Error ? err.message : String(err)).catch(() => {});
+        }
+        throw err;
+      }
+    },
+  );
+}
+
+/** Deregisters revisions older than every release kept in history (and the ones just rolled out). */
+async function retainTaskDefinitions(session: Session, current: string[]): Promise<void> {
+  const { target, aws, events } = session;
+  const ddb = await aws.get('dynamodb');
+  const ecs = await aws.get('ecs');
+  const kept = await listReleases(ddb, stateTableName(target), target.deploy.keepReleases);
+  const keep = [...current, ...kept.flatMap((r) => r.services.map((s) => s.taskDefinitionArn ?? ''))].filter(Boolean);
+  const families = new Set(current.map((a) => parseTaskDefinitionArn(a)?.family).filter((f): f is string => !!f));
+  for (const family of families) await pruneTaskDefinitions(ecs, family, keep, events);
+}

@@ -1,0 +1,144 @@
+/**
+ * Task definition derivation — pure. A new revision of `<app>-<env>-<svc>` is derived from the
+ * service's current task definition (which carries roles, log group and anything set out of band)
+ * with the config's settings laid over it and the image pinned by digest. Works from the bootstrap
+ * placeholder too: only the family changes.
+ */
+import type { ContainerDefinition, RegisterTaskDefinitionCommandInput, Tag, TaskDefinition } from '@aws-sdk/client-ecs';
+import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+import { containerName, logGroupName, taskFamily } from '../desired/names.js';
+
+export interface ReleaseFacts {
+  /** `repo@sha256:…` */
+  image: string;
+  /** Git sha (or tag) of the image. */
+  sha: string;
+  /** IAM identity (ARN) of who deploys. */
+  deployer: string;
+  /** ISO time. */
+  time: string;
+  /** The image's configured user, when known; a root (or unset) user is replaced by `fallbackUser`. */
+  imageUser?: string | null;
+}
+
+const DIGEST_RE = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
+
+export function isDigestPinned(image: string): boolean {
+  return DIGEST_RE.test(image);
+}
+
+/** `host/repo:tag` + digest → `host/repo@sha256:…` */
+export function pinImage(image: string, digest: string): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`not an image digest: ${digest}`);
+  const at = image.indexOf('@');
+  let repo = at >= 0 ? image.slice(0, at) : image;
+  const slash = repo.lastIndexOf('/');
+  const colon = repo.lastIndexOf(':');
+  if (colon > slash) repo = repo.slice(0, colon);
+  return `${repo}@${digest}`;
+}
+
+/** Tag values: ECS allows 256 characters and a restricted character set. */
+function tagValue(v: string): string {
+  return v.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, 256);
+}
+
+export function releaseTags(
+  target: Pick<ResolvedEnvironment, 'tags'>,
+  svc: Pick<ResolvedService, 'name' | 'tags'>,
+  r: ReleaseFacts,
+): Tag[] {
+  const all: Record<string, string> = {
+    ...target.tags,
+    ...svc.tags,
+    'patchwork:service': svc.name,
+    'patchwork:sha': r.sha,
+    'patchwork:deployer': r.deployer,
+    'patchwork:time': r.time,
+  };
+  return Object.entries(all).map(([key, value]) => ({ key, value: tagValue(value) }));
+}
+
+const ROOT_USERS = new Set(['', 'root', '0', '0:0']);
+
+/**
+ * The RegisterTaskDefinition input of a release. `base` is the service's current task definition.
+ */
+export function deriveTaskDefinition(
+  target: Pick<ResolvedEnvironment, 'region' | 'tags'>,
+  svc: ResolvedService,
+  base: TaskDefinition,
+  r: ReleaseFacts,
+): RegisterTaskDefinitionCommandInput {
+  if (!isDigestPinned(r.image)) throw new Error(`image must be pinned by digest: ${r.image}`);
+  const name = containerName(svc);
+  const prev: ContainerDefinition =
+    base.containerDefinitions?.find((c) => c.name === name) ?? base.containerDefinitions?.[0] ?? {};
+  const hc = svc.healthCheck;
+  const user =
+    r.imageUser === undefined || r.imageUser === null
+      ? prev.user
+      : ROOT_USERS.has(r.imageUser.trim())
+        ? undefined
+        : r.imageUser.trim();
+  const container: ContainerDefinition = {
+    ...prev,
+    name,
+    image: r.image,
+    essential: true,
+    portMappings: [{ containerPort: svc.port, protocol: 'tcp' }],
+    environment: Object.entries(svc.env)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([n, value]) => ({ name: n, value })),
+    secrets: Object.entries(svc.secrets)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([n, valueFrom]) => ({ name: n, valueFrom })),
+    readonlyRootFilesystem: svc.readonlyRootFilesystem,
+    logConfiguration: {
+      logDriver: 'awslogs',
+      options: {
+        'awslogs-group': logGroupName(svc),
+        'awslogs-region': target.region,
+        'awslogs-stream-prefix': svc.name,
+      },
+    },
+  };
+  if (user) container.user = user;
+  else delete container.user;
+  if (svc.command) container.command = svc.command;
+  else delete container.command;
+  if (hc.command) {
+    container.healthCheck = {
+      command: ['CMD', ...hc.command],
+      interval: Math.max(5, Math.min(300, hc.intervalSeconds)),
+      timeout: Math.max(2, Math.min(60, hc.timeoutSeconds)),
+      retries: Math.max(1, Math.min(10, hc.unhealthyThreshold)),
+      startPeriod: Math.max(0, Math.min(300, hc.gracePeriodSeconds)),
+    };
+  } else delete container.healthCheck;
+  const input: RegisterTaskDefinitionCommandInput = {
+    family: taskFamily(svc),
+    requiresCompatibilities: ['FARGATE'],
+    networkMode: 'awsvpc',
+    cpu: String(svc.cpu),
+    memory: String(svc.memory),
+    runtimePlatform: base.runtimePlatform ?? { operatingSystemFamily: 'LINUX', cpuArchitecture: 'X86_64' },
+    containerDefinitions: [container, ...(base.containerDefinitions ?? []).filter((c) => c.name !== prev.name)],
+    tags: releaseTags(target, svc, r),
+  };
+  if (base.executionRoleArn) input.executionRoleArn = base.executionRoleArn;
+  if (base.taskRoleArn) input.taskRoleArn = base.taskRoleArn;
+  if (base.volumes?.length) input.volumes = base.volumes;
+  if (base.ephemeralStorage) input.ephemeralStorage = base.ephemeralStorage;
+  return input;
+}
+
+/** The digest a task definition's service container is pinned to, if any. */
+export function digestOf(
+  td: Pick<TaskDefinition, 'containerDefinitions'>,
+  svc: Pick<ResolvedService, 'name'>,
+): string | null {
+  const c = td.containerDefinitions?.find((x) => x.name === containerName(svc)) ?? td.containerDefinitions?.[0];
+  const m = c?.image?.match(/@(sha256:[0-9a-f]{64})$/);
+  return m?.[1] ?? null;
+}

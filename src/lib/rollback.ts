@@ -1,0 +1,134 @@
+/**
+ * `patchwork rollback`: to the previous successful release, or `--to <sha prefix>`. Re-uses the
+ * recorded task definition when it is still ACTIVE, else registers a new revision from the
+ * current one with the recorded digest (after checking the registry still has it). Same lock,
+ * same wait, same exit codes as deploy; recorded in history.
+ */
+import { DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import { isAwsError } from './aws/errors.js';
+import { repositoryName, stateTableName } from './desired/names.js';
+import { PatchworkError } from './errors.js';
+import { listReleases } from './release/history.js';
+import { type Change, type RolloutResult, rollout } from './release/rollout.js';
+import { selectRelease } from './release/select.js';
+import { type CommonOptions, openSession } from './session.js';
+import type { WatchResult } from './watch/index.js';
+
+export interface RollbackOptions extends CommonOptions {
+  /** Full sha or a unique prefix; default the previous successful release. */
+  to?: string;
+  wait?: boolean;
+  timeoutSeconds?: number;
+  lockWaitSeconds?: number;
+}
+
+export interface RollbackResult {
+  env: string;
+  sha: string;
+  rolledBackTo: string;
+  release: RolloutResult['release'];
+  services: RolloutResult['services'];
+  watch: WatchResult | null;
+}
+
+export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
+  const session = openSession(opts);
+  const { target, aws, events } = session;
+  const ddb = await aws.get('dynamodb');
+  const ecs = await aws.get('ecs');
+  const history = await listReleases(ddb, stateTableName(target), Math.max(target.deploy.keepReleases, 10) + 5);
+  const chosen = selectRelease(history, opts.to);
+  const changes: Change[] = [];
+  for (const svc of target.services) {
+    const rec = chosen.services.find((s) => s.service === svc.name);
+    if (!rec) continue;
+    let reusable: string | null = null;
+    if (rec.taskDefinitionArn) {
+      try {
+        const td = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: rec.taskDefinitionArn }));
+        if (td.taskDefinition?.status === 'ACTIVE') reusable = rec.taskDefinitionArn;
+      } catch (err) {
+        if (!isAwsError(err, 'ClientException', 'InvalidParameterException')) throw err;
+      }
+    }
+    if (reusable) {
+      changes.push({ svc, image: rec.image, digest: rec.digest, taskDefinitionArn: reusable });
+      continue;
+    }
+    if (!rec.image || !rec.digest) {
+      throw new PatchworkError(
+        'PW_UNKNOWN_RELEASE',
+        `release ${chosen.sha} of ${svc.name} has no recorded image digest`,
+        {
+          hint: 'pick another release from `patchwork releases`',
+        },
+      );
+    }
+    if (target.registry) {
+      const { PlainRegistry } = await import('./docker/registry.js');
+      const found = await new PlainRegistry(target.registry).find(repositoryName(svc), rec.digest);
+      if (!found) {
+        throw new PatchworkError(
+          'PW_UNKNOWN_RELEASE',
+          `the image of release ${chosen.sha?.slice(0, 12)} (${rec.image}) is no longer in the registry`,
+          { hint: 'rebuild that commit and deploy it, or pick another release from `patchwork releases`' },
+        );
+      }
+    }
+    changes.push({ svc, image: rec.image, digest: rec.digest });
+  }
+  if (!changes.length) {
+    throw new PatchworkError('PW_UNKNOWN_RELEASE', `release ${chosen.sha} has none of the selected services`, {
+      hint: 'see `patchwork releases`',
+    });
+  }
+  events.log(
+    `rolling back ${target.name} to ${chosen.sha!.slice(0, 12)} (release ${chosen.id} of ${chosen.startedAt})`,
+  );
+  const result = await rollout(session, {
+    kind: 'rollback',
+    sha: chosen.sha!,
+    changes,
+    wait: opts.wait ?? true,
+    rollbackOf: chosen.id,
+    ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
+    ...(opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : {}),
+  });
+  return {
+    env: target.env,
+    sha: chosen.sha!,
+    rolledBackTo: chosen.id,
+    release: result.release,
+    services: result.services,
+    watch: result.watch,
+  };
+}
+
+export interface RollbackPlan {
+  env: string;
+  dryRun: true;
+  sha: string;
+  releaseId: string;
+  startedAt: string;
+  services: { service: string; image: string | null; taskDefinitionArn: string | null }[];
+}
+
+/** --dry-run: which release a rollback would go to (reads history only). */
+export async function planRollback(opts: CommonOptions & { to?: string }): Promise<RollbackPlan> {
+  const session = openSession(opts);
+  const ddb = await session.aws.get('dynamodb');
+  const history = await listReleases(ddb, stateTableName(session.target), session.target.deploy.keepReleases + 5);
+  const chosen = selectRelease(history, opts.to);
+  return {
+    env: session.target.env,
+    dryRun: true,
+    sha: chosen.sha!,
+    releaseId: chosen.id,
+    startedAt: chosen.startedAt,
+    services: chosen.services.map((s) => ({
+      service: s.service,
+      image: s.image,
+      taskDefinitionArn: s.taskDefinitionArn,
+    })),
+  };
+}

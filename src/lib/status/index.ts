@@ -1,0 +1,529 @@
+/**
+ * `status`: the live truth of an environment, read from AWS in few, batched calls — DescribeServices
+ * (10 services a call), DescribeTaskDefinition per distinct deployed revision (for the sha tag),
+ * DescribeLoadBalancers once, DescribeTargetHealth per target group, DescribeAlarms by the
+ * environment's name prefix, ONE GetMetricData for every service's last hour, and two reads of the
+ * state table (release history, lock). Read-only; never throws for missing pieces except an
+ * environment that was never provisioned (PW_NOT_PROVISIONED, exit 2).
+ */
+import type { MetricAlarm, MetricDataQuery, MetricDataResult } from '@aws-sdk/client-cloudwatch';
+import type { Service, Tag } from '@aws-sdk/client-ecs';
+import type { TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { isAwsError } from '../aws/errors.js';
+import type { ResolvedEnvironment } from '../config/resolve.js';
+import { clusterName, ecsServiceName, loadBalancerName, stateTableName } from '../desired/names.js';
+import { PatchworkError } from '../errors.js';
+import { arnSuffix } from '../observe/index.js';
+import { listReleases, type ReleaseRecord } from '../release/history.js';
+import { type LockRecord, readLock } from '../release/lock.js';
+import { type CommonOptions, openSession, type Session } from '../session.js';
+import {
+  type AlarmStatus,
+  type DeploymentStatus,
+  dedupeEvents,
+  evaluateEnvironment,
+  METRIC_KEYS,
+  type MetricKey,
+  type MetricSeries,
+  type ReleaseSummary,
+  type ServiceFacts,
+  type ServiceStatus,
+  STATUS_SCHEMA_VERSION,
+  type StatusReport,
+  type TargetStatus,
+} from './model.js';
+
+export * from './model.js';
+export { sparkline, toBuckets } from './sparkline.js';
+
+export interface StatusOptions extends CommonOptions {
+  /** Minutes of metrics (default 60), one point a minute. */
+  metricMinutes?: number;
+  /** How many service events per service (default 8). */
+  eventLimit?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+export const METRIC_PERIOD_SECONDS = 60;
+
+/** Opens a session and reads the environment once. */
+export async function status(opts: StatusOptions): Promise<StatusReport> {
+  return readStatus(openSession(opts), opts);
+}
+
+/** One status read on an open session (`--watch` reuses the session and its clients). */
+export async function readStatus(
+  session: Session,
+  opts: Omit<StatusOptions, keyof CommonOptions> = {},
+): Promise<StatusReport> {
+  const { target } = session;
+  const now = opts.now?.() ?? new Date();
+  const minutes = opts.metricMinutes ?? 60;
+  const end = new Date(Math.floor(now.getTime() / 60_000) * 60_000 + 60_000);
+  const start = new Date(end.getTime() - minutes * 60_000);
+
+  const services = await describeServices(session);
+  const lbPromise = describeLoadBalancer(session);
+  const alarmsPromise = describeAlarms(session);
+  const releasesPromise = readReleases(session, now);
+
+  const tdArns = new Set<string>();
+  for (const s of services.values())
+    for (const d of s?.deployments ?? []) if (d.taskDefinition) tdArns.add(d.taskDefinition);
+  const shasPromise = taskDefinitionShas(session, [...tdArns]);
+  const tgArns = new Map<string, string>();
+  for (const svc of target.services) {
+    const arn = services.get(svc.name)?.loadBalancers?.find((l) => l.targetGroupArn)?.targetGroupArn;
+    if (arn) tgArns.set(svc.name, arn);
+  }
+  const targetsPromise = describeTargets(session, [...new Set(tgArns.values())]);
+  const lb = await lbPromise;
+  // Metrics inform, they do not decide health: a failed GetMetricData (a missing permission, a
+  // throttle after retries) is a warning and an error string in the report, not exit 1.
+  let metricsError: string | null = null;
+  const metricsPromise = readMetrics(session, tgArns, lb?.arn ?? null, start, end).catch((err: unknown) => {
+    metricsError = `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`.split('\n')[0] ?? '';
+    session.events.warn('PW_METRICS_UNAVAILABLE', `CloudWatch metrics could not be read: ${metricsError}`);
+    return new Map<string, Record<MetricKey, MetricSeries>>();
+  });
+
+  const [shas, targets, alarms, metrics, releases] = await Promise.all([
+    shasPromise,
+    targetsPromise,
+    alarmsPromise,
+    metricsPromise,
+    releasesPromise,
+  ]);
+
+  const { byService, envAlarms } = assignAlarms(target, alarms);
+  const facts: ServiceFacts[] = [];
+  const out: ServiceStatus[] = [];
+  for (const svc of target.services) {
+    const s = services.get(svc.name);
+    const tgArn = tgArns.get(svc.name) ?? null;
+    const deployments: DeploymentStatus[] = (s?.deployments ?? []).map((d) => {
+      const created = d.createdAt ? new Date(d.createdAt) : null;
+      return {
+        id: d.id ?? '',
+        status: d.status ?? '',
+        taskDefinition: d.taskDefinition ?? '',
+        sha: (d.taskDefinition && shas.get(d.taskDefinition)) || null,
+        rolloutState: d.rolloutState ?? null,
+        rolloutStateReason: d.rolloutStateReason ?? null,
+        createdAt: created?.toISOString() ?? null,
+        ageSeconds: created ? Math.max(0, Math.round((now.getTime() - created.getTime()) / 1000)) : null,
+        desired: d.desiredCount ?? 0,
+        running: d.runningCount ?? 0,
+        pending: d.pendingCount ?? 0,
+        failed: d.failedTasks ?? 0,
+      };
+    });
+    deployments.sort((a, b) => (a.status === 'PRIMARY' ? -1 : b.status === 'PRIMARY' ? 1 : 0));
+    const svcTargets = tgArn ? (targets.get(tgArn) ?? []) : [];
+    const svcAlarms = byService.get(svc.name) ?? [];
+    const f: ServiceFacts = {
+      name: svc.name,
+      serviceStatus: s?.status ?? 'MISSING',
+      counts: { running: s?.runningCount ?? 0, desired: s?.desiredCount ?? 0, pending: s?.pendingCount ?? 0 },
+      deployments,
+      targets: svcTargets,
+      hasTargetGroup: tgArn !== null,
+      alarms: svcAlarms,
+    };
+    facts.push(f);
+    out.push({
+      name: svc.name,
+      fullName: svc.fullName,
+      serviceStatus: f.serviceStatus,
+      taskDefinition: s?.taskDefinition ?? null,
+      counts: f.counts,
+      deployments,
+      events: dedupeEvents(s?.events ?? [], now, opts.eventLimit ?? 8),
+      targetGroupArn: tgArn,
+      targets: svcTargets,
+      alarms: svcAlarms,
+      metrics: metrics.get(svc.name) ?? emptyMetrics(),
+      healthy: true,
+      problems: [],
+    });
+  }
+  const health = evaluateEnvironment(facts, envAlarms);
+  for (const s of out) {
+    s.problems = health.byService.get(s.name) ?? [];
+    s.healthy = s.problems.length === 0;
+  }
+
+  return {
+    schemaVersion: STATUS_SCHEMA_VERSION,
+    app: target.app,
+    env: target.env,
+    region: target.region,
+    generatedAt: now.toISOString(),
+    url: lb?.dns ? `${target.https ? 'https' : 'http'}://${lb.dns}` : null,
+    healthy: health.healthy,
+    problems: health.problems,
+    services: out,
+    alarms: envAlarms,
+    metrics: {
+      periodSeconds: METRIC_PERIOD_SECONDS,
+      start: start.toISOString(),
+      end: end.toISOString(),
+      error: metricsError,
+    },
+    releases,
+  };
+}
+
+function notProvisioned(target: ResolvedEnvironment, what: string): PatchworkError {
+  return new PatchworkError(
+    'PW_NOT_PROVISIONED',
+    `environment ${target.env} is not provisioned: ${what} (region ${target.region})`,
+    {
+      hint: `patchwork provision --env ${target.env}`,
+      data: { app: target.app, env: target.env, region: target.region },
+    },
+  );
+}
+
+/** DescribeServices, 10 names a call. A missing cluster, or no service at all → PW_NOT_PROVISIONED. */
+async function describeServices(session: Session): Promise<Map<string, Service | undefined>> {
+  const { target, aws } = session;
+  const { DescribeServicesCommand } = await import('@aws-sdk/client-ecs');
+  const ecs = await aws.get('ecs');
+  const byFull = new Map(target.services.map((s) => [ecsServiceName(s), s.name]));
+  const names = [...byFull.keys()];
+  const out = new Map<string, Service | undefined>();
+  for (let i = 0; i < names.length; i += 10) {
+    let res: { services?: Service[] };
+    try {
+      res = await ecs.send(
+        new DescribeServicesCommand({ cluster: clusterName(target), services: names.slice(i, i + 10) }),
+      );
+    } catch (err) {
+      if (isAwsError(err, 'ClusterNotFoundException'))
+        throw notProvisioned(target, `cluster ${clusterName(target)} not found`);
+      throw err;
+    }
+    for (const s of res.services ?? []) {
+      const name = byFull.get(s.serviceName ?? '');
+      if (name) out.set(name, s);
+    }
+  }
+  const live = [...out.values()].filter((s) => s && s.status !== 'INACTIVE');
+  if (live.length === 0) {
+    throw notProvisioned(target, `no ECS service ${names.join(', ')} in cluster ${clusterName(target)}`);
+  }
+  for (const s of target.services) if (!out.has(s.name)) out.set(s.name, undefined);
+  return out;
+}
+
+/** Task definition revisions are immutable: their sha tags are read once per session (--watch). */
+const shaCache = new WeakMap<Session, Map<string, string | null>>();
+
+async function taskDefinitionShas(session: Session, arns: string[]): Promise<Map<string, string>> {
+  const { DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
+  const ecs = await session.aws.get('ecs');
+  let cache = shaCache.get(session);
+  if (!cache) {
+    cache = new Map();
+    shaCache.set(session, cache);
+  }
+  const known = cache;
+  await Promise.all(
+    arns
+      .filter((arn) => !known.has(arn))
+      .map(async (arn) => {
+        try {
+          const res = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn, include: ['TAGS'] }));
+          known.set(arn, shaTag(res.tags));
+        } catch (err) {
+          // A deregistered or deleted revision still runs until replaced: no sha then.
+          if (!isAwsError(err, 'ClientException', 'InvalidParameterException')) throw err;
+          known.set(arn, null);
+        }
+      }),
+  );
+  const out = new Map<string, string>();
+  for (const arn of arns) {
+    const sha = known.get(arn);
+    if (sha) out.set(arn, sha);
+  }
+  return out;
+}
+
+export function shaTag(tags: Tag[] | undefined): string | null {
+  return tags?.find((t) => t.key === 'patchwork:sha')?.value ?? null;
+}
+
+async function describeLoadBalancer(session: Session): Promise<{ arn: string; dns: string | null } | null> {
+  const { DescribeLoadBalancersCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
+  const elb = await session.aws.get('elbv2');
+  try {
+    const res = await elb.send(new DescribeLoadBalancersCommand({ Names: [loadBalancerName(session.target)] }));
+    const lb = res.LoadBalancers?.[0];
+    return lb?.LoadBalancerArn ? { arn: lb.LoadBalancerArn, dns: lb.DNSName ?? null } : null;
+  } catch (err) {
+    if (isAwsError(err, 'LoadBalancerNotFoundException', 'LoadBalancerNotFound')) return null;
+    throw err;
+  }
+}
+
+async function describeTargets(session: Session, tgArns: string[]): Promise<Map<string, TargetStatus[]>> {
+  const { DescribeTargetHealthCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
+  const elb = await session.aws.get('elbv2');
+  const out = new Map<string, TargetStatus[]>();
+  await Promise.all(
+    tgArns.map(async (arn) => {
+      try {
+        const res = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));
+        out.set(arn, (res.TargetHealthDescriptions ?? []).map(toTarget));
+      } catch (err) {
+        if (!isAwsError(err, 'TargetGroupNotFoundException', 'TargetGroupNotFound')) throw err;
+        out.set(arn, []);
+      }
+    }),
+  );
+  return out;
+}
+
+function toTarget(d: TargetHealthDescription): TargetStatus {
+  return {
+    id: d.Target?.Id ?? '',
+    port: d.Target?.Port ?? null,
+    state: d.TargetHealth?.State ?? 'unavailable',
+    reason: d.TargetHealth?.Reason ?? null,
+    description: d.TargetHealth?.Description ?? null,
+  };
+}
+
+async function describeAlarms(session: Session): Promise<AlarmStatus[]> {
+  const { DescribeAlarmsCommand } = await import('@aws-sdk/client-cloudwatch');
+  const cw = await session.aws.get('cloudwatch');
+  const out: AlarmStatus[] = [];
+  let token: string | undefined;
+  do {
+    const res = await cw.send(
+      new DescribeAlarmsCommand({
+        AlarmNamePrefix: `${session.target.name}-`,
+        AlarmTypes: ['MetricAlarm'],
+        MaxRecords: 100,
+        ...(token ? { NextToken: token } : {}),
+      }),
+    );
+    for (const a of res.MetricAlarms ?? []) out.push(toAlarm(a));
+    token = res.NextToken;
+  } while (token);
+  return out;
+}
+
+function toAlarm(a: MetricAlarm): AlarmStatus {
+  return {
+    name: a.AlarmName ?? '',
+    state: a.StateValue ?? 'INSUFFICIENT_DATA',
+    reason: a.StateReason ?? null,
+    updatedAt: a.StateUpdatedTimestamp ? new Date(a.StateUpdatedTimestamp).toISOString() : null,
+  };
+}
+
+/** The alarms provision makes per service: `<app>-<env>-<svc>-<suffix>`. */
+export const SERVICE_ALARM_SUFFIXES = ['target-5xx', 'unhealthy-hosts', 'cpu', 'memory'] as const;
+
+/**
+ * Alarms named `<app>-<env>-<svc>-<suffix>` (exact names, so `web` and `web-api` never mix, even
+ * when --service selects only one of them) belong to that service; `<app>-<env>-alb-5xx` is
+ * environment-wide. Anything else under the prefix (other environments such as `shop-prod2`,
+ * alarms of services not selected, alarms patchwork did not make) is dropped.
+ */
+export function assignAlarms(
+  target: Pick<ResolvedEnvironment, 'name' | 'services'>,
+  alarms: AlarmStatus[],
+): { byService: Map<string, AlarmStatus[]>; envAlarms: AlarmStatus[] } {
+  const owner = new Map<string, string>();
+  for (const s of target.services) {
+    for (const suffix of SERVICE_ALARM_SUFFIXES) owner.set(`${s.fullName}-${suffix}`, s.name);
+  }
+  const byService = new Map<string, AlarmStatus[]>();
+  const envAlarms: AlarmStatus[] = [];
+  for (const a of alarms) {
+    const svc = owner.get(a.name);
+    if (svc) {
+      const list = byService.get(svc) ?? [];
+      list.push(a);
+      byService.set(svc, list);
+    } else if (a.name === `${target.name}-alb-5xx`) {
+      envAlarms.push(a);
+    }
+  }
+  return { byService, envAlarms };
+}
+
+const METRIC_SPECS: Record<
+  MetricKey,
+  { namespace: string; metric: string; stat: string; unit: string; dims: 'ecs' | 'tg' }
+> = {
+  cpu: { namespace: 'AWS/ECS', metric: 'CPUUtilization', stat: 'Average', unit: 'Percent', dims: 'ecs' },
+  memory: { namespace: 'AWS/ECS', metric: 'MemoryUtilization', stat: 'Average', unit: 'Percent', dims: 'ecs' },
+  requests: { namespace: 'AWS/ApplicationELB', metric: 'RequestCount', stat: 'Sum', unit: 'Count', dims: 'tg' },
+  target5xx: {
+    namespace: 'AWS/ApplicationELB',
+    metric: 'HTTPCode_Target_5XX_Count',
+    stat: 'Sum',
+    unit: 'Count',
+    dims: 'tg',
+  },
+  p95: { namespace: 'AWS/ApplicationELB', metric: 'TargetResponseTime', stat: 'p95', unit: 'Seconds', dims: 'tg' },
+};
+
+/** The metric queries of every service, for ONE GetMetricData call (500 queries a call: 100 services). */
+export function metricQueries(
+  target: Pick<ResolvedEnvironment, 'name' | 'services'>,
+  tgArns: Map<string, string>,
+  lbArn: string | null,
+): { queries: MetricDataQuery[]; ids: Map<string, { service: string; key: MetricKey }> } {
+  const queries: MetricDataQuery[] = [];
+  const ids = new Map<string, { service: string; key: MetricKey }>();
+  target.services.forEach((svc, i) => {
+    const tg = tgArns.get(svc.name);
+    for (const key of METRIC_KEYS) {
+      const spec = METRIC_SPECS[key];
+      let dims: { Name: string; Value: string }[];
+      if (spec.dims === 'ecs') {
+        dims = [
+          { Name: 'ClusterName', Value: clusterName(target) },
+          { Name: 'ServiceName', Value: ecsServiceName(svc) },
+        ];
+      } else {
+        if (!tg || !lbArn) continue;
+        dims = [
+          { Name: 'TargetGroup', Value: arnSuffix(tg) },
+          { Name: 'LoadBalancer', Value: arnSuffix(lbArn) },
+        ];
+      }
+      const id = `s${i}_${key}`;
+      ids.set(id, { service: svc.name, key });
+      queries.push({
+        Id: id,
+        MetricStat: {
+          Metric: { Namespace: spec.namespace, MetricName: spec.metric, Dimensions: dims },
+          Period: METRIC_PERIOD_SECONDS,
+          Stat: spec.stat,
+        },
+        ReturnData: true,
+      });
+    }
+  });
+  return { queries, ids };
+}
+
+export function emptyMetrics(): Record<MetricKey, MetricSeries> {
+  const one = (k: MetricKey): MetricSeries => ({
+    stat: METRIC_SPECS[k].stat,
+    unit: METRIC_SPECS[k].unit,
+    timestamps: [],
+    values: [],
+    latest: null,
+  });
+  return {
+    cpu: one('cpu'),
+    memory: one('memory'),
+    requests: one('requests'),
+    target5xx: one('target5xx'),
+    p95: one('p95'),
+  };
+}
+
+async function readMetrics(
+  session: Session,
+  tgArns: Map<string, string>,
+  lbArn: string | null,
+  start: Date,
+  end: Date,
+): Promise<Map<string, Record<MetricKey, MetricSeries>>> {
+  const { queries, ids } = metricQueries(session.target, tgArns, lbArn);
+  const out = new Map<string, Record<MetricKey, MetricSeries>>();
+  if (queries.length === 0) return out;
+  const { GetMetricDataCommand } = await import('@aws-sdk/client-cloudwatch');
+  const cw = await session.aws.get('cloudwatch');
+  const results: MetricDataResult[] = [];
+  let token: string | undefined;
+  do {
+    const res = await cw.send(
+      new GetMetricDataCommand({
+        MetricDataQueries: queries,
+        StartTime: start,
+        EndTime: end,
+        ScanBy: 'TimestampAscending',
+        ...(token ? { NextToken: token } : {}),
+      }),
+    );
+    results.push(...(res.MetricDataResults ?? []));
+    token = res.NextToken;
+  } while (token);
+  for (const r of results) {
+    const at = r.Id ? ids.get(r.Id) : undefined;
+    if (!at) continue;
+    const series = out.get(at.service) ?? emptyMetrics();
+    const m = series[at.key];
+    const points = (r.Timestamps ?? [])
+      .map((t, i) => ({ t: new Date(t).toISOString(), v: r.Values?.[i] }))
+      .filter((p): p is { t: string; v: number } => typeof p.v === 'number');
+    // Paged results for the same id concatenate; keep time order.
+    const merged = [...m.timestamps.map((t, i) => ({ t, v: m.values[i] as number })), ...points].sort((a, b) =>
+      a.t.localeCompare(b.t),
+    );
+    m.timestamps = merged.map((p) => p.t);
+    m.values = merged.map((p) => p.v);
+    m.latest = merged.length ? (merged[merged.length - 1]?.v ?? null) : null;
+    out.set(at.service, series);
+  }
+  return out;
+}
+
+function summary(r: ReleaseRecord): ReleaseSummary {
+  return {
+    id: r.id,
+    kind: r.kind,
+    sha: r.sha,
+    outcome: r.outcome,
+    deployer: r.deployer,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    reason: r.reason,
+  };
+}
+
+/** History and lock from the state table; a missing table or item means nothing to show. */
+async function readReleases(session: Session, now: Date): Promise<StatusReport['releases']> {
+  const table = stateTableName(session.target);
+  const ddb = await session.aws.get('dynamodb');
+  const [history, lock] = await Promise.all([
+    listReleases(ddb, table, 6).catch((err) => (missingTable(err) ? [] : Promise.reject(err))),
+    readLock(ddb, table).catch((err) => (missingTable(err) ? null : Promise.reject(err))),
+  ]);
+  const releases = history.filter((r) => r.kind !== 'unlock');
+  const currentIdx = releases.findIndex((r) => r.outcome === 'succeeded');
+  const current = currentIdx >= 0 ? (releases[currentIdx] as ReleaseRecord) : null;
+  const previous = (currentIdx >= 0 ? releases.slice(currentIdx + 1) : releases).slice(0, 5);
+  return {
+    current: current ? summary(current) : null,
+    previous: previous.map(summary),
+    lock: lock ? lockSummary(lock, now) : null,
+  };
+}
+
+function missingTable(err: unknown): boolean {
+  if (isAwsError(err, 'ResourceNotFoundException')) return true;
+  const cause = (err as { cause?: unknown })?.cause;
+  return err instanceof PatchworkError && isAwsError(cause, 'ResourceNotFoundException');
+}
+
+function lockSummary(l: LockRecord, now: Date): NonNullable<StatusReport['releases']['lock']> {
+  return {
+    holder: l.holder,
+    command: l.command,
+    startedAt: new Date(l.startedAt).toISOString(),
+    expiresAt: new Date(l.expiresAt).toISOString(),
+    expired: l.expiresAt < now.getTime(),
+  };
+}

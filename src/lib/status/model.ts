@@ -1,0 +1,246 @@
+/**
+ * The shape of `patchwork status` (the `status` field of the `--json` result, schemaVersion 1) and
+ * the pure parts that build it: health evaluation, event de-duplication, relative times. No I/O here,
+ * so every rule is unit-tested from described states.
+ *
+ * Scripts read this object: add fields freely, never rename or remove one.
+ */
+
+export const STATUS_SCHEMA_VERSION = 1;
+
+export interface DeploymentStatus {
+  id: string;
+  /** PRIMARY (the newest) or ACTIVE (being replaced). */
+  status: string;
+  taskDefinition: string;
+  /** `patchwork:sha` tag of the task definition, when present. */
+  sha: string | null;
+  /** IN_PROGRESS, COMPLETED or FAILED (null when ECS does not say). */
+  rolloutState: string | null;
+  rolloutStateReason: string | null;
+  createdAt: string | null;
+  ageSeconds: number | null;
+  desired: number;
+  running: number;
+  pending: number;
+  failed: number;
+}
+
+export interface ServiceEventStatus {
+  at: string | null;
+  /** "3m ago". */
+  ago: string;
+  message: string;
+  /** How many times this message appeared in the window (de-duplicated to its newest). */
+  count: number;
+}
+
+export interface TargetStatus {
+  id: string;
+  port: number | null;
+  /** initial | healthy | unhealthy | unused | draining | unavailable */
+  state: string;
+  reason: string | null;
+  description: string | null;
+}
+
+export interface AlarmStatus {
+  name: string;
+  /** OK | ALARM | INSUFFICIENT_DATA */
+  state: string;
+  reason: string | null;
+  updatedAt: string | null;
+}
+
+export const METRIC_KEYS = ['cpu', 'memory', 'requests', 'target5xx', 'p95'] as const;
+export type MetricKey = (typeof METRIC_KEYS)[number];
+
+export interface MetricSeries {
+  /** CloudWatch statistic: Average, Sum or p95. */
+  stat: string;
+  unit: string;
+  /** Oldest first, one point per period; minutes without data are absent. */
+  timestamps: string[];
+  values: number[];
+  /** The newest value, null without data. */
+  latest: number | null;
+}
+
+export interface ServiceStatus {
+  name: string;
+  fullName: string;
+  /** ECS service status (ACTIVE, DRAINING, INACTIVE) or MISSING. */
+  serviceStatus: string;
+  taskDefinition: string | null;
+  counts: { running: number; desired: number; pending: number };
+  deployments: DeploymentStatus[];
+  events: ServiceEventStatus[];
+  targetGroupArn: string | null;
+  targets: TargetStatus[];
+  alarms: AlarmStatus[];
+  metrics: Record<MetricKey, MetricSeries>;
+  healthy: boolean;
+  problems: string[];
+}
+
+export interface ReleaseSummary {
+  id: string;
+  kind: string;
+  sha: string | null;
+  outcome: string;
+  deployer: string;
+  startedAt: string;
+  finishedAt: string | null;
+  reason: string | null;
+}
+
+export interface StatusReport {
+  schemaVersion: typeof STATUS_SCHEMA_VERSION;
+  app: string;
+  env: string;
+  region: string;
+  generatedAt: string;
+  /** The load balancer's URL: https:// when `https:` is configured. */
+  url: string | null;
+  healthy: boolean;
+  /** One line per reason the environment is not healthy (empty when healthy). */
+  problems: string[];
+  services: ServiceStatus[];
+  /** Environment-wide alarms (the ALB 5xx alarm). */
+  alarms: AlarmStatus[];
+  /** The window of every service's `metrics`; `error` when GetMetricData failed (health is still read). */
+  metrics: { periodSeconds: number; start: string; end: string; error: string | null };
+  releases: {
+    /** The newest succeeded deploy or rollback (null without history). */
+    current: ReleaseSummary | null;
+    /** Older releases, newest first. */
+    previous: ReleaseSummary[];
+    /** The deploy lock, when one is held. */
+    lock: { holder: string; command: string; startedAt: string; expiresAt: string; expired: boolean } | null;
+  };
+}
+
+/** What health evaluation needs of a service: described, not fetched. */
+export interface ServiceFacts {
+  name: string;
+  serviceStatus: string;
+  counts: { running: number; desired: number; pending: number };
+  deployments: Pick<DeploymentStatus, 'id' | 'status' | 'rolloutState' | 'rolloutStateReason'>[];
+  targets: Pick<TargetStatus, 'id' | 'port' | 'state' | 'reason'>[];
+  /** Whether the service is behind the load balancer (then targets are checked). */
+  hasTargetGroup: boolean;
+  alarms: Pick<AlarmStatus, 'name' | 'state'>[];
+}
+
+/**
+ * A service is healthy when it is ACTIVE and in a steady state (one deployment, PRIMARY, not
+ * IN_PROGRESS/FAILED, running = desired, nothing pending), every registered target that is not
+ * draining is healthy (and at least one is when tasks are desired), and none of its alarms fires.
+ */
+export function evaluateService(s: ServiceFacts): string[] {
+  const problems: string[] = [];
+  if (s.serviceStatus !== 'ACTIVE') {
+    problems.push(`${s.name}: service is ${s.serviceStatus}`);
+    return problems;
+  }
+  const primary = s.deployments.find((d) => d.status === 'PRIMARY');
+  if (s.deployments.length > 1) {
+    const others = s.deployments.filter((d) => d.status !== 'PRIMARY').length;
+    problems.push(`${s.name}: rollout in progress (${others} older deployment${others === 1 ? '' : 's'} still active)`);
+  }
+  if (primary?.rolloutState === 'FAILED') {
+    problems.push(
+      `${s.name}: deployment ${primary.id} failed${primary.rolloutStateReason ? `: ${primary.rolloutStateReason}` : ''}`,
+    );
+  } else if (primary?.rolloutState === 'IN_PROGRESS' && s.deployments.length === 1) {
+    problems.push(`${s.name}: deployment ${primary.id} in progress`);
+  }
+  const { running, desired, pending } = s.counts;
+  if (running !== desired || pending > 0) {
+    problems.push(`${s.name}: ${running}/${desired} tasks running${pending ? `, ${pending} pending` : ''}`);
+  }
+  if (s.hasTargetGroup) {
+    const live = s.targets.filter((t) => t.state !== 'draining' && t.state !== 'unused');
+    for (const t of live) {
+      if (t.state !== 'healthy') {
+        problems.push(
+          `${s.name}: target ${t.id}${t.port ? `:${t.port}` : ''} is ${t.state}${t.reason ? ` (${t.reason})` : ''}`,
+        );
+      }
+    }
+    if (desired > 0 && !live.some((t) => t.state === 'healthy')) {
+      problems.push(`${s.name}: no healthy target in the target group`);
+    }
+  }
+  for (const a of s.alarms) if (a.state === 'ALARM') problems.push(`alarm ${a.name} is ALARM`);
+  return problems;
+}
+
+/** The environment: every service's problems plus environment-wide alarms. */
+export function evaluateEnvironment(
+  services: ServiceFacts[],
+  envAlarms: Pick<AlarmStatus, 'name' | 'state'>[],
+): { healthy: boolean; problems: string[]; byService: Map<string, string[]> } {
+  const byService = new Map<string, string[]>();
+  const problems: string[] = [];
+  for (const s of services) {
+    const p = evaluateService(s);
+    byService.set(s.name, p);
+    problems.push(...p);
+  }
+  for (const a of envAlarms) if (a.state === 'ALARM') problems.push(`alarm ${a.name} is ALARM`);
+  return { healthy: problems.length === 0, problems, byService };
+}
+
+/** "now", "45s ago", "3m ago", "2h ago", "4d ago". */
+export function relativeTime(then: Date | string | null | undefined, now: Date): string {
+  if (!then) return '';
+  const ms = now.getTime() - new Date(then).getTime();
+  const s = Math.round(ms / 1000);
+  if (s < 5) return 'now';
+  if (s < 60) return `${s}s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ago`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ago`;
+  return `${Math.floor(h / 24)}d ago`;
+}
+
+/** Compact age: "42s", "5m", "3h", "2d". */
+export function shortAge(seconds: number | null): string {
+  if (seconds === null) return '?';
+  if (seconds < 60) return `${Math.max(0, Math.round(seconds))}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 172_800) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86_400)}d`;
+}
+
+/**
+ * ECS events, newest first (as ECS returns them), de-duplicated: a message that repeats (ECS says
+ * "has reached a steady state" every few hours) is shown once, at its newest time, with a count.
+ * Task and deployment ids inside messages are kept: two different tasks are two events.
+ */
+export function dedupeEvents(
+  events: { createdAt?: Date | string | null; message?: string | null }[],
+  now: Date,
+  limit = 10,
+): ServiceEventStatus[] {
+  const sorted = [...events]
+    .filter((e) => e.message)
+    .sort((a, b) => new Date(b.createdAt ?? 0).getTime() - new Date(a.createdAt ?? 0).getTime());
+  const out: ServiceEventStatus[] = [];
+  const seen = new Map<string, ServiceEventStatus>();
+  for (const e of sorted) {
+    const message = e.message as string;
+    const prior = seen.get(message);
+    if (prior) {
+      prior.count += 1;
+      continue;
+    }
+    const at = e.createdAt ? new Date(e.createdAt).toISOString() : null;
+    const item: ServiceEventStatus = { at, ago: relativeTime(at, now), message, count: 1 };
+    seen.set(message, item);
+    out.push(item);
+  }
+  return out.slice(0, limit);
+}

@@ -1,0 +1,173 @@
+/**
+ * The one combined rollout wait: polls every `pollSeconds` (DescribeServices for all services at
+ * once, DescribeTargetHealth per target group, DescribeAlarms by patchwork's prefix), streams new
+ * service events and state changes, says what it is still waiting for when nothing changes for
+ * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons) or timeout.
+ */
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeServicesCommand, DescribeTasksCommand, ListTasksCommand, type Service } from '@aws-sdk/client-ecs';
+import {
+  DescribeTargetHealthCommand,
+  type ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { AwsClients } from '../aws/clients.js';
+import type { Emitter } from '../events.js';
+import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
+
+export interface WatchedService {
+  name: string;
+  serviceName: string;
+  /** The task definition we rolled out. */
+  taskDefinition: string;
+}
+
+export interface WatchOptions {
+  aws: AwsClients;
+  cluster: string;
+  services: WatchedService[];
+  pollSeconds: number;
+  timeoutSeconds: number;
+  /** Alarms whose name starts with this are patchwork's; null = do not check alarms. */
+  alarmPrefix: string | null;
+  events: Emitter;
+  /** Only stream service events newer than this (default: now). */
+  since?: Date;
+  /** Stop waiting once ECS accepted the deployment (rolloutState COMPLETED), ignoring targets and alarms (--fast). */
+  ecsOnly?: boolean;
+  sleep?: (ms: number) => Promise<void>;
+  quietSeconds?: number;
+}
+
+export type WatchResult =
+  | { state: 'done'; seconds: number }
+  | {
+      state: 'failed';
+      service: string;
+      cause: 'circuit-breaker' | 'alarm';
+      reason: string;
+      stoppedReasons: string[];
+      seconds: number;
+    }
+  | { state: 'timeout'; waitingFor: Record<string, string[]>; seconds: number };
+
+export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
+  const ecs = await o.aws.get('ecs');
+  const elb = await o.aws.get('elbv2');
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const started = Date.now();
+  const seconds = () => Math.round((Date.now() - started) / 100) / 10;
+  const since = (o.since ?? new Date(started - 1000)).getTime();
+  const seenEvents = new Set<string>();
+  const lastSummary = new Map<string, string>();
+  let lastChange = Date.now();
+  let lastWaiting: Record<string, string[]> = {};
+  const quiet = (o.quietSeconds ?? 30) * 1000;
+
+  for (;;) {
+    const described = await ecs.send(
+      new DescribeServicesCommand({ cluster: o.cluster, services: o.services.map((s) => s.serviceName) }),
+    );
+    const byName = new Map((described.services ?? []).map((s) => [s.serviceName, s] as const));
+    let alarms: string[] = [];
+    if (o.alarmPrefix && !o.ecsOnly) {
+      const cw = await o.aws.get('cloudwatch');
+      const out = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: o.alarmPrefix, StateValue: 'ALARM' }));
+      // Filter again: some implementations ignore StateValue when a prefix is given.
+      alarms = (out.MetricAlarms ?? [])
+        .filter((a) => a.StateValue === 'ALARM')
+        .map((a) => a.AlarmName ?? '')
+        .filter(Boolean);
+    }
+    const waiting: Record<string, string[]> = {};
+    let allDone = true;
+    for (const w of o.services) {
+      const svc = byName.get(w.serviceName);
+      if (!svc) throw new Error(`service ${w.serviceName} not found in cluster ${o.cluster}`);
+      streamEvents(svc, since, seenEvents, o.events, w.name);
+      const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
+      const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, w.taskDefinition);
+      if (lastSummary.get(w.name) !== verdict.summary) {
+        lastSummary.set(w.name, verdict.summary);
+        lastChange = Date.now();
+        o.events.log(`${w.name}: ${verdict.summary}`, 'info', w.serviceName);
+      }
+      if (verdict.state === 'failed') {
+        const stoppedReasons = await stoppedTaskReasons(o, svc, w.taskDefinition);
+        return {
+          state: 'failed',
+          service: w.name,
+          cause: verdict.cause,
+          reason: verdict.reason,
+          stoppedReasons,
+          seconds: seconds(),
+        };
+      }
+      if (verdict.state === 'waiting') {
+        allDone = false;
+        waiting[w.name] = verdict.waitingFor;
+      }
+    }
+    if (allDone) return { state: 'done', seconds: seconds() };
+    lastWaiting = waiting;
+    if (Date.now() - started >= o.timeoutSeconds * 1000)
+      return { state: 'timeout', waitingFor: lastWaiting, seconds: seconds() };
+    if (Date.now() - lastChange >= quiet) {
+      lastChange = Date.now();
+      for (const [name, what] of Object.entries(waiting)) o.events.log(`${name}: still waiting for ${what.join('; ')}`);
+    }
+    await sleep(o.pollSeconds * 1000);
+  }
+}
+
+function streamEvents(svc: Service, since: number, seen: Set<string>, events: Emitter, name: string): void {
+  const fresh = (svc.events ?? [])
+    .filter((e) => e.id && !seen.has(e.id) && (e.createdAt?.getTime() ?? 0) >= since)
+    .reverse();
+  for (const e of fresh) {
+    seen.add(e.id!);
+    events.log(`${name}: ${e.message ?? ''}`, 'info', svc.serviceName);
+  }
+}
+
+async function targetsOf(elb: ElasticLoadBalancingV2Client, svc: Service): Promise<TargetState[] | null> {
+  const arns = (svc.loadBalancers ?? []).map((l) => l.targetGroupArn).filter((a): a is string => !!a);
+  if (!arns.length) return null;
+  const all: TargetState[] = [];
+  for (const arn of arns) {
+    const out = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));
+    for (const d of out.TargetHealthDescriptions ?? []) {
+      const t: TargetState = { id: d.Target?.Id ?? '?', state: d.TargetHealth?.State ?? 'unknown' };
+      if (d.Target?.Port !== undefined) t.port = d.Target.Port;
+      if (d.TargetHealth?.Reason) t.reason = d.TargetHealth.Reason;
+      all.push(t);
+    }
+  }
+  return all;
+}
+
+/** Why our deployment's tasks stopped (up to 5 distinct reasons). */
+async function stoppedTaskReasons(o: WatchOptions, svc: Service, taskDefinition: string): Promise<string[]> {
+  try {
+    const ecs = await o.aws.get('ecs');
+    const listed = await ecs.send(
+      new ListTasksCommand({
+        cluster: o.cluster,
+        serviceName: svc.serviceName,
+        desiredStatus: 'STOPPED',
+        maxResults: 100,
+      }),
+    );
+    const arns = (listed.taskArns ?? []).slice(0, 100);
+    if (!arns.length) return [];
+    const tasks = await ecs.send(new DescribeTasksCommand({ cluster: o.cluster, tasks: arns }));
+    const reasons = (tasks.tasks ?? [])
+      .filter((t) => t.taskDefinitionArn === taskDefinition)
+      .map((t) => {
+        const exit = t.containers?.find((c) => c.exitCode !== undefined)?.exitCode;
+        return `${t.stoppedReason ?? t.stopCode ?? 'stopped'}${exit !== undefined ? ` (exit code ${exit})` : ''}`;
+      });
+    return [...new Set(reasons)].slice(0, 5);
+  } catch {
+    return [];
+  }
+}

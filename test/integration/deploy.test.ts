@@ -1,0 +1,314 @@
+/**
+ * deploy, rollback, releases and the lock on the local world (moto + the ECS extension's rollout
+ * lifecycle, real containers from the loopback registry), observed with the AWS CLI:
+ * deploy webapp → exit 0; an image whose container exits → circuit breaker → exit 3 and the
+ * service back on the previous task definition; rollback → previous; rollback --to an older sha;
+ * unknown --to → exit 2; 5 concurrent deploys → one proceeds, the others exit 5; unlock.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { awsCli, emu, localWorld } from '../helpers/localworld.js';
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Patchwork IT',
+  GIT_AUTHOR_EMAIL: 'it@example.com',
+  GIT_COMMITTER_NAME: 'Patchwork IT',
+  GIT_COMMITTER_EMAIL: 'it@example.com',
+};
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+
+const app = `dp${Date.now().toString(36)}`;
+const fullName = `${app}-it-web`;
+let root = '';
+let env: NodeJS.ProcessEnv;
+let registry = '';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON result lines
+function result(run: CliRun): any {
+  const lines = run.stdout.trim().split('\n').filter(Boolean);
+  return JSON.parse(lines[lines.length - 1] ?? '{}');
+}
+const cli = (args: string[], timeoutMs = 300_000) =>
+  runCli([...args, '-e', 'it', '--json'], { cwd: root, env, timeoutMs });
+const service = () =>
+  awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', fullName]).services[0] as {
+    taskDefinition: string;
+    desiredCount: number;
+    runningCount: number;
+    deployments: { status: string; taskDefinition: string }[];
+  };
+const imageOf = (td: string) =>
+  awsCli(['ecs', 'describe-task-definition', '--task-definition', td]).taskDefinition.containerDefinitions[0]
+    .image as string;
+
+/** Commit a Dockerfile deriving from the first image with a label: a new digest in seconds. */
+function commitVariant(base: string, label: string): string {
+  writeFileSync(join(root, 'app', 'Dockerfile'), `FROM ${base}\nLABEL patchwork.test.variant="${label}"\n`);
+  git(root, 'commit', '-q', '-am', label);
+  return git(root, 'rev-parse', 'HEAD');
+}
+
+describe('deploy / rollback / releases / lock (local world)', () => {
+  const shas: string[] = [];
+  const tds: string[] = [];
+  let firstImage = '';
+
+  beforeAll(async () => {
+    execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
+    const world = localWorld();
+    registry = world.registry;
+    env = isolatedEnv({
+      AWS_ENDPOINT_URL: world.endpoint,
+      AWS_ACCESS_KEY_ID: world.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
+    });
+    root = mkdtempSync(join(tmpdir(), 'pw-deploy-it-'));
+    cpSync(join(ROOT, 'webapp'), join(root, 'app'), {
+      recursive: true,
+      filter: (src) => !/\.test$/.test(src) && basename(src) !== 'bin',
+    });
+    writeFileSync(
+      join(root, 'patchwork.yml'),
+      [
+        `app: ${app}`,
+        `region: ${world.region}`,
+        `registry: "${registry}"`,
+        'services:',
+        '  web:',
+        '    build: { context: app }',
+        '    port: 8080',
+        '    healthCheck: { path: /healthz }',
+        'environments:',
+        '  it: { desiredCount: 1, alarms: { cpuPercent: 90 } }',
+        'deploy: { pollSeconds: 1, timeoutSeconds: 120, keepReleases: 5 }',
+        '',
+      ].join('\n'),
+    );
+    git(root, 'init', '-q', '-b', 'main');
+    git(root, 'add', '-A');
+    git(root, 'commit', '-q', '-m', 'webapp');
+    shas.push(git(root, 'rev-parse', 'HEAD'));
+    const prov = await runCli(['provision', '-e', 'it', '--json', '--yes'], { cwd: root, env, timeoutMs: 180_000 });
+    expect(prov.code, prov.stderr).toBe(0);
+  }, 1_200_000);
+
+  afterAll(async () => {
+    await runCli(['destroy', '-e', 'it', '--yes'], { cwd: root, env, timeoutMs: 180_000 }).catch(() => {});
+    if (root) rmSync(root, { recursive: true, force: true });
+  }, 200_000);
+
+  it('deploys webapp from the bootstrap placeholder: digest-pinned, running, exit 0', async () => {
+    const run = await cli(['deploy']);
+    expect(run.code, run.stderr).toBe(0);
+    const svc = service();
+    expect(svc.taskDefinition).toContain(`:task-definition/${fullName}:`);
+    expect(svc.desiredCount).toBe(1);
+    expect(svc.runningCount).toBe(1);
+    expect(svc.deployments).toHaveLength(1);
+    firstImage = imageOf(svc.taskDefinition);
+    expect(firstImage).toMatch(new RegExp(`^${registry.replace(/\./g, '\\.')}/${fullName}@sha256:[0-9a-f]{64}$`));
+    const tags = awsCli(['ecs', 'list-tags-for-resource', '--resource-arn', svc.taskDefinition]).tags as {
+      key: string;
+      value: string;
+    }[];
+    expect(tags.find((t) => t.key === 'patchwork:sha')?.value).toBe(shas[0]);
+    tds.push(svc.taskDefinition);
+    expect(result(run).release.outcome).toBe('succeeded');
+  }, 900_000);
+
+  it('an image whose container exits → circuit breaker → exit 3, service back on the previous task definition', async () => {
+    shas.push(commitVariant(firstImage, 'broken'));
+    // Build first to learn the digest, and make exactly that image's containers exit.
+    const built = await cli(['build']);
+    expect(built.code, built.stderr).toBe(0);
+    const digest = result(built).images[0].digest as string;
+    await emu('failing-images', { image: digest });
+    const run = await cli(['deploy']);
+    await emu('failing-images', { image: digest }, 'DELETE');
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toMatch(/PW_DEPLOY_ROLLED_BACK/);
+    expect(run.stderr).toMatch(/circuit breaker/);
+    expect(service().taskDefinition).toBe(tds[0]);
+  }, 300_000);
+
+  it('rollback → the previous successful release (re-using its task definition); --to an older sha', async () => {
+    shas.push(commitVariant(firstImage, 'good'));
+    const ok = await cli(['deploy']);
+    expect(ok.code, ok.stderr).toBe(0);
+    tds.push(service().taskDefinition);
+    expect(tds[1]).not.toBe(tds[0]);
+
+    const back = await cli(['rollback']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(result(back).sha).toBe(shas[0]);
+    expect(service().taskDefinition).toBe(tds[0]);
+    expect(service().runningCount).toBe(1);
+
+    const to = await cli(['rollback', '--to', shas[2]!.slice(0, 8)]);
+    expect(to.code, to.stderr).toBe(0);
+    expect(service().taskDefinition).toBe(tds[1]);
+    const digest = imageOf(tds[1]!).split('@')[1];
+    const tasks = await emu(`tasks?service=${fullName}&cluster=${app}-it`);
+    expect(JSON.stringify(tasks)).toContain(digest);
+  }, 300_000);
+
+  it('rollback --to an unknown or failed sha → exit 2 listing the nearest releases, nothing changed', async () => {
+    const before = service().taskDefinition;
+    const unknown = await cli(['rollback', '--to', 'abcdef0']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/PW_UNKNOWN_RELEASE.*nearest/);
+    const failed = await cli(['rollback', '--to', shas[1]!.slice(0, 10)]);
+    expect(failed.code).toBe(2);
+    expect(service().taskDefinition).toBe(before);
+  }, 60_000);
+
+  it('releases lists history newest first with outcomes', async () => {
+    const run = await cli(['releases']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = result(run);
+    const kinds = (r.releases as { kind: string; outcome: string; sha: string }[]).map(
+      (x) => `${x.kind}:${x.outcome}:${x.sha.slice(0, 7)}`,
+    );
+    expect(kinds).toEqual([
+      `rollback:succeeded:${shas[2]!.slice(0, 7)}`,
+      `rollback:succeeded:${shas[0]!.slice(0, 7)}`,
+      `deploy:succeeded:${shas[2]!.slice(0, 7)}`,
+      `deploy:rolled-back:${shas[1]!.slice(0, 7)}`,
+      `deploy:succeeded:${shas[0]!.slice(0, 7)}`,
+    ]);
+    expect(r.lock).toBeNull();
+  }, 60_000);
+
+  it('5 concurrent deploys: exactly one proceeds, the others exit 5 naming the holder', async () => {
+    const runs = await Promise.all(Array.from({ length: 5 }, () => cli(['deploy'])));
+    const codes = runs.map((r) => r.code).sort();
+    expect(codes, runs.map((r) => r.stderr).join('\n')).toEqual([0, 5, 5, 5, 5]);
+    for (const r of runs.filter((x) => x.code === 5))
+      expect(r.stderr).toMatch(/PW_LOCK_HELD: the deploy lock is held by .* \(deploy [0-9a-f]{12}, for \d+s/);
+  }, 300_000);
+
+  it('with --lock-wait they run one after another', async () => {
+    const runs = await Promise.all(Array.from({ length: 3 }, () => cli(['deploy', '--lock-wait', '2m'])));
+    expect(
+      runs.map((r) => r.code),
+      runs.map((r) => r.stderr).join('\n'),
+    ).toEqual([0, 0, 0]);
+  }, 300_000);
+
+  it('kill -9 during a deploy leaves the lock: next deploy exits 5; once expired it is taken over with a warning; unlock breaks it', async () => {
+    const table = `${app}-it-patchwork`;
+    const lockItem = () =>
+      awsCli([
+        'dynamodb',
+        'get-item',
+        '--table-name',
+        table,
+        '--key',
+        '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
+        '--consistent-read',
+      ]).Item;
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/cli.js');
+    const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], { cwd: root, env, stdio: 'ignore' });
+    const t0 = Date.now();
+    while (!lockItem() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+    expect(lockItem()).toBeTruthy();
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const blocked = await cli(['deploy']);
+    expect(blocked.code).toBe(5);
+    // Time passes: the lock expires (TTL ≥ 60 s; set its expiry into the past rather than sleep).
+    awsCli([
+      'dynamodb',
+      'update-item',
+      '--table-name',
+      table,
+      '--key',
+      '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
+      '--update-expression',
+      'SET expiresAt = :e',
+      '--expression-attribute-values',
+      `{":e":{"N":"${Date.now() - 5000}"}}`,
+    ]);
+    const taken = await cli(['deploy']);
+    expect(taken.code, taken.stderr).toBe(0);
+    expect(taken.stdout).toMatch(/"code":"PW_LOCK_TAKEN_OVER"/);
+    expect(lockItem()).toBeUndefined();
+
+    // A lock left by someone else, broken deliberately and recorded.
+    awsCli([
+      'dynamodb',
+      'put-item',
+      '--table-name',
+      table,
+      '--item',
+      JSON.stringify({
+        pk: { S: 'lock' },
+        sk: { S: 'lock' },
+        holder: { S: 'ghost@ci' },
+        command: { S: 'deploy 123' },
+        token: { S: 't' },
+        startedAt: { N: String(Date.now()) },
+        expiresAt: { N: String(Date.now() + 600_000) },
+      }),
+    ]);
+    expect((await cli(['deploy'])).stderr).toMatch(/held by ghost@ci/);
+    const un = await cli(['unlock']);
+    expect(un.code, un.stderr).toBe(0);
+    expect(result(un).broken.holder).toBe('ghost@ci');
+    const hist = result(await cli(['releases']));
+    expect(hist.releases[0]).toMatchObject({ kind: 'unlock', outcome: 'unlocked' });
+    expect(hist.releases.length).toBeLessThanOrEqual(5); // keepReleases
+  }, 300_000);
+
+  it('Ctrl-C (SIGINT) during a deploy releases the lock; --fast is marked in history', async () => {
+    const table = `${app}-it-patchwork`;
+    const lockItem = () =>
+      awsCli([
+        'dynamodb',
+        'get-item',
+        '--table-name',
+        table,
+        '--key',
+        '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
+        '--consistent-read',
+      ]).Item;
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/cli.js');
+    const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], { cwd: root, env, stdio: 'ignore' });
+    const t0 = Date.now();
+    while (!lockItem() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+    expect(lockItem()).toBeTruthy();
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+    expect([130, 'SIGINT']).toContain(code);
+    expect(lockItem()).toBeUndefined();
+
+    const fast = await cli(['deploy', '--fast']);
+    expect(fast.code, fast.stderr).toBe(0);
+    expect(result(fast).release).toMatchObject({ fast: true, outcome: 'succeeded' });
+  }, 300_000);
+
+  it('a patchwork alarm in ALARM during the wait → patchwork rolls back itself → exit 3', async () => {
+    const before = service().taskDefinition;
+    const alarms = awsCli(['cloudwatch', 'describe-alarms', '--alarm-name-prefix', `${app}-it-`]).MetricAlarms as {
+      AlarmName: string;
+    }[];
+    expect(alarms.length).toBeGreaterThan(0);
+    const name = alarms[0]!.AlarmName;
+    awsCli(['cloudwatch', 'set-alarm-state', '--alarm-name', name, '--state-value', 'ALARM', '--state-reason', 'test']);
+    const run = await cli(['deploy']);
+    awsCli(['cloudwatch', 'set-alarm-state', '--alarm-name', name, '--state-value', 'OK', '--state-reason', 'test']);
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toMatch(new RegExp(`PW_DEPLOY_ROLLED_BACK: .*alarm in ALARM: ${name}`));
+    expect(service().taskDefinition).toBe(before);
+    expect(service().deployments).toHaveLength(1);
+  }, 300_000);
+});

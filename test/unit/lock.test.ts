@@ -1,0 +1,132 @@
+/** The deploy lock: one conditional PutItem; held → exit 5 naming holder and age; expired → takeover with a warning. */
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { isPatchworkError } from '../../src/lib/errors.js';
+import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
+import { acquireLock, age, breakLock, toItem, withLock } from '../../src/lib/release/lock.js';
+import { awsMock, restoreAwsMocks } from '../helpers/aws-mock.js';
+
+const ddb = new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+let m: ReturnType<typeof awsMock>;
+let events: PatchworkEvent[];
+const NOW = 1_800_000_000_000;
+const base = () => ({
+  table: 't',
+  holder: 'me',
+  command: 'deploy abc',
+  ttlSeconds: 900,
+  events: new Emitter((e) => events.push(e)),
+  now: () => NOW,
+});
+const other = {
+  holder: 'ci@runner',
+  command: 'deploy def',
+  token: 'x',
+  startedAt: NOW - 192_000,
+  expiresAt: NOW + 600_000,
+};
+
+beforeEach(() => {
+  m = awsMock(DynamoDBClient);
+  events = [];
+});
+afterAll(() => restoreAwsMocks());
+
+function held(item = other) {
+  return new ConditionalCheckFailedException({
+    message: 'The conditional request failed',
+    $metadata: {},
+    Item: toItem(item),
+  });
+}
+
+describe('deploy lock', () => {
+  it('is one conditional PutItem covering absence and expiry', async () => {
+    m.on(PutItemCommand).resolves({});
+    const lock = await acquireLock(ddb, base());
+    const calls = m.commandCalls(PutItemCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]!.args[0].input;
+    expect(input.ConditionExpression).toBe('attribute_not_exists(pk) OR expiresAt < :now');
+    expect(input.ExpressionAttributeValues).toEqual({ ':now': { N: String(NOW) } });
+    expect(input.Item!.holder).toEqual({ S: 'me' });
+    expect(input.Item!.command).toEqual({ S: 'deploy abc' });
+    expect(input.Item!.expiresAt).toEqual({ N: String(NOW + 900_000) });
+    m.on(DeleteItemCommand).resolves({});
+    await lock.release();
+    const del = m.commandCalls(DeleteItemCommand)[0]!.args[0].input;
+    expect(del.ConditionExpression).toBe('#t = :token');
+    expect(del.ExpressionAttributeValues).toEqual({ ':token': { S: lock.record.token } });
+  });
+  it('held → PW_LOCK_HELD (exit 5) naming the holder and the age', async () => {
+    m.on(PutItemCommand).rejects(held());
+    const e = await acquireLock(ddb, base()).catch((x) => x);
+    expect(isPatchworkError(e) && e.code).toBe('PW_LOCK_HELD');
+    expect(e.exitCode).toBe(5);
+    expect(e.message).toContain('ci@runner');
+    expect(e.message).toContain('3m12s');
+  });
+  it('--lock-wait: polls until the lock is free', async () => {
+    let t = NOW;
+    m.on(PutItemCommand).rejectsOnce(held()).rejectsOnce(held()).resolves({});
+    const lock = await acquireLock(ddb, {
+      ...base(),
+      now: () => t,
+      waitSeconds: 60,
+      sleep: async (ms) => {
+        t += ms;
+      },
+    });
+    expect(lock.record.holder).toBe('me');
+    expect(m.commandCalls(PutItemCommand)).toHaveLength(3);
+    expect(
+      events.some((e) => e.type === 'log' && /waiting for the deploy lock held by ci@runner/.test(e.message)),
+    ).toBe(true);
+  });
+  it('takes over an expired lock with a warning', async () => {
+    m.on(PutItemCommand).resolves({ Attributes: toItem({ ...other, expiresAt: NOW - 65_000 }) });
+    await acquireLock(ddb, base());
+    const w = events.find((e) => e.type === 'warning');
+    expect(w).toMatchObject({ code: 'PW_LOCK_TAKEN_OVER' });
+    expect(w && 'message' in w && w.message).toMatch(/ci@runner.*expired 1m05s ago/);
+  });
+  it('withLock releases on throw', async () => {
+    m.on(PutItemCommand).resolves({});
+    m.on(DeleteItemCommand).resolves({});
+    await expect(
+      withLock(ddb, base(), async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(m.commandCalls(DeleteItemCommand)).toHaveLength(1);
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+  it('release after a takeover by someone else is a no-op', async () => {
+    m.on(PutItemCommand).resolves({});
+    m.on(DeleteItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    const lock = await acquireLock(ddb, base());
+    await expect(lock.release()).resolves.toBeUndefined();
+  });
+  it('unlock deletes whatever is there and returns it', async () => {
+    m.on(DeleteItemCommand).resolves({ Attributes: toItem(other) });
+    expect((await breakLock(ddb, 't'))?.holder).toBe('ci@runner');
+    expect(m.commandCalls(GetItemCommand)).toHaveLength(0);
+  });
+  it('a missing state table → PW_AWS_ERROR naming it, with provision as the hint', async () => {
+    m.on(PutItemCommand).rejects(new ResourceNotFoundException({ message: 'no table', $metadata: {} }));
+    const e = await acquireLock(ddb, base()).catch((x) => x);
+    expect(e.code).toBe('PW_AWS_ERROR');
+    expect(e.message).toContain('state table t');
+    expect(e.hint).toMatch(/provision/);
+  });
+  it('formats ages', () => {
+    expect([age(5_000), age(192_000), age(7_380_000)]).toEqual(['5s', '3m12s', '2h03m']);
+  });
+});
