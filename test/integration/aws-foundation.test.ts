@@ -11,17 +11,11 @@ import { CreateClusterCommand, DescribeClustersCommand, ListClustersCommand } fr
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AwsClients } from '../../src/lib/aws/clients.js';
 import { isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
 
 let configFile = '';
 const world = () => localWorld();
-const worldEnv = (extra: Record<string, string | undefined> = {}) =>
-  isolatedEnv({
-    AWS_ENDPOINT_URL: world().endpoint,
-    AWS_ACCESS_KEY_ID: world().accessKeyId,
-    AWS_SECRET_ACCESS_KEY: world().secretAccessKey,
-    ...extra,
-  });
+const worldEnv = (extra: Record<string, string | undefined> = {}) => isolatedEnv({ ...worldAwsEnv(), ...extra });
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-foundation-'));

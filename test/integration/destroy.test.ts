@@ -8,15 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
 
 const world = () => localWorld();
-const env = () =>
-  isolatedEnv({
-    AWS_ENDPOINT_URL: world().endpoint,
-    AWS_ACCESS_KEY_ID: world().accessKeyId,
-    AWS_SECRET_ACCESS_KEY: world().secretAccessKey,
-  });
+const env = () => isolatedEnv(worldAwsEnv());
 const run = (cwd: string, ...args: string[]) =>
   runCli([...args, '--env', 'prod', '--json'], { cwd, env: env(), timeoutMs: 120_000 });
 

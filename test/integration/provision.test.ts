@@ -9,15 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
 
 const world = () => localWorld();
-const env = () =>
-  isolatedEnv({
-    AWS_ENDPOINT_URL: world().endpoint,
-    AWS_ACCESS_KEY_ID: world().accessKeyId,
-    AWS_SECRET_ACCESS_KEY: world().secretAccessKey,
-  });
+const env = () => isolatedEnv(worldAwsEnv());
 
 /** One `image:` service (so it runs at its desired count) with autoscaling and alarms. */
 const ONE = (region: string) => `app: shop

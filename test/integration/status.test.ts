@@ -15,15 +15,10 @@ import { toReleaseItem } from '../../src/lib/release/history.js';
 import { toItem } from '../../src/lib/release/lock.js';
 import type { StatusReport } from '../../src/lib/status/model.js';
 import { type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
 
 const world = () => localWorld();
-const env = () =>
-  isolatedEnv({
-    AWS_ENDPOINT_URL: world().endpoint,
-    AWS_ACCESS_KEY_ID: world().accessKeyId,
-    AWS_SECRET_ACCESS_KEY: world().secretAccessKey,
-  });
+const env = () => isolatedEnv(worldAwsEnv());
 
 const YAML = (region: string) => `app: shop
 region: ${region}
