@@ -13,6 +13,7 @@ import { basename, join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { git } from '../helpers/git.js';
 import { localWorld } from '../helpers/localworld.js';
 
 const MANIFEST_ACCEPT = [
@@ -21,16 +22,6 @@ const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.oci.image.index.v1+json',
 ].join(', ');
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Patchwork IT',
-  GIT_AUTHOR_EMAIL: 'it@example.com',
-  GIT_COMMITTER_NAME: 'Patchwork IT',
-  GIT_COMMITTER_EMAIL: 'it@example.com',
-};
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 interface ImageResult {
   service: string;

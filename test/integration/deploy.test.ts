@@ -11,17 +11,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { git } from '../helpers/git.js';
 import { awsCli, emu, localWorld } from '../helpers/localworld.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Patchwork IT',
-  GIT_AUTHOR_EMAIL: 'it@example.com',
-  GIT_COMMITTER_NAME: 'Patchwork IT',
-  GIT_COMMITTER_EMAIL: 'it@example.com',
-};
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
 
 const app = `dp${Date.now().toString(36)}`;
 const fullName = `${app}-it-web`;

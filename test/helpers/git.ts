@@ -1,0 +1,13 @@
+/** git for tests: fixed identity, so temp repositories commit on any machine. */
+import { execFileSync } from 'node:child_process';
+
+export const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Patchwork IT',
+  GIT_AUTHOR_EMAIL: 'it@example.com',
+  GIT_COMMITTER_NAME: 'Patchwork IT',
+  GIT_COMMITTER_EMAIL: 'it@example.com',
+};
+
+export const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
