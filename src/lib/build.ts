@@ -236,7 +236,13 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
         {
           plan,
           tags: allTags.map((t) => `${repository}:${t}`),
-          buildArgs: svc.build.args,
+          // GIT_SHA and BUILD_TIME are offered to every Dockerfile (ours bakes them into the binary);
+          // config args win. BUILD_TIME is the created label, so a clean commit rebuilds identically.
+          buildArgs: {
+            ...(tags.sha ? { GIT_SHA: tags.sha } : {}),
+            BUILD_TIME: labels['org.opencontainers.image.created']!,
+            ...svc.build.args,
+          },
           ...(svc.build.target ? { target: svc.build.target } : {}),
           platform: svc.build.platform,
           labels,

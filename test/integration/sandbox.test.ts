@@ -113,7 +113,9 @@ describe('npm run sandbox (scripts/sandbox.sh)', () => {
     expect(image.endsWith(`@${firstDigest}`)).toBe(true);
 
     // And the container that answers on loopback is the first release (its greeting, not the second's).
-    const body = (await (await fetch(summary.urls[0] as string)).json()) as { message: string };
+    const body = (await (await fetch(summary.urls[0] as string)).json()) as { message: string; sha: string };
     expect(body.message).toBe('hello from patchwork webapp');
+    // build passes GIT_SHA, so the binary itself says which commit it is.
+    expect(body.sha).toBe(summary.firstSha);
   }, 600_000);
 });

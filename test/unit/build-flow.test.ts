@@ -171,7 +171,7 @@ describe('build() with ECR', () => {
     expect(calls.build[0]).toMatchObject({
       t: [`${HOST}/shop-prod-web:${sha}`, `${HOST}/shop-prod-web:${short}`],
       dockerfile: 'Dockerfile',
-      buildargs: { MODE: 'prod' },
+      buildargs: { MODE: 'prod', GIT_SHA: sha, BUILD_TIME: '2024-05-06T07:08:09.000Z' },
       platform: 'linux/amd64',
       networkmode: 'host',
       labels: {
