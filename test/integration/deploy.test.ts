@@ -5,12 +5,12 @@
  * service back on the previous task definition; rollback → previous; rollback --to an older sha;
  * unknown --to → exit 2; 5 concurrent deploys → one proceeds, the others exit 5; unlock.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { awsCli, emu, localWorld } from '../helpers/localworld.js';
 
@@ -27,6 +27,28 @@ function result(run: CliRun): any {
 }
 const cli = (args: string[], timeoutMs = 300_000) =>
   runCli([...args, '-e', 'it', '--json'], { cwd: root, env, timeoutMs });
+
+/** The state table of the test environment, and its lock item as the AWS CLI sees it (undefined when free). */
+const table = `${app}-it-patchwork`;
+const lockItem = () =>
+  awsCli([
+    'dynamodb',
+    'get-item',
+    '--table-name',
+    table,
+    '--key',
+    '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
+    '--consistent-read',
+  ]).Item;
+
+/** Starts a deploy in the background and returns once it holds the lock. */
+async function deployHoldingLock() {
+  const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], { cwd: root, env, stdio: 'ignore' });
+  const t0 = Date.now();
+  while (!lockItem() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+  expect(lockItem()).toBeTruthy();
+  return child;
+}
 const service = () =>
   awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', fullName]).services[0] as {
     taskDefinition: string;
@@ -193,23 +215,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
   }, 300_000);
 
   it('kill -9 during a deploy leaves the lock: next deploy exits 5; once expired it is taken over with a warning; unlock breaks it', async () => {
-    const table = `${app}-it-patchwork`;
-    const lockItem = () =>
-      awsCli([
-        'dynamodb',
-        'get-item',
-        '--table-name',
-        table,
-        '--key',
-        '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-        '--consistent-read',
-      ]).Item;
-    const { spawn } = await import('node:child_process');
-    const { BIN } = await import('../helpers/cli.js');
-    const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], { cwd: root, env, stdio: 'ignore' });
-    const t0 = Date.now();
-    while (!lockItem() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
-    expect(lockItem()).toBeTruthy();
+    const child = await deployHoldingLock();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
 
@@ -260,23 +266,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
   }, 300_000);
 
   it('Ctrl-C (SIGINT) during a deploy releases the lock; --fast is marked in history', async () => {
-    const table = `${app}-it-patchwork`;
-    const lockItem = () =>
-      awsCli([
-        'dynamodb',
-        'get-item',
-        '--table-name',
-        table,
-        '--key',
-        '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-        '--consistent-read',
-      ]).Item;
-    const { spawn } = await import('node:child_process');
-    const { BIN } = await import('../helpers/cli.js');
-    const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], { cwd: root, env, stdio: 'ignore' });
-    const t0 = Date.now();
-    while (!lockItem() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
-    expect(lockItem()).toBeTruthy();
+    const child = await deployHoldingLock();
     child.kill('SIGINT');
     const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
     expect([130, 'SIGINT']).toContain(code);
