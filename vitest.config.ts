@@ -25,6 +25,19 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        test: {
+          // `npm run test:reliability` (run by .ci/run after `npm test`): faults, crashes, concurrency and
+          // hostile input on the local world, through test/faults/proxy.ts. See RELIABILITY.md.
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/setup/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });

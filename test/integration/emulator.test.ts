@@ -563,11 +563,15 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
     expect(crashed.containers[0].exitCode).toBe(3);
     // The old task kept serving: the ACTIVE deployment was never drained for a broken one.
     expect(rolled.runningCount).toBeGreaterThanOrEqual(1);
-    expect(
-      execFileSync('docker', ['ps', '-q', '--filter', 'label=patchwork.emulator=1', '--filter', 'status=exited'], {
-        encoding: 'utf8',
-      }).trim(),
-    ).toBe('');
+    // Crashed containers are removed by their task's runner within its next check (0.5-1 s), which may
+    // come just after the deployment is reported FAILED: wait for it, but not for long.
+    await waitFor(
+      () =>
+        execFileSync('docker', ['ps', '-q', '--filter', 'label=patchwork.emulator=1', '--filter', 'status=exited'], {
+          encoding: 'utf8',
+        }).trim() === '',
+      { timeoutMs: 10_000, intervalMs: 250, what: 'no exited task containers left' },
+    );
   });
 
   it('a container that never passes its health check fails the deployment; reset removes the containers', async () => {
