@@ -9,10 +9,25 @@ export default class Deploy extends PatchworkCommand {
     '<%= config.bin %> deploy --env prod',
     '<%= config.bin %> deploy -e staging --no-wait --json',
     '<%= config.bin %> deploy -e prod --lock-wait 10m --timeout 15m',
+    '<%= config.bin %> deploy -e prod --sha 1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b',
+    '<%= config.bin %> deploy -e prod --service web --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-prod-web:v1.4.2',
   ];
   static override flags = {
     ...mutatingFlags,
     service: Flags.string({ description: 'only this service' }),
+    sha: Flags.string({
+      description: 'deploy the image already pushed for this git sha (no build)',
+      exclusive: ['image'],
+    }),
+    image: Flags.string({
+      description: 'deploy this image (repo:tag in the environment registry, or any repo@sha256:…) to one service',
+      exclusive: ['sha'],
+    }),
+    build: Flags.boolean({
+      description: 'build and push HEAD when the registry lacks it (--no-build: deploy only what is pushed)',
+      default: true,
+      allowNo: true,
+    }),
     'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
     timeout: Flags.string({
       description: 'how long to wait for the rollout (e.g. 10m) [default: deploy.timeoutSeconds]',
@@ -22,7 +37,7 @@ export default class Deploy extends PatchworkCommand {
     'allow-dirty': Flags.boolean({ description: 'deploy uncommitted changes, tagged <sha>-dirty-<hash>' }),
     fast: Flags.boolean({
       description:
-        'break-glass: wait only for ECS to accept the rollout (no target-health or alarm checks); marked fast in history',
+        'break-glass: no smoke test, wait only for ECS to accept the rollout (no target-health or alarm checks); marked fast in history',
     }),
   };
 
@@ -33,7 +48,12 @@ export default class Deploy extends PatchworkCommand {
     const common = { ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) };
     if (flags['dry-run']) {
       const { planDeploy } = await import('../lib/deploy.js');
-      const plan = await planDeploy({ ...common, ...(flags['allow-dirty'] ? { allowDirty: true } : {}) });
+      const plan = await planDeploy({
+        ...common,
+        ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
+        ...(flags.sha ? { sha: flags.sha } : {}),
+        ...(flags.image ? { image: flags.image } : {}),
+      });
       const pending = plan.services.some((s) => s.change);
       return {
         result: { ...plan },
@@ -52,6 +72,9 @@ export default class Deploy extends PatchworkCommand {
       ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true } : {}),
       ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
       ...(flags.fast ? { fast: true } : {}),
+      ...(flags.build ? {} : { build: false }),
+      ...(flags.sha ? { sha: flags.sha } : {}),
+      ...(flags.image ? { image: flags.image } : {}),
     });
     const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);
     const how = result.watch ? `rolled out in ${result.watch.seconds}s` : 'started (not waited for)';

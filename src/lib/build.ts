@@ -78,7 +78,22 @@ interface Prepared {
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
-  const { target, aws, events } = openSession(opts);
+  return runBuild(await prepareBuild(opts));
+}
+
+/**
+ * The local half of a build: config, contexts, git and the engine — everything that can fail
+ * without an AWS or registry call. Deploy runs it before taking the lock, and `runBuild` under it.
+ */
+export interface PreparedBuild {
+  opts: BuildOptions;
+  empty: BuildResult;
+  prepared: Prepared[];
+  engine: Engine | null;
+}
+
+export async function prepareBuild(opts: BuildOptions): Promise<PreparedBuild> {
+  const { target, events } = openSession(opts);
   const push = opts.push !== false;
   const dryRun = !!opts.dryRun;
   const services = target.services.filter((s): s is Prepared['svc'] => s.build !== null);
@@ -93,7 +108,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     dryRun,
     images: [],
   };
-  if (services.length === 0) return empty;
+  if (services.length === 0) return { opts, empty, prepared: [], engine: null };
 
   // 1. Local facts: context, Dockerfile, git. Failures here are usage errors (exit 2).
   const { planContext } = await import('./docker/context.js');
@@ -129,6 +144,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ? { target: 'injected', docker: async () => injected }
       : await reachEngine();
   if (engine && !push) engine.docker().catch(() => {}); // a build is certain: start loading now
+  return { opts, empty, prepared, engine };
+}
+
+/** The registry half: skip when pushed, else build and push. */
+export async function runBuild(pb: PreparedBuild): Promise<BuildResult> {
+  const { opts, empty, prepared, engine } = pb;
+  if (prepared.length === 0) return empty;
+  const { target, aws, events } = openSession(opts);
+  const push = opts.push !== false;
+  const dryRun = !!opts.dryRun;
 
   // 3. The registry.
   let registry: ImageRegistry | null = null;

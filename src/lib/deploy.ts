@@ -3,11 +3,12 @@
  * definition per service → UpdateService → one combined wait, all under the environment's lock.
  * Exit codes: 3 circuit breaker / alarm rolled back, 4 timeout, 5 lock held.
  */
-import { build } from './build.js';
+import { build, prepareBuild, runBuild } from './build.js';
+import type { ResolvedService } from './config/resolve.js';
 import { PatchworkError } from './errors.js';
-import { type RolloutResult, rollout } from './release/rollout.js';
+import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { pinImage } from './release/taskdef.js';
-import { type CommonOptions, openSession } from './session.js';
+import { type CommonOptions, openSession, type Session } from './session.js';
 import type { WatchResult } from './watch/index.js';
 
 export interface DeployOptions extends CommonOptions {
@@ -20,51 +21,182 @@ export interface DeployOptions extends CommonOptions {
   rollbackOnTimeout?: boolean;
   /** Push a dirty work tree (build's --allow-dirty). */
   allowDirty?: boolean;
-  /** Break-glass: wait only for ECS's own acceptance (no target health, no alarms); marked `fast` in history. */
+  /** Break-glass: no smoke test, wait only for ECS's own acceptance; marked `fast` in history. */
   fast?: boolean;
+  /** false (--no-build): deploy the image already pushed for HEAD; never build. */
+  build?: boolean;
+  /** Deploy the image already pushed under this tag (a git sha, full or as tagged); never build. */
+  sha?: string;
+  /** Deploy this image (`repo:tag` in the environment's registry, or any `repo@sha256:…`) to one service. */
+  image?: string;
 }
 
 export interface DeployResult {
   env: string;
   sha: string;
+  /** Where the images came from: built (or found pushed) for HEAD, a pushed --sha, or an --image. */
+  source: 'build' | 'registry' | 'image';
   release: RolloutResult['release'];
   services: RolloutResult['services'];
   watch: WatchResult | null;
+  /** The smoke test through the load balancer (deploy.smoke; skipped with --fast). */
+  smoke: RolloutResult['smoke'];
 }
 
+/**
+ * Local checks first (config, git, build contexts, the engine: exit 2 / PW_NO_DOCKER with no AWS
+ * call), then everything that touches AWS or the registry under the environment's lock: the
+ * build and push (skipped when the registry has the sha), the task definitions, the update, the wait.
+ */
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   const session = openSession(opts);
   const { target, events } = session;
-  const buildable = target.services.filter((s) => s.build);
-  if (!buildable.length) {
-    throw new PatchworkError('PW_USAGE', 'no service to deploy has build: (image-only services are set by provision)', {
-      hint: 'give a service a build: section, or change its image: and run `patchwork provision`',
-    });
-  }
-  const built = await build({ ...opts, push: true, ...(opts.allowDirty ? { allowDirty: true } : {}) });
-  const changes = buildable.map((svc) => {
-    const img = built.images.find((i) => i.service === svc.name);
-    if (!img?.digest) {
-      throw new PatchworkError('PW_PUSH_FAILED', `no pushed digest for ${svc.name}`, {
-        hint: 'run `patchwork build` and check that the image reaches the registry',
-      });
+  if (opts.sha && opts.image) throw new PatchworkError('PW_USAGE', '--sha and --image are exclusive', {});
+  let source: DeployResult['source'] = 'build';
+  let command = 'deploy HEAD';
+  let prepare: () => Promise<{ sha: string; changes: Change[] }>;
+  if (opts.image) {
+    source = 'image';
+    const svc = single(target.services, opts.image);
+    command = `deploy ${opts.image}`.slice(0, 200);
+    prepare = async () => resolveImage(session, svc, opts.image!);
+  } else {
+    const buildable = target.services.filter((s) => s.build);
+    if (!buildable.length) {
+      throw new PatchworkError(
+        'PW_USAGE',
+        'no service to deploy has build: (image-only services are set by provision)',
+        {
+          hint: 'give a service a build: section, deploy an image with --image REF --service NAME, or change its image: and run `patchwork provision`',
+        },
+      );
     }
-    return { svc, image: pinImage(img.image, img.digest), digest: img.digest };
-  });
-  const shas = [...new Set(built.images.map((i) => i.tag))];
-  const sha = shas.length === 1 ? shas[0]! : shas.join(',');
-  events.log(`deploying ${sha.slice(0, 12)} to ${target.name}: ${changes.map((c) => c.image).join(', ')}`);
+    const fromRegistry = opts.build === false || !!opts.sha;
+    if (fromRegistry) source = 'registry';
+    const prepared = await prepareBuild({
+      ...opts,
+      push: true,
+      ...(fromRegistry ? { dryRun: true } : {}),
+      ...(opts.sha ? { tag: opts.sha } : {}),
+      ...(opts.allowDirty ? { allowDirty: true } : {}),
+    });
+    const tags = [...new Set(prepared.prepared.map((p) => p.tags.tag))];
+    if (tags.length) command = `deploy ${tags.map((t) => t.slice(0, 12)).join(',')}`;
+    prepare = async () => {
+      const built = await runBuild(prepared);
+      const changes = buildable.map((svc) => {
+        const img = built.images.find((i) => i.service === svc.name);
+        if (!img?.digest) {
+          throw fromRegistry
+            ? new PatchworkError(
+                'PW_IMAGE_NOT_FOUND',
+                `${svc.name}: the registry has no image tagged ${img?.tag ?? '?'}`,
+                {
+                  hint: opts.sha
+                    ? 'build and push that commit first (`patchwork build` on it), or pick a sha from `patchwork releases`'
+                    : 'run `patchwork build` (or deploy without --no-build)',
+                  data: { service: svc.name, image: img?.image ?? null },
+                },
+              )
+            : new PatchworkError('PW_PUSH_FAILED', `no pushed digest for ${svc.name}`, {
+                hint: 'run `patchwork build` and check that the image reaches the registry',
+              });
+        }
+        return { svc, image: pinImage(img.image, img.digest), digest: img.digest };
+      });
+      const shas = [...new Set(built.images.map((i) => i.tag))];
+      return { sha: shas.length === 1 ? shas[0]! : shas.join(','), changes };
+    };
+  }
   const result = await rollout(session, {
     kind: 'deploy',
-    sha,
-    changes,
+    command,
+    prepare: async () => {
+      const p = await prepare();
+      events.log(`deploying ${p.sha.slice(0, 12)} to ${target.name}: ${p.changes.map((c) => c.image).join(', ')}`);
+      return p;
+    },
     wait: opts.wait ?? true,
     ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
     ...(opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : {}),
     ...(opts.rollbackOnTimeout ? { rollbackOnTimeout: true } : {}),
     ...(opts.fast ? { fast: true } : {}),
   });
-  return { env: target.env, sha, release: result.release, services: result.services, watch: result.watch };
+  return {
+    env: target.env,
+    sha: result.release.sha ?? '',
+    source,
+    release: result.release,
+    services: result.services,
+    watch: result.watch,
+    smoke: result.smoke,
+  };
+}
+
+/** --image goes to exactly one service: the one --service names, or the only one there is. */
+function single(services: ResolvedService[], image: string): ResolvedService {
+  if (services.length !== 1) {
+    throw new PatchworkError(
+      'PW_USAGE',
+      `--image ${image} needs --service: this environment has ${services.length} services`,
+      {
+        hint: `add --service ${services.map((s) => s.name).join('|')}`,
+      },
+    );
+  }
+  return services[0]!;
+}
+
+/**
+ * An --image reference pinned by digest. `repo@sha256:…` is used as given (checked when it is in
+ * the environment's registry); `repo:tag` is resolved to its digest, which only the environment's
+ * own registry can answer.
+ */
+async function resolveImage(
+  session: Session,
+  svc: ResolvedService,
+  ref: string,
+): Promise<{ sha: string; changes: Change[] }> {
+  const { inOwnRegistry, lookupImage } = await import('./docker/registry.js');
+  const parsed = parseImageRef(ref);
+  if (!parsed) {
+    throw new PatchworkError('PW_USAGE', `--image ${ref} is not an image reference`, {
+      hint: 'use host/repository:tag or host/repository@sha256:<64 hex>',
+    });
+  }
+  const own = inOwnRegistry(ref, session.target);
+  const repoName = parsed.repository.slice(parsed.repository.indexOf('/') + 1);
+  let digest = parsed.digest;
+  if (own) {
+    const found = await lookupImage(session.aws, session.target, repoName, digest ?? parsed.tag!);
+    if (!found) {
+      throw new PatchworkError('PW_IMAGE_NOT_FOUND', `the registry has no image ${ref}`, {
+        hint: 'push it first (`patchwork build`), or check the repository and tag',
+        data: { image: ref },
+      });
+    }
+    digest = found.digest;
+  } else if (!digest) {
+    throw new PatchworkError(
+      'PW_USAGE',
+      `--image ${ref} is outside this environment's registry and not pinned by digest`,
+      {
+        hint: 'pass it as repository@sha256:<digest> so the release is exact',
+      },
+    );
+  }
+  const image = pinImage(parsed.repository, digest!);
+  return { sha: parsed.tag ?? digest!.slice(7, 19), changes: [{ svc, image, digest: digest! }] };
+}
+
+export function parseImageRef(ref: string): { repository: string; tag: string | null; digest: string | null } | null {
+  const m =
+    /^([a-z0-9][a-z0-9._:-]*(?:\/[a-z0-9._-]+)+|[a-z0-9][a-z0-9._-]*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
+      ref,
+    );
+  if (!m) return null;
+  if (!m[2] && !m[3]) return null;
+  return { repository: m[1]!, tag: m[2] ?? null, digest: m[3] ?? null };
 }
 
 export interface DeployPlan {
@@ -74,11 +206,27 @@ export interface DeployPlan {
 }
 
 /** --dry-run: what deploy would build and roll out; reads only (no lock, no build, no push). */
-export async function planDeploy(opts: CommonOptions & { allowDirty?: boolean }): Promise<DeployPlan> {
+export async function planDeploy(
+  opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string },
+): Promise<DeployPlan> {
   const session = openSession(opts);
   const { target, aws } = session;
+  if (opts.image) {
+    const svc = single(target.services, opts.image);
+    const { changes } = await resolveImage(session, svc, opts.image);
+    return {
+      env: target.env,
+      dryRun: true,
+      services: [{ service: svc.name, image: changes[0]!.image, current: null, change: true, wouldBuild: false }],
+    };
+  }
   const buildable = target.services.filter((s) => s.build);
-  const built = await build({ ...opts, dryRun: true, ...(opts.allowDirty ? { allowDirty: true } : {}) });
+  const built = await build({
+    ...opts,
+    dryRun: true,
+    ...(opts.allowDirty ? { allowDirty: true } : {}),
+    ...(opts.sha ? { tag: opts.sha } : {}),
+  });
   const ecs = await aws.get('ecs');
   const { DescribeServicesCommand, DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
   const { clusterName, ecsServiceName } = await import('./desired/names.js');

@@ -43,6 +43,7 @@ export const ErrorCodes = {
   PW_UNHEALTHY: ExitCode.CHANGES_OR_UNHEALTHY,
   PW_NOT_PROVISIONED: ExitCode.USAGE,
   PW_UNKNOWN_RELEASE: ExitCode.USAGE,
+  PW_IMAGE_NOT_FOUND: ExitCode.USAGE,
   PW_UNKNOWN_NETWORK: ExitCode.USAGE,
   PW_CONFLICT: ExitCode.UNEXPECTED,
   // build (issue 6)

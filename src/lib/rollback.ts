@@ -6,12 +6,13 @@
  */
 import { DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { isAwsError } from './aws/errors.js';
+import type { ResolvedService } from './config/resolve.js';
 import { repositoryName, stateTableName } from './desired/names.js';
 import { PatchworkError } from './errors.js';
 import { listReleases } from './release/history.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { selectRelease } from './release/select.js';
-import { type CommonOptions, openSession } from './session.js';
+import { type CommonOptions, openSession, type Session } from './session.js';
 import type { WatchResult } from './watch/index.js';
 
 export interface RollbackOptions extends CommonOptions {
@@ -51,6 +52,9 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
         if (!isAwsError(err, 'ClientException', 'InvalidParameterException')) throw err;
       }
     }
+    // The image must still be in the registry (a lifecycle policy may have expired it), whether the
+    // recorded revision is reused or a new one is registered.
+    if (rec.digest) await assertImageExists(session, svc, rec.digest, chosen.sha, rec.image);
     if (reusable) {
       changes.push({ svc, image: rec.image, digest: rec.digest, taskDefinitionArn: reusable });
       continue;
@@ -64,17 +68,6 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
         },
       );
     }
-    if (target.registry) {
-      const { PlainRegistry } = await import('./docker/registry.js');
-      const found = await new PlainRegistry(target.registry).find(repositoryName(svc), rec.digest);
-      if (!found) {
-        throw new PatchworkError(
-          'PW_UNKNOWN_RELEASE',
-          `the image of release ${chosen.sha?.slice(0, 12)} (${rec.image}) is no longer in the registry`,
-          { hint: 'rebuild that commit and deploy it, or pick another release from `patchwork releases`' },
-        );
-      }
-    }
     changes.push({ svc, image: rec.image, digest: rec.digest });
   }
   if (!changes.length) {
@@ -87,8 +80,8 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   );
   const result = await rollout(session, {
     kind: 'rollback',
-    sha: chosen.sha!,
-    changes,
+    command: `rollback ${chosen.sha!.slice(0, 12)}`,
+    prepare: async () => ({ sha: chosen.sha!, changes }),
     wait: opts.wait ?? true,
     rollbackOf: chosen.id,
     ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
@@ -102,6 +95,26 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
     services: result.services,
     watch: result.watch,
   };
+}
+
+async function assertImageExists(
+  session: Session,
+  svc: ResolvedService,
+  digest: string,
+  sha: string | null,
+  image: string | null,
+): Promise<void> {
+  const { inOwnRegistry, lookupImage } = await import('./docker/registry.js');
+  // Only the environment's own registry can be asked; an image from elsewhere is taken on trust.
+  if (image && !inOwnRegistry(image, session.target)) return;
+  const found = await lookupImage(session.aws, session.target, repositoryName(svc), digest);
+  if (!found) {
+    throw new PatchworkError(
+      'PW_UNKNOWN_RELEASE',
+      `the image of release ${sha?.slice(0, 12)} (${image ?? digest}) is no longer in the registry`,
+      { hint: 'rebuild that commit and deploy it, or pick another release from `patchwork releases`' },
+    );
+  }
 }
 
 export interface RollbackPlan {

@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
-import { awsCli, emu, localWorld } from '../helpers/localworld.js';
+import { awsCli, DEFAULT_EMULATOR_CONFIG, emu, localWorld } from '../helpers/localworld.js';
 
 const app = `dp${Date.now().toString(36)}`;
 const fullName = `${app}-it-web`;
@@ -41,14 +41,29 @@ const lockItem = () =>
     '--consistent-read',
   ]).Item;
 
-/** Starts a deploy in the background and returns once it holds the lock. */
+/**
+ * Starts a deploy in the background and returns once it holds the lock. The emulator's rollout is
+ * slowed to 30 s first, so the lock stays held while the test looks at it (on a loaded machine
+ * one AWS CLI call takes a second or two); `restoreRollout()` puts the default back.
+ */
 async function deployHoldingLock() {
-  const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], { cwd: root, env, stdio: 'ignore' });
+  await emu('config', { rolloutSeconds: 30 });
+  const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it'], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const t0 = Date.now();
-  while (!lockItem() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
-  expect(lockItem()).toBeTruthy();
+  while (!lockItem() && child.exitCode === null && Date.now() - t0 < 30_000)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(lockItem(), `no lock seen; the deploy (exit ${child.exitCode}) said:\n${stderr}`).toBeTruthy();
   return child;
 }
+const restoreRollout = () => emu('config', { rolloutSeconds: DEFAULT_EMULATOR_CONFIG.rolloutSeconds });
 const service = () =>
   awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', fullName]).services[0] as {
     taskDefinition: string;
@@ -218,6 +233,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     const child = await deployHoldingLock();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    await restoreRollout();
 
     const blocked = await cli(['deploy']);
     expect(blocked.code).toBe(5);
@@ -269,6 +285,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     const child = await deployHoldingLock();
     child.kill('SIGINT');
     const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+    await restoreRollout();
     expect([130, 'SIGINT']).toContain(code);
     expect(lockItem()).toBeUndefined();
 
@@ -292,4 +309,54 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(service().taskDefinition).toBe(before);
     expect(service().deployments).toHaveLength(1);
   }, 300_000);
+
+  it('--no-build / --sha / --image deploy what the registry has; a missing image is exit 2 with nothing changed', async () => {
+    const built = (run: CliRun) =>
+      run.events.filter((e) => e.type === 'data' && e.kind === 'image' && (e.data as { built: boolean }).built);
+    const nb = await cli(['deploy', '--no-build']);
+    expect(nb.code, nb.stderr).toBe(0);
+    expect(result(nb)).toMatchObject({ source: 'registry', sha: shas[2] });
+    expect(built(nb)).toEqual([]);
+
+    const old = await cli(['deploy', '--sha', shas[0]!]);
+    expect(old.code, old.stderr).toBe(0);
+    expect(imageOf(service().taskDefinition)).toBe(firstImage);
+    expect(built(old)).toEqual([]);
+
+    const pinned = imageOf(tds[1]!);
+    const byDigest = await cli(['deploy', '--image', pinned]);
+    expect(byDigest.code, byDigest.stderr).toBe(0);
+    expect(result(byDigest).source).toBe('image');
+    expect(imageOf(service().taskDefinition)).toBe(pinned);
+    // A tag in the environment's registry is resolved to its digest.
+    const byTag = await cli(['deploy', '--image', `${registry}/${fullName}:${shas[0]}`]);
+    expect(byTag.code, byTag.stderr).toBe(0);
+    expect(imageOf(service().taskDefinition)).toBe(firstImage);
+
+    const before = service().taskDefinition;
+    commitVariant(firstImage, 'never-built');
+    const missing = await cli(['deploy', '--no-build']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/PW_IMAGE_NOT_FOUND: web: the registry has no image tagged [0-9a-f]{40}/);
+    expect(missing.stderr).toMatch(/try: run `patchwork build`/);
+    const noTag = await cli(['deploy', '--image', `${registry}/${fullName}:no-such-tag`]);
+    expect(noTag.code).toBe(2);
+    expect(noTag.stderr).toMatch(/PW_IMAGE_NOT_FOUND/);
+    const external = await cli(['deploy', '--image', 'ghcr.io/example/app:1.0']);
+    expect(external.code).toBe(2);
+    expect(external.stderr).toMatch(/PW_USAGE: .*not pinned by digest/);
+    expect(service().taskDefinition).toBe(before);
+  }, 300_000);
+
+  it('the lock is taken before the build: a deploy that finds it held exits 5 without building', async () => {
+    // HEAD ('never-built') is not in the registry: the holder builds it under the lock.
+    const child = await deployHoldingLock();
+    const blocked = await cli(['deploy']);
+    expect(blocked.code).toBe(5);
+    expect(blocked.events.filter((e) => e.type === 'task' && String(e.id).startsWith('build:'))).toEqual([]);
+    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+    await restoreRollout();
+    expect(code).toBe(0);
+    expect(lockItem()).toBeUndefined();
+  }, 600_000);
 });

@@ -194,29 +194,53 @@ export class EcrRegistry implements ImageRegistry {
   }
 
   async find(repo: string, tag: string): Promise<RemoteImage | null> {
-    const { DescribeImagesCommand } = await import('@aws-sdk/client-ecr');
-    const ecr = await this.aws.get('ecr');
-    try {
-      const out = await ecr.send(new DescribeImagesCommand({ repositoryName: repo, imageIds: [{ imageTag: tag }] }));
-      const detail = out.imageDetails?.[0];
-      if (!detail?.imageDigest) return null;
-      return { digest: detail.imageDigest, sizeBytes: detail.imageSizeInBytes ?? null };
-    } catch (err) {
-      if (isAwsError(err, 'ImageNotFoundException')) return null;
-      if (isAwsError(err, 'RepositoryNotFoundException')) {
-        throw new PatchworkError(
-          'PW_REPOSITORY_NOT_FOUND',
-          `ECR repository ${repo} does not exist in ${this.aws.region} (account ${this.account})`,
-          {
-            hint: `run \`patchwork provision --env ${this.env}\` first (it creates the repositories), or build with --no-push`,
-            data: { repository: repo, region: this.aws.region, account: this.account },
-            cause: err,
-          },
-        );
-      }
-      throw err;
-    }
+    return describeEcrImage(this.aws, repo, tag, this.env);
   }
+}
+
+/** One ECR DescribeImages for a tag or a digest (`sha256:…`); null when the repository lacks it. */
+async function describeEcrImage(aws: AwsClients, repo: string, ref: string, env: string): Promise<RemoteImage | null> {
+  const { DescribeImagesCommand } = await import('@aws-sdk/client-ecr');
+  const ecr = await aws.get('ecr');
+  const imageId = ref.startsWith('sha256:') ? { imageDigest: ref } : { imageTag: ref };
+  try {
+    const out = await ecr.send(new DescribeImagesCommand({ repositoryName: repo, imageIds: [imageId] }));
+    const detail = out.imageDetails?.[0];
+    if (!detail?.imageDigest) return null;
+    return { digest: detail.imageDigest, sizeBytes: detail.imageSizeInBytes ?? null };
+  } catch (err) {
+    if (isAwsError(err, 'ImageNotFoundException')) return null;
+    if (isAwsError(err, 'RepositoryNotFoundException')) {
+      throw new PatchworkError('PW_REPOSITORY_NOT_FOUND', `ECR repository ${repo} does not exist in ${aws.region}`, {
+        hint: `run \`patchwork provision --env ${env}\` first (it creates the repositories), or build with --no-push`,
+        data: { repository: repo, region: aws.region },
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+const ECR_HOST_RE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\//;
+
+/** Is `image` in the environment's own registry: the configured plain one, or ECR in its region? */
+export function inOwnRegistry(image: string, target: { registry: string | null; region: string }): boolean {
+  if (target.registry) return image.startsWith(`${target.registry}/`);
+  return ECR_HOST_RE.exec(image)?.[2] === target.region;
+}
+
+/**
+ * The environment's registry asked for `repo` at a tag or digest, without logging in: the Registry
+ * HTTP API for a plain registry, one ECR DescribeImages otherwise.
+ */
+export async function lookupImage(
+  aws: AwsClients,
+  target: { registry: string | null; env: string },
+  repo: string,
+  ref: string,
+): Promise<RemoteImage | null> {
+  if (target.registry) return new PlainRegistry(target.registry).find(repo, ref);
+  return describeEcrImage(aws, repo, ref, target.env);
 }
 
 export function ecrHost(account: string, region: string): string {

@@ -30,6 +30,7 @@ import {
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
 import { parseTaskDefinitionArn, pruneTaskDefinitions } from './retention.js';
+import { runSmoke, type SmokeResult } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
 
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
@@ -39,8 +40,13 @@ export type Change =
 
 export interface RolloutOptions {
   kind: ReleaseKind;
-  sha: string;
-  changes: Change[];
+  /** What the lock record says is running, e.g. `deploy HEAD` or `rollback 1a2b3c4d5e6f`. */
+  command: string;
+  /**
+   * Runs under the lock, before anything else: decides (deploy: builds and pushes) the sha and the
+   * image of each service. Throwing here leaves no release record: nothing was changed.
+   */
+  prepare: () => Promise<{ sha: string; changes: Change[] }>;
   wait: boolean;
   fast?: boolean;
   lockWaitSeconds?: number;
@@ -52,6 +58,8 @@ export interface RolloutOptions {
 export interface RolloutResult {
   release: ReleaseRecord;
   watch: WatchResult | null;
+  /** The smoke test through the load balancer (deploy.smoke), when it ran. */
+  smoke: SmokeResult | null;
   services: (ServiceRelease & { previousTaskDefinitionArn: string | null })[];
 }
 
@@ -73,20 +81,21 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
     {
       table,
       holder: defaultHolder(deployer),
-      command: `${opts.kind} ${opts.sha.slice(0, 12)}`,
+      command: opts.command,
       ttlSeconds: target.deploy.lockTtlSeconds,
       waitSeconds: opts.lockWaitSeconds ?? 0,
       events,
     },
     async () => {
+      const { sha, changes } = await opts.prepare();
       const started = Date.now();
       const release = newRelease({
         kind: opts.kind,
-        sha: opts.sha,
+        sha,
         deployer,
         fast: !!opts.fast,
         rollbackOf: opts.rollbackOf ?? null,
-        services: opts.changes.map((c) => ({
+        services: changes.map((c) => ({
           service: c.svc.name,
           image: c.image,
           digest: c.digest,
@@ -104,13 +113,13 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       };
       try {
         const described = await ecs.send(
-          new DescribeServicesCommand({ cluster, services: opts.changes.map((c) => ecsServiceName(c.svc)) }),
+          new DescribeServicesCommand({ cluster, services: changes.map((c) => ecsServiceName(c.svc)) }),
         );
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])
           if (s.status === 'ACTIVE' && s.serviceName) services.set(s.serviceName, s);
         const prepared: { change: Change; service: Service; previous: string; arn: string }[] = [];
-        for (const change of opts.changes) {
+        for (const change of changes) {
           const name = ecsServiceName(change.svc);
           const service = services.get(name);
           if (!service?.taskDefinition) {
@@ -124,7 +133,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             const base = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition }));
             const input = deriveTaskDefinition(target, change.svc, base.taskDefinition ?? {}, {
               image: change.image,
-              sha: opts.sha,
+              sha: sha,
               deployer,
               time: release.startedAt,
             });
@@ -149,9 +158,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             ecs.send(new UpdateServiceCommand(input)),
           );
         }
+        let smoke: SmokeResult | null = null;
         const result = (watch: WatchResult | null): RolloutResult => ({
           release,
           watch,
+          smoke,
           services: release.services.map((s) => ({
             ...s,
             previousTaskDefinitionArn: prepared.find((p) => p.change.svc.name === s.service)?.previous ?? null,
@@ -176,7 +187,26 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           since: new Date(started - 1000),
           ecsOnly: !!opts.fast,
         });
-        if (watch.state === 'done') {
+        let failure:
+          | Extract<WatchResult, { state: 'failed' }>
+          | { cause: 'smoke'; service: string; reason: string; stoppedReasons: string[] }
+          | null = watch.state === 'failed' ? watch : null;
+        const smokeSettings = target.deploy.smoke;
+        if (watch.state === 'done' && smokeSettings && opts.kind === 'deploy' && !opts.fast) {
+          smoke = await events.task('smoke', `smoke test GET ${smokeSettings.path} through the load balancer`, () =>
+            runSmoke(session, smokeSettings),
+          );
+          if (smoke.ok) events.log(`smoke test: ${smoke.url} answered ${smoke.status} (${smoke.attempts} attempt(s))`);
+          else {
+            failure = {
+              cause: 'smoke',
+              service: prepared.map((p) => p.change.svc.name).join(','),
+              reason: `smoke test GET ${smoke.url}: ${smoke.reason} after ${smoke.attempts} attempt(s) in ${smoke.seconds}s`,
+              stoppedReasons: [],
+            };
+          }
+        }
+        if (watch.state === 'done' && !failure) {
           await finish('succeeded', null);
           await retainTaskDefinitions(
             session,
@@ -186,7 +216,18 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           );
           return result(watch);
         }
-        const rollBackOurselves = watch.state === 'failed' ? watch.cause === 'alarm' : !!opts.rollbackOnTimeout;
+        // ECS's circuit breaker has already rolled back; an alarm or a failed smoke test is ours to undo.
+        let rollBackOurselves = failure ? failure.cause !== 'circuit-breaker' : !!opts.rollbackOnTimeout;
+        const noPrevious = prepared.filter((p) =>
+          p.previous.includes(`:task-definition/${bootstrapFamily(p.change.svc)}:`),
+        );
+        if (rollBackOurselves && noPrevious.length) {
+          events.warn(
+            'PW_NO_PREVIOUS_RELEASE',
+            `nothing to roll back to for ${noPrevious.map((p) => p.change.svc.name).join(', ')} (first release): it stays`,
+          );
+          rollBackOurselves = false;
+        }
         if (rollBackOurselves) {
           events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
           for (const p of prepared) {
@@ -211,24 +252,31 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           if (back.state !== 'done')
             events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
         }
-        if (watch.state === 'failed') {
-          const why = [watch.reason, ...watch.stoppedReasons.map((r) => `task stopped: ${r}`)].join('; ');
-          await finish('rolled-back', why);
+        if (failure) {
+          const why = [failure.reason, ...failure.stoppedReasons.map((r) => `task stopped: ${r}`)].join('; ');
+          const rolledBack = failure.cause === 'circuit-breaker' || rollBackOurselves;
+          await finish(rolledBack ? 'rolled-back' : 'failed', why);
           throw new PatchworkError(
             'PW_DEPLOY_ROLLED_BACK',
-            `${opts.kind} of ${opts.sha.slice(0, 12)} failed on ${watch.service} and was rolled back: ${why}`,
+            `${opts.kind} of ${sha.slice(0, 12)} failed on ${failure.service}${rolledBack ? ' and was rolled back' : ' (first release: nothing to roll back to)'}: ${why}`,
             {
-              hint: "read the stopped tasks' reasons and the service logs; the previous release is serving",
+              hint:
+                failure.cause === 'smoke'
+                  ? `fetch ${smoke?.url ?? smokeSettings?.path} yourself and read the service logs; deploy.smoke sets the path and expected status`
+                  : "read the stopped tasks' reasons and the service logs; the previous release is serving",
               data: {
                 release: release.id,
-                service: watch.service,
-                cause: watch.cause,
-                reason: watch.reason,
-                stoppedReasons: watch.stoppedReasons,
+                service: failure.service,
+                cause: failure.cause,
+                reason: failure.reason,
+                stoppedReasons: failure.stoppedReasons,
+                rolledBack,
+                ...(smoke ? { smoke } : {}),
               },
             },
           );
         }
+        if (watch.state !== 'timeout') throw new Error(`unexpected rollout state ${watch.state}`);
         const waiting = Object.entries(watch.waitingFor)
           .map(([s, w]) => `${s}: ${w.join('; ')}`)
           .join(' | ');
