@@ -6,7 +6,7 @@
  * unknown --to → exit 2; 5 concurrent deploys → one proceeds, the others exit 5; unlock.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -358,5 +358,43 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     await restoreRollout();
     expect(code).toBe(0);
     expect(lockItem()).toBeUndefined();
+  }, 600_000);
+
+  it('deploy.smoke is fetched through the load balancer: passing → recorded; failing → rolled back, exit 3', async () => {
+    const config = join(root, 'patchwork.yml');
+    const original = readFileSync(config, 'utf8');
+    const smoke = (path: string) =>
+      writeFileSync(
+        config,
+        original.replace(
+          /^deploy: .*$/m,
+          `deploy: { pollSeconds: 1, timeoutSeconds: 120, keepReleases: 5, smoke: { path: ${path}, timeoutSeconds: 4 } }`,
+        ),
+      );
+    try {
+      const lb = awsCli(['elbv2', 'describe-load-balancers', '--names', `${app}-it`]).LoadBalancers[0];
+      smoke('/healthz');
+      commitVariant(firstImage, 'smoke-ok');
+      const ok = await cli(['deploy']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(result(ok).smoke).toMatchObject({ ok: true, status: 200, url: `http://${lb.DNSName}/healthz` });
+      const good = service().taskDefinition;
+
+      smoke('/no-such-page');
+      commitVariant(firstImage, 'smoke-bad');
+      const bad = await cli(['deploy']);
+      expect(bad.code, bad.stderr).toBe(3);
+      expect(bad.stderr).toMatch(
+        /PW_DEPLOY_ROLLED_BACK: .*smoke test GET http:\/\/.*\/no-such-page: answered 404, expected 200/,
+      );
+      expect(result(bad).error).toMatchObject({ cause: 'smoke', rolledBack: true });
+      expect(service().taskDefinition).toBe(good);
+      // --fast skips it.
+      const fast = await cli(['deploy', '--fast']);
+      expect(fast.code, fast.stderr).toBe(0);
+      expect(result(fast).smoke).toBeNull();
+    } finally {
+      writeFileSync(config, original);
+    }
   }, 600_000);
 });

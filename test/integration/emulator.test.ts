@@ -2,14 +2,14 @@
  * The local world's ECS extension (test/emulator), driven and observed with the AWS CLI v2 as a
  * peer client: rolling deployments that progress and complete, the circuit breaker with rollback,
  * targets registered in the service's target group, tasks run as real containers from the local
- * registry, and reset.
+ * registry, the ALB data plane (HTTP through a load balancer's DNS name), and reset.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
+import { awsCli, emu, freePort, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu';
 const FAKE_REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/emu-web';
@@ -287,6 +287,9 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     const good = taskDefinition('emu-web', `${FAKE_REPO}:good`);
     const bad = taskDefinition('emu-web', `${FAKE_REPO}:bad`);
     await emu('failing-images', { image: `${FAKE_REPO}:bad` });
+    // The FAILED deployment is listed only until the rollback completes: make that last a few seconds,
+    // longer than an AWS CLI call takes on a busy machine.
+    await emu('config', { rolloutSeconds: 6 });
     createService(net, 'web', good);
     await until('web', completed, 'first deployment completed');
 
@@ -325,6 +328,7 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     expect(settled.runningCount).toBe(2);
 
     // Without a circuit breaker the deployment keeps trying and stays IN_PROGRESS.
+    await emu('config', { rolloutSeconds: 2 });
     createService(net, 'nobreaker', bad, { desired: 1, breaker: { enable: false, rollback: false } });
     const stuck = await until('nobreaker', (s) => s.deployments[0].failedTasks >= 4, 'tasks keep failing');
     expect(stuck.deployments).toHaveLength(1);
@@ -443,7 +447,9 @@ const DOCKER_OK = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_0
 const APP_GO = `package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 )
@@ -458,6 +464,19 @@ func main() {
 		port = "8080"
 	}
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{
+			"method": r.Method,
+			"host":   r.Host,
+			"query":  r.URL.RawQuery,
+			"body":   string(body),
+			"xff":    r.Header.Get("X-Forwarded-For"),
+			"proto":  r.Header.Get("X-Forwarded-Proto"),
+			"port":   r.Header.Get("X-Forwarded-Port"),
+		})
+	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -505,6 +524,7 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
     const tg = targetGroup(net, 'emu-real');
     const good = taskDefinition('emu-real', image, { GREETING: 'hello from the task' });
     const crash = taskDefinition('emu-real', image, { CRASH: '1' });
+    await emu('config', { rolloutSeconds: 6 }); // a longer drain: the FAILED deployment stays visible longer
     createService(net, 'real', good, { desired: 1, tg });
     const up = await until('real', completed, 'real task healthy', 60_000);
     expect(up.runningCount).toBe(1);
@@ -564,14 +584,178 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
     // The old task kept serving: the ACTIVE deployment was never drained for a broken one.
     expect(rolled.runningCount).toBeGreaterThanOrEqual(1);
     // Crashed containers are removed by their task's runner within its next check (0.5-1 s), which may
-    // come just after the deployment is reported FAILED: wait for it, but not for long.
+    // come just after the deployment is reported FAILED: wait for it, but not for long. Only this world's
+    // containers count: other worlds (other LOCALWORLD_DIRs) may share the Docker engine.
+    const ours = `label=patchwork.emulator.port=${localWorld().motoPort}`;
     await waitFor(
       () =>
-        execFileSync('docker', ['ps', '-q', '--filter', 'label=patchwork.emulator=1', '--filter', 'status=exited'], {
+        execFileSync('docker', ['ps', '-q', '--filter', ours, '--filter', 'status=exited'], {
           encoding: 'utf8',
         }).trim() === '',
       { timeoutMs: 10_000, intervalMs: 250, what: 'no exited task containers left' },
     );
+  });
+
+  it('serves HTTP through the load balancer DNS name: forward to the task, rules, redirect, 502/503', async () => {
+    const { motoPort } = localWorld();
+    const tg = targetGroup(net, 'emu-alb');
+    const spare = targetGroup(net, 'emu-alb-spare');
+    const lb = awsCli([
+      'elbv2',
+      'create-load-balancer',
+      '--name',
+      'emu-alb',
+      '--subnets',
+      net.subnet,
+      '--security-groups',
+      net.sg,
+    ]).LoadBalancers[0];
+    // A loopback address of this world: 127.<moto port high byte>.<low byte>.<n>.
+    const dns: string = lb.DNSName;
+    expect(dns.startsWith(`127.${motoPort >> 8}.${motoPort & 255}.`)).toBe(true);
+    expect(dns).toMatch(/^127\.\d+\.\d+\.([1-9]|[1-9]\d|1\d\d|2[0-4]\d|25[0-4])$/);
+    expect(dns).not.toBe('127.0.0.1');
+    const described = awsCli(['elbv2', 'describe-load-balancers', '--names', 'emu-alb']).LoadBalancers[0];
+    expect(described.DNSName).toBe(dns);
+    expect(described.CanonicalHostedZoneId).toBe(lb.CanonicalHostedZoneId);
+
+    const listener = awsCli([
+      'elbv2',
+      'create-listener',
+      '--load-balancer-arn',
+      lb.LoadBalancerArn,
+      '--protocol',
+      'HTTP',
+      '--port',
+      '80',
+      '--default-actions',
+      JSON.stringify([{ Type: 'forward', TargetGroupArn: tg }]),
+    ]).Listeners[0];
+    awsCli([
+      'elbv2',
+      'create-rule',
+      '--listener-arn',
+      listener.ListenerArn,
+      '--priority',
+      '10',
+      '--conditions',
+      JSON.stringify([{ Field: 'path-pattern', PathPatternConfig: { Values: ['/api/*'] } }]),
+      '--actions',
+      JSON.stringify([
+        {
+          Type: 'fixed-response',
+          FixedResponseConfig: { StatusCode: '200', ContentType: 'application/json', MessageBody: '{"api":true}' },
+        },
+      ]),
+    ]);
+    awsCli([
+      'elbv2',
+      'create-rule',
+      '--listener-arn',
+      listener.ListenerArn,
+      '--priority',
+      '20',
+      '--conditions',
+      JSON.stringify([{ Field: 'path-pattern', PathPatternConfig: { Values: ['/spare/?'] } }]),
+      '--actions',
+      JSON.stringify([{ Type: 'forward', TargetGroupArn: spare }]),
+    ]);
+    const redirect = awsCli([
+      'elbv2',
+      'create-listener',
+      '--load-balancer-arn',
+      lb.LoadBalancerArn,
+      '--protocol',
+      'HTTP',
+      '--port',
+      '8081',
+      '--default-actions',
+      JSON.stringify([
+        {
+          Type: 'redirect',
+          RedirectConfig: {
+            Protocol: 'HTTPS',
+            Port: '443',
+            Path: '/new/#{path}',
+            Query: '#{query}&from=alb',
+            StatusCode: 'HTTP_301',
+          },
+        },
+      ]),
+    ]).Listeners[0];
+
+    // No task yet: the target group has no healthy target.
+    const early = await fetch(`http://${dns}/`);
+    expect(early.status).toBe(503);
+    await early.text();
+
+    createService(net, 'alb', taskDefinition('emu-alb', image, { GREETING: 'hello through the ALB' }), {
+      desired: 1,
+      tg,
+    });
+    await until('alb', completed, 'task healthy behind the load balancer', 60_000);
+
+    const home = await fetch(`http://${dns}/`);
+    expect(home.status).toBe(200);
+    expect((await home.text()).trim()).toBe('hello through the ALB');
+
+    // Method, path, query, body and headers reach the task, with the X-Forwarded-* headers.
+    const echo = await fetch(`http://${dns}/echo?x=1&y=two`, { method: 'POST', body: 'ping' });
+    expect(echo.status).toBe(200);
+    expect(await echo.json()).toEqual({
+      method: 'POST',
+      host: dns,
+      query: 'x=1&y=two',
+      body: 'ping',
+      xff: '127.0.0.1',
+      proto: 'http',
+      port: '80',
+    });
+    // The task's own answers come back unchanged (its 404 for an unknown path).
+    const missing = await fetch(`http://${dns}/no-such-page`);
+    expect(missing.status).toBe(404);
+    await missing.text();
+
+    // Rule priority 10: path-pattern /api/* -> fixed response.
+    const api = await fetch(`http://${dns}/api/users?id=3`);
+    expect(api.status).toBe(200);
+    expect(api.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await api.json()).toEqual({ api: true });
+
+    // Rule priority 20: /spare/? (one character) -> a target group without targets: 503.
+    const spare503 = await fetch(`http://${dns}/spare/x`);
+    expect(spare503.status).toBe(503);
+    await spare503.text();
+    const notSpare = await fetch(`http://${dns}/spare/xy`); // no match: default action, the task's 404
+    expect(notSpare.status).toBe(404);
+    await notSpare.text();
+    // A registered target that does not answer: 502.
+    const deadPort = await freePort();
+    awsCli(['elbv2', 'register-targets', '--target-group-arn', spare, '--targets', `Id=127.0.0.1,Port=${deadPort}`]);
+    const spare502 = await fetch(`http://${dns}/spare/x`);
+    expect(spare502.status).toBe(502);
+    await spare502.text();
+
+    // The redirect listener.
+    const moved = await fetch(`http://${dns}:8081/a/b?q=1`, { redirect: 'manual' });
+    expect(moved.status).toBe(301);
+    expect(moved.headers.get('location')).toBe(`https://${dns}/new/a/b?q=1&from=alb`);
+    await moved.text();
+
+    const state = (await emu('load-balancers')).loadBalancers;
+    expect(state).toHaveLength(1);
+    expect(state[0]).toMatchObject({ dnsName: dns, address: dns });
+    expect(state[0].listeners.map((l: { port: number; serving: boolean }) => [l.port, l.serving])).toEqual([
+      [80, true],
+      [8081, true],
+    ]);
+
+    // A deleted listener stops answering; reset stops the others and frees the address.
+    awsCli(['elbv2', 'delete-listener', '--listener-arn', redirect.ListenerArn]);
+    await expect(fetch(`http://${dns}:8081/`)).rejects.toThrow();
+    await resetWorld();
+    await expect(fetch(`http://${dns}/`)).rejects.toThrow();
+    expect((await emu('load-balancers')).loadBalancers).toEqual([]);
   });
 
   it('a container that never passes its health check fails the deployment; reset removes the containers', async () => {

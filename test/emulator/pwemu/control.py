@@ -134,6 +134,8 @@ class Control:
                     and (not q.get("cluster") or t.st.svc.cluster_name == q["cluster"])
                 ]
             return 200, {"tasks": tasks}
+        if route == "load-balancers" and method == "GET":
+            return 200, {"loadBalancers": w.alb.describe() if w.alb is not None else []}
         if route == "tick" and method == "POST":
             with LOCK:
                 w.tick()

@@ -14,6 +14,7 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import models as elbv2_models
 
+from .alb import DataPlane
 from .world import LOCK, World
 
 DEFAULT_DEPLOYMENT_CONFIGURATION = {
@@ -60,8 +61,11 @@ class ServiceTask(ecs_models.Task):
 
 
 def apply(world: World) -> None:
+    if world.alb is None:
+        world.alb = DataPlane(world)
     _patch_ecs(world)
     _patch_elbv2(world)
+    _patch_elbv2_data_plane(world.alb)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -245,3 +249,36 @@ def _patch_elbv2(world: World) -> None:
 
     TG.health_for = health_for
     TG.deregister = deregister
+
+
+def _patch_elbv2_data_plane(plane: DataPlane) -> None:
+    """Loopback DNS names for load balancers, and HTTP servers that follow the listeners (alb.py)."""
+    Backend = elbv2_models.ELBv2Backend
+
+    orig_create_lb = Backend.create_load_balancer
+
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with LOCK:
+            lb = orig_create_lb(self, *args, **kwargs)
+            address = plane.assign(lb, self)
+            if address:
+                lb.dns_name = address
+            return lb
+
+    Backend.create_load_balancer = create_load_balancer
+
+    def resync(name: str) -> None:
+        orig = getattr(Backend, name)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with LOCK:
+                try:
+                    return orig(self, *args, **kwargs)
+                finally:
+                    plane.sync(self)
+
+        wrapper.__name__ = name
+        setattr(Backend, name, wrapper)
+
+    for name in ("create_listener", "modify_listener", "delete_listener", "delete_load_balancer"):
+        resync(name)

@@ -152,6 +152,8 @@ class World:
         # test overrides: (tg arn, id, port or None) -> (state, reason, description)
         self.health_overrides: dict[tuple[str, str, int | None], tuple[str, str | None, str | None]] = {}
         self._ip_counter = itertools.count(1)
+        # the ALB data plane (alb.DataPlane), set by patches.apply
+        self.alb: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -200,6 +202,8 @@ class World:
             self.health_overrides.clear()
             self.failing_images.clear()
             self.config = dict(self.defaults)
+            if self.alb is not None:
+                self.alb.reset()  # stop every listener's server, free the load balancers' addresses
         docker.remove_labelled(f"patchwork.emulator.port={self.moto_port}")
 
     def _loop(self) -> None:
