@@ -10,7 +10,7 @@
 #      each with --json (stdout to .sandbox/steps/<step>.ndjson; human output on the terminal)
 #   4. prints a summary (step, exit code, seconds, API calls) and the loopback URL(s) where the
 #      deployed containers answer; writes .sandbox/summary.json
-#      {steps:[{name, exitCode, seconds, apiCalls}], firstSha, secondSha, urls, ok}
+#      {steps:[{name, exitCode, seconds, apiCalls}], firstSha, secondSha, urls, loadBalancer, ok}
 # Exit 0 when every step exits 0, else 1 (the first failing step ends the run).
 #
 # Usage: npm run sandbox              run it
@@ -171,8 +171,11 @@ try {
   }
 } catch (e) { console.error(`sandbox: could not list tasks: ${e.message}`); }
 urls = [...new Set(urls)];
+// The load balancer: the emulator serves its HTTP listeners on the loopback address it gave as DNSName.
+const statusStep = steps.filter((s) => s.name.startsWith("status")).at(-1);
+const loadBalancer = (statusStep && lastResult(statusStep.output)?.status?.url) || null;
 const ok = !process.env.FAILED && steps.length === 7 && steps.every((s) => s.exitCode === 0);
-const summary = { ok, steps, firstSha: process.env.FIRST_SHA, secondSha: process.env.SECOND_SHA || null, urls };
+const summary = { ok, steps, firstSha: process.env.FIRST_SHA, secondSha: process.env.SECOND_SHA || null, urls, loadBalancer };
 writeFileSync(`${dir}/summary.json`, `${JSON.stringify(summary, null, 2)}\n`);
 const pad = (s, n) => String(s).padEnd(n);
 const out = [];
@@ -192,6 +195,15 @@ if (urls.length) {
     out.push(line);
   }
 } else out.push("", "  no container of the sandbox is running on loopback");
+if (loadBalancer) {
+  let line = `  through the load balancer: ${loadBalancer}/`;
+  try {
+    const r = await fetch(`${loadBalancer}/`, { signal: AbortSignal.timeout(3000) });
+    const b = await r.json();
+    line += `  -> ${r.status} ${JSON.stringify({ message: b.message, sha: b.sha })}`;
+  } catch (e) { line += `  (no answer: ${e.message})`; }
+  out.push(line);
+}
 out.push("", `  ${ok ? "all steps succeeded" : `FAILED at ${process.env.FAILED || "?"}`}; JSON: ${dir}/summary.json`);
 console.log(out.join("\n"));
 '

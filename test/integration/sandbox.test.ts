@@ -24,6 +24,7 @@ interface Summary {
   firstSha: string;
   secondSha: string | null;
   urls: string[];
+  loadBalancer: string | null;
 }
 
 function runSandbox(timeoutMs: number): Promise<{ code: number | null; output: string }> {
@@ -117,5 +118,9 @@ describe('npm run sandbox (scripts/sandbox.sh)', () => {
     expect(body.message).toBe('hello from patchwork webapp');
     // build passes GIT_SHA, so the binary itself says which commit it is.
     expect(body.sha).toBe(summary.firstSha);
+    // The same answer through the load balancer (the emulator serves its listener on loopback).
+    expect(summary.loadBalancer).toMatch(/^http:\/\/127\.\d+\.\d+\.\d+$/);
+    const viaLb = (await (await fetch(`${summary.loadBalancer}/`)).json()) as { sha: string };
+    expect(viaLb.sha).toBe(summary.firstSha);
   }, 600_000);
 });
