@@ -6,11 +6,12 @@ import {
   GetItemCommand,
   PutItemCommand,
   ResourceNotFoundException,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isPatchworkError } from '../../src/lib/errors.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
-import { acquireLock, age, breakLock, toItem, withLock } from '../../src/lib/release/lock.js';
+import { acquireLock, age, breakLock, renewLock, toItem, withLock } from '../../src/lib/release/lock.js';
 import { awsMock, restoreAwsMocks } from '../helpers/aws-mock.js';
 
 const ddb = new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
@@ -108,6 +109,49 @@ describe('deploy lock', () => {
     expect(m.commandCalls(DeleteItemCommand)).toHaveLength(1);
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
+  it('heartbeat: while held, the expiry moves a TTL ahead every third of the TTL; stops on release', async () => {
+    vi.useFakeTimers();
+    try {
+      m.on(PutItemCommand).resolves({});
+      m.on(UpdateItemCommand).resolves({});
+      m.on(DeleteItemCommand).resolves({});
+      let clock = NOW;
+      const opts = { ...base(), ttlSeconds: 60, now: () => clock };
+      const run = withLock(ddb, opts, async () => {
+        clock += 45_000;
+        await vi.advanceTimersByTimeAsync(45_000); // beats at 20 s and 40 s
+      });
+      await run;
+      const beats = m.commandCalls(UpdateItemCommand).map((c) => c.args[0].input);
+      expect(beats).toHaveLength(2);
+      expect(beats[0]).toMatchObject({
+        TableName: 't',
+        ConditionExpression: '#t = :token',
+        ExpressionAttributeValues: { ':e': { N: String(NOW + 45_000 + 60_000) } },
+      });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(m.commandCalls(UpdateItemCommand)).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a lock that is no longer ours is not renewed, and says so once', async () => {
+    m.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+    expect(await renewLock(ddb, 't', 'tok', NOW)).toBe(false);
+    vi.useFakeTimers();
+    try {
+      m.on(PutItemCommand).resolves({});
+      m.on(DeleteItemCommand).resolves({});
+      await withLock(ddb, { ...base(), ttlSeconds: 3 }, async () => {
+        await vi.advanceTimersByTimeAsync(3_500);
+      });
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(events.filter((e) => e.type === 'warning' && e.code === 'PW_LOCK_LOST')).toHaveLength(1);
+  });
+
   it('release after a takeover by someone else is a no-op', async () => {
     m.on(PutItemCommand).resolves({});
     m.on(DeleteItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));

@@ -30,6 +30,7 @@ import {
   CreateSecurityGroupCommand,
   CreateTagsCommand,
   DeleteSecurityGroupCommand,
+  DescribeSecurityGroupsCommand,
   type IpPermission,
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
@@ -65,7 +66,10 @@ import {
   DeleteLoadBalancerCommand,
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
+  DescribeListenersCommand,
   DescribeLoadBalancersCommand,
+  DescribeRulesCommand,
+  DescribeTargetGroupsCommand,
   ModifyListenerCommand,
   ModifyRuleCommand,
   ModifyTargetGroupAttributesCommand,
@@ -119,21 +123,23 @@ function refuse(what: string, why: string): never {
 const stateTable: Handler<'state-table'> = {
   async create(ctx, want) {
     const ddb = await ctx.aws.get('dynamodb');
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: want.name,
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        BillingMode: want.billingMode,
-        Tags: tagList(want.tags),
-      }),
-    );
+    await ddb
+      .send(
+        new CreateTableCommand({
+          TableName: want.name,
+          AttributeDefinitions: [
+            { AttributeName: 'pk', AttributeType: 'S' },
+            { AttributeName: 'sk', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          BillingMode: want.billingMode,
+          Tags: tagList(want.tags),
+        }),
+      )
+      .catch(ignore('ResourceInUseException'));
     await waitUntil(ctx, `table ${want.name}`, async () => {
       const t = await ddb.send(new DescribeTableCommand({ TableName: want.name }));
       return t.Table?.TableStatus === 'ACTIVE';
@@ -170,15 +176,17 @@ const stateTable: Handler<'state-table'> = {
 const ecrRepository: Handler<'ecr-repository'> = {
   async create(ctx, want) {
     const ecr = await ctx.aws.get('ecr');
-    await ecr.send(
-      new CreateRepositoryCommand({
-        repositoryName: want.name,
-        imageTagMutability: want.tagMutability,
-        imageScanningConfiguration: { scanOnPush: want.scanOnPush },
-        encryptionConfiguration: { encryptionType: want.encryption as 'AES256' },
-        tags: tagList(want.tags),
-      }),
-    );
+    await ecr
+      .send(
+        new CreateRepositoryCommand({
+          repositoryName: want.name,
+          imageTagMutability: want.tagMutability,
+          imageScanningConfiguration: { scanOnPush: want.scanOnPush },
+          encryptionConfiguration: { encryptionType: want.encryption as 'AES256' },
+          tags: tagList(want.tags),
+        }),
+      )
+      .catch(ignore('RepositoryAlreadyExistsException'));
     if (want.lifecyclePolicy)
       await ecr.send(
         new PutLifecyclePolicyCommand({ repositoryName: want.name, lifecyclePolicyText: want.lifecyclePolicy }),
@@ -248,14 +256,16 @@ function trustDocument(service: string): string {
 const iamRole: Handler<'iam-role'> = {
   async create(ctx, want) {
     const iam = await ctx.aws.get('iam');
-    await iam.send(
-      new CreateRoleCommand({
-        RoleName: want.name,
-        AssumeRolePolicyDocument: trustDocument(want.trustService),
-        Description: `patchwork ${want.role} role`,
-        Tags: tagList(want.tags),
-      }),
-    );
+    await iam
+      .send(
+        new CreateRoleCommand({
+          RoleName: want.name,
+          AssumeRolePolicyDocument: trustDocument(want.trustService),
+          Description: `patchwork ${want.role} role`,
+          Tags: tagList(want.tags),
+        }),
+      )
+      .catch(ignore('EntityAlreadyExists', 'EntityAlreadyExistsException'));
     if (want.inlinePolicy) {
       await iam.send(
         new PutRolePolicyCommand({
@@ -355,22 +365,39 @@ function permission(ctx: ApplyContext, r: SgRule): IpPermission {
 const securityGroup: Handler<'security-group'> = {
   async create(ctx, want) {
     const ec2 = await ctx.aws.get('ec2');
-    const out = await ec2.send(
-      new CreateSecurityGroupCommand({
-        GroupName: want.name,
-        Description: want.description,
-        VpcId: want.vpcId,
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(want.tags) }],
-      }),
-    );
-    ctx.ids.securityGroups.set(want.name, out.GroupId!);
-    if (want.ingress.length) {
-      await ec2.send(
-        new AuthorizeSecurityGroupIngressCommand({
-          GroupId: out.GroupId,
-          IpPermissions: want.ingress.map((r) => permission(ctx, r)),
+    const groupId = await ec2
+      .send(
+        new CreateSecurityGroupCommand({
+          GroupName: want.name,
+          Description: want.description,
+          VpcId: want.vpcId,
+          TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(want.tags) }],
+        }),
+      )
+      .then(
+        (out) => out.GroupId!,
+        ifExists(['InvalidGroup.Duplicate'], async () => {
+          const found = await ec2.send(
+            new DescribeSecurityGroupsCommand({
+              Filters: [
+                { Name: 'group-name', Values: [want.name] },
+                { Name: 'vpc-id', Values: [want.vpcId] },
+              ],
+            }),
+          );
+          return found.SecurityGroups?.[0]?.GroupId;
         }),
       );
+    ctx.ids.securityGroups.set(want.name, groupId);
+    if (want.ingress.length) {
+      await ec2
+        .send(
+          new AuthorizeSecurityGroupIngressCommand({
+            GroupId: groupId,
+            IpPermissions: want.ingress.map((r) => permission(ctx, r)),
+          }),
+        )
+        .catch(ignore('InvalidPermission.Duplicate'));
     }
   },
   async update(ctx, want, have, diff) {
@@ -389,12 +416,14 @@ const securityGroup: Handler<'security-group'> = {
         );
       }
       if (add.length) {
-        await ec2.send(
-          new AuthorizeSecurityGroupIngressCommand({
-            GroupId: have.id,
-            IpPermissions: add.map((r) => permission(ctx, r)),
-          }),
-        );
+        await ec2
+          .send(
+            new AuthorizeSecurityGroupIngressCommand({
+              GroupId: have.id,
+              IpPermissions: add.map((r) => permission(ctx, r)),
+            }),
+          )
+          .catch(ignore('InvalidPermission.Duplicate'));
       }
     }
     if (hasTagDiff(diff)) await ec2.send(new CreateTagsCommand({ Resources: [have.id], Tags: tagList(want.tags) }));
@@ -411,17 +440,25 @@ const securityGroup: Handler<'security-group'> = {
 const loadBalancer: Handler<'load-balancer'> = {
   async create(ctx, want) {
     const elb = await ctx.aws.get('elbv2');
-    const out = await elb.send(
-      new CreateLoadBalancerCommand({
-        Name: want.name,
-        Subnets: want.subnets,
-        SecurityGroups: want.securityGroups.map((g) => sgId(ctx, g)),
-        Scheme: want.scheme,
-        Type: want.type,
-        Tags: tagList(want.tags),
-      }),
-    );
-    ctx.ids.loadBalancers.set(want.name, out.LoadBalancers![0]!.LoadBalancerArn!);
+    const arn = await elb
+      .send(
+        new CreateLoadBalancerCommand({
+          Name: want.name,
+          Subnets: want.subnets,
+          SecurityGroups: want.securityGroups.map((g) => sgId(ctx, g)),
+          Scheme: want.scheme,
+          Type: want.type,
+          Tags: tagList(want.tags),
+        }),
+      )
+      .then(
+        (out) => out.LoadBalancers![0]!.LoadBalancerArn!,
+        ifExists(['DuplicateLoadBalancerName', 'DuplicateLoadBalancerNameException'], async () => {
+          const found = await elb.send(new DescribeLoadBalancersCommand({ Names: [want.name] }));
+          return found.LoadBalancers?.[0]?.LoadBalancerArn;
+        }),
+      );
+    ctx.ids.loadBalancers.set(want.name, arn);
   },
   async update(ctx, want, have, diff) {
     const elb = await ctx.aws.get('elbv2');
@@ -468,19 +505,26 @@ function healthCheckInput(want: ResourceOf<'target-group'>) {
 const targetGroup: Handler<'target-group'> = {
   async create(ctx, want) {
     const elb = await ctx.aws.get('elbv2');
-    const out = await elb.send(
-      new CreateTargetGroupCommand({
-        Name: want.name,
-        Protocol: want.protocol as 'HTTP',
-        Port: want.port,
-        VpcId: want.vpcId,
-        TargetType: want.targetType as 'ip',
-        HealthCheckEnabled: true,
-        ...healthCheckInput(want),
-        Tags: tagList(want.tags),
-      }),
-    );
-    const arn = out.TargetGroups![0]!.TargetGroupArn!;
+    const arn = await elb
+      .send(
+        new CreateTargetGroupCommand({
+          Name: want.name,
+          Protocol: want.protocol as 'HTTP',
+          Port: want.port,
+          VpcId: want.vpcId,
+          TargetType: want.targetType as 'ip',
+          HealthCheckEnabled: true,
+          ...healthCheckInput(want),
+          Tags: tagList(want.tags),
+        }),
+      )
+      .then(
+        (out) => out.TargetGroups![0]!.TargetGroupArn!,
+        ifExists(['DuplicateTargetGroupName', 'DuplicateTargetGroupNameException'], async () => {
+          const found = await elb.send(new DescribeTargetGroupsCommand({ Names: [want.name] }));
+          return found.TargetGroups?.[0]?.TargetGroupArn;
+        }),
+      );
     ctx.ids.targetGroups.set(want.name, arn);
     await elb.send(
       new ModifyTargetGroupAttributesCommand({
@@ -541,10 +585,16 @@ const listener: Handler<'listener'> = {
   async create(ctx, want) {
     const elb = await ctx.aws.get('elbv2');
     const lb = lbArn(ctx, want.name.replace(/:\d+$/, ''));
-    const out = await elb.send(
-      new CreateListenerCommand({ LoadBalancerArn: lb, ...listenerInput(ctx, want), Tags: tagList(want.tags) }),
-    );
-    ctx.ids.listeners.set(want.port, out.Listeners![0]!.ListenerArn!);
+    const arn = await elb
+      .send(new CreateListenerCommand({ LoadBalancerArn: lb, ...listenerInput(ctx, want), Tags: tagList(want.tags) }))
+      .then(
+        (out) => out.Listeners![0]!.ListenerArn!,
+        ifExists(['DuplicateListener', 'DuplicateListenerException'], async () => {
+          const found = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb }));
+          return found.Listeners?.find((l) => l.Port === want.port)?.ListenerArn;
+        }),
+      );
+    ctx.ids.listeners.set(want.port, arn);
   },
   async update(ctx, want, have, diff) {
     const elb = await ctx.aws.get('elbv2');
@@ -572,15 +622,28 @@ const listenerRule: Handler<'listener-rule'> = {
     const elb = await ctx.aws.get('elbv2');
     const listenerArn = ctx.ids.listeners.get(want.listenerPort);
     if (!listenerArn) throw new Error(`listener on port ${want.listenerPort} does not exist yet`);
-    await elb.send(
-      new CreateRuleCommand({
-        ListenerArn: listenerArn,
-        Priority: want.priority,
-        Conditions: conditions(want),
-        Actions: [{ Type: 'forward', TargetGroupArn: tgArn(ctx, want.targetGroup) }],
-        Tags: tagList(want.tags),
-      }),
-    );
+    const targetGroupArn = tgArn(ctx, want.targetGroup);
+    await elb
+      .send(
+        new CreateRuleCommand({
+          ListenerArn: listenerArn,
+          Priority: want.priority,
+          Conditions: conditions(want),
+          Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
+          Tags: tagList(want.tags),
+        }),
+      )
+      .then(
+        () => 'created',
+        // Our own rule at that priority (the create was applied, its answer lost) is success;
+        // someone else's rule there is still a conflict.
+        ifExists(['PriorityInUse', 'PriorityInUseException'], async () => {
+          const found = await elb.send(new DescribeRulesCommand({ ListenerArn: listenerArn }));
+          const rule = found.Rules?.find((r) => r.Priority === String(want.priority));
+          const ours = rule?.Actions?.some((a) => a.TargetGroupArn === targetGroupArn);
+          return ours ? rule?.RuleArn : undefined;
+        }),
+      );
   },
   async update(ctx, want, have, diff) {
     const elb = await ctx.aws.get('elbv2');
@@ -680,19 +743,29 @@ const ecsService: Handler<'ecs-service'> = {
   async create(ctx, want) {
     const ecs = await ctx.aws.get('ecs');
     const taskDefinition = await bootstrapTaskDefinition(ctx, want);
-    await ecs.send(
-      new CreateServiceCommand({
-        cluster: want.cluster,
-        serviceName: want.name,
-        taskDefinition,
-        desiredCount: want.bootstrap?.placeholder ? 0 : want.desiredCount,
-        launchType: 'FARGATE',
-        schedulingStrategy: 'REPLICA',
-        enableECSManagedTags: true,
-        ...serviceShape(ctx, want),
-        tags: tagListLower(want.tags),
-      }),
-    );
+    await ecs
+      .send(
+        new CreateServiceCommand({
+          cluster: want.cluster,
+          serviceName: want.name,
+          taskDefinition,
+          desiredCount: want.bootstrap?.placeholder ? 0 : want.desiredCount,
+          launchType: 'FARGATE',
+          schedulingStrategy: 'REPLICA',
+          enableECSManagedTags: true,
+          ...serviceShape(ctx, want),
+          tags: tagListLower(want.tags),
+        }),
+      )
+      .then(
+        () => 'created',
+        // ECS answers a second CreateService for an ACTIVE service "Creation of service was not idempotent".
+        ifExists(['InvalidParameterException'], async (err) => {
+          if (!/not idempotent|already exists/i.test((err as Error).message ?? '')) return undefined;
+          const found = await ecs.send(new DescribeServicesCommand({ cluster: want.cluster, services: [want.name] }));
+          return found.services?.find((s) => s.status === 'ACTIVE')?.serviceArn;
+        }),
+      );
   },
   async update(ctx, want, have, diff) {
     const ecs = await ctx.aws.get('ecs');
@@ -870,6 +943,20 @@ export function assertReplaceable(change: PlannedChange): void {
     refuse(`table ${change.name}`, 'its key schema is not pk/sk strings and it may hold release history');
   if (change.kind === 'ecr-repository')
     refuse(`repository ${change.name}`, 'its encryption cannot change without deleting its images');
+}
+
+/**
+ * For the rejection of a create: when AWS says the resource already exists (the request was
+ * carried out but its answer lost, and the SDK's retry was refused; or a concurrent run made it),
+ * `find` looks it up and its id is the result; when `find` finds nothing of ours, the error stands.
+ */
+function ifExists(names: string[], find: (err: unknown) => Promise<string | undefined>) {
+  return async (err: unknown): Promise<string> => {
+    if (!isAwsError(err, ...names)) throw err;
+    const id = await find(err);
+    if (!id) throw err;
+    return id;
+  };
 }
 
 function ignore(...names: string[]) {

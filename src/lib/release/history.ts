@@ -2,8 +2,9 @@
  * Release history in the state table, beside the lock: one item per deploy / rollback / unlock
  * (pk `release`, sk `<ISO start>#<id>`), newest first, the last `keepReleases` kept. A record is
  * written when a deploy starts (outcome `in-progress`) and overwritten when it ends, so a run
- * that died shows up as such. Items stay far below DynamoDB's 400 KB limit: free text is capped
- * and a record that still would not fit drops its longest fields.
+ * that died shows up as such; once its lock is taken over or broken, it is marked `interrupted`.
+ * Items stay far below DynamoDB's 400 KB limit: free text is capped and a record that still would
+ * not fit drops its longest fields.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -14,9 +15,18 @@ import {
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { isAwsError } from '../aws/errors.js';
-import { tableMissing } from './lock.js';
+import { PatchworkError } from '../errors.js';
 
-export type Outcome = 'in-progress' | 'succeeded' | 'rolled-back' | 'timed-out' | 'failed' | 'started' | 'unlocked';
+export type Outcome =
+  | 'in-progress'
+  | 'succeeded'
+  | 'rolled-back'
+  | 'timed-out'
+  | 'failed'
+  | 'started'
+  | 'unlocked'
+  /** The run died holding the lock (kill -9, lost machine): found when its lock was taken over or broken. */
+  | 'interrupted';
 export type ReleaseKind = 'deploy' | 'rollback' | 'unlock';
 
 export interface ServiceRelease {
@@ -44,6 +54,17 @@ export interface ReleaseRecord {
 }
 
 export const RELEASE_PK = 'release';
+
+export function tableMissing(table: string, err: unknown): PatchworkError {
+  return new PatchworkError(
+    'PW_AWS_ERROR',
+    `the state table ${table} (deploy lock and release history) does not exist`,
+    {
+      hint: 'run `patchwork provision` for this environment first',
+      cause: err,
+    },
+  );
+}
 /** DynamoDB's item limit is 400 KB; stay well below it. */
 export const MAX_ITEM_BYTES = 64 * 1024;
 const MAX_REASON = 2000;
@@ -131,6 +152,74 @@ async function queryReleases(ddb: DynamoDBClient, table: string, limit: number):
     start = page.LastEvaluatedKey;
   } while (start && out.length < limit);
   return out;
+}
+
+/** The part of a dead lock that dates the runs it covered. */
+export interface DeadLock {
+  holder: string;
+  command: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+}
+
+/**
+ * A run that died holding the lock never wrote its outcome: its record still says `in-progress`.
+ * Once that lock is taken over after expiry or broken by `unlock` (at `until`, epoch ms, read
+ * before the takeover or break, so no later run's record is in range), the records started within
+ * the lock's lifetime (one sort-key range: sk starts with the record's start time) and still in
+ * progress are marked `interrupted`. Each write is conditional on `in-progress`, and a run that
+ * was in fact alive overwrites the mark with its real outcome when it ends. Returns those marked.
+ */
+export async function markInterrupted(
+  ddb: DynamoDBClient,
+  table: string,
+  lock: DeadLock,
+  until: number,
+  how: string,
+): Promise<ReleaseRecord[]> {
+  const from = new Date(lock.startedAt).toISOString();
+  const to = `${new Date(until).toISOString()}#~`;
+  const found: ReleaseRecord[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await ddb.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': { S: RELEASE_PK }, ':from': { S: from }, ':to': { S: to } },
+        ConsistentRead: true,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of page?.Items ?? []) {
+      const r = fromReleaseItem(item);
+      if (r?.outcome === 'in-progress') found.push(r);
+    }
+    start = page?.LastEvaluatedKey;
+  } while (start);
+  const marked: ReleaseRecord[] = [];
+  for (const r of found) {
+    const next: ReleaseRecord = {
+      ...r,
+      outcome: 'interrupted',
+      reason: `the run died holding the deploy lock (${lock.holder}, ${lock.command}); ${how}`,
+    };
+    try {
+      await ddb.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: toReleaseItem(next),
+          ConditionExpression: 'outcome = :ip',
+          ExpressionAttributeValues: { ':ip': { S: 'in-progress' } },
+        }),
+      );
+      marked.push(next);
+    } catch (err) {
+      // It finished in between: its own outcome stands.
+      if (!isAwsError(err, 'ConditionalCheckFailedException')) throw err;
+    }
+  }
+  return marked;
 }
 
 /** Deletes every record past the newest `keep`; returns how many went. */

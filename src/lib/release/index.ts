@@ -36,7 +36,7 @@ export async function unlock(opts: CommonOptions & { dryRun?: boolean }): Promis
   const ddb = await session.aws.get('dynamodb');
   const table = stateTableName(session.target);
   if (opts.dryRun) return { env: session.target.env, broken: await readLock(ddb, table), dryRun: true };
-  const broken = await breakLock(ddb, table);
+  const broken = await breakLock(ddb, table, session.events);
   if (broken) {
     const who = await deployerIdentity(session);
     const now = new Date().toISOString();

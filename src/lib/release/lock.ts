@@ -3,7 +3,8 @@
  * runner and laptop sees the same truth. Acquiring is ONE conditional PutItem that also covers
  * taking over an expired lock: `attribute_not_exists(pk) OR expiresAt < :now`. Releasing deletes
  * the item only while we still hold it (`token = :token`), so a run whose lock was taken over
- * never deletes the new holder's lock.
+ * never deletes the new holder's lock. Taking over or breaking a lock marks the dead run's
+ * release records `interrupted` (history.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
@@ -13,10 +14,14 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { isAwsError } from '../aws/errors.js';
 import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
+import { type DeadLock, markInterrupted, tableMissing } from './history.js';
+
+export { tableMissing };
 
 export const LOCK_KEY = { pk: { S: 'lock' }, sk: { S: 'lock' } } as const;
 
@@ -93,15 +98,25 @@ export function age(ms: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-export function tableMissing(table: string, err: unknown): PatchworkError {
-  return new PatchworkError(
-    'PW_AWS_ERROR',
-    `the state table ${table} (deploy lock and release history) does not exist`,
-    {
-      hint: 'run `patchwork provision` for this environment first',
-      cause: err,
-    },
-  );
+/**
+ * Marks the dead holder's unfinished release records `interrupted`. Best effort: the lock is ours
+ * (or broken) whatever happens here, and a failure leaves the records as they were.
+ */
+async function recordInterrupted(
+  ddb: DynamoDBClient,
+  table: string,
+  dead: DeadLock,
+  until: number,
+  how: string,
+  events?: Emitter,
+): Promise<void> {
+  try {
+    const marked = await markInterrupted(ddb, table, dead, until, how);
+    for (const r of marked)
+      events?.log(`release ${r.id} (${r.kind} ${(r.sha ?? '?').slice(0, 12)}) marked interrupted`, 'info', 'lock');
+  } catch (err) {
+    events?.log(`could not mark the dead run's releases interrupted: ${(err as Error).message}`, 'info', 'lock');
+  }
 }
 
 /**
@@ -141,6 +156,7 @@ export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promi
           `took over an expired deploy lock of ${old.holder} (${old.command}, expired ${age(start - old.expiresAt)} ago)`,
           'lock',
         );
+        await recordInterrupted(ddb, opts.table, old, start, `lock taken over by ${opts.holder}`, opts.events);
       }
       return { record, release: () => releaseLock(ddb, opts.table, token) };
     } catch (err) {
@@ -148,6 +164,9 @@ export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promi
       if (!isAwsError(err, 'ConditionalCheckFailedException')) throw err;
       const held =
         fromItem((err as { Item?: Record<string, AttributeValue> }).Item) ?? (await readLock(ddb, opts.table));
+      // Our own write: an earlier attempt of this PutItem was applied but its answer lost, and the
+      // SDK's retry failed the condition against it. We hold the lock.
+      if (held?.token === token) return { record: held, release: () => releaseLock(ddb, opts.table, token) };
       if (held && held.expiresAt < now()) {
         // Expired between our write and now: try again at once (the write covers the takeover).
         continue;
@@ -199,17 +218,52 @@ export async function releaseLock(ddb: DynamoDBClient, table: string, token: str
   }
 }
 
-/** Deletes whatever lock is there (unlock); returns what was deleted. */
-export async function breakLock(ddb: DynamoDBClient, table: string): Promise<LockRecord | null> {
+/**
+ * Pushes our lock's expiry to `expiresAt` while we still hold it (`token = :token`); false when it
+ * is not ours any more (taken over after expiry, or broken by `unlock`).
+ */
+export async function renewLock(
+  ddb: DynamoDBClient,
+  table: string,
+  token: string,
+  expiresAt: number,
+): Promise<boolean> {
+  try {
+    await ddb.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { ...LOCK_KEY },
+        UpdateExpression: 'SET expiresAt = :e',
+        ConditionExpression: '#t = :token',
+        ExpressionAttributeNames: { '#t': 'token' },
+        ExpressionAttributeValues: { ':e': { N: String(expiresAt) }, ':token': { S: token } },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isAwsError(err, 'ConditionalCheckFailedException')) return false;
+    throw err;
+  }
+}
+
+/**
+ * Deletes whatever lock is there (unlock); returns what was deleted. The broken holder's
+ * unfinished release records are marked `interrupted`.
+ */
+export async function breakLock(ddb: DynamoDBClient, table: string, events?: Emitter): Promise<LockRecord | null> {
+  const at = Date.now();
+  let broken: LockRecord | null;
   try {
     const out = await ddb.send(
       new DeleteItemCommand({ TableName: table, Key: { ...LOCK_KEY }, ReturnValues: 'ALL_OLD' }),
     );
-    return fromItem(out.Attributes);
+    broken = fromItem(out?.Attributes);
   } catch (err) {
     if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(table, err);
     throw err;
   }
+  if (broken) await recordInterrupted(ddb, table, broken, at, 'lock broken by `patchwork unlock`', events);
+  return broken;
 }
 
 /**
@@ -222,7 +276,31 @@ export async function withLock<T>(
   fn: (lock: HeldLock) => Promise<T>,
 ): Promise<T> {
   const lock = await acquireLock(ddb, opts);
+  // Heartbeat: a long build or rollout (--timeout above the TTL) must not let the lock expire under
+  // us. Every third of the TTL the expiry moves a full TTL ahead; a dead run stops renewing, so its
+  // lock still expires one TTL after its last beat.
+  const now = opts.now ?? Date.now;
+  let lost = false;
+  const heartbeat = setInterval(
+    () => {
+      renewLock(ddb, opts.table, lock.record.token, now() + opts.ttlSeconds * 1000).then(
+        (held) => {
+          if (held || lost) return;
+          lost = true;
+          opts.events?.warn(
+            'PW_LOCK_LOST',
+            'the deploy lock is no longer ours (taken over after expiry, or broken by `patchwork unlock`)',
+            'lock',
+          );
+        },
+        () => {}, // a failed beat is retried at the next one; the TTL leaves two more
+      );
+    },
+    Math.max(1000, (opts.ttlSeconds * 1000) / 3),
+  );
+  heartbeat.unref();
   const onSignal = (signal: NodeJS.Signals) => {
+    clearInterval(heartbeat);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     opts.events?.warn('PW_INTERRUPTED', `${signal}: releasing the deploy lock`, 'lock');
@@ -239,6 +317,7 @@ export async function withLock<T>(
   try {
     return await fn(lock);
   } finally {
+    clearInterval(heartbeat);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await lock.release();
