@@ -104,6 +104,9 @@ export abstract class PatchworkCommand extends Command {
   override async catch(err: Error & { oclif?: { exit?: number } }): Promise<void> {
     // --help / --version end through an exit "error" with code 0.
     if (err.oclif?.exit === 0) return;
+    // A parse that failed is still a parse: without this, oclif adds a Node warning ("did not
+    // parse its arguments") under the error line whenever NODE_ENV is development or test.
+    this.parsed = true;
     const mapped = toPatchworkError(err);
     if (this.renderer) await this.renderer.close(false);
     process.stderr.write(`${formatError(mapped)}\n`);
@@ -132,7 +135,7 @@ export function toPatchworkError(err: unknown): PatchworkError {
   if (isPatchworkError(aws)) return aws;
   const e = err as Error & { oclif?: { exit?: number } };
   if (e?.oclif?.exit === 2 || /Flag|Parse|Arg|Required/i.test(e?.constructor?.name ?? '')) {
-    return new PatchworkError('PW_USAGE', firstLine(e.message), {
+    return new PatchworkError('PW_USAGE', usageLine(e.message), {
       hint: 'see `patchwork help` or `patchwork <verb> --help`',
       cause: err,
     });
@@ -141,6 +144,15 @@ export function toPatchworkError(err: unknown): PatchworkError {
     hint: 'rerun with --debug and report the stack trace if it persists',
     cause: err,
   });
+}
+
+/** oclif's multi-line parse errors ("The following error occurred:\n  <what>\nSee more help…") on one line. */
+function usageLine(s: string): string {
+  const lines = s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^The following errors? occurred:?$/.test(l) && !/^See more help with/.test(l));
+  return lines.join('; ') || firstLine(s);
 }
 
 function firstLine(s: string): string {

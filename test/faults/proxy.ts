@@ -21,7 +21,7 @@ import {
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Injected = 'throttle' | '5xx' | 'reset' | 'lost-response' | null;
+export type Injected = 'throttle' | '5xx' | 'reset' | 'lost-response' | 'error' | null;
 
 export interface FaultRule {
   /** Service signing name (`ecs`, `elasticloadbalancing`, `dynamodb`, ...); omitted = every service. */
@@ -38,6 +38,19 @@ export interface FaultRule {
   lostResponse?: number;
   /** Added latency in ms before forwarding: a fixed value or a [min, max] range. */
   latencyMs?: number | [number, number];
+  /**
+   * Answer every matching request with this AWS error instead of forwarding it (deterministic:
+   * no draw from the seed). `code` may differ by protocol, as AWS's do: e.g. an expired session
+   * token is `ExpiredTokenException` in JSON protocols, `ExpiredToken` in query ones, and
+   * `RequestExpired` for EC2. Logged with `injected: 'error'`. The first matching rule with an
+   * `error` wins.
+   */
+  error?: {
+    code: string | Partial<Record<'json' | 'query' | 'ec2' | 'cbor' | 'rest', string>>;
+    /** HTTP status (default 400). */
+    status?: number;
+    message?: string;
+  };
 }
 
 export interface LogEntry {
@@ -137,12 +150,15 @@ function errorResponse(protocol: Protocol, status: number, code: string, message
 
 export class FaultProxy {
   readonly log: LogEntry[] = [];
-  readonly injectedCount: Record<Exclude<Injected, null>, number> = {
+  /** Random faults injected so far (fixed `error` answers are counted in `errorCount`). */
+  readonly injectedCount: Record<Exclude<Injected, null | 'error'>, number> = {
     throttle: 0,
     '5xx': 0,
     reset: 0,
     'lost-response': 0,
   };
+  /** Requests answered with a rule's fixed `error`. */
+  errorCount = 0;
   private rules: FaultRule[];
   private random: () => number;
   private readonly target: URL;
@@ -202,6 +218,7 @@ export class FaultProxy {
     this.log.length = 0;
     this.holds = [];
     for (const k of Object.keys(this.injectedCount)) this.injectedCount[k as keyof typeof this.injectedCount] = 0;
+    this.errorCount = 0;
   }
 
   async close(): Promise<void> {
@@ -209,7 +226,7 @@ export class FaultProxy {
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
-  private pick(service: string, operation: string): Injected {
+  private pick(service: string, operation: string): Exclude<Injected, 'error'> {
     const applicable = this.rules.filter(
       (r) => (!r.service || r.service === service) && (!r.operation || r.operation === operation),
     );
@@ -264,6 +281,23 @@ export class FaultProxy {
     }
     // moto's own control endpoints pass untouched.
     const control = (req.url ?? '').startsWith('/moto-api') || (req.url ?? '').startsWith('/_patchwork');
+    const fixed = control
+      ? undefined
+      : this.rules.find(
+          (r) => r.error && (!r.service || r.service === service) && (!r.operation || r.operation === operation),
+        )?.error;
+    if (fixed) {
+      const protocol = protocolOf(req, service);
+      const code = typeof fixed.code === 'string' ? fixed.code : (fixed.code[protocol] ?? 'UnknownError');
+      const err = errorResponse(protocol, fixed.status ?? 400, code, fixed.message ?? code);
+      entry.injected = 'error';
+      entry.status = err.status;
+      entry.endedAt = Date.now();
+      this.errorCount++;
+      res.writeHead(err.status, { ...err.headers, 'content-length': Buffer.byteLength(err.body) });
+      res.end(err.body);
+      return;
+    }
     const injected = control ? null : this.pick(service, operation);
     const delay = control ? 0 : this.latency(service, operation);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));

@@ -73,6 +73,12 @@ function zodIssues(source: ConfigSource, issues: z.core.$ZodIssue[]): ConfigIssu
       }
       continue;
     }
+    if (issue.code === 'invalid_key') {
+      // A record key (environment, service or variable name) that its own rule refuses: say which rule.
+      const inner = issue.issues?.[0]?.message;
+      out.push(source.issue(path, inner ? cleanMessage(inner) : 'not allowed as a name here', true));
+      continue;
+    }
     if (issue.code === 'invalid_type' && valueAt(source.data, path) === undefined) {
       out.push(source.issue(path, `required (expected ${issue.expected})`, 'parent'));
       continue;
@@ -127,6 +133,8 @@ function unwrap(schema: any): any {
 
 /** The closest candidate by edit distance, if it is close enough to be a likely typo. */
 export function nearest(word: string, candidates: string[]): string | undefined {
+  // A typo is short; comparing a pasted megabyte against every key would only burn time.
+  if (word.length > 64) return undefined;
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   for (const c of candidates) {

@@ -9,7 +9,7 @@ import { PatchworkError } from '../errors.js';
 import type { LoadedConfig } from './load.js';
 import { nearest } from './load.js';
 import { CERT_ARN_RE, FARGATE_SIZES, type RawEnvironment } from './schema.js';
-import { type ConfigIssue, configError, type KeyPath } from './source.js';
+import { type ConfigIssue, configError, type KeyPath, printable } from './source.js';
 
 export const DEFAULTS = {
   cpu: 256,
@@ -141,7 +141,7 @@ export function pickEnvironment(config: LoadedConfig, flag?: string): string {
     const near = nearest(chosen, names);
     throw new PatchworkError(
       'PW_UNKNOWN_ENV',
-      `unknown environment "${chosen}"; ${config.file} defines: ${names.join(', ')}`,
+      `unknown environment "${printable(chosen)}"; ${config.file} defines: ${names.join(', ')}`,
       { hint: `pass --env ${near ?? names[0]}`, data: { environment: chosen, environments: names } },
     );
   }
@@ -194,7 +194,7 @@ export function resolveEnvironment(
   if (regionIssue) {
     if (!opts.region && configRegion) issues.push(source.issue(whereSet('region'), regionIssue));
     else
-      throw new PatchworkError('PW_UNKNOWN_REGION', regionIssue, {
+      throw new PatchworkError('PW_UNKNOWN_REGION', printable(regionIssue), {
         hint: 'use a region such as eu-west-1 (set PATCHWORK_ALLOW_UNKNOWN_REGION=1 for one newer than patchwork)',
       });
   }
@@ -226,7 +226,7 @@ export function resolveEnvironment(
   }
 
   for (const key of Object.keys(env.services ?? {})) {
-    if (!(key in raw.services)) {
+    if (!Object.hasOwn(raw.services, key)) {
       const near = nearest(key, Object.keys(raw.services));
       issues.push(
         source.issue(
@@ -244,7 +244,8 @@ export function resolveEnvironment(
   const services: ResolvedService[] = [];
   serviceNames.forEach((svcName, index) => {
     const svc = raw.services[svcName]!;
-    const over = env.services?.[svcName] ?? {};
+    // Own keys only: a service named like an Object method ("constructor") must not pick up a prototype's.
+    const over = (env.services && Object.hasOwn(env.services, svcName) ? env.services[svcName] : undefined) ?? {};
     const svcPath: KeyPath = ['services', svcName];
     const fullName = `${name}-${svcName}`;
     if (fullName.length > MAX_NAME) {
@@ -359,7 +360,7 @@ export function resolveEnvironment(
   if (opts.service && !serviceNames.includes(opts.service)) {
     throw new PatchworkError(
       'PW_UNKNOWN_SERVICE',
-      `unknown service "${opts.service}"; defined: ${serviceNames.join(', ')}`,
+      `unknown service "${printable(opts.service)}"; defined: ${serviceNames.join(', ')}`,
       {
         hint: `pass --service ${nearest(opts.service, serviceNames) ?? serviceNames[0]}`,
       },
