@@ -67,7 +67,7 @@ export default class Deploy extends PatchworkCommand {
     const result = await deploy({
       ...common,
       wait: !flags['no-wait'],
-      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout') } : {}),
+      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout', { min: 1 }) } : {}),
       ...(flags['lock-wait'] ? { lockWaitSeconds: parseDuration(flags['lock-wait'], '--lock-wait') } : {}),
       ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true } : {}),
       ...(flags['allow-dirty'] ? { allowDirty: true } : {}),

@@ -37,7 +37,7 @@ export default class Rollback extends PatchworkCommand {
       ...this.common(flags),
       ...(flags.to ? { to: flags.to } : {}),
       wait: !flags['no-wait'],
-      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout') } : {}),
+      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout', { min: 1 }) } : {}),
       ...(flags['lock-wait'] ? { lockWaitSeconds: parseDuration(flags['lock-wait'], '--lock-wait') } : {}),
     });
     const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);

@@ -51,6 +51,8 @@ export interface ImageResult {
   wouldBuild: boolean;
   /** Compressed size in the registry (config + layers); local image size with --no-push. */
   sizeBytes: number | null;
+  /** The image's USER when it was built here ('' = root); null when not known (found in the registry). */
+  user: string | null;
   seconds: number;
   /** Git commit the image was built from (null with --tag outside git). */
   revision: string | null;
@@ -207,6 +209,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
     skipped: false,
     wouldBuild: false,
     sizeBytes: null,
+    user: null,
     seconds: 0,
     revision: tags.sha,
     dirty: tags.dirty,
@@ -291,8 +294,9 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
       cachedSteps: built.cachedSteps,
     };
 
+    const info = await docker.getImage(built.imageId).inspect();
+    result.user = info.Config?.User ?? '';
     if (!ctx.push || !registry) {
-      const info = await docker.getImage(built.imageId).inspect();
       result.sizeBytes = info.Size ?? null;
       return finish(result, 'done', `built ${built.imageId.slice(0, 19)} in ${seconds()}s (not pushed)`);
     }

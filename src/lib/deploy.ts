@@ -102,7 +102,7 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
                 hint: 'run `patchwork build` and check that the image reaches the registry',
               });
         }
-        return { svc, image: pinImage(img.image, img.digest), digest: img.digest };
+        return { svc, image: pinImage(img.image, img.digest), digest: img.digest, imageUser: img.user };
       });
       const shas = [...new Set(built.images.map((i) => i.tag))];
       return { sha: shas.length === 1 ? shas[0]! : shas.join(','), changes };

@@ -6,13 +6,14 @@
  * unknown --to → exit 2; 5 concurrent deploys → one proceeds, the others exit 5; unlock.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { awsCli, DEFAULT_EMULATOR_CONFIG, emu, localWorld } from '../helpers/localworld.js';
+import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 const app = `dp${Date.now().toString(36)}`;
 const fullName = `${app}-it-web`;
@@ -97,26 +98,10 @@ describe('deploy / rollback / releases / lock (local world)', () => {
       AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
     });
     root = mkdtempSync(join(tmpdir(), 'pw-deploy-it-'));
-    cpSync(join(ROOT, 'webapp'), join(root, 'app'), {
-      recursive: true,
-      filter: (src) => !/\.test$/.test(src) && basename(src) !== 'bin',
-    });
+    copyWebapp(root);
     writeFileSync(
       join(root, 'patchwork.yml'),
-      [
-        `app: ${app}`,
-        `region: ${world.region}`,
-        `registry: "${registry}"`,
-        'services:',
-        '  web:',
-        '    build: { context: app }',
-        '    port: 8080',
-        '    healthCheck: { path: /healthz }',
-        'environments:',
-        '  it: { desiredCount: 1, alarms: { cpuPercent: 90 } }',
-        'deploy: { pollSeconds: 1, timeoutSeconds: 120, keepReleases: 5 }',
-        '',
-      ].join('\n'),
+      webappConfig({ app, deploy: '{ pollSeconds: 1, timeoutSeconds: 120, keepReleases: 5 }' }),
     );
     git(root, 'init', '-q', '-b', 'main');
     git(root, 'add', '-A');

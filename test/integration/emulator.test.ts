@@ -631,6 +631,27 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
       '--default-actions',
       JSON.stringify([{ Type: 'forward', TargetGroupArn: tg }]),
     ]).Listeners[0];
+    // CreateListener is idempotent (a retry after a lost answer gets the same listener); other
+    // settings on a taken port are DuplicateListener.
+    const listenerArgs = (action: unknown) => [
+      'elbv2',
+      'create-listener',
+      '--load-balancer-arn',
+      lb.LoadBalancerArn,
+      '--protocol',
+      'HTTP',
+      '--port',
+      '80',
+      '--default-actions',
+      JSON.stringify([action]),
+    ];
+    expect(awsCli(listenerArgs({ Type: 'forward', TargetGroupArn: tg })).Listeners[0].ListenerArn).toBe(
+      listener.ListenerArn,
+    );
+    expect(() => awsCli(listenerArgs({ Type: 'forward', TargetGroupArn: spare }))).toThrow(/DuplicateListener/);
+    expect(awsCli(['elbv2', 'describe-listeners', '--load-balancer-arn', lb.LoadBalancerArn]).Listeners).toHaveLength(
+      1,
+    );
     awsCli([
       'elbv2',
       'create-rule',

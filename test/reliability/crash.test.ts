@@ -16,14 +16,15 @@
  *   never `in-progress` forever) unless it had already recorded its success before the kill.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, type LogEntry, startFaultProxy } from '../faults/proxy.js';
 import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 const stamp = Date.now().toString(36).slice(-5);
 const POINTS = 10;
@@ -109,24 +110,9 @@ const spread = (count: number) =>
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the CLI
 const res = (run: CliRun): any => run.result;
 
-function config(app: string): string {
-  const world = localWorld();
-  return [
-    `app: ${app}`,
-    `region: ${world.region}`,
-    `registry: "${world.registry}"`,
-    'services:',
-    '  web:',
-    '    build: { context: app }',
-    '    port: 8080',
-    '    healthCheck: { path: /healthz }',
-    'environments:',
-    '  it: { desiredCount: 1, alarms: { cpuPercent: 90 } }',
-    // The minimum TTL; history long enough to keep every record of this file.
-    'deploy: { pollSeconds: 1, timeoutSeconds: 120, keepReleases: 60, lockTtlSeconds: 60 }',
-    '',
-  ].join('\n');
-}
+// The minimum TTL; history long enough to keep every record of this file.
+const config = (app: string) =>
+  webappConfig({ app, deploy: '{ pollSeconds: 1, timeoutSeconds: 120, keepReleases: 60, lockTtlSeconds: 60 }' });
 
 beforeAll(async () => {
   execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
@@ -137,10 +123,7 @@ beforeAll(async () => {
   direct = isolatedEnv({ AWS_ENDPOINT_URL: world.endpoint, ...creds });
   viaProxy = isolatedEnv({ AWS_ENDPOINT_URL: proxyUrl, ...creds });
   root = mkdtempSync(join(tmpdir(), 'pw-crash-'));
-  cpSync(join(ROOT, 'webapp'), join(root, 'app'), {
-    recursive: true,
-    filter: (src) => !/\.test$/.test(src) && basename(src) !== 'bin',
-  });
+  copyWebapp(root);
   git(root, 'init', '-q', '-b', 'main');
 }, 1_200_000);
 

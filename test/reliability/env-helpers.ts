@@ -4,12 +4,13 @@
  * endpoint of our choice (a fault proxy listener, or moto itself).
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { awsCli, localWorld } from '../helpers/localworld.js';
+import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 export const ENV_NAME = 'rel';
 
@@ -37,26 +38,10 @@ export function ensureGolangImage(): void {
 export function makeApp(app: string): TestApp {
   const world = localWorld();
   const root = mkdtempSync(join(tmpdir(), `pw-rel-${app}-`));
-  cpSync(join(ROOT, 'webapp'), join(root, 'app'), {
-    recursive: true,
-    filter: (src) => !/\.test$/.test(src) && basename(src) !== 'bin',
-  });
+  copyWebapp(root);
   writeFileSync(
     join(root, 'patchwork.yml'),
-    [
-      `app: ${app}`,
-      `region: ${world.region}`,
-      `registry: "${world.registry}"`,
-      'services:',
-      '  web:',
-      '    build: { context: app }',
-      '    port: 8080',
-      '    healthCheck: { path: /healthz }',
-      'environments:',
-      `  ${ENV_NAME}: { desiredCount: 1, alarms: { cpuPercent: 90 } }`,
-      'deploy: { pollSeconds: 1, timeoutSeconds: 180, keepReleases: 20 }',
-      '',
-    ].join('\n'),
+    webappConfig({ app, env: ENV_NAME, deploy: '{ pollSeconds: 1, timeoutSeconds: 180, keepReleases: 20 }' }),
   );
   git(root, 'init', '-q', '-b', 'main');
   git(root, 'add', '-A');

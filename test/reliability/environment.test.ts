@@ -11,7 +11,7 @@
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -257,6 +257,30 @@ describe('endpoint unreachable', () => {
     expect(attempts).toBeGreaterThanOrEqual(2);
     expect(attempts).toBeLessThanOrEqual(2 * total);
   });
+});
+
+describe('endpoint that takes the connection and never answers', () => {
+  it('status → PW_ENDPOINT_UNREACHABLE after the request timeout (30 s per attempt), not a hang', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => {
+      sockets.add(s); // accept, read, never answer
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      const run = await runCli(['status', '--env', ENV, '--config', config, '--json'], {
+        env: worldEnv({ AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '1' }),
+        cwd: repo,
+        timeoutMs: 120_000,
+      });
+      expectFailure(run, 'PW_ENDPOINT_UNREACHABLE');
+      expect(Date.now() - started).toBeLessThan(90_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  }, 150_000);
 });
 
 describe('region', () => {

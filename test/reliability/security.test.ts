@@ -180,13 +180,9 @@ describe('images and containers', () => {
     expect(td.networkMode).toBe('awsvpc');
   });
 
-  // KNOWN BUG (reported, not fixed here: the code is in src/lib/apply/handlers.ts and
-  // src/lib/release/taskdef.ts): no task definition patchwork registers sets a non-root `user`.
-  // The bootstrap/provision revision sets none, and deploy's deriveTaskDefinition keeps the previous
-  // revision's user but *removes* a root user without a replacement (the `fallbackUser` its doc
-  // comment mentions does not exist; `imageUser` is never passed). The container runs as whatever
-  // the image says, root by default. Remove `.fails` when fixed.
-  it.fails('the running task definition runs its container as a non-root user', () => {
+  // Never root by default: the config's `user`, else the image's non-root USER, else 65532. (Once a
+  // bug: no task definition set a user, so containers ran as whatever the image said, root by default.)
+  it('the running task definition runs its container as a non-root user', () => {
     const svc = awsCli(['ecs', 'describe-services', '--cluster', NAME, '--services', SVC]).services[0];
     const td = awsCli(['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]).taskDefinition;
     const c = td.containerDefinitions.find((x: J) => x.name === 'web');

@@ -49,6 +49,8 @@ describe('client factory', () => {
       region: 'eu-west-1',
       retryMode: 'adaptive',
       endpoint: 'http://127.0.0.1:1',
+      // A silent endpoint is an error after 30 s (then retried), not an endless wait.
+      requestHandler: { requestTimeout: 30_000, throwOnRequestTimeout: true },
     });
     expect(aws.clientConfig('ecs').disableRequestCompression).toBeUndefined();
     expect(aws.clientConfig('cloudwatch').disableRequestCompression).toBe(true);

@@ -8,6 +8,7 @@ import { DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client } from '@aws
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseImageRef } from '../../src/lib/deploy.js';
 import { inOwnRegistry } from '../../src/lib/docker/registry.js';
+import { parseDuration } from '../../src/lib/release/duration.js';
 import { runSmoke, smokeUrl } from '../../src/lib/release/smoke.js';
 import { openSession } from '../../src/lib/session.js';
 import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
@@ -122,5 +123,26 @@ describe('smoke test', () => {
     expect(r.ok).toBe(false);
     expect(r.status).toBeNull();
     expect(r.reason).toBe('ECONNREFUSED');
+  });
+});
+
+describe('durations of --timeout and --lock-wait', () => {
+  it.each([
+    ['90', 90],
+    ['90s', 90],
+    ['10m', 600],
+    ['1h', 3600],
+    ['1m30s', 90],
+    ['24h', 86_400],
+  ])('%s → %i s', (text, seconds) => {
+    expect(parseDuration(text, '--timeout', { min: 1 })).toBe(seconds);
+  });
+  it.each(['0', '24h1s', '99999999h', '-1s', '1d', '', 'ten'])('--timeout %j is a usage error', (text) => {
+    expect(() => parseDuration(text, '--timeout', { min: 1 })).toThrow(
+      expect.objectContaining({ code: 'PW_USAGE', exitCode: 2 }),
+    );
+  });
+  it('--lock-wait 0 means do not wait', () => {
+    expect(parseDuration('0', '--lock-wait')).toBe(0);
   });
 });

@@ -90,9 +90,18 @@ describe('deriveTaskDefinition', () => {
   it('read-only root filesystem, non-root user, container health check', () => {
     expect(c.readonlyRootFilesystem).toBe(true);
     expect(c.user).toBe('65532');
+    // An image running as root still gets a non-root user; root only when the config says so.
+    expect(deriveTaskDefinition(t, svc, BASE, { ...facts, imageUser: 'root' }).containerDefinitions![0]!.user).toBe(
+      '65532',
+    );
+    const noUser = { ...BASE, containerDefinitions: [{ ...BASE.containerDefinitions![0]!, user: '0' }] };
+    expect(deriveTaskDefinition(t, svc, noUser, { ...facts, imageUser: '' }).containerDefinitions![0]!.user).toBe(
+      '65532',
+    );
     expect(
-      deriveTaskDefinition(t, svc, BASE, { ...facts, imageUser: 'root' }).containerDefinitions![0]!.user,
-    ).toBeUndefined();
+      deriveTaskDefinition(t, { ...svc, user: 'root' }, BASE, { ...facts, imageUser: '1000' }).containerDefinitions![0]!
+        .user,
+    ).toBe('root');
     expect(
       deriveTaskDefinition(t, svc, BASE, { ...facts, imageUser: '1000:1000' }).containerDefinitions![0]!.user,
     ).toBe('1000:1000');

@@ -694,6 +694,7 @@ async function bootstrapTaskDefinition(ctx: ApplyContext, want: ResourceOf<'ecs-
           environment: Object.entries(b.env).map(([name, value]) => ({ name, value })),
           secrets: Object.entries(b.secrets).map(([name, valueFrom]) => ({ name, valueFrom })),
           readonlyRootFilesystem: b.readonlyRootFilesystem,
+          user: b.user,
           ...(b.command ? { command: b.command } : {}),
           ...(b.healthCommand ? { healthCheck: { command: ['CMD', ...b.healthCommand] } } : {}),
           logConfiguration: {

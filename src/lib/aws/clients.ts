@@ -78,6 +78,9 @@ const SERVICE_LABEL: Record<string, string> = {
   ApplicationAutoScalingClient: 'ApplicationAutoScaling',
 };
 
+/** No AWS API call patchwork makes takes this long; a silent endpoint is given up on (and retried). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export class AwsClients {
   readonly counter: ApiCallCounter;
   readonly endpoint: string | undefined;
@@ -112,7 +115,9 @@ export class AwsClients {
       region: this.settings.region,
       retryMode: process.env.AWS_RETRY_MODE ?? 'adaptive',
       maxAttempts: this.settings.maxAttempts ?? (Number.isFinite(envAttempts) && envAttempts > 0 ? envAttempts : 6),
-      requestHandler: { connectionTimeout: 3_000, requestTimeout: 60_000 },
+      // An endpoint that takes the connection and never answers must end in an error (retried),
+      // not a hang: without throwOnRequestTimeout the handler only logs a warning and waits on.
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
     };
     if (this.settings.profile) config.profile = this.settings.profile;
     if (this.settings.credentials) config.credentials = this.settings.credentials;

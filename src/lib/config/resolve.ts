@@ -38,6 +38,9 @@ export const DEFAULTS = {
   smokeTimeout: 10,
 } as const;
 
+/** The container user when neither config nor image names a non-root one (distroless's `nonroot`). */
+export const DEFAULT_USER = '65532';
+
 /** AWS limits names of ALBs and target groups to 32 characters. */
 export const MAX_NAME = 32;
 
@@ -73,6 +76,8 @@ export interface ResolvedService {
   secrets: Record<string, string>;
   taskRolePolicyArns: string[];
   readonlyRootFilesystem: boolean;
+  /** The container user from config; null = the image's non-root USER, else DEFAULT_USER. */
+  user: string | null;
   tags: Record<string, string>;
 }
 
@@ -351,6 +356,7 @@ export function resolveEnvironment(
       secrets,
       taskRolePolicyArns: svc.taskRolePolicyArns ?? [],
       readonlyRootFilesystem: svc.readonlyRootFilesystem ?? true,
+      user: svc.user ?? null,
       tags: { ...tags, 'patchwork:service': svcName },
     });
   });

@@ -111,6 +111,14 @@ export const ServiceSchema = z.strictObject({
   secrets: secrets.optional().describe('Secrets by reference: NAME: ssm or secretsmanager ARN'),
   taskRolePolicyArns: z.array(z.string().regex(IAM_POLICY_ARN_RE, 'expected an IAM policy ARN')).optional(),
   readonlyRootFilesystem: z.boolean().optional().describe('Default true'),
+  user: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/,
+      'expected uid, uid:gid, user or user:group',
+    )
+    .optional()
+    .describe("The container's user. Default: the image's own non-root USER, else 65532. Root only when set here."),
 });
 
 export const ServiceOverrideSchema = z.strictObject({

@@ -2,7 +2,7 @@
  * Desired state: what AWS should hold for one environment, as plain objects (types.ts). Pure: the
  * resolved config plus a few facts read from AWS (account id, VPC, subnets) in, resources out.
  */
-import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import * as n from './names.js';
 import {
   type Alarm,
@@ -401,6 +401,7 @@ export function bootstrapOf(target: ResolvedEnvironment, svc: ResolvedService, f
     secrets: svc.secrets,
     command: svc.command,
     readonlyRootFilesystem: svc.readonlyRootFilesystem,
+    user: svc.user ?? DEFAULT_USER,
     healthCommand: svc.healthCheck.command,
   };
 }

@@ -154,6 +154,8 @@ export interface Bootstrap {
   secrets: Record<string, string>;
   command: string[] | null;
   readonlyRootFilesystem: boolean;
+  /** Container user (never root unless the config says so). */
+  user: string;
   healthCommand: string[] | null;
 }
 

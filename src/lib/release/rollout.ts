@@ -35,7 +35,7 @@ import { deriveTaskDefinition } from './taskdef.js';
 
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
 export type Change =
-  | { svc: ResolvedService; image: string; digest: string; taskDefinitionArn?: undefined }
+  | { svc: ResolvedService; image: string; digest: string; taskDefinitionArn?: undefined; imageUser?: string | null }
   | { svc: ResolvedService; image: string | null; digest: string | null; taskDefinitionArn: string };
 
 export interface RolloutOptions {
@@ -136,6 +136,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
               sha: sha,
               deployer,
               time: release.startedAt,
+              imageUser: change.imageUser ?? null,
             });
             const out = await events.task(`register:${change.svc.name}`, `register ${input.family}`, () =>
               ecs.send(new RegisterTaskDefinitionCommand(input)),

@@ -5,7 +5,7 @@
  * placeholder too: only the family changes.
  */
 import type { ContainerDefinition, RegisterTaskDefinitionCommandInput, Tag, TaskDefinition } from '@aws-sdk/client-ecs';
-import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName, taskFamily } from '../desired/names.js';
 
 export interface ReleaseFacts {
@@ -17,7 +17,7 @@ export interface ReleaseFacts {
   deployer: string;
   /** ISO time. */
   time: string;
-  /** The image's configured user, when known; a root (or unset) user is replaced by `fallbackUser`. */
+  /** The image's configured USER, when known (a local build); unknown: the previous revision's. */
   imageUser?: string | null;
 }
 
@@ -59,7 +59,24 @@ export function releaseTags(
   return Object.entries(all).map(([key, value]) => ({ key, value: tagValue(value) }));
 }
 
-const ROOT_USERS = new Set(['', 'root', '0', '0:0']);
+const ROOT_USERS = new Set(['', 'root', '0', '0:0', 'root:root']);
+
+const nonRoot = (u: string | null | undefined): string | null => {
+  const t = u?.trim() ?? '';
+  return t && !ROOT_USERS.has(t) ? t : null;
+};
+
+/**
+ * Who the container runs as: the config's `user` (root only when written there), else the image's
+ * non-root USER, else the previous revision's non-root user, else DEFAULT_USER — never root by default.
+ */
+export function containerUser(
+  svc: Pick<ResolvedService, 'user'>,
+  imageUser: string | null | undefined,
+  previous: string | undefined,
+): string {
+  return svc.user ?? nonRoot(imageUser) ?? nonRoot(previous) ?? DEFAULT_USER;
+}
 
 /**
  * The RegisterTaskDefinition input of a release. `base` is the service's current task definition.
@@ -75,12 +92,7 @@ export function deriveTaskDefinition(
   const prev: ContainerDefinition =
     base.containerDefinitions?.find((c) => c.name === name) ?? base.containerDefinitions?.[0] ?? {};
   const hc = svc.healthCheck;
-  const user =
-    r.imageUser === undefined || r.imageUser === null
-      ? prev.user
-      : ROOT_USERS.has(r.imageUser.trim())
-        ? undefined
-        : r.imageUser.trim();
+  const user = containerUser(svc, r.imageUser, prev.user);
   const container: ContainerDefinition = {
     ...prev,
     name,
@@ -103,8 +115,7 @@ export function deriveTaskDefinition(
       },
     },
   };
-  if (user) container.user = user;
-  else delete container.user;
+  container.user = user;
   if (svc.command) container.command = svc.command;
   else delete container.command;
   if (hc.command) {

@@ -12,6 +12,7 @@ from botocore import xform_name
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import ECSException, InvalidParameterException
+from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 
 from .alb import DataPlane
@@ -279,6 +280,26 @@ def _patch_elbv2_data_plane(plane: DataPlane) -> None:
 
         wrapper.__name__ = name
         setattr(Backend, name, wrapper)
+
+    # CreateListener is idempotent in ELBv2: the same settings on a port that has a listener return
+    # that listener; different settings are DuplicateListener. moto compares the port against the
+    # listeners' ARNs (never equal) and so adds a second listener on the port.
+    orig_create_listener = Backend.create_listener
+
+    def create_listener(self: Any, load_balancer_arn: str, protocol: str, port: Any, ssl_policy: Any,
+                        certificate: Any, actions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        lb = self.load_balancers.get(load_balancer_arn)
+        for existing in list(lb.listeners.values()) if lb is not None else []:
+            if str(existing.port) != str(port):
+                continue
+            wanted = [elbv2_models.FakeAction(copy.deepcopy(a)).data for a in actions]
+            if existing.protocol == protocol and [a.data for a in existing.default_actions] == wanted:
+                return existing
+            raise elbv2_exceptions.DuplicateListenerError()
+        return orig_create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate, actions,
+                                    *args, **kwargs)
+
+    Backend.create_listener = create_listener
 
     for name in ("create_listener", "modify_listener", "delete_listener", "delete_load_balancer"):
         resync(name)
