@@ -5,6 +5,7 @@
  */
 import { build, prepareBuild, runBuild } from './build.js';
 import type { ResolvedService } from './config/resolve.js';
+import { inOwnRegistry } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { pinImage } from './release/taskdef.js';
@@ -59,7 +60,8 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
     source = 'image';
     const svc = single(target.services, opts.image);
     command = `deploy ${opts.image}`.slice(0, 200);
-    prepare = async () => resolveImage(session, svc, opts.image!);
+    const ref = checkImageRef(opts.image, target); // a malformed or unpinned ref: exit 2 before any call
+    prepare = async () => resolveImage(session, svc, ref);
   } else {
     const buildable = target.services.filter((s) => s.build);
     if (!buildable.length) {
@@ -152,41 +154,54 @@ function single(services: ResolvedService[], image: string): ResolvedService {
  * the environment's registry); `repo:tag` is resolved to its digest, which only the environment's
  * own registry can answer.
  */
-async function resolveImage(
-  session: Session,
-  svc: ResolvedService,
-  ref: string,
-): Promise<{ sha: string; changes: Change[] }> {
-  const { inOwnRegistry, lookupImage } = await import('./docker/registry.js');
+interface CheckedRef {
+  ref: string;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  /** In the environment's own registry: its digest can (and must) be looked up. */
+  own: boolean;
+}
+
+/** The local half of --image: a well-formed reference, pinned by digest unless the own registry can resolve it. */
+function checkImageRef(ref: string, target: { registry: string | null; region: string }): CheckedRef {
   const parsed = parseImageRef(ref);
   if (!parsed) {
     throw new PatchworkError('PW_USAGE', `--image ${ref} is not an image reference`, {
       hint: 'use host/repository:tag or host/repository@sha256:<64 hex>',
     });
   }
-  const own = inOwnRegistry(ref, session.target);
-  const repoName = parsed.repository.slice(parsed.repository.indexOf('/') + 1);
-  let digest = parsed.digest;
-  if (own) {
-    const found = await lookupImage(session.aws, session.target, repoName, digest ?? parsed.tag!);
-    if (!found) {
-      throw new PatchworkError('PW_IMAGE_NOT_FOUND', `the registry has no image ${ref}`, {
-        hint: 'push it first (`patchwork build`), or check the repository and tag',
-        data: { image: ref },
-      });
-    }
-    digest = found.digest;
-  } else if (!digest) {
+  const own = inOwnRegistry(ref, target);
+  if (!own && !parsed.digest) {
     throw new PatchworkError(
       'PW_USAGE',
       `--image ${ref} is outside this environment's registry and not pinned by digest`,
-      {
-        hint: 'pass it as repository@sha256:<digest> so the release is exact',
-      },
+      { hint: 'pass it as repository@sha256:<digest> so the release is exact' },
     );
   }
-  const image = pinImage(parsed.repository, digest!);
-  return { sha: parsed.tag ?? digest!.slice(7, 19), changes: [{ svc, image, digest: digest! }] };
+  return { ref, ...parsed, own };
+}
+
+async function resolveImage(
+  session: Session,
+  svc: ResolvedService,
+  checked: CheckedRef,
+): Promise<{ sha: string; changes: Change[] }> {
+  let digest = checked.digest;
+  if (checked.own) {
+    const { lookupImage } = await import('./docker/registry.js');
+    const repoName = checked.repository.slice(checked.repository.indexOf('/') + 1);
+    const found = await lookupImage(session.aws, session.target, repoName, digest ?? checked.tag!);
+    if (!found) {
+      throw new PatchworkError('PW_IMAGE_NOT_FOUND', `the registry has no image ${checked.ref}`, {
+        hint: 'push it first (`patchwork build`), or check the repository and tag',
+        data: { image: checked.ref },
+      });
+    }
+    digest = found.digest;
+  }
+  const image = pinImage(checked.repository, digest!);
+  return { sha: checked.tag ?? digest!.slice(7, 19), changes: [{ svc, image, digest: digest! }] };
 }
 
 export function parseImageRef(ref: string): { repository: string; tag: string | null; digest: string | null } | null {
@@ -213,7 +228,7 @@ export async function planDeploy(
   const { target, aws } = session;
   if (opts.image) {
     const svc = single(target.services, opts.image);
-    const { changes } = await resolveImage(session, svc, opts.image);
+    const { changes } = await resolveImage(session, svc, checkImageRef(opts.image, target));
     return {
       env: target.env,
       dryRun: true,

@@ -174,3 +174,26 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }
 }
+
+const LOCK_KEY = '{"pk":{"S":"lock"},"sk":{"S":"lock"}}';
+
+/** The deploy lock item of a state table as the AWS CLI reads it (consistent read; undefined when free). */
+export function deployLock(table: string): Record<string, { S?: string; N?: string }> | undefined {
+  return awsCli(['dynamodb', 'get-item', '--table-name', table, '--key', LOCK_KEY, '--consistent-read']).Item;
+}
+
+/** Sets the lock's expiry `msAgo` into the past with the AWS CLI: what waiting out its TTL would do. */
+export function expireDeployLock(table: string, msAgo: number): void {
+  awsCli([
+    'dynamodb',
+    'update-item',
+    '--table-name',
+    table,
+    '--key',
+    LOCK_KEY,
+    '--update-expression',
+    'SET expiresAt = :e',
+    '--expression-attribute-values',
+    `{":e":{"N":"${Date.now() - msAgo}"}}`,
+  ]);
+}

@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
-import { awsCli, DEFAULT_EMULATOR_CONFIG, emu, localWorld } from '../helpers/localworld.js';
+import {
+  awsCli,
+  DEFAULT_EMULATOR_CONFIG,
+  deployLock,
+  emu,
+  expireDeployLock,
+  localWorld,
+} from '../helpers/localworld.js';
 import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 const app = `dp${Date.now().toString(36)}`;
@@ -31,16 +38,7 @@ const cli = (args: string[], timeoutMs = 300_000) =>
 
 /** The state table of the test environment, and its lock item as the AWS CLI sees it (undefined when free). */
 const table = `${app}-it-patchwork`;
-const lockItem = () =>
-  awsCli([
-    'dynamodb',
-    'get-item',
-    '--table-name',
-    table,
-    '--key',
-    '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-    '--consistent-read',
-  ]).Item;
+const lockItem = () => deployLock(table);
 
 /**
  * Starts a deploy in the background and returns once it holds the lock. The emulator's rollout is
@@ -223,18 +221,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     const blocked = await cli(['deploy']);
     expect(blocked.code).toBe(5);
     // Time passes: the lock expires (TTL ≥ 60 s; set its expiry into the past rather than sleep).
-    awsCli([
-      'dynamodb',
-      'update-item',
-      '--table-name',
-      table,
-      '--key',
-      '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-      '--update-expression',
-      'SET expiresAt = :e',
-      '--expression-attribute-values',
-      `{":e":{"N":"${Date.now() - 5000}"}}`,
-    ]);
+    expireDeployLock(table, 5000);
     const taken = await cli(['deploy']);
     expect(taken.code, taken.stderr).toBe(0);
     expect(taken.stdout).toMatch(/"code":"PW_LOCK_TAKEN_OVER"/);
@@ -330,6 +317,13 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     const external = await cli(['deploy', '--image', 'ghcr.io/example/app:1.0']);
     expect(external.code).toBe(2);
     expect(external.stderr).toMatch(/PW_USAGE: .*not pinned by digest/);
+    expect(external.stderr).toMatch(/try: pass it as repository@sha256:<digest>/);
+    const malformed = await cli(['deploy', '--image', 'Not An Image']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/PW_USAGE: --image Not An Image is not an image reference/);
+    // Both are found before the lock: not one AWS call.
+    expect(external.result.apiCalls?.total).toBe(0);
+    expect(malformed.result.apiCalls?.total).toBe(0);
     expect(service().taskDefinition).toBe(before);
   }, 300_000);
 

@@ -619,20 +619,6 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
     expect(described.DNSName).toBe(dns);
     expect(described.CanonicalHostedZoneId).toBe(lb.CanonicalHostedZoneId);
 
-    const listener = awsCli([
-      'elbv2',
-      'create-listener',
-      '--load-balancer-arn',
-      lb.LoadBalancerArn,
-      '--protocol',
-      'HTTP',
-      '--port',
-      '80',
-      '--default-actions',
-      JSON.stringify([{ Type: 'forward', TargetGroupArn: tg }]),
-    ]).Listeners[0];
-    // CreateListener is idempotent (a retry after a lost answer gets the same listener); other
-    // settings on a taken port are DuplicateListener.
     const listenerArgs = (action: unknown) => [
       'elbv2',
       'create-listener',
@@ -645,6 +631,9 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
       '--default-actions',
       JSON.stringify([action]),
     ];
+    const listener = awsCli(listenerArgs({ Type: 'forward', TargetGroupArn: tg })).Listeners[0];
+    // CreateListener is idempotent (a retry after a lost answer gets the same listener); other
+    // settings on a taken port are DuplicateListener.
     expect(awsCli(listenerArgs({ Type: 'forward', TargetGroupArn: tg })).Listeners[0].ListenerArn).toBe(
       listener.ListenerArn,
     );

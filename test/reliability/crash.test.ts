@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, type LogEntry, startFaultProxy } from '../faults/proxy.js';
 import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
-import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, deployLock, expireDeployLock, localWorld, resetWorld } from '../helpers/localworld.js';
 import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 const stamp = Date.now().toString(36).slice(-5);
@@ -279,16 +279,7 @@ describe('kill -9 of deploy at 10 points, then a rerun converges', () => {
   const svcName = `${app}-it-web`;
   const cli = (args: string[], env = direct) =>
     runCli([...args, '-e', 'it', '--json'], { cwd: root, env, timeoutMs: 300_000 });
-  const lockItem = () =>
-    awsCli([
-      'dynamodb',
-      'get-item',
-      '--table-name',
-      table,
-      '--key',
-      '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-      '--consistent-read',
-    ]).Item as Record<string, { S?: string; N?: string }> | undefined;
+  const lockItem = () => deployLock(table);
   const service = () =>
     awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', svcName]).services[0] as {
       taskDefinition: string;
@@ -370,18 +361,7 @@ describe('kill -9 of deploy at 10 points, then a rerun converges', () => {
           expect(res(un).broken.command).toBe(left.command!.S);
         } else {
           resolved = 'expiry moved into the past';
-          awsCli([
-            'dynamodb',
-            'update-item',
-            '--table-name',
-            table,
-            '--key',
-            '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-            '--update-expression',
-            'SET expiresAt = :e',
-            '--expression-attribute-values',
-            `{":e":{"N":"${Date.now() - 1000}"}}`,
-          ]);
+          expireDeployLock(table, 1000);
         }
       }
       const rerun = await cli(['deploy', ...extra]);

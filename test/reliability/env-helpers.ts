@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
-import { awsCli, localWorld } from '../helpers/localworld.js';
+import { awsCli, deployLock, localWorld } from '../helpers/localworld.js';
 import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 export const ENV_NAME = 'rel';
@@ -78,17 +78,7 @@ export function describeService(a: TestApp): {
 }
 
 /** The lock item of the app's state table (undefined when free). */
-export function lockItem(a: TestApp): Record<string, { S?: string; N?: string }> | undefined {
-  return awsCli([
-    'dynamodb',
-    'get-item',
-    '--table-name',
-    a.table,
-    '--key',
-    '{"pk":{"S":"lock"},"sk":{"S":"lock"}}',
-    '--consistent-read',
-  ]).Item;
-}
+export const lockItem = (a: TestApp) => deployLock(a.table);
 
 /** The `patchwork:sha` tag of a task definition. */
 export function shaOf(taskDefinitionArn: string): string | undefined {

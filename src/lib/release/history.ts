@@ -13,6 +13,7 @@ import {
   type DynamoDBClient,
   PutItemCommand,
   QueryCommand,
+  type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { isAwsError } from '../aws/errors.js';
 import { PatchworkError } from '../errors.js';
@@ -131,26 +132,38 @@ export async function listReleases(ddb: DynamoDBClient, table: string, limit = 1
   }
 }
 
-async function queryReleases(ddb: DynamoDBClient, table: string, limit: number): Promise<ReleaseRecord[]> {
-  const out: ReleaseRecord[] = [];
+/**
+ * The items of a query, page by page, following LastEvaluatedKey. `input` is read for every page
+ * (a limit may shrink as results come in); a caller that has enough stops iterating.
+ */
+async function* queryPages(
+  ddb: DynamoDBClient,
+  input: () => Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+): AsyncGenerator<Record<string, AttributeValue>[]> {
   let start: Record<string, AttributeValue> | undefined;
   do {
-    const page = await ddb.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
-        ScanIndexForward: false,
-        Limit: Math.min(100, limit - out.length),
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
-    for (const item of page.Items ?? []) {
+    const page = await ddb.send(new QueryCommand({ ...input(), ...(start ? { ExclusiveStartKey: start } : {}) }));
+    yield page?.Items ?? [];
+    start = page?.LastEvaluatedKey;
+  } while (start);
+}
+
+async function queryReleases(ddb: DynamoDBClient, table: string, limit: number): Promise<ReleaseRecord[]> {
+  const out: ReleaseRecord[] = [];
+  const input = () => ({
+    TableName: table,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
+    ScanIndexForward: false,
+    Limit: Math.min(100, limit - out.length),
+  });
+  for await (const items of queryPages(ddb, input)) {
+    for (const item of items) {
       const r = fromReleaseItem(item);
       if (r) out.push(r);
     }
-    start = page.LastEvaluatedKey;
-  } while (start && out.length < limit);
+    if (out.length >= limit) break;
+  }
   return out;
 }
 
@@ -180,23 +193,18 @@ export async function markInterrupted(
   const from = new Date(lock.startedAt).toISOString();
   const to = `${new Date(until).toISOString()}#~`;
   const found: ReleaseRecord[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await ddb.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': { S: RELEASE_PK }, ':from': { S: from }, ':to': { S: to } },
-        ConsistentRead: true,
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
-    for (const item of page?.Items ?? []) {
+  const input = () => ({
+    TableName: table,
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+    ExpressionAttributeValues: { ':pk': { S: RELEASE_PK }, ':from': { S: from }, ':to': { S: to } },
+    ConsistentRead: true,
+  });
+  for await (const items of queryPages(ddb, input)) {
+    for (const item of items) {
       const r = fromReleaseItem(item);
       if (r?.outcome === 'in-progress') found.push(r);
     }
-    start = page?.LastEvaluatedKey;
-  } while (start);
+  }
   const marked: ReleaseRecord[] = [];
   for (const r of found) {
     const next: ReleaseRecord = {
@@ -225,21 +233,14 @@ export async function markInterrupted(
 /** Deletes every record past the newest `keep`; returns how many went. */
 export async function pruneReleases(ddb: DynamoDBClient, table: string, keep: number): Promise<number> {
   const keys: string[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await ddb.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
-        ProjectionExpression: 'sk',
-        ScanIndexForward: false,
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
-    for (const item of page.Items ?? []) if (item.sk?.S) keys.push(item.sk.S);
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const input = () => ({
+    TableName: table,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
+    ProjectionExpression: 'sk',
+    ScanIndexForward: false,
+  });
+  for await (const items of queryPages(ddb, input)) for (const item of items) if (item.sk?.S) keys.push(item.sk.S);
   const old = keys.slice(Math.max(0, keep));
   for (const sk of old) {
     await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: RELEASE_PK }, sk: { S: sk } } }));

@@ -18,7 +18,7 @@ import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
-import { type WatchResult, watchRollout } from '../watch/index.js';
+import { type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
   listReleases,
   newRelease,
@@ -173,18 +173,24 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           await finish('started', 'not waited for (--no-wait)');
           return result(null);
         }
-        const watch = await watchRollout({
-          aws,
-          cluster,
-          services: prepared.map((p) => ({
-            name: p.change.svc.name,
-            serviceName: p.service.serviceName!,
-            taskDefinition: p.arn,
-          })),
-          pollSeconds: target.deploy.pollSeconds,
-          timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
+        // Waits until every service runs the task definition `which` picks (ours, or the previous).
+        const waitOn = (which: (p: (typeof prepared)[number]) => string, more: Partial<WatchOptions>) =>
+          watchRollout({
+            aws,
+            cluster,
+            services: prepared.map((p) => ({
+              name: p.change.svc.name,
+              serviceName: p.service.serviceName!,
+              taskDefinition: which(p),
+            })),
+            pollSeconds: target.deploy.pollSeconds,
+            timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
+            alarmPrefix: null,
+            events,
+            ...more,
+          });
+        const watch = await waitOn((p) => p.arn, {
           alarmPrefix: target.alarms ? alarmPrefix(target) : null,
-          events,
           since: new Date(started - 1000),
           ecsOnly: !!opts.fast,
         });
@@ -237,19 +243,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             );
           }
           // Wait for the previous release to serve again (alarms may still fire: not part of this wait).
-          const back = await watchRollout({
-            aws,
-            cluster,
-            services: prepared.map((p) => ({
-              name: p.change.svc.name,
-              serviceName: p.service.serviceName!,
-              taskDefinition: p.previous,
-            })),
-            pollSeconds: target.deploy.pollSeconds,
-            timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
-            alarmPrefix: null,
-            events,
-          });
+          const back = await waitOn((p) => p.previous, {});
           if (back.state !== 'done')
             events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
         }
