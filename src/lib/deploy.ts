@@ -243,17 +243,15 @@ export async function planDeploy(
     ...(opts.sha ? { tag: opts.sha } : {}),
   });
   const ecs = await aws.get('ecs');
-  const { DescribeServicesCommand, DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
+  const { DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
+  const { describeServices } = await import('./aws/ecs.js');
   const { clusterName, ecsServiceName } = await import('./desired/names.js');
   const { digestOf } = await import('./release/taskdef.js');
-  const described = buildable.length
-    ? await ecs.send(
-        new DescribeServicesCommand({
-          cluster: clusterName(target),
-          services: buildable.map((s) => ecsServiceName(s)),
-        }),
-      )
-    : { services: [] };
+  const described = await describeServices(
+    ecs,
+    clusterName(target),
+    buildable.map((s) => ecsServiceName(s)),
+  );
   const services: DeployPlan['services'] = [];
   for (const svc of buildable) {
     const img = built.images.find((i) => i.service === svc.name);

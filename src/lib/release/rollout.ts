@@ -6,7 +6,6 @@
  */
 
 import {
-  DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   RegisterTaskDefinitionCommand,
   type Service,
@@ -14,6 +13,7 @@ import {
   type UpdateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { describeServices } from '../aws/ecs.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
@@ -112,8 +112,10 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         await pruneReleases(ddb, table, target.deploy.keepReleases).catch(() => 0);
       };
       try {
-        const described = await ecs.send(
-          new DescribeServicesCommand({ cluster, services: changes.map((c) => ecsServiceName(c.svc)) }),
+        const described = await describeServices(
+          ecs,
+          cluster,
+          changes.map((c) => ecsServiceName(c.svc)),
         );
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])

@@ -186,29 +186,25 @@ function notProvisioned(target: ResolvedEnvironment, what: string): PatchworkErr
   );
 }
 
-/** DescribeServices, 10 names a call. A missing cluster, or no service at all → PW_NOT_PROVISIONED. */
+/** DescribeServices (10 names a call, in parallel). A missing cluster, or no service at all → PW_NOT_PROVISIONED. */
 async function describeServices(session: Session): Promise<Map<string, Service | undefined>> {
   const { target, aws } = session;
-  const { DescribeServicesCommand } = await import('@aws-sdk/client-ecs');
+  const { describeServices: describe } = await import('../aws/ecs.js');
   const ecs = await aws.get('ecs');
   const byFull = new Map(target.services.map((s) => [ecsServiceName(s), s.name]));
   const names = [...byFull.keys()];
   const out = new Map<string, Service | undefined>();
-  for (let i = 0; i < names.length; i += 10) {
-    let res: { services?: Service[] };
-    try {
-      res = await ecs.send(
-        new DescribeServicesCommand({ cluster: clusterName(target), services: names.slice(i, i + 10) }),
-      );
-    } catch (err) {
-      if (isAwsError(err, 'ClusterNotFoundException'))
-        throw notProvisioned(target, `cluster ${clusterName(target)} not found`);
-      throw err;
-    }
-    for (const s of res.services ?? []) {
-      const name = byFull.get(s.serviceName ?? '');
-      if (name) out.set(name, s);
-    }
+  let res: { services: Service[] };
+  try {
+    res = await describe(ecs, clusterName(target), names);
+  } catch (err) {
+    if (isAwsError(err, 'ClusterNotFoundException'))
+      throw notProvisioned(target, `cluster ${clusterName(target)} not found`);
+    throw err;
+  }
+  for (const s of res.services) {
+    const name = byFull.get(s.serviceName ?? '');
+    if (name) out.set(name, s);
   }
   const live = [...out.values()].filter((s) => s && s.status !== 'INACTIVE');
   if (live.length === 0) {

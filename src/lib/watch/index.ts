@@ -5,12 +5,13 @@
  * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons) or timeout.
  */
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeServicesCommand, DescribeTasksCommand, ListTasksCommand, type Service } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ListTasksCommand, type Service } from '@aws-sdk/client-ecs';
 import {
   DescribeTargetHealthCommand,
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsClients } from '../aws/clients.js';
+import { describeServices } from '../aws/ecs.js';
 import type { Emitter } from '../events.js';
 import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
 
@@ -64,8 +65,10 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   const quiet = (o.quietSeconds ?? 30) * 1000;
 
   for (;;) {
-    const described = await ecs.send(
-      new DescribeServicesCommand({ cluster: o.cluster, services: o.services.map((s) => s.serviceName) }),
+    const described = await describeServices(
+      ecs,
+      o.cluster,
+      o.services.map((s) => s.serviceName),
     );
     const byName = new Map((described.services ?? []).map((s) => [s.serviceName, s] as const));
     let alarms: string[] = [];
