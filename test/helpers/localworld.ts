@@ -40,6 +40,10 @@ export interface EmulatorConfig {
   healthTimeoutSeconds: number;
   /** Fail tasks whose container `secrets` point at SSM parameters / secrets that do not exist. */
   checkSecrets: boolean;
+  /** Refuse DescribeServices with more than 10 services, as ECS does. */
+  limitDescribeServices: boolean;
+  /** ListTaskDefinitions pages (maxResults ≤ 100, nextToken) and sorts (sort ASC/DESC) as ECS does. */
+  pageTaskDefinitions: boolean;
   tickSeconds: number;
 }
 
@@ -49,6 +53,8 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   failThreshold: null,
   healthTimeoutSeconds: 30,
   checkSecrets: true,
+  limitDescribeServices: true,
+  pageTaskDefinitions: true,
   tickSeconds: 0.1,
 };
 

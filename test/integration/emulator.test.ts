@@ -432,6 +432,96 @@ describe('ECS rolling deployments (simulated tasks)', () => {
   });
 });
 
+describe('ECS request limits (AWS CLI)', () => {
+  const cliError = (args: string[]): string => {
+    try {
+      awsCli(args);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error(`aws ${args.join(' ')} succeeded`);
+  };
+
+  it('DescribeServices: 11 names are refused as ECS refuses them, 10 are answered; switchable', async () => {
+    const td = taskDefinition('emu-many', `${FAKE_REPO}:v1`);
+    const names = Array.from({ length: 11 }, (_, i) => `many-${i + 1}`);
+    for (const name of names) createService(net, name, td, { desired: 0 });
+    const describe = (n: string[]) => ['ecs', 'describe-services', '--cluster', CLUSTER, '--services', ...n];
+
+    const ten = awsCli(describe(names.slice(0, 10)));
+    expect(ten.services.map((s: { serviceName: string }) => s.serviceName)).toEqual(names.slice(0, 10));
+    expect(ten.failures).toEqual([]);
+    const refused = cliError(describe(names));
+    expect(refused).toContain('InvalidParameterException');
+    expect(refused).toContain('service names can have at most 10 items.');
+
+    await emu('config', { limitDescribeServices: false });
+    expect(awsCli(describe(names)).services).toHaveLength(11);
+  });
+
+  it('ListTaskDefinitions: pages of 100 (maxResults 1..100), nextToken, sort ASC/DESC; switchable', async () => {
+    // 205 revisions through the SDK (one process, not 205 CLI runs); the listing through the CLI.
+    const { ECSClient, RegisterTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
+    const world = localWorld();
+    const ecs = new ECSClient({
+      endpoint: world.endpoint,
+      region: world.region,
+      credentials: { accessKeyId: world.accessKeyId, secretAccessKey: world.secretAccessKey },
+    });
+    const register = (family: string) =>
+      ecs.send(
+        new RegisterTaskDefinitionCommand({
+          family,
+          containerDefinitions: [{ name: 'web', image: `${FAKE_REPO}:v1`, memory: 64 }],
+        }),
+      );
+    for (let i = 0; i < 205; i++) await register('emu-paged');
+    await register('emu-paged-b');
+    await register('emu-a');
+    const rev = (arns: string[]) => arns.map((a) => a.replace(/^.*task-definition\//, ''));
+    const list = (...extra: string[]) => awsCli(['ecs', 'list-task-definitions', ...extra]);
+    const family = ['--family-prefix', 'emu-paged'];
+
+    // One call, no maxResults: the first 100, oldest first, and a token.
+    const asc = list(...family, '--no-paginate');
+    expect(rev(asc.taskDefinitionArns)).toEqual(Array.from({ length: 100 }, (_, i) => `emu-paged:${i + 1}`));
+    expect(asc.nextToken).toEqual(expect.any(String));
+    // DESC: newest first; the token continues where the page ended; the last page has no token.
+    const d1 = list(...family, '--sort', 'DESC', '--no-paginate');
+    expect(rev(d1.taskDefinitionArns)).toEqual(Array.from({ length: 100 }, (_, i) => `emu-paged:${205 - i}`));
+    const d2 = list(...family, '--sort', 'DESC', '--no-paginate', '--next-token', d1.nextToken);
+    expect(rev(d2.taskDefinitionArns)).toEqual(Array.from({ length: 100 }, (_, i) => `emu-paged:${105 - i}`));
+    const d3 = list(...family, '--sort', 'DESC', '--no-paginate', '--next-token', d2.nextToken);
+    expect(rev(d3.taskDefinitionArns)).toEqual([
+      'emu-paged:5',
+      'emu-paged:4',
+      'emu-paged:3',
+      'emu-paged:2',
+      'emu-paged:1',
+    ]);
+    expect(d3.nextToken).toBeUndefined();
+    // The CLI's own paginator follows the tokens: all 205, 30 a page.
+    const all = list(...family, '--sort', 'DESC', '--page-size', '30');
+    expect(all.taskDefinitionArns).toHaveLength(205);
+    expect(rev(all.taskDefinitionArns).slice(0, 2)).toEqual(['emu-paged:205', 'emu-paged:204']);
+    // Raw maxResults; out of 1..100 is refused.
+    expect(list(...family, '--max-results', '7').taskDefinitionArns).toHaveLength(7);
+    expect(cliError(['ecs', 'list-task-definitions', '--max-results', '101'])).toContain('InvalidParameterException');
+    // Without a family: by family name, then revision; DESC reverses both.
+    expect(rev(list('--sort', 'DESC', '--max-results', '3').taskDefinitionArns)).toEqual([
+      'emu-paged-b:1',
+      'emu-paged:205',
+      'emu-paged:204',
+    ]);
+    expect(rev(list('--max-results', '2').taskDefinitionArns)).toEqual(['emu-a:1', 'emu-paged:1']);
+
+    await emu('config', { pageTaskDefinitions: false });
+    const flat = list(...family, '--no-paginate');
+    expect(flat.taskDefinitionArns).toHaveLength(205);
+    expect(flat.nextToken).toBeUndefined();
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Real containers: a tiny static Go server in a FROM-scratch image, pushed to the local registry.
 

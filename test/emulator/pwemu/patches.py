@@ -5,12 +5,15 @@ Request and response shapes stay moto's: we only change what the models hold.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from typing import Any
 
 from botocore import xform_name
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.core.responses import ActionResult
 from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
@@ -203,6 +206,80 @@ def _patch_ecs(world: World) -> None:
             return orig_describe_tasks(self, cluster_str, tasks)
 
     Backend.describe_tasks = describe_tasks
+
+    _patch_ecs_limits(world)
+
+
+DESCRIBE_SERVICES_MAX = 10
+LIST_TASK_DEFINITIONS_MAX = 100
+
+
+def _encode_token(after: tuple[str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": list(after)}).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str, int]:
+    try:
+        family, revision = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+        return str(family), int(revision)
+    except Exception as exc:  # noqa: BLE001 - any malformed token is the caller's error
+        raise InvalidParameterException("Invalid token") from exc
+
+
+def _patch_ecs_limits(world: World) -> None:
+    """Request limits ECS enforces and moto does not (README: "Limits ECS enforces")."""
+    Response = ecs_responses.EC2ContainerServiceResponse
+
+    orig_describe_services = Response.describe_services
+
+    def describe_services(self: Any) -> Any:
+        if world.config.get("limitDescribeServices", True):
+            names = self._get_param("services", []) or []
+            if len(names) > DESCRIBE_SERVICES_MAX:
+                # ECS's answer, word for word (InvalidParameterException).
+                raise InvalidParameterException(f"service names can have at most {DESCRIBE_SERVICES_MAX} items.")
+        return orig_describe_services(self)
+
+    Response.describe_services = describe_services
+
+    orig_list_task_definitions = Response.list_task_definitions
+
+    def list_task_definitions(self: Any) -> Any:
+        if not world.config.get("pageTaskDefinitions", True):
+            return orig_list_task_definitions(self)
+        max_results = self._get_param("maxResults")
+        if max_results is None:
+            max_results = LIST_TASK_DEFINITIONS_MAX
+        elif not isinstance(max_results, int) or isinstance(max_results, bool) or not 1 <= max_results <= 100:
+            raise InvalidParameterException("maxResults must be between 1 and 100.")
+        order = self._get_param("sort") or "ASC"
+        if order not in ("ASC", "DESC"):
+            raise InvalidParameterException("sort must be one of ASC, DESC.")
+        family_prefix = self._get_param("familyPrefix")
+        status = self._get_param("status") or "ACTIVE"
+        backend = self.ecs_backend
+        found = [
+            td
+            for revisions in backend.task_definitions.values()
+            for td in revisions.values()
+            if (family_prefix is None or td.family == family_prefix) and td.status == status
+        ]
+        # ECS: lexicographically by family, then by revision; DESC reverses both.
+        desc = order == "DESC"
+        found.sort(key=lambda td: (td.family, td.revision), reverse=desc)
+        token = self._get_param("nextToken")
+        if token:
+            after = _decode_token(token)
+            # Keyed on the last item returned, not an offset: a revision deregistered between two
+            # pages neither shifts nor repeats the next page.
+            found = [td for td in found if ((td.family, td.revision) < after if desc else (td.family, td.revision) > after)]
+        page = found[:max_results]
+        result: dict[str, Any] = {"taskDefinitionArns": [td.arn for td in page]}
+        if len(found) > max_results:
+            result["nextToken"] = _encode_token((page[-1].family, page[-1].revision))
+        return ActionResult(result)
+
+    Response.list_task_definitions = list_task_definitions
 
 
 def _patch_elbv2(world: World) -> None:

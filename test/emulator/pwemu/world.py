@@ -50,6 +50,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "healthTimeoutSeconds": 30.0,
     # Fail tasks whose `secrets` reference SSM parameters / secrets that do not exist.
     "checkSecrets": True,
+    # DescribeServices refuses more than 10 services a call, as ECS does.
+    "limitDescribeServices": True,
+    # ListTaskDefinitions pages (maxResults 1..100, default 100; nextToken) and sorts (sort ASC/DESC)
+    # as ECS does; off = moto's single unsorted answer.
+    "pageTaskDefinitions": True,
     "tickSeconds": 0.1,
 }
 
@@ -163,7 +168,7 @@ class World:
             for key, value in patch.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
-                if key in ("runContainers", "checkSecrets"):
+                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
