@@ -2,8 +2,13 @@
  * Task definition retention: after a successful rollout, revisions of a service's family older
  * than every release still kept in history are deregistered (a bounded number per run, so a
  * family with hundreds of old revisions is trimmed over a few deploys without slowing one down).
+ *
+ * The family is listed newest first (ListTaskDefinitions `sort: DESC`, 100 a page, the SDK's
+ * paginator) and paging stops as soon as it is past the oldest kept revision with this run's share
+ * of old revisions in hand: a deploy reads one page (rarely two) however long the family's history,
+ * never the whole family. Of the old revisions read, the oldest `max` go.
  */
-import { DeregisterTaskDefinitionCommand, type ECSClient, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
+import { DeregisterTaskDefinitionCommand, type ECSClient, paginateListTaskDefinitions } from '@aws-sdk/client-ecs';
 import type { Emitter } from '../events.js';
 
 export const MAX_DEREGISTER_PER_RUN = 50;
@@ -27,6 +32,9 @@ export function revisionsToDeregister(family: string, arns: string[], keep: stri
     .map((x) => x.arn);
 }
 
+/** Page size of the family listing (ECS's maximum). */
+export const LIST_PAGE_SIZE = 100;
+
 export async function pruneTaskDefinitions(
   ecs: ECSClient,
   family: string,
@@ -34,23 +42,31 @@ export async function pruneTaskDefinitions(
   events: Emitter,
   max = MAX_DEREGISTER_PER_RUN,
 ): Promise<number> {
+  const kept = keep.map(parseTaskDefinitionArn).filter((k) => k?.family === family);
+  if (!kept.length || max <= 0) return 0;
+  const floor = Math.min(...kept.map((k) => k!.revision));
+  const keepSet = new Set(keep);
   const arns: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ecs.send(
-      new ListTaskDefinitionsCommand({
-        familyPrefix: family,
-        status: 'ACTIVE',
-        sort: 'ASC',
-        ...(nextToken ? { nextToken } : {}),
-      }),
-    );
-    arns.push(...(page.taskDefinitionArns ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  const old = revisionsToDeregister(family, arns, keep).slice(0, max);
-  for (const arn of old) await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }));
-  if (old.length)
-    events.log(`deregistered ${old.length} task definition revision(s) of ${family} older than the kept releases`);
-  return old.length;
+  let old = 0;
+  const pages = paginateListTaskDefinitions(
+    { client: ecs, pageSize: LIST_PAGE_SIZE },
+    { familyPrefix: family, status: 'ACTIVE', sort: 'DESC' },
+  );
+  for await (const page of pages) {
+    for (const arn of page.taskDefinitionArns ?? []) {
+      const p = parseTaskDefinitionArn(arn);
+      if (p?.family !== family) continue;
+      arns.push(arn);
+      if (p.revision < floor && !keepSet.has(arn)) old++;
+    }
+    // Newest first, so the pages left hold only older revisions still: once past the oldest kept
+    // one with this run's share in hand, stop. (Short of it, the rest of the family is shorter
+    // than `max`: at most one more page.)
+    if (old >= max) break;
+  }
+  const doomed = revisionsToDeregister(family, arns, keep).slice(0, max);
+  for (const arn of doomed) await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }));
+  if (doomed.length)
+    events.log(`deregistered ${doomed.length} task definition revision(s) of ${family} older than the kept releases`);
+  return doomed.length;
 }
