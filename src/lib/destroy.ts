@@ -10,7 +10,7 @@ import {
   DeleteTaskDefinitionsCommand,
   DeregisterTaskDefinitionCommand,
   type ECSClient,
-  ListTaskDefinitionsCommand,
+  paginateListTaskDefinitions,
   type TaskDefinitionStatus,
 } from '@aws-sdk/client-ecs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
@@ -173,16 +173,11 @@ async function listFamily(
   families: Set<string>,
 ): Promise<string[]> {
   const arns: string[] = [];
-  {
-    let token: string | undefined;
-    do {
-      const out = await client.send(new ListTaskDefinitionsCommand({ familyPrefix: prefix, status, nextToken: token }));
-      for (const arn of out.taskDefinitionArns ?? []) {
-        const family = arn.split('/').pop()?.replace(/:\d+$/, '') ?? '';
-        if (families.has(family)) arns.push(arn);
-      }
-      token = out.nextToken;
-    } while (token);
+  for await (const out of paginateListTaskDefinitions({ client }, { familyPrefix: prefix, status })) {
+    for (const arn of out.taskDefinitionArns ?? []) {
+      const family = arn.split('/').pop()?.replace(/:\d+$/, '') ?? '';
+      if (families.has(family)) arns.push(arn);
+    }
   }
   return arns;
 }

@@ -12,6 +12,7 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
+  paginateQuery,
   QueryCommand,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
@@ -133,31 +134,36 @@ export async function listReleases(ddb: DynamoDBClient, table: string, limit = 1
 }
 
 /**
- * The items of a query, page by page, following LastEvaluatedKey. `input` is read for every page
- * (a limit may shrink as results come in); a caller that has enough stops iterating.
+ * The items of a query, page by page (the SDK's paginator, following LastEvaluatedKey). `limit`, when
+ * given, is read before every page (a caller's limit may shrink as results come in); a caller that
+ * has enough stops iterating, and no further page is read.
  */
 async function* queryPages(
   ddb: DynamoDBClient,
-  input: () => Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
+  limit?: () => number,
 ): AsyncGenerator<Record<string, AttributeValue>[]> {
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await ddb.send(new QueryCommand({ ...input(), ...(start ? { ExclusiveStartKey: start } : {}) }));
-    yield page?.Items ?? [];
-    start = page?.LastEvaluatedKey;
-  } while (start);
+  const pages = paginateQuery(
+    {
+      client: ddb,
+      // A fresh command per page: each request carries its own start key and limit.
+      withCommand: (cmd) =>
+        new QueryCommand({ ...(cmd.input as QueryCommandInput), ...(limit ? { Limit: limit() } : {}) }),
+    },
+    { ...input },
+  );
+  for await (const page of pages) yield page?.Items ?? [];
 }
 
 async function queryReleases(ddb: DynamoDBClient, table: string, limit: number): Promise<ReleaseRecord[]> {
   const out: ReleaseRecord[] = [];
-  const input = () => ({
+  const input = {
     TableName: table,
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
     ScanIndexForward: false,
-    Limit: Math.min(100, limit - out.length),
-  });
-  for await (const items of queryPages(ddb, input)) {
+  };
+  for await (const items of queryPages(ddb, input, () => Math.min(100, limit - out.length))) {
     for (const item of items) {
       const r = fromReleaseItem(item);
       if (r) out.push(r);
@@ -193,12 +199,12 @@ export async function markInterrupted(
   const from = new Date(lock.startedAt).toISOString();
   const to = `${new Date(until).toISOString()}#~`;
   const found: ReleaseRecord[] = [];
-  const input = () => ({
+  const input = {
     TableName: table,
     KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
     ExpressionAttributeValues: { ':pk': { S: RELEASE_PK }, ':from': { S: from }, ':to': { S: to } },
     ConsistentRead: true,
-  });
+  };
   for await (const items of queryPages(ddb, input)) {
     for (const item of items) {
       const r = fromReleaseItem(item);
@@ -233,13 +239,13 @@ export async function markInterrupted(
 /** Deletes every record past the newest `keep`; returns how many went. */
 export async function pruneReleases(ddb: DynamoDBClient, table: string, keep: number): Promise<number> {
   const keys: string[] = [];
-  const input = () => ({
+  const input = {
     TableName: table,
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
     ProjectionExpression: 'sk',
     ScanIndexForward: false,
-  });
+  };
   for await (const items of queryPages(ddb, input)) for (const item of items) if (item.sk?.S) keys.push(item.sk.S);
   const old = keys.slice(Math.max(0, keep));
   for (const sk of old) {

@@ -294,22 +294,14 @@ function toTarget(d: TargetHealthDescription): TargetStatus {
 }
 
 async function describeAlarms(session: Session): Promise<AlarmStatus[]> {
-  const { DescribeAlarmsCommand } = await import('@aws-sdk/client-cloudwatch');
+  const { paginateDescribeAlarms } = await import('@aws-sdk/client-cloudwatch');
   const cw = await session.aws.get('cloudwatch');
   const out: AlarmStatus[] = [];
-  let token: string | undefined;
-  do {
-    const res = await cw.send(
-      new DescribeAlarmsCommand({
-        AlarmNamePrefix: `${session.target.name}-`,
-        AlarmTypes: ['MetricAlarm'],
-        MaxRecords: 100,
-        ...(token ? { NextToken: token } : {}),
-      }),
-    );
-    for (const a of res.MetricAlarms ?? []) out.push(toAlarm(a));
-    token = res.NextToken;
-  } while (token);
+  const pages = paginateDescribeAlarms(
+    { client: cw, pageSize: 100 },
+    { AlarmNamePrefix: `${session.target.name}-`, AlarmTypes: ['MetricAlarm'] },
+  );
+  for await (const res of pages) for (const a of res.MetricAlarms ?? []) out.push(toAlarm(a));
   return out;
 }
 
@@ -439,23 +431,14 @@ async function readMetrics(
   const { queries, ids } = metricQueries(session.target, tgArns, lbArn);
   const out = new Map<string, Record<MetricKey, MetricSeries>>();
   if (queries.length === 0) return out;
-  const { GetMetricDataCommand } = await import('@aws-sdk/client-cloudwatch');
+  const { paginateGetMetricData } = await import('@aws-sdk/client-cloudwatch');
   const cw = await session.aws.get('cloudwatch');
   const results: MetricDataResult[] = [];
-  let token: string | undefined;
-  do {
-    const res = await cw.send(
-      new GetMetricDataCommand({
-        MetricDataQueries: queries,
-        StartTime: start,
-        EndTime: end,
-        ScanBy: 'TimestampAscending',
-        ...(token ? { NextToken: token } : {}),
-      }),
-    );
-    results.push(...(res.MetricDataResults ?? []));
-    token = res.NextToken;
-  } while (token);
+  const pages = paginateGetMetricData(
+    { client: cw },
+    { MetricDataQueries: queries, StartTime: start, EndTime: end, ScanBy: 'TimestampAscending' },
+  );
+  for await (const res of pages) results.push(...(res.MetricDataResults ?? []));
   for (const r of results) {
     const at = r.Id ? ids.get(r.Id) : undefined;
     if (!at) continue;
