@@ -52,7 +52,8 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   healthTimeoutSeconds: 30,
   checkSecrets: true,
   tickSeconds: 0.1,
-  validateRequests: true,
+  // On in every test; PATCHWORK_EMULATOR_VALIDATE=0 turns it off for a whole run (BENCHMARKS.md measures the cost).
+  validateRequests: process.env.PATCHWORK_EMULATOR_VALIDATE !== '0',
 };
 
 /** The running world's addresses (throws if `scripts/localworld.sh up` has not run). */
@@ -163,6 +164,9 @@ export function runAwsCli(args: string[], opts: AwsCliOptions = {}) {
 export interface ValidationCounts {
   total: number;
   checked: number;
+  /** Time spent checking, in seconds, and the slowest single check. */
+  seconds: number;
+  slowest: { operation: string | null; seconds: number };
   byClient: Record<string, number>;
   operations: Record<string, { count: number; members: Record<string, number>; clients: Record<string, number> }>;
 }

@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import {
   awsCli,
   emu,
+  localWorld,
   resetWorld,
   runAwsCli,
   unexpectedViolations,
@@ -34,7 +35,7 @@ function vpcId(): string {
 const long = (n: number) => 'a'.repeat(n);
 
 beforeEach(async () => {
-  await resetWorld();
+  await resetWorld({ validateRequests: true }); // even in a run with PATCHWORK_EMULATOR_VALIDATE=0
 });
 
 describe('the two requests of issue 22', () => {
@@ -258,7 +259,8 @@ describe('the counts and the switch', () => {
       containers,
     ]).taskDefinition;
     expect(td.networkMode).toBe('bogus'); // what moto does on its own
-    await resetWorld();
+    // moto's reset puts the emulator's config back to its defaults: validation on.
+    expect((await fetch(`${localWorld().endpoint}/moto-api/reset`, { method: 'POST' })).ok).toBe(true);
     expect((await emu('config')).validateRequests).toBe(true);
     refused([
       'ecs',

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import {
+  DEFAULT_EMULATOR_CONFIG,
   emu,
   type LocalWorld,
   localWorld,
@@ -37,6 +38,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const world = localWorld();
   Object.assign(process.env, worldAwsEnv(world));
   project.provide('localWorld', world);
+  // A previous run may have left validation off (PATCHWORK_EMULATOR_VALIDATE=0): this run's setting.
+  await emu('config', { validateRequests: DEFAULT_EMULATOR_CONFIG.validateRequests });
   await emu('validation', undefined, 'DELETE');
   return async () => {
     const report = await emu<ValidationReport>('validation');
@@ -47,6 +50,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       .map(
         (r) => `  ${r.operation} (${r.client}): ${r.violations.map((v) => `${v.member}: ${v.constraint}`).join('; ')}`,
       );
+    // vitest only logs a teardown's error ("error during close"): the exit code is set here.
+    process.exitCode = 1;
     throw new Error(
       `requests that AWS's API models refuse (GET /_patchwork/validation): ${JSON.stringify(bad)}\n${examples.join('\n')}`,
     );

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import threading
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -222,6 +223,7 @@ class Validator:
 
     def check(self, environ: dict[str, Any], scope: str | None, raw: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
         """None when the request may go on to moto, else the error response (status, headers, body)."""
+        started = time.perf_counter()
         found = self.identify(environ, scope)
         if found is None:
             return None
@@ -259,7 +261,7 @@ class Validator:
                 value = self._from_query(tree, shape, protocol == "ec2", "", "", "", violations, top=True)
                 self._check(name, value, shape, "", "", "", violations, protocol)
         client = _client(environ)
-        self.stats.checked(name, op_name)
+        self.stats.checked(name, op_name, time.perf_counter() - started)
         if not violations:
             return None
         self.stats.record(name, op_name, client, violations)
@@ -575,12 +577,16 @@ class Stats:
 
     @staticmethod
     def _empty() -> dict[str, Any]:
-        return {"total": 0, "checked": 0, "byClient": {}, "operations": {}}
+        return {"total": 0, "checked": 0, "seconds": 0.0, "slowest": {"operation": None, "seconds": 0.0},
+                "byClient": {}, "operations": {}}
 
-    def checked(self, service: str, op: str) -> None:
+    def checked(self, service: str, op: str, seconds: float) -> None:
         with self.lock:
-            self.current["checked"] += 1
-            self.lifetime["checked"] += 1
+            for agg in (self.current, self.lifetime):
+                agg["checked"] += 1
+                agg["seconds"] += seconds
+                if seconds > agg["slowest"]["seconds"]:
+                    agg["slowest"] = {"operation": f"{service}:{op}", "seconds": seconds}
 
     def record(self, service: str, op: str, client: str, violations: list[Violation]) -> None:
         key = f"{service}:{op}"
