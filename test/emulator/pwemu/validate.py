@@ -191,6 +191,8 @@ class Validator:
             if meta.get("targetPrefix"):
                 self._by_target[meta["targetPrefix"]] = name
         self.stats = Stats()
+        # Tag keys and values (every patchwork create) use \p{L}/\p{Z}/\p{N}: build the tables now, not on a request.
+        threading.Thread(target=_categories, name="pwemu-unicode-classes", daemon=True).start()
 
     def model(self, name: str) -> Any:
         model = self._models.get(name)
