@@ -71,15 +71,18 @@ class Control:
         return self.app(environ, start_response)
 
     def _validate(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return None
-        if length < 0 or (not length and environ.get("HTTP_TRANSFER_ENCODING")):
-            return None  # a streamed body: left to moto unread
-        raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
-        return self.validator.check(environ, _scope(environ), raw)
+        def read() -> bytes | None:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return None
+            if length < 0 or (not length and environ.get("HTTP_TRANSFER_ENCODING")):
+                return None  # a streamed body: left to moto unread
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again
+            return raw
+
+        return self.validator.check(environ, _scope(environ), read)
 
     # ------------------------------------------------------------------
     def _control(self, environ: dict[str, Any], start_response: Callable, route: str, method: str) -> Iterable[bytes]:

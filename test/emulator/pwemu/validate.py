@@ -23,7 +23,7 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -223,11 +223,16 @@ class Validator:
                 return name, "ec2" if protocol == "ec2" else "query"
         return None
 
-    def check(self, environ: dict[str, Any], scope: str | None, raw: bytes) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        """None when the request may go on to moto, else the error response (status, headers, body)."""
+    def check(self, environ: dict[str, Any], scope: str | None,
+              read: Callable[[], bytes | None]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """None when the request may go on to moto, else the error response (status, headers, body).
+        `read` gives the body (None: not readable here); it is called only for the services checked."""
         started = time.perf_counter()
         found = self.identify(environ, scope)
         if found is None:
+            return None
+        raw = read()
+        if raw is None:
             return None
         name, protocol = found
         model = self.model(name)
