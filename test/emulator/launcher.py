@@ -3,9 +3,9 @@
     python test/emulator/launcher.py --port 5000 [--host 127.0.0.1] [--rollout-seconds 3]
 
 Everything moto serves is unchanged (one port for all services, /moto-api/...);
-the extension adds ECS service deployments that progress over time, tasks
-that run as real containers when possible, and /_patchwork/... control
-endpoints. See README.md beside this file.
+the extension checks requests against AWS's API models, adds ECS service
+deployments that progress over time, tasks that run as real containers when
+possible, and /_patchwork/... control endpoints. See README.md beside this file.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--rollout-seconds", type=float, default=3.0)
     parser.add_argument("--no-containers", action="store_true", help="simulate every task (runContainers=false)")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="pass requests to moto unchecked against AWS's API models (validateRequests=false)")
     args = parser.parse_args(argv)
     if not args.host.startswith("127.") and args.host != "localhost":
         parser.error("--host must be a loopback address")
@@ -40,7 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     from pwemu.world import World, log
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    world = World(args.port, {"rolloutSeconds": args.rollout_seconds, "runContainers": not args.no_containers})
+    world = World(args.port, {
+        "rolloutSeconds": args.rollout_seconds,
+        "runContainers": not args.no_containers,
+        "validateRequests": not args.no_validate,
+    })
     patches.apply(world)
     app = Control(DomainDispatcherApplication(create_backend_app), world, moto.__version__)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

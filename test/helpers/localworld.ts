@@ -45,6 +45,8 @@ export interface EmulatorConfig {
   /** ListTaskDefinitions pages (maxResults ≤ 100, nextToken) and sorts (sort ASC/DESC) as ECS does. */
   pageTaskDefinitions: boolean;
   tickSeconds: number;
+  /** Check every request against AWS's API models (botocore's service-2.json) before moto sees it. */
+  validateRequests: boolean;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
@@ -56,6 +58,8 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   limitDescribeServices: true,
   pageTaskDefinitions: true,
   tickSeconds: 0.1,
+  // On in every test; PATCHWORK_EMULATOR_VALIDATE=0 turns it off for a whole run (BENCHMARKS.md measures the cost).
+  validateRequests: process.env.PATCHWORK_EMULATOR_VALIDATE !== '0',
 };
 
 /** The running world's addresses (throws if `scripts/localworld.sh up` has not run). */
@@ -115,7 +119,29 @@ export async function resetWorld(config: Partial<EmulatorConfig> = {}): Promise<
  * The endpoint is passed as --endpoint-url: Debian's CLI v2 (2.9) ignores AWS_ENDPOINT_URL.
  */
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the AWS CLI
-export function awsCli(args: string[], opts: { timeoutMs?: number } = {}): any {
+export function awsCli(args: string[], opts: AwsCliOptions = {}): any {
+  const res = runAwsCli(args, opts);
+  if (res.error) throw new Error(`aws ${args.join(' ')}: ${res.error.message}`);
+  if (res.status !== 0) {
+    throw new Error(`aws ${args.join(' ')} exited ${res.status}: ${res.stderr.trim()}`);
+  }
+  const out = res.stdout.trim();
+  return out ? JSON.parse(out) : {};
+}
+
+export interface AwsCliOptions {
+  timeoutMs?: number;
+  /**
+   * The request is meant to break AWS's model (a test of the emulator's validation): the CLI's own
+   * client-side checks (required members, minimums) are off so the request reaches the world, and it
+   * is marked (User-Agent `exec-env/patchwork-expected-violation`) so `GET /_patchwork/validation`
+   * counts it apart from patchwork's and the harness's requests.
+   */
+  expectViolation?: boolean;
+}
+
+/** The AWS CLI's exit status, stdout and stderr (for requests that are meant to fail). */
+export function runAwsCli(args: string[], opts: AwsCliOptions = {}) {
   const world = localWorld();
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('AWS_')) delete env[k];
@@ -129,17 +155,42 @@ export function awsCli(args: string[], opts: { timeoutMs?: number } = {}): any {
     AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
     AWS_EC2_METADATA_DISABLED: 'true',
   });
-  const res = spawnSync(
+  if (opts.expectViolation) {
+    env.AWS_CONFIG_FILE = join(REPO_ROOT, 'test', 'helpers', 'aws-cli-no-param-validation.ini');
+    env.AWS_EXECUTION_ENV = 'patchwork-expected-violation';
+  }
+  return spawnSync(
     world.awsCli || 'aws',
     [...args, '--output', 'json', '--endpoint-url', world.endpoint, '--region', world.region],
     { env, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  if (res.error) throw new Error(`aws ${args.join(' ')}: ${res.error.message}`);
-  if (res.status !== 0) {
-    throw new Error(`aws ${args.join(' ')} exited ${res.status}: ${res.stderr.trim()}`);
+}
+
+/** What `GET /_patchwork/validation` answers (counts since the last reset; `sinceStart` since start or DELETE). */
+export interface ValidationCounts {
+  total: number;
+  checked: number;
+  /** Time spent checking, in seconds, and the slowest single check. */
+  seconds: number;
+  slowest: { operation: string | null; seconds: number };
+  byClient: Record<string, number>;
+  operations: Record<string, { count: number; members: Record<string, number>; clients: Record<string, number> }>;
+}
+export interface ValidationReport extends ValidationCounts {
+  enabled: boolean;
+  sinceStart: ValidationCounts;
+  recent: { operation: string; client: string; violations: { member: string; kind: string; constraint: string }[] }[];
+  skippedPatterns: Record<string, string>;
+}
+
+/** Violations by clients other than the emulator's own deliberate tests (`expectViolation`). */
+export function unexpectedViolations(counts: ValidationCounts): Record<string, ValidationCounts['operations'][string]> {
+  const out: Record<string, ValidationCounts['operations'][string]> = {};
+  for (const [op, entry] of Object.entries(counts.operations)) {
+    const others = Object.entries(entry.clients).filter(([client]) => client !== 'expected');
+    if (others.length) out[op] = entry;
   }
-  const out = res.stdout.trim();
-  return out ? JSON.parse(out) : {};
+  return out;
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

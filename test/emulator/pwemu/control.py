@@ -2,27 +2,38 @@
 
 * `/_patchwork/...` -- the emulator's JSON control endpoints (see README.md).
 * `POST /moto-api/reset` -- also resets the emulator (state, config, containers).
+* Requests of the services patchwork uses are checked against AWS's API models
+  first (validate.py; config `validateRequests`); a violation is answered as
+  that service answers it and never reaches moto.
 * ECS, ELBv2 and EC2 API calls run under the emulator's lock, so the ticker
   never changes a service while moto reads or writes it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any, Callable, Iterable
 
 from . import docker
+from .validate import Validator
 from .world import LOCK, World
 
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _LOCKED_SERVICES = {"ecs", "elasticloadbalancing", "ec2"}
 
 
-def _needs_lock(environ: dict[str, Any]) -> bool:
+def _scope(environ: dict[str, Any]) -> str | None:
+    """The SigV4 credential scope's service (signing name), if the request is signed."""
     m = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    if m:
-        return m.group(1) in _LOCKED_SERVICES
+    return m.group(1) if m else None
+
+
+def _needs_lock(environ: dict[str, Any]) -> bool:
+    scope = _scope(environ)
+    if scope:
+        return scope in _LOCKED_SERVICES
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     return target.startswith("AmazonEC2ContainerService")
 
@@ -32,6 +43,7 @@ class Control:
         self.app = app
         self.world = world
         self.moto_version = moto_version
+        self.validator = Validator()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -40,6 +52,13 @@ class Control:
             return self._control(environ, start_response, path[len("/_patchwork/"):].strip("/"), method)
         if path.rstrip("/") == "/moto-api/reset" and method == "POST":
             self.world.reset()
+            self.validator.stats.reset()
+        if self.world.config.get("validateRequests") and not path.startswith("/moto-api"):
+            refused = self._validate(environ)
+            if refused is not None:
+                status, headers, data = refused
+                start_response(f"{status} Bad Request", headers)
+                return [data]
         if _needs_lock(environ):
             with LOCK:
                 body = self.app(environ, start_response)
@@ -50,6 +69,20 @@ class Control:
                     if close:
                         close()
         return self.app(environ, start_response)
+
+    def _validate(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        def read() -> bytes | None:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return None
+            if length < 0 or (not length and environ.get("HTTP_TRANSFER_ENCODING")):
+                return None  # a streamed body: left to moto unread
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again
+            return raw
+
+        return self.validator.check(environ, _scope(environ), read)
 
     # ------------------------------------------------------------------
     def _control(self, environ: dict[str, Any], start_response: Callable, route: str, method: str) -> Iterable[bytes]:
@@ -136,6 +169,16 @@ class Control:
             return 200, {"tasks": tasks}
         if route == "load-balancers" and method == "GET":
             return 200, {"loadBalancers": w.alb.describe() if w.alb is not None else []}
+        if route == "validation":
+            if method == "DELETE":
+                self.validator.stats.reset(lifetime=True)
+            elif method != "GET":
+                return 405, {"error": "GET or DELETE /_patchwork/validation"}
+            return 200, {
+                "enabled": bool(w.config.get("validateRequests")),
+                **self.validator.stats.snapshot(),
+                "skippedPatterns": dict(self.validator.skipped_patterns),
+            }
         if route == "tick" and method == "POST":
             with LOCK:
                 w.tick()

@@ -44,6 +44,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "rolloutSeconds": 3.0,
     # Run tasks as real containers when the image can be obtained locally.
     "runContainers": True,
+    # Check every request of the services patchwork uses against AWS's API model first (validate.py).
+    "validateRequests": True,
     # Circuit-breaker threshold; null = AWS formula min(200, max(3, ceil(0.5 * desired))).
     "failThreshold": None,
     # A real container must answer its health check within this time.
@@ -168,7 +170,7 @@ class World:
             for key, value in patch.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
-                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions"):
+                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
