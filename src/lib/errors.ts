@@ -12,6 +12,10 @@ export const ExitCode = {
   TIMEOUT: 4,
   LOCKED: 5,
   CHANGES_OR_UNHEALTHY: 6,
+  /** Cancelled (SIGINT / an AbortSignal): the lock released, the release marked interrupted. */
+  INTERRUPTED: 130,
+  /** The CLI got SIGTERM: as INTERRUPTED, with the exit code of a process ended by SIGTERM. */
+  TERMINATED: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -46,6 +50,7 @@ export const ErrorCodes = {
   PW_IMAGE_NOT_FOUND: ExitCode.USAGE,
   PW_UNKNOWN_NETWORK: ExitCode.USAGE,
   PW_CONFLICT: ExitCode.UNEXPECTED,
+  PW_INTERRUPTED: ExitCode.INTERRUPTED,
   // build (issue 6)
   PW_NOT_A_GIT_REPO: ExitCode.USAGE,
   PW_DIRTY_TREE: ExitCode.USAGE,

@@ -27,6 +27,11 @@ export interface CommonOptions {
   cwd?: string;
   /** Share a call counter across sessions (tests, benchmarks). */
   counter?: ApiCallCounter;
+  /**
+   * Cancels the verb: nothing more is started in AWS or the engine, the deploy lock is released,
+   * a release in progress is recorded `interrupted`, and the verb rejects with PW_INTERRUPTED.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Session {
@@ -34,6 +39,8 @@ export interface Session {
   target: ResolvedEnvironment;
   aws: AwsClients;
   events: Emitter;
+  /** The verb's cancellation (CommonOptions.signal); the clients in `aws` honour it too. */
+  signal: AbortSignal | undefined;
 }
 
 export function loadConfig(config: CommonOptions['config'], cwd = process.cwd()): LoadedConfig {
@@ -56,6 +63,7 @@ export function openSession(opts: CommonOptions): Session {
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
     },
     opts.counter,
+    opts.signal,
   );
-  return { config, target, aws, events: new Emitter(opts.onEvent) };
+  return { config, target, aws, events: new Emitter(opts.onEvent), signal: opts.signal };
 }

@@ -16,7 +16,8 @@ import type { IAMClient } from '@aws-sdk/client-iam';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { ApiCallCounter } from './counter.js';
+import { interrupted } from '../abort.js';
+import { ApiCallCounter, isMutating } from './counter.js';
 import { AWS_CONTEXT } from './errors.js';
 
 export interface AwsSettings {
@@ -89,10 +90,23 @@ export class AwsClients {
   constructor(
     readonly settings: AwsSettings,
     counter?: ApiCallCounter,
+    /** Once aborted, no call is started (PW_INTERRUPTED) and calls in flight are cancelled. */
+    readonly signal?: AbortSignal,
   ) {
     this.counter = counter ?? new ApiCallCounter();
     this.endpoint = settings.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
   }
+
+  /**
+   * The same settings and counter without the signal: for the clean-up an aborted verb still owes
+   * (releasing its lock, recording its release as interrupted). Its clients are made on first use.
+   */
+  detached(): AwsClients {
+    if (!this.signal) return this;
+    this.unbound ??= new AwsClients(this.settings, this.counter);
+    return this.unbound;
+  }
+  private unbound: AwsClients | undefined;
 
   get region(): string {
     return this.settings.region;
@@ -131,15 +145,28 @@ export class AwsClients {
 
   private instrument<C extends ClientMap[ServiceKey]>(client: C): C {
     const counter = this.counter;
+    const signal = this.signal;
     const stack = client.middlewareStack as unknown as MiddlewareStackLike;
+    if (signal) {
+      // Every call of a verb that was cancelled is refused before it starts (no write after an
+      // abort, the middleware below), and a read in flight is cut at once. A write in flight is let
+      // finish: cut, it may or may not have happened (a lock taken that nobody releases).
+      const send = client.send.bind(client) as (command: object, options?: Record<string, unknown>) => Promise<unknown>;
+      (client as { send: unknown }).send = (command: object, options?: Record<string, unknown>) =>
+        isMutating(command.constructor.name.replace(/Command$/, ''))
+          ? send(command, options)
+          : send(command, { abortSignal: signal, ...options });
+    }
     stack.add(
       (next, context) => async (args) => {
         const service = SERVICE_LABEL[String(context.clientName)] ?? String(context.clientName).replace(/Client$/, '');
         const operation = String(context.commandName).replace(/Command$/, '');
+        if (signal?.aborted) throw interrupted(signal, `before ${service}.${operation}`);
         counter.record(service, operation);
         try {
           return await next(args);
         } catch (err) {
+          if (signal?.aborted) throw interrupted(signal, `during ${service}.${operation}`);
           // Keep the SDK error (callers match on its name); remember where it happened so the
           // CLI boundary can turn it into a PatchworkError (mapAwsError) with service and operation.
           if (err && typeof err === 'object') {

@@ -8,6 +8,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { sleeper, throwIfAborted } from '../abort.js';
 import { loadBalancerName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
@@ -61,7 +62,7 @@ export function probe(url: string, timeoutMs: number): Promise<{ status: number 
 export async function runSmoke(
   session: Session,
   smoke: SmokeSettings,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: (ms: number) => Promise<void> = sleeper(session.signal),
 ): Promise<SmokeResult> {
   const { target, aws } = session;
   const elb = await aws.get('elbv2');
@@ -79,6 +80,7 @@ export async function runSmoke(
   let status: number | null = null;
   let reason: string | null = null;
   for (;;) {
+    throwIfAborted(session.signal, 'during the smoke test');
     attempts++;
     const left = Math.max(500, deadline - Date.now());
     const got = await probe(url, Math.min(5000, left));

@@ -10,6 +10,7 @@ import {
   DescribeTargetHealthCommand,
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { sleeper, throwIfAborted } from '../abort.js';
 import type { AwsClients } from '../aws/clients.js';
 import type { Emitter } from '../events.js';
 import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
@@ -36,6 +37,8 @@ export interface WatchOptions {
   ecsOnly?: boolean;
   sleep?: (ms: number) => Promise<void>;
   quietSeconds?: number;
+  /** Ends the wait with PW_INTERRUPTED (the polls' clients refuse calls after it, too). */
+  signal?: AbortSignal;
 }
 
 export type WatchResult =
@@ -53,7 +56,7 @@ export type WatchResult =
 export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   const ecs = await o.aws.get('ecs');
   const elb = await o.aws.get('elbv2');
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? sleeper(o.signal);
   const started = Date.now();
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
   const since = (o.since ?? new Date(started - 1000)).getTime();
@@ -64,6 +67,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   const quiet = (o.quietSeconds ?? 30) * 1000;
 
   for (;;) {
+    throwIfAborted(o.signal, 'while waiting for the rollout');
     const described = await ecs.send(
       new DescribeServicesCommand({ cluster: o.cluster, services: o.services.map((s) => s.serviceName) }),
     );
