@@ -6,7 +6,7 @@
 import { prepareBuild, runBuild } from './build.js';
 import type { ResolvedService } from './config/resolve.js';
 import { inOwnRegistry } from './docker/registry.js';
-import { PatchworkError } from './errors.js';
+import { inEnvironment, PatchworkError } from './errors.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { pinImage } from './release/taskdef.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
@@ -51,6 +51,12 @@ export interface DeployResult {
  */
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   const session = openSession(opts);
+  return deployIn(session, opts).catch((err: unknown) => {
+    throw inEnvironment(err, session.target);
+  });
+}
+
+async function deployIn(session: Session, opts: DeployOptions): Promise<DeployResult> {
   const { target, events } = session;
   if (opts.sha && opts.image) throw new PatchworkError('PW_USAGE', '--sha and --image are exclusive', {});
   let source: DeployResult['source'] = 'build';

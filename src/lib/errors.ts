@@ -92,6 +92,39 @@ export class PatchworkError extends Error {
   }
 }
 
+/** Where an environment lives, for the one "not provisioned" error. */
+export interface EnvironmentRef {
+  app: string;
+  env: string;
+  region: string;
+}
+
+/**
+ * The one error for an environment whose state table, cluster or services are missing:
+ * PW_NOT_PROVISIONED (exit 2), hint `patchwork provision --env X`. Without `where` (deep in the
+ * lock or history code, which knows only the table) the verb fills it in with `inEnvironment`.
+ */
+export function notProvisioned(where: EnvironmentRef | null, what: string, cause?: unknown): PatchworkError {
+  return new PatchworkError(
+    'PW_NOT_PROVISIONED',
+    where
+      ? `environment ${where.env} is not provisioned: ${what} (region ${where.region})`
+      : `not provisioned: ${what}`,
+    {
+      hint: `patchwork provision --env ${where?.env ?? '<env>'}`,
+      ...(where ? { data: { app: where.app, env: where.env, region: where.region } } : {}),
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
+}
+
+/** A PW_NOT_PROVISIONED that does not yet name its environment, named (anything else as it is). */
+export function inEnvironment(err: unknown, where: EnvironmentRef): unknown {
+  if (!(err instanceof PatchworkError) || err.code !== 'PW_NOT_PROVISIONED' || err.data.env !== undefined) return err;
+  const what = err.message.replace(/^not provisioned: /, '');
+  return notProvisioned(where, what, err.cause);
+}
+
 export function isPatchworkError(err: unknown): err is PatchworkError {
   return err instanceof PatchworkError;
 }

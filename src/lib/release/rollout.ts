@@ -15,9 +15,10 @@ import {
 } from '@aws-sdk/client-ecs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { interrupted, isInterrupted, throwIfAborted } from '../abort.js';
+import { isAwsError } from '../aws/errors.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
-import { PatchworkError } from '../errors.js';
+import { notProvisioned, PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
 import { type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
@@ -128,9 +129,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const name = ecsServiceName(change.svc);
           const service = services.get(name);
           if (!service?.taskDefinition) {
-            throw new PatchworkError('PW_AWS_ERROR', `service ${name} does not exist in cluster ${cluster}`, {
-              hint: 'run `patchwork provision` for this environment first',
-            });
+            throw notProvisioned(target, `service ${name} does not exist in cluster ${cluster}`);
           }
           let arn: string;
           throwIfAborted(signal, `before registering ${change.svc.name}'s task definition`);
@@ -280,7 +279,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             },
           );
         }
-        if (watch.state !== 'timeout') throw new Error(`unexpected rollout state ${watch.state}`);
+        if (watch.state !== 'timeout')
+          throw new PatchworkError('PW_UNEXPECTED', `unexpected rollout state ${watch.state}`);
         const waiting = Object.entries(watch.waitingFor)
           .map(([s, w]) => `${s}: ${w.join('; ')}`)
           .join(' | ');
@@ -295,7 +295,12 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         );
       } catch (err) {
         // Cancelled: whatever failed on the way out (a call cut short) is the abort's doing.
-        const cause = signal?.aborted && !isInterrupted(err) ? interrupted(signal) : err;
+        const cause =
+          signal?.aborted && !isInterrupted(err)
+            ? interrupted(signal)
+            : isAwsError(err, 'ClusterNotFoundException')
+              ? notProvisioned(target, `cluster ${cluster} does not exist`, err)
+              : err;
         if (release.outcome === 'in-progress') {
           const reason = cause instanceof Error ? cause.message : String(cause);
           await finish(isInterrupted(cause) ? 'interrupted' : 'failed', reason).catch(() => {});
