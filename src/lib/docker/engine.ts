@@ -16,7 +16,7 @@ export async function connectDocker(timeoutMs = 5_000): Promise<Docker> {
     await Promise.race([
       docker.ping(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(new PatchworkError('PW_NO_DOCKER', `no answer in ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
   } catch (err) {
@@ -35,6 +35,7 @@ function noDocker(err: unknown): PatchworkError {
 }
 
 function reason(err: unknown): string {
+  if (err instanceof PatchworkError) return err.message;
   const e = err as { code?: string; message?: string };
   return e.code ?? e.message?.split('\n')[0] ?? String(err);
 }
@@ -89,9 +90,9 @@ async function ping(where: PingTarget, timeoutMs: number): Promise<void> {
     const req = request({ ...where, path: '/_ping', method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();
       if (res.statusCode === 200) resolve();
-      else reject(new Error(`HTTP ${res.statusCode} from /_ping`));
+      else reject(new PatchworkError('PW_NO_DOCKER', `HTTP ${res.statusCode} from /_ping`));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new PatchworkError('PW_NO_DOCKER', `no answer in ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });

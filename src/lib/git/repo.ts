@@ -83,10 +83,18 @@ function gitRaw(cwd: string, args: string[]): Promise<Buffer> {
         },
       },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`git ${args.join(' ')}: ${stderr.toString('utf8').trim() || err.message}`));
+        if (err) reject(gitFailed(args, stderr.toString('utf8').trim() || err.message, err));
         else resolve(stdout);
       },
     );
+  });
+}
+
+/** A git command that failed outright (not a status the caller reads). */
+function gitFailed(args: string[], why: string, cause: unknown): PatchworkError {
+  return new PatchworkError('PW_NOT_A_GIT_REPO', `git ${args.join(' ')}: ${why}`, {
+    hint: 'check the repository with `git status`; or pass --tag <tag> to build without git',
+    cause,
   });
 }
 

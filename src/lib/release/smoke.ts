@@ -53,7 +53,10 @@ export function probe(url: string, timeoutMs: number): Promise<{ status: number 
         res.on('error', (err) => resolve({ error: err.message }));
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('timeout', () => {
+      resolve({ error: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    });
     req.on('error', (err) => resolve({ error: (err as NodeJS.ErrnoException).code ?? err.message }));
     req.end();
   });

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { sleeper, throwIfAborted } from '../abort.js';
 import type { AwsClients } from '../aws/clients.js';
+import { notProvisioned } from '../errors.js';
 import type { Emitter } from '../events.js';
 import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
 
@@ -86,7 +87,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     let allDone = true;
     for (const w of o.services) {
       const svc = byName.get(w.serviceName);
-      if (!svc) throw new Error(`service ${w.serviceName} not found in cluster ${o.cluster}`);
+      if (!svc) throw notProvisioned(null, `service ${w.serviceName} not found in cluster ${o.cluster}`);
       streamEvents(svc, since, seenEvents, o.events, w.name);
       const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
       const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, w.taskDefinition);
