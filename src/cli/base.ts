@@ -7,6 +7,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ApiCallCounter } from '../lib/aws/counter.js';
 import { mapAwsError } from '../lib/aws/errors.js';
 import { ExitCode, formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
+import { parseDuration } from '../lib/release/duration.js';
 import type { CommonOptions } from '../lib/session.js';
 import { makeRenderer, type Renderer } from './render.js';
 
@@ -28,6 +29,17 @@ export const commonFlags = {
   json: Flags.boolean({ description: 'NDJSON events on stdout, ending with a result line', helpGroup: 'GLOBAL' }),
   debug: Flags.boolean({ description: 'show stack traces and debug events', helpGroup: 'GLOBAL' }),
 };
+
+/**
+ * A duration flag (`--timeout`, `--lock-wait`): 90s, 10m, 1h, 1m30s or plain seconds, parsed to
+ * seconds by oclif before the command runs; a bad or out-of-bounds value is PW_USAGE (exit 2)
+ * naming the flag, before any config is read or AWS is called.
+ */
+export const durationFlag = Flags.custom<number, { min?: number }>({
+  helpValue: '<duration>',
+  parse: async (input, _ctx, opts) =>
+    parseDuration(input, `--${opts.name}`, opts.min === undefined ? {} : { min: opts.min }),
+});
 
 export const mutatingFlags = {
   'dry-run': Flags.boolean({ description: 'show the plan; change nothing' }),
@@ -174,7 +186,7 @@ export abstract class PatchworkCommand extends Command {
 
 /** Any thrown value → a PatchworkError: usage errors exit 2, SDK failures get a code, the rest PW_UNEXPECTED. */
 export function toPatchworkError(err: unknown): PatchworkError {
-  if (isPatchworkError(err)) return err;
+  if (isPatchworkError(err)) return fromFlagParse(err) ?? err;
   const aws = mapAwsError(err);
   if (isPatchworkError(aws)) return aws;
   const e = err as Error & { oclif?: { exit?: number } };
@@ -187,6 +199,18 @@ export function toPatchworkError(err: unknown): PatchworkError {
   return new PatchworkError('PW_UNEXPECTED', firstLine(e?.message ?? String(err)), {
     hint: 'rerun with --debug and report the stack trace if it persists',
     cause: err,
+  });
+}
+
+/** oclif prefixes an error thrown by a flag's parse ("Parsing --x \n\t<message>\nSee more help…"): undo it. */
+function fromFlagParse(err: PatchworkError): PatchworkError | null {
+  const m = /^Parsing --\S+ \n\t([^\n]*)\n/.exec(err.message);
+  if (!m) return null;
+  return new PatchworkError(err.code, m[1]!, {
+    ...(err.hint ? { hint: err.hint } : {}),
+    exitCode: err.exitCode,
+    data: err.data,
+    cause: err.cause,
   });
 }
 

@@ -114,6 +114,39 @@ describe('environments and usage', () => {
     expect(run.result.error?.code).toBe('PW_USAGE');
   });
 
+  it.each([
+    ['deploy', '--timeout', '90x', '--timeout 90x: not a duration'],
+    ['deploy', '--lock-wait', '99999h', '--lock-wait 99999h: must be between 0s and 24h'],
+    ['rollback', '--timeout', '0s', '--timeout 0s: must be between 1s and 24h'],
+    ['rollback', '--lock-wait', 'soon', '--lock-wait soon: not a duration'],
+  ])(
+    '%s %s %s: a duration flag refuses it (PW_USAGE, exit 2, one line naming the flag, no call)',
+    async (verb, flag, value, message) => {
+      const before = connections;
+      const run = await runCli([verb, '--env', 'prod', '--config', GOOD, flag, value, '--json'], { env: env() });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.result.error?.code).toBe('PW_USAGE');
+      expect(run.result.error?.message).toBe(message);
+      expect(run.stderr.split('\n')).toContain(`PW_USAGE: ${message}`);
+      expect(run.stderr).toMatch(/\n\s+try: write it as 90s, 10m or 1h/);
+      expect(run.result.apiCalls?.total).toBe(0);
+      expect(connections).toBe(before);
+    },
+  );
+
+  it('duration flags take 90s, 10m, 1h and plain seconds (parsed before the config is read)', async () => {
+    // A valid duration gets past the flag parser: the run then fails on the unknown env, not the flag.
+    for (const value of ['90s', '10m', '1h', '1m30s', '600']) {
+      const run = await runCli(
+        ['deploy', '--env', 'nope', '--config', GOOD, '--timeout', value, '--lock-wait', value, '--json'],
+        {
+          env: env(),
+        },
+      );
+      expect(run.result.error?.code, `${value}: ${run.stderr}`).toBe('PW_UNKNOWN_ENV');
+    }
+  });
+
   it('an unknown --region is refused before any call', async () => {
     const before = connections;
     const run = await runCli(['doctor', '--env', 'prod', '--config', GOOD, '--region', 'mars-north-1', '--json'], {
