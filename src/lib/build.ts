@@ -131,7 +131,7 @@ export async function prepareBuild(opts: BuildOptions, session: Session = openSe
     let state = states.get(key);
     if (!state) {
       // Only changes to files the context sends make the tree dirty.
-      state = gitState(plan.dir, { relevant: plan.includes }).catch((err: unknown) => {
+      state = gitState(plan.dir, { relevant: plan.includes, env: session.environment.vars }).catch((err: unknown) => {
         if (err instanceof PatchworkError) return err;
         throw err;
       });
@@ -152,7 +152,7 @@ export async function prepareBuild(opts: BuildOptions, session: Session = openSe
     ? null
     : injected
       ? { target: 'injected', docker: async () => injected }
-      : await reachEngine();
+      : await reachEngine(5_000, session.environment);
   if (engine && !push) engine.docker().catch(() => {}); // a build is certain: start loading now
   return { opts, session, empty, prepared, engine };
 }

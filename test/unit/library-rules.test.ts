@@ -1,7 +1,7 @@
 /**
  * The library is embeddable (DEVELOPERS.md, DESIGN.md "Layering"): nothing in src/lib ends or
  * signals the process, installs a signal handler, or throws a plain Error (everything it throws on
- * purpose is a PatchworkError with a stable code). Checked on the source text, like a lint rule.
+ * purpose is a PatchworkError with a stable code), and reads environment variables only in env.ts. Checked on the source text, like a lint rule.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -32,6 +32,10 @@ describe('src/lib is a library', () => {
   });
   it('never ends or signals the process', () => {
     expect(offenders(/\bprocess\.(exit|kill|abort)\b/)).toEqual([]);
+  });
+  it('reads environment variables in one place (env.ts), never process.env elsewhere', () => {
+    expect(offenders(/\bprocess\.env\b/).filter((o) => !o.startsWith('env.ts:'))).toEqual([]);
+    expect(offenders(/\bprocess\.env\b/).some((o) => o.startsWith('env.ts:'))).toBe(true);
   });
   it('installs no process signal handler (cancellation comes as an AbortSignal)', () => {
     expect(offenders(/\bprocess\.(on|once|off|addListener|prependListener|removeListener)\(/)).toEqual([]);

@@ -22,12 +22,14 @@ import { AWS_CONTEXT } from './errors.js';
 
 export interface AwsSettings {
   region: string;
-  /** Named profile (else AWS_PROFILE, else the default chain). */
+  /** Named profile (the session passes --profile, else AWS_PROFILE; else the default chain). */
   profile?: string;
-  /** Endpoint override for every service (else AWS_ENDPOINT_URL). */
+  /** Endpoint override for every service (the session passes AWS_ENDPOINT_URL when no option sets it). */
   endpoint?: string;
-  /** Attempts per call, retries included (else AWS_MAX_ATTEMPTS, else 6). */
+  /** Attempts per call, retries included (the session passes AWS_MAX_ATTEMPTS; else 6). */
   maxAttempts?: number;
+  /** The SDK's retry mode (the session passes AWS_RETRY_MODE; else adaptive). */
+  retryMode?: string;
   /** Explicit credentials (programmatic use, tests); default: the SDK's provider chain. */
   credentials?: AwsCredentialIdentityProvider;
 }
@@ -94,7 +96,7 @@ export class AwsClients {
     readonly signal?: AbortSignal,
   ) {
     this.counter = counter ?? new ApiCallCounter();
-    this.endpoint = settings.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
+    this.endpoint = settings.endpoint || undefined;
   }
 
   /**
@@ -124,11 +126,10 @@ export class AwsClients {
 
   /** The client config every service gets (exported for tests of the factory itself). */
   clientConfig(service: ServiceKey): Record<string, unknown> {
-    const envAttempts = Number(process.env.AWS_MAX_ATTEMPTS);
     const config: Record<string, unknown> = {
       region: this.settings.region,
-      retryMode: process.env.AWS_RETRY_MODE ?? 'adaptive',
-      maxAttempts: this.settings.maxAttempts ?? (Number.isFinite(envAttempts) && envAttempts > 0 ? envAttempts : 6),
+      retryMode: this.settings.retryMode ?? 'adaptive',
+      maxAttempts: this.settings.maxAttempts ?? 6,
       // An endpoint that takes the connection and never answers must end in an error (retried),
       // not a hang: without throwOnRequestTimeout the handler only logs a warning and waits on.
       requestHandler: { connectionTimeout: 3_000, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
