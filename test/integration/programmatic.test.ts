@@ -52,6 +52,7 @@ const CONSUMER_TS = `import {
   type RawConfig,
   type RollbackResult,
   type StatusReport,
+  type WarningCode,
   build,
   deploy,
   ExitCode,
@@ -60,11 +61,20 @@ const CONSUMER_TS = `import {
   provision,
   rollback,
   status,
+  WarningCodes,
 } from 'patchwork';
 
 const onEvent = (e: PatchworkEvent): void => {
   const kind: string = e.type;
   void kind;
+  if (e.type === 'warning') {
+    const code: WarningCode = e.code;
+    void WarningCodes[code];
+  }
+  if (e.type === 'data' && e.kind === 'image') {
+    const digest: string | null = e.data.digest; // the payload is typed by its kind
+    void digest;
+  }
 };
 
 export async function run(): Promise<boolean> {
@@ -72,7 +82,13 @@ export async function run(): Promise<boolean> {
   const creates: number = p.plan.summary.create;
   const config: RawConfig = parseConfig('app: shop', 'patchwork.yml').raw;
   const s: StatusReport = await status({ config, env: 'local' });
-  const d: DeployResult = await deploy({ config: 'patchwork.yml', env: 'local', onEvent });
+  const d: DeployResult = await deploy({
+    config: 'patchwork.yml',
+    env: 'local',
+    onEvent,
+    signal: AbortSignal.timeout(600_000),
+    environment: { AWS_REGION: 'eu-west-1' },
+  });
   let r: RollbackResult | null = null;
   try {
     r = await rollback({ config: 'patchwork.yml', env: 'local', to: 'abc1234' });
