@@ -6,7 +6,8 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ApiCallCounter } from '../lib/aws/counter.js';
 import { mapAwsError } from '../lib/aws/errors.js';
-import { formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
+import { ExitCode, formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
+import { parseDuration } from '../lib/release/duration.js';
 import type { CommonOptions } from '../lib/session.js';
 import { makeRenderer, type Renderer } from './render.js';
 
@@ -28,6 +29,17 @@ export const commonFlags = {
   json: Flags.boolean({ description: 'NDJSON events on stdout, ending with a result line', helpGroup: 'GLOBAL' }),
   debug: Flags.boolean({ description: 'show stack traces and debug events', helpGroup: 'GLOBAL' }),
 };
+
+/**
+ * A duration flag (`--timeout`, `--lock-wait`): 90s, 10m, 1h, 1m30s or plain seconds, parsed to
+ * seconds by oclif before the command runs; a bad or out-of-bounds value is PW_USAGE (exit 2)
+ * naming the flag, before any config is read or AWS is called.
+ */
+export const durationFlag = Flags.custom<number, { min?: number }>({
+  helpValue: '<duration>',
+  parse: async (input, _ctx, opts) =>
+    parseDuration(input, `--${opts.name}`, opts.min === undefined ? {} : { min: opts.min }),
+});
 
 export const mutatingFlags = {
   'dry-run': Flags.boolean({ description: 'show the plan; change nothing' }),
@@ -55,12 +67,17 @@ export abstract class PatchworkCommand extends Command {
   private started = Date.now();
   private json = process.argv.includes('--json');
   private debugOutput = process.argv.includes('--debug');
+  /** Cancels the library call: SIGINT or SIGTERM aborts it (see interruptOnSignals). */
+  protected readonly abort = new AbortController();
+  private stopSignals: (() => void) | undefined;
+  private caughtSignal: NodeJS.Signals | undefined;
 
   /** Runs the command; flags are parsed by the subclass with this.parse. */
   abstract execute(): Promise<Outcome>;
 
   /** Options every library call takes, from the common flags. */
   protected common(flags: Partial<CommonFlags>): CommonOptions {
+    this.interruptOnSignals();
     return {
       ...(flags.config ? { config: flags.config } : {}),
       ...(flags.env ? { env: flags.env } : {}),
@@ -68,6 +85,31 @@ export abstract class PatchworkCommand extends Command {
       ...(flags.profile ? { profile: flags.profile } : {}),
       onEvent: (e) => this.renderer?.event(e),
       counter: this.counter,
+      signal: this.abort.signal,
+    };
+  }
+
+  /**
+   * From the moment a library call gets our signal: the first SIGINT/SIGTERM aborts it (it stops
+   * starting work, releases the deploy lock, records the release `interrupted` and rejects with
+   * PW_INTERRUPTED → exit 130, or 143 for SIGTERM); a second one ends the process at once.
+   */
+  protected interruptOnSignals(): void {
+    if (this.stopSignals) return;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (this.abort.signal.aborted) {
+        process.stderr.write(`${signal} again: exiting without waiting for the clean-up\n`);
+        process.exit(signal === 'SIGTERM' ? 143 : 130);
+      }
+      this.caughtSignal = signal;
+      process.stderr.write(`${signal}: stopping (releasing the deploy lock); press Ctrl-C again to exit at once\n`);
+      this.abort.abort(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    this.stopSignals = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     };
   }
 
@@ -85,7 +127,12 @@ export abstract class PatchworkCommand extends Command {
 
   async run(): Promise<void> {
     this.started = Date.now();
-    const outcome = await this.execute();
+    let outcome: Outcome;
+    try {
+      outcome = await this.execute();
+    } finally {
+      this.stopSignals?.();
+    }
     const renderer = this.renderer ?? this.startOutput({});
     const exitCode = outcome.exitCode ?? 0;
     await renderer.close(exitCode === 0);
@@ -107,7 +154,16 @@ export abstract class PatchworkCommand extends Command {
     // A parse that failed is still a parse: without this, oclif adds a Node warning ("did not
     // parse its arguments") under the error line whenever NODE_ENV is development or test.
     this.parsed = true;
-    const mapped = toPatchworkError(err);
+    let mapped = toPatchworkError(err);
+    // A SIGTERM ends with the exit code of a process ended by SIGTERM (128 + 15).
+    if (mapped.code === 'PW_INTERRUPTED' && this.caughtSignal === 'SIGTERM') {
+      mapped = new PatchworkError(mapped.code, mapped.message, {
+        ...(mapped.hint ? { hint: mapped.hint } : {}),
+        exitCode: ExitCode.TERMINATED,
+        data: mapped.data,
+        cause: mapped.cause,
+      });
+    }
     if (this.renderer) await this.renderer.close(false);
     process.stderr.write(`${formatError(mapped)}\n`);
     if (this.debugOutput) process.stderr.write(`${(mapped.cause as Error | undefined)?.stack ?? err.stack ?? ''}\n`);
@@ -130,7 +186,7 @@ export abstract class PatchworkCommand extends Command {
 
 /** Any thrown value → a PatchworkError: usage errors exit 2, SDK failures get a code, the rest PW_UNEXPECTED. */
 export function toPatchworkError(err: unknown): PatchworkError {
-  if (isPatchworkError(err)) return err;
+  if (isPatchworkError(err)) return fromFlagParse(err) ?? err;
   const aws = mapAwsError(err);
   if (isPatchworkError(aws)) return aws;
   const e = err as Error & { oclif?: { exit?: number } };
@@ -143,6 +199,18 @@ export function toPatchworkError(err: unknown): PatchworkError {
   return new PatchworkError('PW_UNEXPECTED', firstLine(e?.message ?? String(err)), {
     hint: 'rerun with --debug and report the stack trace if it persists',
     cause: err,
+  });
+}
+
+/** oclif prefixes an error thrown by a flag's parse ("Parsing --x \n\t<message>\nSee more help…"): undo it. */
+function fromFlagParse(err: PatchworkError): PatchworkError | null {
+  const m = /^Parsing --\S+ \n\t([^\n]*)\n/.exec(err.message);
+  if (!m) return null;
+  return new PatchworkError(err.code, m[1]!, {
+    ...(err.hint ? { hint: err.hint } : {}),
+    exitCode: err.exitCode,
+    data: err.data,
+    cause: err.cause,
   });
 }
 

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
+import { durationFlag, mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
 
 export default class Deploy extends PatchworkCommand {
   static override summary = 'Build, register a digest-pinned task definition and roll it out under the deploy lock';
@@ -29,10 +29,13 @@ export default class Deploy extends PatchworkCommand {
       allowNo: true,
     }),
     'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
-    timeout: Flags.string({
-      description: 'how long to wait for the rollout (e.g. 10m) [default: deploy.timeoutSeconds]',
+    timeout: durationFlag({
+      description: 'how long to wait for the rollout (90s, 10m, 1h) [default: deploy.timeoutSeconds]',
+      min: 1,
     }),
-    'lock-wait': Flags.string({ description: 'wait this long for a held deploy lock (e.g. 5m) instead of exiting 5' }),
+    'lock-wait': durationFlag({
+      description: 'wait this long for a held deploy lock (90s, 10m, 1h) instead of exiting 5',
+    }),
     'rollback-on-timeout': Flags.boolean({ description: 'on timeout, put the previous task definition back' }),
     'allow-dirty': Flags.boolean({ description: 'deploy uncommitted changes, tagged <sha>-dirty-<hash>' }),
     fast: Flags.boolean({
@@ -44,7 +47,6 @@ export default class Deploy extends PatchworkCommand {
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Deploy);
     this.startOutput(flags);
-    const { parseDuration } = await import('../lib/release/duration.js');
     const common = { ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) };
     if (flags['dry-run']) {
       const { planDeploy } = await import('../lib/deploy.js');
@@ -67,8 +69,8 @@ export default class Deploy extends PatchworkCommand {
     const result = await deploy({
       ...common,
       wait: !flags['no-wait'],
-      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout', { min: 1 }) } : {}),
-      ...(flags['lock-wait'] ? { lockWaitSeconds: parseDuration(flags['lock-wait'], '--lock-wait') } : {}),
+      ...(flags.timeout !== undefined ? { timeoutSeconds: flags.timeout } : {}),
+      ...(flags['lock-wait'] !== undefined ? { lockWaitSeconds: flags['lock-wait'] } : {}),
       ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true } : {}),
       ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
       ...(flags.fast ? { fast: true } : {}),

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
+import { durationFlag, mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
 
 export default class Rollback extends PatchworkCommand {
   static override summary = 'Roll back to the previous release, or to a given git sha';
@@ -13,16 +13,18 @@ export default class Rollback extends PatchworkCommand {
     ...mutatingFlags,
     to: Flags.string({ description: 'git sha (full or a unique prefix) of the release to go back to' }),
     'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
-    timeout: Flags.string({
-      description: 'how long to wait for the rollout (e.g. 10m) [default: deploy.timeoutSeconds]',
+    timeout: durationFlag({
+      description: 'how long to wait for the rollout (90s, 10m, 1h) [default: deploy.timeoutSeconds]',
+      min: 1,
     }),
-    'lock-wait': Flags.string({ description: 'wait this long for a held deploy lock (e.g. 5m) instead of exiting 5' }),
+    'lock-wait': durationFlag({
+      description: 'wait this long for a held deploy lock (90s, 10m, 1h) instead of exiting 5',
+    }),
   };
 
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Rollback);
     this.startOutput(flags);
-    const { parseDuration } = await import('../lib/release/duration.js');
     if (flags['dry-run']) {
       const { planRollback } = await import('../lib/rollback.js');
       const plan = await planRollback({ ...this.common(flags), ...(flags.to ? { to: flags.to } : {}) });
@@ -37,8 +39,8 @@ export default class Rollback extends PatchworkCommand {
       ...this.common(flags),
       ...(flags.to ? { to: flags.to } : {}),
       wait: !flags['no-wait'],
-      ...(flags.timeout ? { timeoutSeconds: parseDuration(flags.timeout, '--timeout', { min: 1 }) } : {}),
-      ...(flags['lock-wait'] ? { lockWaitSeconds: parseDuration(flags['lock-wait'], '--lock-wait') } : {}),
+      ...(flags.timeout !== undefined ? { timeoutSeconds: flags.timeout } : {}),
+      ...(flags['lock-wait'] !== undefined ? { lockWaitSeconds: flags['lock-wait'] } : {}),
     });
     const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);
     return {

@@ -1,7 +1,9 @@
 import { Flags } from '@oclif/core';
 import { type Outcome, PatchworkCommand } from '../cli/base.js';
 import { PlainRenderer } from '../cli/render.js';
+import { sleep } from '../lib/abort.js';
 import { ExitCode } from '../lib/errors.js';
+import type { StatusReport } from '../lib/status/model.js';
 
 export default class Status extends PatchworkCommand {
   static override summary = 'Show the live state of an environment; exit 0 healthy, 6 unhealthy';
@@ -29,42 +31,30 @@ export default class Status extends PatchworkCommand {
     const session = openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
     const tty = !flags.json && !!process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
 
-    let stopped = false;
-    let wake: (() => void) | undefined;
-    const onSigint = () => {
-      stopped = true;
-      wake?.();
-    };
-    if (flags.watch) process.once('SIGINT', onSigint);
-    try {
-      for (let frame = 1; ; frame++) {
-        const report = await readStatus(session);
-        const exitCode = report.healthy ? ExitCode.OK : ExitCode.CHANGES_OR_UNHEALTHY;
-        const last = !flags.watch || stopped || (flags['watch-count'] !== undefined && frame >= flags['watch-count']);
-        const text = statusText(report, { sparklines: tty });
-        if (flags.watch && flags.json && !last) {
-          this.renderer?.event({ type: 'data', kind: 'status', data: report });
-        } else if (flags.watch && !flags.json) {
-          const stamp = `— ${report.generatedAt}, every ${flags.interval}s${tty ? ', Ctrl-C to stop' : ''}`;
-          process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n\n${stamp}\n` : `${text}\n${stamp}\n\n`);
-        }
-        if (last) {
-          return {
-            result: { status: report, healthy: report.healthy, problems: report.problems },
-            ...(flags.watch && !flags.json ? {} : { text }),
-            exitCode,
-          };
-        }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, flags.interval * 1000);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+    // Ctrl-C between refreshes ends --watch with the last report (and its exit code); during a
+    // read, the read is cut (PW_INTERRUPTED, exit 130).
+    const signal = this.abort.signal;
+    const outcome = (report: StatusReport, text: string): Outcome => ({
+      result: { status: report, healthy: report.healthy, problems: report.problems },
+      ...(flags.watch && !flags.json ? {} : { text }),
+      exitCode: report.healthy ? ExitCode.OK : ExitCode.CHANGES_OR_UNHEALTHY,
+    });
+    for (let frame = 1; ; frame++) {
+      const report = await readStatus(session);
+      const last = !flags.watch || (flags['watch-count'] !== undefined && frame >= flags['watch-count']);
+      const text = statusText(report, { sparklines: tty });
+      if (flags.watch && flags.json && !last) {
+        this.renderer?.event({ type: 'data', kind: 'status', data: report });
+      } else if (flags.watch && !flags.json) {
+        const stamp = `— ${report.generatedAt}, every ${flags.interval}s${tty ? ', Ctrl-C to stop' : ''}`;
+        process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n\n${stamp}\n` : `${text}\n${stamp}\n\n`);
       }
-    } finally {
-      process.removeListener('SIGINT', onSigint);
+      if (last) return outcome(report, text);
+      const woken = await sleep(flags.interval * 1000, signal).then(
+        () => false,
+        () => true,
+      );
+      if (woken) return outcome(report, text);
     }
   }
 }

@@ -7,6 +7,7 @@
  * engine (PW_NO_DOCKER before any AWS call), then the registry.
  */
 import type Docker from 'dockerode';
+import { interrupted, isInterrupted, throwIfAborted } from './abort.js';
 import type { ResolvedService } from './config/resolve.js';
 import type { ContextPlan } from './docker/context.js';
 import { type Engine, reachEngine } from './docker/engine.js';
@@ -14,7 +15,7 @@ import type { ImageRegistry, RemoteImage } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
 import type { Emitter } from './events.js';
 import type { GitState, TagChoice } from './git/repo.js';
-import { type CommonOptions, openSession } from './session.js';
+import { type CommonOptions, openSession, type Session } from './session.js';
 
 export interface BuildOptions extends CommonOptions {
   /** Push to the registry (default true). false = build a local image only: no registry, no AWS. */
@@ -83,19 +84,26 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   return runBuild(await prepareBuild(opts));
 }
 
+/** A build failure caused by the abort is the abort (PW_INTERRUPTED), not a broken build. */
+function asInterrupted(err: unknown, signal: AbortSignal | undefined): unknown {
+  return signal?.aborted && !isInterrupted(err) ? interrupted(signal) : err;
+}
+
 /**
  * The local half of a build: config, contexts, git and the engine — everything that can fail
  * without an AWS or registry call. Deploy runs it before taking the lock, and `runBuild` under it.
  */
 export interface PreparedBuild {
   opts: BuildOptions;
+  /** The session the build runs in (deploy passes its own: the config is parsed once). */
+  session: Session;
   empty: BuildResult;
   prepared: Prepared[];
   engine: Engine | null;
 }
 
-export async function prepareBuild(opts: BuildOptions): Promise<PreparedBuild> {
-  const { target, events } = openSession(opts);
+export async function prepareBuild(opts: BuildOptions, session: Session = openSession(opts)): Promise<PreparedBuild> {
+  const { target, events } = session;
   const push = opts.push !== false;
   const dryRun = !!opts.dryRun;
   const services = target.services.filter((s): s is Prepared['svc'] => s.build !== null);
@@ -110,7 +118,7 @@ export async function prepareBuild(opts: BuildOptions): Promise<PreparedBuild> {
     dryRun,
     images: [],
   };
-  if (services.length === 0) return { opts, empty, prepared: [], engine: null };
+  if (services.length === 0) return { opts, session, empty, prepared: [], engine: null };
 
   // 1. Local facts: context, Dockerfile, git. Failures here are usage errors (exit 2).
   const { planContext } = await import('./docker/context.js');
@@ -123,7 +131,7 @@ export async function prepareBuild(opts: BuildOptions): Promise<PreparedBuild> {
     let state = states.get(key);
     if (!state) {
       // Only changes to files the context sends make the tree dirty.
-      state = gitState(plan.dir, { relevant: plan.includes }).catch((err: unknown) => {
+      state = gitState(plan.dir, { relevant: plan.includes, env: session.environment.vars }).catch((err: unknown) => {
         if (err instanceof PatchworkError) return err;
         throw err;
       });
@@ -144,16 +152,16 @@ export async function prepareBuild(opts: BuildOptions): Promise<PreparedBuild> {
     ? null
     : injected
       ? { target: 'injected', docker: async () => injected }
-      : await reachEngine();
+      : await reachEngine(5_000, session.environment);
   if (engine && !push) engine.docker().catch(() => {}); // a build is certain: start loading now
-  return { opts, empty, prepared, engine };
+  return { opts, session, empty, prepared, engine };
 }
 
 /** The registry half: skip when pushed, else build and push. */
 export async function runBuild(pb: PreparedBuild): Promise<BuildResult> {
-  const { opts, empty, prepared, engine } = pb;
+  const { opts, empty, prepared, engine, session } = pb;
   if (prepared.length === 0) return empty;
-  const { target, aws, events } = openSession(opts);
+  const { target, aws, events, signal } = session;
   const push = opts.push !== false;
   const dryRun = !!opts.dryRun;
 
@@ -173,7 +181,8 @@ export async function runBuild(pb: PreparedBuild): Promise<BuildResult> {
   });
   const images: ImageResult[] = [];
   for (const p of prepared) {
-    images.push(await buildOne(p, { engine, registry, push, dryRun, events }));
+    throwIfAborted(signal, `before building ${p.svc.name}`);
+    images.push(await buildOne(p, { engine, registry, push, dryRun, events, signal }));
   }
   return { ...empty, registry: registry?.host ?? target.registry, registryKind: registry?.kind ?? null, images };
 }
@@ -184,6 +193,7 @@ interface Ctx {
   push: boolean;
   dryRun: boolean;
   events: Emitter;
+  signal: AbortSignal | undefined;
 }
 
 async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
@@ -276,9 +286,13 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
           labels,
           service: svc.name,
         },
-        { line: (line, isStep) => events.log(`${svc.name}: ${line}`, isStep ? 'info' : 'debug', svc.name) },
+        {
+          line: (line, isStep) => events.log(`${svc.name}: ${line}`, isStep ? 'info' : 'debug', svc.name),
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        },
       );
     } catch (err) {
+      if (ctx.signal?.aborted) throw asInterrupted(err, ctx.signal);
       if (err instanceof PatchworkError && err.code === 'PW_BUILD_FAILED') {
         const output = (err.data.output as string[] | undefined) ?? [];
         if (err.data.step) events.log(`${svc.name}: failed at ${String(err.data.step)}`, 'error', svc.name);
@@ -301,7 +315,8 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
       return finish(result, 'done', `built ${built.imageId.slice(0, 19)} in ${seconds()}s (not pushed)`);
     }
 
-    const pushedDigest = await pushAll(docker, registry, repository, allTags, svc.name, events);
+    throwIfAborted(ctx.signal, `before pushing ${image}`);
+    const pushedDigest = await pushAll(docker, registry, repository, allTags, svc.name, events, ctx.signal);
     // Verify: the registry must serve that digest for the tag.
     const remote = await registry.find(svc.fullName, tags.tag, { size: true });
     if (!remote || remote.digest !== pushedDigest) {
@@ -322,7 +337,8 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
       'done',
       `built and pushed in ${seconds()}s: ${remote.digest}${remote.sizeBytes !== null ? ` (${mb(remote.sizeBytes)})` : ''}`,
     );
-  } catch (err) {
+  } catch (caught) {
+    const err = asInterrupted(caught, ctx.signal);
     events.emit({
       type: 'task',
       id,
@@ -347,12 +363,14 @@ async function pushAll(
   tags: string[],
   service: string,
   events: Emitter,
+  signal: AbortSignal | undefined,
 ): Promise<string> {
   const { pushImage } = await import('./docker/image.js');
   const auth = await registry.auth();
   const lastProgress = new Map<string, number>();
   let digest: string | undefined;
   for (const tag of tags) {
+    throwIfAborted(signal, `before pushing ${repository}:${tag}`);
     const pushed = await pushImage(
       docker,
       repository,
@@ -369,6 +387,7 @@ async function pushAll(
           lastProgress.set(l.layer, now);
           events.emit({ type: 'data', kind: 'push.layer', data: { service, tag, ...l } });
         },
+        ...(signal ? { signal } : {}),
       },
       service,
     );

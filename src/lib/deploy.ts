@@ -3,10 +3,10 @@
  * definition per service → UpdateService → one combined wait, all under the environment's lock.
  * Exit codes: 3 circuit breaker / alarm rolled back, 4 timeout, 5 lock held.
  */
-import { build, prepareBuild, runBuild } from './build.js';
+import { prepareBuild, runBuild } from './build.js';
 import type { ResolvedService } from './config/resolve.js';
 import { inOwnRegistry } from './docker/registry.js';
-import { PatchworkError } from './errors.js';
+import { inEnvironment, PatchworkError } from './errors.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { pinImage } from './release/taskdef.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
@@ -51,6 +51,12 @@ export interface DeployResult {
  */
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
   const session = openSession(opts);
+  return deployIn(session, opts).catch((err: unknown) => {
+    throw inEnvironment(err, session.target);
+  });
+}
+
+async function deployIn(session: Session, opts: DeployOptions): Promise<DeployResult> {
   const { target, events } = session;
   if (opts.sha && opts.image) throw new PatchworkError('PW_USAGE', '--sha and --image are exclusive', {});
   let source: DeployResult['source'] = 'build';
@@ -75,13 +81,16 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
     }
     const fromRegistry = opts.build === false || !!opts.sha;
     if (fromRegistry) source = 'registry';
-    const prepared = await prepareBuild({
-      ...opts,
-      push: true,
-      ...(fromRegistry ? { dryRun: true } : {}),
-      ...(opts.sha ? { tag: opts.sha } : {}),
-      ...(opts.allowDirty ? { allowDirty: true } : {}),
-    });
+    const prepared = await prepareBuild(
+      {
+        ...opts,
+        push: true,
+        ...(fromRegistry ? { dryRun: true } : {}),
+        ...(opts.sha ? { tag: opts.sha } : {}),
+        ...(opts.allowDirty ? { allowDirty: true } : {}),
+      },
+      session,
+    );
     const tags = [...new Set(prepared.prepared.map((p) => p.tags.tag))];
     if (tags.length) command = `deploy ${tags.map((t) => t.slice(0, 12)).join(',')}`;
     prepare = async () => {
@@ -236,12 +245,17 @@ export async function planDeploy(
     };
   }
   const buildable = target.services.filter((s) => s.build);
-  const built = await build({
-    ...opts,
-    dryRun: true,
-    ...(opts.allowDirty ? { allowDirty: true } : {}),
-    ...(opts.sha ? { tag: opts.sha } : {}),
-  });
+  const built = await runBuild(
+    await prepareBuild(
+      {
+        ...opts,
+        dryRun: true,
+        ...(opts.allowDirty ? { allowDirty: true } : {}),
+        ...(opts.sha ? { tag: opts.sha } : {}),
+      },
+      session,
+    ),
+  );
   const ecs = await aws.get('ecs');
   const { DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
   const { describeServices } = await import('./aws/ecs.js');

@@ -26,7 +26,7 @@ export interface DoctorResult {
 }
 
 export async function doctor(opts: CommonOptions & { skipDocker?: boolean }): Promise<DoctorResult> {
-  const { target, aws, events } = openSession(opts);
+  const { target, aws, events, environment } = openSession(opts);
   const checks: Check[] = [];
   const record = (check: Check) => {
     checks.push(check);
@@ -62,12 +62,12 @@ export async function doctor(opts: CommonOptions & { skipDocker?: boolean }): Pr
   const needsDocker = target.services.some((s) => s.build !== null);
   if (needsDocker && !opts.skipDocker) {
     try {
-      const docker = await connectDocker();
+      const docker = await connectDocker(5_000, environment);
       const version = await docker.version();
       record({
         name: 'docker',
         ok: true,
-        detail: `engine ${version.Version} (API ${version.ApiVersion}) at ${dockerTarget()}`,
+        detail: `engine ${version.Version} (API ${version.ApiVersion}) at ${dockerTarget(environment)}`,
       });
     } catch (err) {
       record(failed('docker', err));

@@ -12,6 +12,10 @@ export const ExitCode = {
   TIMEOUT: 4,
   LOCKED: 5,
   CHANGES_OR_UNHEALTHY: 6,
+  /** Cancelled (SIGINT / an AbortSignal): the lock released, the release marked interrupted. */
+  INTERRUPTED: 130,
+  /** The CLI got SIGTERM: as INTERRUPTED, with the exit code of a process ended by SIGTERM. */
+  TERMINATED: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -46,6 +50,7 @@ export const ErrorCodes = {
   PW_IMAGE_NOT_FOUND: ExitCode.USAGE,
   PW_UNKNOWN_NETWORK: ExitCode.USAGE,
   PW_CONFLICT: ExitCode.UNEXPECTED,
+  PW_INTERRUPTED: ExitCode.INTERRUPTED,
   // build (issue 6)
   PW_NOT_A_GIT_REPO: ExitCode.USAGE,
   PW_DIRTY_TREE: ExitCode.USAGE,
@@ -85,6 +90,39 @@ export class PatchworkError extends Error {
   toJSON(): Record<string, unknown> {
     return { code: this.code, message: this.message, hint: this.hint, exitCode: this.exitCode, ...this.data };
   }
+}
+
+/** Where an environment lives, for the one "not provisioned" error. */
+export interface EnvironmentRef {
+  app: string;
+  env: string;
+  region: string;
+}
+
+/**
+ * The one error for an environment whose state table, cluster or services are missing:
+ * PW_NOT_PROVISIONED (exit 2), hint `patchwork provision --env X`. Without `where` (deep in the
+ * lock or history code, which knows only the table) the verb fills it in with `inEnvironment`.
+ */
+export function notProvisioned(where: EnvironmentRef | null, what: string, cause?: unknown): PatchworkError {
+  return new PatchworkError(
+    'PW_NOT_PROVISIONED',
+    where
+      ? `environment ${where.env} is not provisioned: ${what} (region ${where.region})`
+      : `not provisioned: ${what}`,
+    {
+      hint: `patchwork provision --env ${where?.env ?? '<env>'}`,
+      ...(where ? { data: { app: where.app, env: where.env, region: where.region } } : {}),
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
+}
+
+/** A PW_NOT_PROVISIONED that does not yet name its environment, named (anything else as it is). */
+export function inEnvironment(err: unknown, where: EnvironmentRef): unknown {
+  if (!(err instanceof PatchworkError) || err.code !== 'PW_NOT_PROVISIONED' || err.data.env !== undefined) return err;
+  const what = err.message.replace(/^not provisioned: /, '');
+  return notProvisioned(where, what, err.cause);
 }
 
 export function isPatchworkError(err: unknown): err is PatchworkError {

@@ -3,6 +3,14 @@
  * people, plain lines in CI, NDJSON for --json); programmatic users pass their own callback.
  */
 
+import type { ImageResult } from './build.js';
+import type { LayerProgress } from './docker/image.js';
+import type { PublicPlan } from './plan/index.js';
+import type { StatusReport } from './status/model.js';
+import type { WarningCode } from './warnings.js';
+
+export type { WarningCode } from './warnings.js';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 interface Base {
@@ -37,17 +45,29 @@ export interface TaskEvent extends Base {
 /** A warning that the user should read, even in --json. */
 export interface WarningEvent extends Base {
   type: 'warning';
-  code: string;
+  /** One of the registry in warnings.ts (documented in README.md). */
+  code: WarningCode;
   message: string;
   resource?: string;
 }
 
-/** A named fact a command produced (a plan, a release, a status), for renderers and --json. */
-export interface DataEvent extends Base {
-  type: 'data';
-  kind: string;
-  data: unknown;
+/** What each kind of `data` event carries. */
+export interface DataKinds {
+  /** provision's plan; destroy's adds the task definition families it deregisters. */
+  plan: PublicPlan & { taskDefinitions?: unknown };
+  /** One image built, pushed, found in the registry, or (dry run) that would be built. */
+  image: ImageResult;
+  /** A layer of a push changed status or made progress (throttled). */
+  'push.layer': LayerProgress & { service: string; tag: string };
+  /** One refresh of `status --watch --json`. */
+  status: StatusReport;
 }
+export type DataKind = keyof DataKinds;
+
+/** A named fact a command produced (a plan, an image, a status), for renderers and --json: one member per kind. */
+export type DataEvent = {
+  [K in DataKind]: Base & { type: 'data'; kind: K; data: DataKinds[K] };
+}[DataKind];
 
 export type PatchworkEvent = LogEvent | TasksEvent | TaskEvent | WarningEvent | DataEvent;
 export type EventSink = (event: PatchworkEvent) => void;
@@ -71,7 +91,7 @@ export class Emitter {
     this.emit(resource ? { type: 'log', level, message, resource } : { type: 'log', level, message });
   }
 
-  warn(code: string, message: string, resource?: string): void {
+  warn(code: WarningCode, message: string, resource?: string): void {
     this.emit(resource ? { type: 'warning', code, message, resource } : { type: 'warning', code, message });
   }
 

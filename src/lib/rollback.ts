@@ -8,7 +8,7 @@ import { DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { isAwsError } from './aws/errors.js';
 import type { ResolvedService } from './config/resolve.js';
 import { repositoryName, stateTableName } from './desired/names.js';
-import { PatchworkError } from './errors.js';
+import { inEnvironment, PatchworkError } from './errors.js';
 import { listReleases } from './release/history.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { selectRelease } from './release/select.js';
@@ -34,6 +34,12 @@ export interface RollbackResult {
 
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   const session = openSession(opts);
+  return rollbackIn(session, opts).catch((err: unknown) => {
+    throw inEnvironment(err, session.target);
+  });
+}
+
+async function rollbackIn(session: Session, opts: RollbackOptions): Promise<RollbackResult> {
   const { target, aws, events } = session;
   const ddb = await aws.get('dynamodb');
   const ecs = await aws.get('ecs');
@@ -130,7 +136,11 @@ export interface RollbackPlan {
 export async function planRollback(opts: CommonOptions & { to?: string }): Promise<RollbackPlan> {
   const session = openSession(opts);
   const ddb = await session.aws.get('dynamodb');
-  const history = await listReleases(ddb, stateTableName(session.target), session.target.deploy.keepReleases + 5);
+  const history = await listReleases(ddb, stateTableName(session.target), session.target.deploy.keepReleases + 5).catch(
+    (err: unknown) => {
+      throw inEnvironment(err, session.target);
+    },
+  );
   const chosen = selectRelease(history, opts.to);
   return {
     env: session.target.env,

@@ -8,6 +8,7 @@ import type { ApiCallCounter } from './aws/counter.js';
 import { configPath, type LoadedConfig, loadConfigFile, parseConfig } from './config/load.js';
 import { pickEnvironment, type ResolvedEnvironment, resolveEnvironment } from './config/resolve.js';
 import type { RawConfig } from './config/schema.js';
+import { type EnvSource, type PatchworkEnv, readEnv } from './env.js';
 import { Emitter, type EventSink } from './events.js';
 
 export interface CommonOptions {
@@ -25,8 +26,19 @@ export interface CommonOptions {
   onEvent?: EventSink;
   /** Directory relative paths are resolved from (default process.cwd()). */
   cwd?: string;
+  /**
+   * The environment variables to read (PATCHWORK_ENV, PATCHWORK_CONFIG, AWS_REGION, AWS_PROFILE,
+   * AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, DOCKER_HOST, …; see env.ts). Default:
+   * this process's environment.
+   */
+  environment?: EnvSource;
   /** Share a call counter across sessions (tests, benchmarks). */
   counter?: ApiCallCounter;
+  /**
+   * Cancels the verb: nothing more is started in AWS or the engine, the deploy lock is released,
+   * a release in progress is recorded `interrupted`, and the verb rejects with PW_INTERRUPTED.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Session {
@@ -34,28 +46,40 @@ export interface Session {
   target: ResolvedEnvironment;
   aws: AwsClients;
   events: Emitter;
+  /** The environment variables, read once (env.ts). */
+  environment: PatchworkEnv;
+  /** The verb's cancellation (CommonOptions.signal); the clients in `aws` honour it too. */
+  signal: AbortSignal | undefined;
 }
 
-export function loadConfig(config: CommonOptions['config'], cwd = process.cwd()): LoadedConfig {
+export function loadConfig(config: CommonOptions['config'], cwd = process.cwd(), fromEnv?: string): LoadedConfig {
   if (config !== undefined && typeof config === 'object') return parseConfig(stringify(config), '(config object)', cwd);
-  return loadConfigFile(configPath(config, cwd), cwd);
+  return loadConfigFile(configPath(config, cwd, fromEnv), cwd);
 }
 
 export function openSession(opts: CommonOptions): Session {
   const cwd = opts.cwd ?? process.cwd();
-  const config = loadConfig(opts.config, cwd);
-  const envName = pickEnvironment(config, opts.env);
+  const environment = readEnv(opts.environment);
+  const config = loadConfig(opts.config, cwd, environment.config);
+  const envName = pickEnvironment(config, opts.env ?? environment.env);
   const target = resolveEnvironment(config, envName, {
     ...(opts.region ? { region: opts.region } : {}),
     ...(opts.service ? { service: opts.service } : {}),
+    ...(environment.region ? { defaultRegion: environment.region } : {}),
+    allowUnknownRegion: environment.allowUnknownRegion,
   });
+  const profile = opts.profile ?? environment.profile;
+  const endpoint = opts.endpoint ?? environment.endpoint;
   const aws = new AwsClients(
     {
       region: target.region,
-      ...(opts.profile ? { profile: opts.profile } : {}),
-      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      ...(profile ? { profile } : {}),
+      ...(endpoint ? { endpoint } : {}),
+      ...(environment.maxAttempts ? { maxAttempts: environment.maxAttempts } : {}),
+      ...(environment.retryMode ? { retryMode: environment.retryMode } : {}),
     },
     opts.counter,
+    opts.signal,
   );
-  return { config, target, aws, events: new Emitter(opts.onEvent) };
+  return { config, target, aws, events: new Emitter(opts.onEvent), environment, signal: opts.signal };
 }

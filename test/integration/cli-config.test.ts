@@ -1,12 +1,14 @@
 /**
  * The CLI contract for bad input, run as a user runs it: exit 2, file:line path, a "try:" hint,
- * and not one connection to AWS (an endpoint that counts connections stands in for AWS).
+ * and not one connection to AWS (an endpoint that counts connections stands in for AWS). And a
+ * signal during an AWS read (an endpoint that never answers): exit 130 (SIGINT) / 143 (SIGTERM).
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { BIN, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 
 const BAD = join(ROOT, 'test/fixtures/configs/bad');
 const GOOD = join(ROOT, 'test/fixtures/configs/good.yml');
@@ -114,6 +116,39 @@ describe('environments and usage', () => {
     expect(run.result.error?.code).toBe('PW_USAGE');
   });
 
+  it.each([
+    ['deploy', '--timeout', '90x', '--timeout 90x: not a duration'],
+    ['deploy', '--lock-wait', '99999h', '--lock-wait 99999h: must be between 0s and 24h'],
+    ['rollback', '--timeout', '0s', '--timeout 0s: must be between 1s and 24h'],
+    ['rollback', '--lock-wait', 'soon', '--lock-wait soon: not a duration'],
+  ])(
+    '%s %s %s: a duration flag refuses it (PW_USAGE, exit 2, one line naming the flag, no call)',
+    async (verb, flag, value, message) => {
+      const before = connections;
+      const run = await runCli([verb, '--env', 'prod', '--config', GOOD, flag, value, '--json'], { env: env() });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.result.error?.code).toBe('PW_USAGE');
+      expect(run.result.error?.message).toBe(message);
+      expect(run.stderr.split('\n')).toContain(`PW_USAGE: ${message}`);
+      expect(run.stderr).toMatch(/\n\s+try: write it as 90s, 10m or 1h/);
+      expect(run.result.apiCalls?.total).toBe(0);
+      expect(connections).toBe(before);
+    },
+  );
+
+  it('duration flags take 90s, 10m, 1h and plain seconds (parsed before the config is read)', async () => {
+    // A valid duration gets past the flag parser: the run then fails on the unknown env, not the flag.
+    for (const value of ['90s', '10m', '1h', '1m30s', '600']) {
+      const run = await runCli(
+        ['deploy', '--env', 'nope', '--config', GOOD, '--timeout', value, '--lock-wait', value, '--json'],
+        {
+          env: env(),
+        },
+      );
+      expect(run.result.error?.code, `${value}: ${run.stderr}`).toBe('PW_UNKNOWN_ENV');
+    }
+  });
+
   it('an unknown --region is refused before any call', async () => {
     const before = connections;
     const run = await runCli(['doctor', '--env', 'prod', '--config', GOOD, '--region', 'mars-north-1', '--json'], {
@@ -166,4 +201,64 @@ describe('environments and usage', () => {
       expect.arrayContaining(['app', 'region', 'services', 'environments', 'deploy', 'registry']),
     );
   });
+});
+
+describe('a signal cancels the command', () => {
+  // An endpoint that takes the connection and never answers: the command is stuck in a read.
+  let silent: Server;
+  let silentUrl = '';
+  let seen = 0;
+  const held: Socket[] = [];
+  beforeAll(async () => {
+    silent = createServer((sock) => {
+      seen++;
+      held.push(sock);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    '%s during an AWS read: PW_INTERRUPTED, exit %i, the command ends by itself',
+    async (signal, exit) => {
+      const before = seen;
+      const child = spawn(process.execPath, [BIN, 'releases', '--env', 'prod', '--config', GOOD, '--json'], {
+        env: isolatedEnv({
+          AWS_ENDPOINT_URL: silentUrl,
+          AWS_ACCESS_KEY_ID: 'testing',
+          AWS_SECRET_ACCESS_KEY: 'testing',
+        }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const t0 = Date.now();
+      while (seen === before && child.exitCode === null && Date.now() - t0 < 20_000)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(seen, stderr).toBeGreaterThan(before); // it is waiting on the endpoint now
+      const sent = Date.now();
+      child.kill(signal);
+      const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+      expect(code, stderr).toBe(exit);
+      expect(Date.now() - sent).toBeLessThan(10_000); // the read was cut, not waited out (30 s)
+      expect(stderr).toMatch(new RegExp(`^PW_INTERRUPTED: interrupted \\(${signal}\\)`, 'm'));
+      const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
+      expect(result).toMatchObject({ type: 'result', ok: false, exitCode: exit, error: { code: 'PW_INTERRUPTED' } });
+      expect(result.apiCalls.mutating).toBe(0);
+    },
+    60_000,
+  );
 });

@@ -253,13 +253,39 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(hist.releases.length).toBeLessThanOrEqual(5); // keepReleases
   }, 300_000);
 
-  it('Ctrl-C (SIGINT) during a deploy releases the lock; --fast is marked in history', async () => {
+  it('Ctrl-C (SIGINT) during a deploy: exit 130, lock released, release interrupted; --fast is marked in history', async () => {
     const child = await deployHoldingLock();
+    // Stop it once its release is recorded (the build is skipped: the registry has HEAD), i.e.
+    // during the update or the 30 s rollout wait.
+    const inProgress = () =>
+      (
+        awsCli([
+          'dynamodb',
+          'query',
+          '--table-name',
+          table,
+          '--key-condition-expression',
+          'pk = :p',
+          '--filter-expression',
+          'outcome = :o',
+          '--expression-attribute-values',
+          '{":p":{"S":"release"},":o":{"S":"in-progress"}}',
+          '--consistent-read',
+        ]).Items as unknown[]
+      ).length > 0;
+    const t0 = Date.now();
+    while (!inProgress() && child.exitCode === null && Date.now() - t0 < 30_000)
+      await new Promise((r) => setTimeout(r, 200));
     child.kill('SIGINT');
     const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
     await restoreRollout();
-    expect([130, 'SIGINT']).toContain(code);
+    // The CLI aborts the deploy (no signal re-raised): it ends by itself with exit 130.
+    expect(code).toBe(130);
     expect(lockItem()).toBeUndefined();
+    const hist = result(await cli(['releases']));
+    expect(hist.lock).toBeNull();
+    expect(hist.releases[0]).toMatchObject({ kind: 'deploy', outcome: 'interrupted' });
+    expect(inProgress()).toBe(false);
 
     const fast = await cli(['deploy', '--fast']);
     expect(fast.code, fast.stderr).toBe(0);

@@ -5,7 +5,10 @@
  * status from 'patchwork' (the package's `exports`, i.e. dist/), provisions an `image:` service on
  * the local world and reads its status. The results must have the shapes the CLI's `--json` result
  * line carries, progress must arrive through `onEvent`, and a TypeScript consumer (NodeNext) must
- * type-check against the package's declaration files. Needs `npm run build` (dist/).
+ * type-check against the package's declaration files. Then test/fixtures/consumer/abort.mjs embeds
+ * `deploy` and cancels it with an AbortController during the rollout wait: the promise rejects with
+ * PW_INTERRUPTED, the host process goes on, the lock is gone and the release is `interrupted`.
+ * Needs `npm run build` (dist/).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +17,16 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, runCli } from '../helpers/cli.js';
-import { localWorld, REPO_ROOT, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import {
+  awsCli,
+  DEFAULT_EMULATOR_CONFIG,
+  deployLock,
+  emu,
+  localWorld,
+  REPO_ROOT,
+  resetWorld,
+  worldAwsEnv,
+} from '../helpers/localworld.js';
 
 const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'consumer');
 const TSC = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -40,6 +52,7 @@ const CONSUMER_TS = `import {
   type RawConfig,
   type RollbackResult,
   type StatusReport,
+  type WarningCode,
   build,
   deploy,
   ExitCode,
@@ -48,11 +61,20 @@ const CONSUMER_TS = `import {
   provision,
   rollback,
   status,
+  WarningCodes,
 } from 'patchwork';
 
 const onEvent = (e: PatchworkEvent): void => {
   const kind: string = e.type;
   void kind;
+  if (e.type === 'warning') {
+    const code: WarningCode = e.code;
+    void WarningCodes[code];
+  }
+  if (e.type === 'data' && e.kind === 'image') {
+    const digest: string | null = e.data.digest; // the payload is typed by its kind
+    void digest;
+  }
 };
 
 export async function run(): Promise<boolean> {
@@ -60,7 +82,13 @@ export async function run(): Promise<boolean> {
   const creates: number = p.plan.summary.create;
   const config: RawConfig = parseConfig('app: shop', 'patchwork.yml').raw;
   const s: StatusReport = await status({ config, env: 'local' });
-  const d: DeployResult = await deploy({ config: 'patchwork.yml', env: 'local', onEvent });
+  const d: DeployResult = await deploy({
+    config: 'patchwork.yml',
+    env: 'local',
+    onEvent,
+    signal: AbortSignal.timeout(600_000),
+    environment: { AWS_REGION: 'eu-west-1' },
+  });
   let r: RollbackResult | null = null;
   try {
     r = await rollback({ config: 'patchwork.yml', env: 'local', to: 'abc1234' });
@@ -119,6 +147,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'consumer.ts'), CONSUMER_TS);
   writeFileSync(join(dir, 'tsconfig.json'), TSCONFIG);
   copyFileSync(join(FIXTURE, 'index.mjs'), join(dir, 'index.mjs'));
+  copyFileSync(join(FIXTURE, 'abort.mjs'), join(dir, 'abort.mjs'));
   // A file: dependency on a directory is a symlink: nothing is fetched for patchwork itself.
   const npm = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
     cwd: dir,
@@ -207,5 +236,76 @@ describe('programmatic API from a separate project', () => {
   it('a TypeScript consumer type-checks against the declarations (exports + types, NodeNext)', () => {
     const tsc = spawnSync(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: dir, encoding: 'utf8' });
     expect(tsc.status, `${tsc.stdout}${tsc.stderr}`).toBe(0);
+  });
+});
+
+describe('an embedded deploy cancelled with an AbortController', () => {
+  // Outside the environment's registry, pinned by digest: taken on trust; the emulator simulates
+  // its tasks (it cannot pull it), and its rollout is slowed so the abort lands in the wait.
+  const image = `public.ecr.aws/docker/library/nginx@sha256:${'ab'.repeat(32)}`;
+  const table = 'shop-local-patchwork';
+  let run: Json;
+
+  beforeAll(async () => {
+    await emu('config', { rolloutSeconds: 60 });
+    try {
+      const child = spawnSync(process.execPath, ['abort.mjs', image], {
+        cwd: dir,
+        env: env(),
+        encoding: 'utf8',
+        timeout: 180_000,
+      });
+      const line = child.stdout.trim().split('\n').at(-1) ?? '';
+      // The host process ended by itself, with its own exit code: the library did not exit it.
+      if (child.status !== 0 || child.signal || !line.startsWith('{')) {
+        throw new Error(`abort.mjs exited ${child.status ?? child.signal}:\n${child.stdout}\n${child.stderr}`);
+      }
+      run = JSON.parse(line);
+    } finally {
+      await emu('config', { rolloutSeconds: DEFAULT_EMULATOR_CONFIG.rolloutSeconds });
+    }
+  }, 240_000);
+
+  it('rejects with PW_INTERRUPTED (exit code 130), well before the rollout would have ended', () => {
+    expect(run.aborted).toBe(true);
+    expect(run.abortedAfterEvents).not.toBeNull();
+    expect(run.error).toMatchObject({ code: 'PW_INTERRUPTED', exitCode: 130 });
+    expect(run.rejectedAfterMs).toBeLessThan(55_000);
+    // The abort came during the wait: the service update was done, the rollout not.
+    const updated = run.events.findIndex((e: Json) => e.id === 'update:web' && e.status === 'done');
+    expect(updated).toBeGreaterThanOrEqual(0);
+    expect(updated).toBeLessThan(run.abortedAfterEvents);
+  });
+
+  it('the host process keeps running: no signal handler left behind, the library still answers', () => {
+    expect(run.sigintListeners).toBe(0);
+    expect(run.sigtermListeners).toBe(0);
+    expect(run.release).not.toBeNull(); // read through the library after the rejection
+  });
+
+  it('after the abort, only the clean-up reached AWS: the lock deleted, the release recorded', () => {
+    expect(run.afterAbort).toContain('DynamoDB.DeleteItem');
+    for (const call of run.afterAbort) expect(['DynamoDB.DeleteItem', 'DynamoDB.PutItem']).toContain(call);
+  });
+
+  it('the lock item is gone (AWS CLI) and the release is marked interrupted', () => {
+    expect(deployLock(table)).toBeUndefined();
+    expect(run.lock).toBeNull();
+    expect(run.release).toMatchObject({ kind: 'deploy', outcome: 'interrupted' });
+    expect(run.release.reason).toMatch(/interrupted/);
+    expect(run.release.finishedAt).toEqual(expect.any(String));
+    const items = awsCli([
+      'dynamodb',
+      'query',
+      '--table-name',
+      table,
+      '--key-condition-expression',
+      'pk = :p',
+      '--expression-attribute-values',
+      '{":p":{"S":"release"}}',
+      '--consistent-read',
+    ]).Items as { outcome: { S: string }; record: { S: string } }[];
+    const mine = items.find((i) => (JSON.parse(i.record.S) as { id: string }).id === run.release.id);
+    expect(mine?.outcome.S).toBe('interrupted');
   });
 });

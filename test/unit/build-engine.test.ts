@@ -216,6 +216,31 @@ describe('buildImage', () => {
   });
 });
 
+describe('cancellation', () => {
+  it('the signal goes with the build and push requests to the engine (dockerode aborts them)', async () => {
+    const calls = { build: [], push: [], tarBytes: [] } as never as {
+      build: Record<string, unknown>[];
+      push: { name: string; opts: Record<string, unknown> }[];
+      tarBytes: number[];
+    };
+    const docker = fakeDocker({
+      calls: calls as never,
+      build: [{ stream: 'Step 1/1 : FROM scratch\n' }, { aux: { ID: 'sha256:1' } }],
+      push: [{ progressDetail: {}, aux: { Tag: 't', Digest: `sha256:${'e'.repeat(64)}`, Size: 1 } }],
+    });
+    const signal = new AbortController().signal;
+    const plan = await context();
+    await buildImage(
+      docker,
+      { plan, tags: ['r:t'], buildArgs: {}, platform: 'linux/amd64', labels: {}, service: 'web' },
+      { signal },
+    );
+    await pushImage(docker, 'r', 't', {}, { signal });
+    expect(calls.build[0]?.abortSignal).toBe(signal);
+    expect(calls.push[0]?.opts.abortSignal).toBe(signal);
+  });
+});
+
 describe('pushImage', () => {
   const pushMessages = (tag: string): EngineMessage[] => [
     { status: 'The push refers to repository [127.0.0.1:5000/shop-prod-web]' },

@@ -269,6 +269,44 @@ describe('build() with ECR', () => {
     });
   });
 
+  it('an abort during the build cuts the engine request: PW_INTERRUPTED, nothing pushed', async () => {
+    const { root } = repo();
+    const ecr = ecrMock();
+    const pushed: unknown[] = [];
+    // An engine mid-build: its output stream ends only when the request is aborted, as dockerode does.
+    const docker = {
+      buildImage: async (tar: Readable, o: Record<string, unknown>) => {
+        tar.resume();
+        const s = new PassThrough();
+        s.write(`${JSON.stringify({ stream: 'Step 1/2 : FROM scratch\n' })}\n`);
+        (o.abortSignal as AbortSignal).addEventListener('abort', () => s.destroy());
+        return s;
+      },
+      getImage: () => ({ push: async (o: unknown) => pushed.push(o) }),
+    } as unknown as Docker;
+    const controller = new AbortController();
+    const events: PatchworkEvent[] = [];
+    const building = build({
+      config: config(),
+      env: 'prod',
+      cwd: root,
+      docker,
+      push: false,
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'log' && e.message.includes('Step 1/2')) controller.abort('SIGINT');
+      },
+    });
+    await expect(building).rejects.toMatchObject({ code: 'PW_INTERRUPTED', exitCode: 130 });
+    expect(pushed).toEqual([]);
+    expect(ecr.calls()).toHaveLength(0);
+    expect(events.find((e) => e.type === 'task' && e.status === 'fail')).toMatchObject({
+      id: 'build:web',
+      message: 'interrupted (SIGINT)',
+    });
+  });
+
   it('--dry-run reports what it would build and builds nothing', async () => {
     const { root } = repo();
     const ecr = ecrMock();

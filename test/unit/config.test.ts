@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/lib/config/load.js';
 import { looksSecret, pickEnvironment, resolveEnvironment } from '../../src/lib/config/resolve.js';
 import { isCidr } from '../../src/lib/config/schema.js';
 import { starterConfig } from '../../src/lib/config/starter.js';
+import { readEnv } from '../../src/lib/env.js';
 import { PatchworkError } from '../../src/lib/errors.js';
+import { openSession } from '../../src/lib/session.js';
 
 const base = `app: shop
 region: eu-west-1
@@ -206,13 +211,51 @@ describe('pickEnvironment', () => {
     }
   });
   it('requires one', () => {
-    const saved = process.env.PATCHWORK_ENV;
-    delete process.env.PATCHWORK_ENV;
     expect(() => pickEnvironment(cfg)).toThrow(PatchworkError);
-    process.env.PATCHWORK_ENV = 'staging';
-    expect(pickEnvironment(cfg)).toBe('staging');
-    if (saved === undefined) delete process.env.PATCHWORK_ENV;
-    else process.env.PATCHWORK_ENV = saved;
+  });
+});
+
+describe('environment variables: read once (env.ts), from the map a verb is given', () => {
+  const write = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-env-'));
+    writeFileSync(join(dir, 'other.yml'), base);
+    return dir;
+  };
+  it('PATCHWORK_ENV, PATCHWORK_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE reach the session', () => {
+    const dir = write();
+    try {
+      const s = openSession({
+        cwd: dir,
+        environment: {
+          PATCHWORK_ENV: 'staging',
+          PATCHWORK_CONFIG: 'other.yml',
+          AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+          AWS_MAX_ATTEMPTS: '2',
+          AWS_RETRY_MODE: 'standard',
+          AWS_PROFILE: 'ci',
+        },
+      });
+      expect(s.target.env).toBe('staging');
+      expect(s.config.file).toMatch(/other\.yml$/);
+      expect(s.aws.endpoint).toBe('http://127.0.0.1:9');
+      expect(s.aws.clientConfig('ecs')).toMatchObject({ maxAttempts: 2, retryMode: 'standard', profile: 'ci' });
+      // Options beat the variables; nothing comes from this process's own environment.
+      const o = openSession({ cwd: dir, config: 'other.yml', env: 'prod', environment: {} });
+      expect(o.target.env).toBe('prod');
+      expect(o.aws.endpoint).toBeUndefined();
+      expect(o.aws.clientConfig('ecs')).toMatchObject({ maxAttempts: 6, retryMode: 'adaptive' });
+      expect(() => openSession({ cwd: dir, config: 'other.yml', environment: {} })).toThrow(/no environment given/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('readEnv: AWS_REGION before AWS_DEFAULT_REGION, empty values are unset, the opt-in flag is exact', () => {
+    expect(readEnv({ AWS_DEFAULT_REGION: 'eu-west-2' }).region).toBe('eu-west-2');
+    expect(readEnv({ AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'eu-west-2' }).region).toBe('eu-west-1');
+    expect(readEnv({ AWS_REGION: '', PATCHWORK_ENV: '' })).toMatchObject({ region: undefined, env: undefined });
+    expect(readEnv({ AWS_MAX_ATTEMPTS: 'x' }).maxAttempts).toBeUndefined();
+    expect(readEnv({ PATCHWORK_ALLOW_UNKNOWN_REGION: 'yes' }).allowUnknownRegion).toBe(false);
+    expect(readEnv({ PATCHWORK_ALLOW_UNKNOWN_REGION: '1' }).allowUnknownRegion).toBe(true);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isPatchworkError } from '../../src/lib/errors.js';
+import { inEnvironment, isPatchworkError, type PatchworkError } from '../../src/lib/errors.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
 import { acquireLock, age, breakLock, renewLock, toItem, withLock } from '../../src/lib/release/lock.js';
 import { awsMock, restoreAwsMocks } from '../helpers/aws-mock.js';
@@ -163,12 +163,19 @@ describe('deploy lock', () => {
     expect((await breakLock(ddb, 't'))?.holder).toBe('ci@runner');
     expect(m.commandCalls(GetItemCommand)).toHaveLength(0);
   });
-  it('a missing state table → PW_AWS_ERROR naming it, with provision as the hint', async () => {
+  it('a missing state table → PW_NOT_PROVISIONED (exit 2) naming it; the verb names the environment', async () => {
     m.on(PutItemCommand).rejects(new ResourceNotFoundException({ message: 'no table', $metadata: {} }));
     const e = await acquireLock(ddb, base()).catch((x) => x);
-    expect(e.code).toBe('PW_AWS_ERROR');
+    expect(e.code).toBe('PW_NOT_PROVISIONED');
+    expect(e.exitCode).toBe(2);
     expect(e.message).toContain('state table t');
-    expect(e.hint).toMatch(/provision/);
+    expect(e.hint).toBe('patchwork provision --env <env>');
+    const named = inEnvironment(e, { app: 'shop', env: 'prod', region: 'eu-west-1' }) as PatchworkError;
+    expect(named).toMatchObject({ code: 'PW_NOT_PROVISIONED', exitCode: 2, hint: 'patchwork provision --env prod' });
+    expect(named.message).toBe(
+      'environment prod is not provisioned: the state table t (deploy lock and release history) does not exist (region eu-west-1)',
+    );
+    expect(named.data).toEqual({ app: 'shop', env: 'prod', region: 'eu-west-1' });
   });
   it('formats ages', () => {
     expect([age(5_000), age(192_000), age(7_380_000)]).toEqual(['5s', '3m12s', '2h03m']);

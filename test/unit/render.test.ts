@@ -14,12 +14,19 @@ function collect(stream: PassThrough): () => string {
 describe('renderers read the same events', () => {
   it('plain lines', () => {
     expect(plainLine({ type: 'task', id: 'a', title: 'create cluster', status: 'done' })).toBe('✓ create cluster');
-    expect(plainLine({ type: 'warning', code: 'PW_LOCK_EXPIRED', message: 'taken over' })).toBe(
-      '! PW_LOCK_EXPIRED: taken over',
+    expect(plainLine({ type: 'warning', code: 'PW_LOCK_TAKEN_OVER', message: 'taken over' })).toBe(
+      '! PW_LOCK_TAKEN_OVER: taken over',
     );
     expect(plainLine({ type: 'log', level: 'debug', message: 'x' })).toBeUndefined();
     expect(plainLine({ type: 'log', level: 'debug', message: 'x' }, true)).toBe('  x');
-    expect(plainLine({ type: 'data', kind: 'plan', data: {} })).toBeUndefined();
+    const plan = {
+      env: { app: 'a', env: 'e', name: 'a-e', region: 'eu-west-1' },
+      changes: [],
+      summary: { create: 0, update: 0, replace: 0, delete: 0, noop: 0 },
+      pending: false,
+      warnings: [],
+    };
+    expect(plainLine({ type: 'data', kind: 'plan', data: plan })).toBeUndefined();
   });
 
   it('--json: NDJSON on stdout ending with a result, human lines on stderr', async () => {
@@ -30,7 +37,7 @@ describe('renderers read the same events', () => {
     const r = new JsonRenderer(out, err);
     const em = new Emitter((ev) => r.event(ev));
     await em.task('t1', 'describe services', async () => 1);
-    em.warn('PW_X', 'careful');
+    em.warn('PW_LOCK_LOST', 'careful');
     r.result({ ok: true, exitCode: 0 });
     await r.close();
     const lines = o()

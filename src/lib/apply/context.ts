@@ -2,6 +2,7 @@
 import type { AwsClients } from '../aws/clients.js';
 import { isAwsError } from '../aws/errors.js';
 import type { Facts } from '../desired/types.js';
+import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
 import type { ObservedState } from '../observe/index.js';
 
@@ -36,7 +37,7 @@ export async function retryOn<T>(ctx: ApplyContext, names: string[], fn: () => P
 export async function waitUntil(ctx: ApplyContext, what: string, done: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ctx.waitMs;
   while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new PatchworkError('PW_TIMEOUT', `timed out waiting for ${what}`);
     await sleep(ctx.pollMs);
   }
 }
@@ -50,18 +51,18 @@ export function sgId(ctx: ApplyContext, nameOrId: string): string {
   const id = ctx.ids.securityGroups.get(nameOrId);
   if (id) return id;
   if (/^sg-/.test(nameOrId)) return nameOrId;
-  throw new Error(`security group ${nameOrId} does not exist yet`);
+  throw new PatchworkError('PW_UNEXPECTED', `security group ${nameOrId} does not exist yet`);
 }
 
 export function tgArn(ctx: ApplyContext, name: string): string {
   const arn = ctx.ids.targetGroups.get(name);
   if (arn) return arn;
   if (name.startsWith('arn:')) return name;
-  throw new Error(`target group ${name} does not exist yet`);
+  throw new PatchworkError('PW_UNEXPECTED', `target group ${name} does not exist yet`);
 }
 
 export function lbArn(ctx: ApplyContext, name: string): string {
   const arn = ctx.ids.loadBalancers.get(name);
-  if (!arn) throw new Error(`load balancer ${name} does not exist yet`);
+  if (!arn) throw new PatchworkError('PW_UNEXPECTED', `load balancer ${name} does not exist yet`);
   return arn;
 }

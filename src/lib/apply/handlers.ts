@@ -621,7 +621,8 @@ const listenerRule: Handler<'listener-rule'> = {
   async create(ctx, want) {
     const elb = await ctx.aws.get('elbv2');
     const listenerArn = ctx.ids.listeners.get(want.listenerPort);
-    if (!listenerArn) throw new Error(`listener on port ${want.listenerPort} does not exist yet`);
+    if (!listenerArn)
+      throw new PatchworkError('PW_UNEXPECTED', `listener on port ${want.listenerPort} does not exist yet`);
     const targetGroupArn = tgArn(ctx, want.targetGroup);
     await elb
       .send(

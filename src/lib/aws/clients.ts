@@ -16,17 +16,20 @@ import type { IAMClient } from '@aws-sdk/client-iam';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { ApiCallCounter } from './counter.js';
+import { interrupted } from '../abort.js';
+import { ApiCallCounter, isMutating } from './counter.js';
 import { AWS_CONTEXT } from './errors.js';
 
 export interface AwsSettings {
   region: string;
-  /** Named profile (else AWS_PROFILE, else the default chain). */
+  /** Named profile (the session passes --profile, else AWS_PROFILE; else the default chain). */
   profile?: string;
-  /** Endpoint override for every service (else AWS_ENDPOINT_URL). */
+  /** Endpoint override for every service (the session passes AWS_ENDPOINT_URL when no option sets it). */
   endpoint?: string;
-  /** Attempts per call, retries included (else AWS_MAX_ATTEMPTS, else 6). */
+  /** Attempts per call, retries included (the session passes AWS_MAX_ATTEMPTS; else 6). */
   maxAttempts?: number;
+  /** The SDK's retry mode (the session passes AWS_RETRY_MODE; else adaptive). */
+  retryMode?: string;
   /** Explicit credentials (programmatic use, tests); default: the SDK's provider chain. */
   credentials?: AwsCredentialIdentityProvider;
 }
@@ -89,10 +92,23 @@ export class AwsClients {
   constructor(
     readonly settings: AwsSettings,
     counter?: ApiCallCounter,
+    /** Once aborted, no call is started (PW_INTERRUPTED) and calls in flight are cancelled. */
+    readonly signal?: AbortSignal,
   ) {
     this.counter = counter ?? new ApiCallCounter();
-    this.endpoint = settings.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
+    this.endpoint = settings.endpoint || undefined;
   }
+
+  /**
+   * The same settings and counter without the signal: for the clean-up an aborted verb still owes
+   * (releasing its lock, recording its release as interrupted). Its clients are made on first use.
+   */
+  detached(): AwsClients {
+    if (!this.signal) return this;
+    this.unbound ??= new AwsClients(this.settings, this.counter);
+    return this.unbound;
+  }
+  private unbound: AwsClients | undefined;
 
   get region(): string {
     return this.settings.region;
@@ -110,11 +126,10 @@ export class AwsClients {
 
   /** The client config every service gets (exported for tests of the factory itself). */
   clientConfig(service: ServiceKey): Record<string, unknown> {
-    const envAttempts = Number(process.env.AWS_MAX_ATTEMPTS);
     const config: Record<string, unknown> = {
       region: this.settings.region,
-      retryMode: process.env.AWS_RETRY_MODE ?? 'adaptive',
-      maxAttempts: this.settings.maxAttempts ?? (Number.isFinite(envAttempts) && envAttempts > 0 ? envAttempts : 6),
+      retryMode: this.settings.retryMode ?? 'adaptive',
+      maxAttempts: this.settings.maxAttempts ?? 6,
       // An endpoint that takes the connection and never answers must end in an error (retried),
       // not a hang: without throwOnRequestTimeout the handler only logs a warning and waits on.
       requestHandler: { connectionTimeout: 3_000, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
@@ -131,15 +146,28 @@ export class AwsClients {
 
   private instrument<C extends ClientMap[ServiceKey]>(client: C): C {
     const counter = this.counter;
+    const signal = this.signal;
     const stack = client.middlewareStack as unknown as MiddlewareStackLike;
+    if (signal) {
+      // Every call of a verb that was cancelled is refused before it starts (no write after an
+      // abort, the middleware below), and a read in flight is cut at once. A write in flight is let
+      // finish: cut, it may or may not have happened (a lock taken that nobody releases).
+      const send = client.send.bind(client) as (command: object, options?: Record<string, unknown>) => Promise<unknown>;
+      (client as { send: unknown }).send = (command: object, options?: Record<string, unknown>) =>
+        isMutating(command.constructor.name.replace(/Command$/, ''))
+          ? send(command, options)
+          : send(command, { abortSignal: signal, ...options });
+    }
     stack.add(
       (next, context) => async (args) => {
         const service = SERVICE_LABEL[String(context.clientName)] ?? String(context.clientName).replace(/Client$/, '');
         const operation = String(context.commandName).replace(/Command$/, '');
+        if (signal?.aborted) throw interrupted(signal, `before ${service}.${operation}`);
         counter.record(service, operation);
         try {
           return await next(args);
         } catch (err) {
+          if (signal?.aborted) throw interrupted(signal, `during ${service}.${operation}`);
           // Keep the SDK error (callers match on its name); remember where it happened so the
           // CLI boundary can turn it into a PatchworkError (mapAwsError) with service and operation.
           if (err && typeof err === 'object') {

@@ -53,8 +53,8 @@ export function isKnownRegion(region: string): boolean {
  * A region is accepted when it is known, or when it has a region's shape and
  * PATCHWORK_ALLOW_UNKNOWN_REGION=1 is set (for regions newer than this list).
  */
-export function regionProblem(region: string): string | undefined {
+export function regionProblem(region: string, allowUnknown = false): string | undefined {
   if (isKnownRegion(region)) return undefined;
-  if (SHAPE.test(region) && process.env.PATCHWORK_ALLOW_UNKNOWN_REGION === '1') return undefined;
+  if (SHAPE.test(region) && allowUnknown) return undefined;
   return `unknown AWS region "${region}"`;
 }

@@ -23,9 +23,9 @@ export interface LoadedConfig {
 
 export const DEFAULT_CONFIG_FILE = 'patchwork.yml';
 
-/** Finds the config file: explicit path, PATCHWORK_CONFIG, or ./patchwork.yml (or .yaml). */
-export function configPath(explicit?: string, cwd = process.cwd()): string {
-  const given = explicit ?? process.env.PATCHWORK_CONFIG;
+/** Finds the config file: explicit path, PATCHWORK_CONFIG (`fromEnv`, see env.ts), or ./patchwork.yml (or .yaml). */
+export function configPath(explicit?: string, cwd = process.cwd(), fromEnv?: string): string {
+  const given = explicit ?? fromEnv;
   if (given) return resolvePath(cwd, given);
   const yml = resolvePath(cwd, DEFAULT_CONFIG_FILE);
   const yaml = resolvePath(cwd, 'patchwork.yaml');

@@ -1,6 +1,6 @@
 /**
  * One environment, resolved: environment settings merged over `defaults:`, defaults applied,
- * cross-field rules checked (with file:line), names derived. Pure apart from reading process.env
+ * cross-field rules checked (with file:line), names derived. Pure: the environment's variables come in as options
  * for the region fallback.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
@@ -126,16 +126,20 @@ export interface ResolveOptions {
   region?: string;
   /** Restrict to one service (--service). */
   service?: string;
+  /** The region when neither --region nor the config gives one (AWS_REGION / AWS_DEFAULT_REGION, see env.ts). */
+  defaultRegion?: string;
+  /** Accept a region-shaped name that is not in the known list (PATCHWORK_ALLOW_UNKNOWN_REGION=1). */
+  allowUnknownRegion?: boolean;
 }
 
 export function environmentNames(config: LoadedConfig): string[] {
   return Object.keys(config.raw.environments);
 }
 
-/** Which environment: --env, else PATCHWORK_ENV; unknown or missing lists the known ones. */
+/** Which environment: --env, else PATCHWORK_ENV (the caller passes it, see env.ts); unknown or missing lists the known ones. */
 export function pickEnvironment(config: LoadedConfig, flag?: string): string {
   const names = environmentNames(config);
-  const chosen = flag ?? process.env.PATCHWORK_ENV;
+  const chosen = flag;
   if (!chosen) {
     throw new PatchworkError('PW_ENV_REQUIRED', `no environment given; ${config.file} defines: ${names.join(', ')}`, {
       hint: `pass --env ${names[0]} (or set PATCHWORK_ENV)`,
@@ -189,13 +193,13 @@ export function resolveEnvironment(
 
   // Region: --region > environment > defaults > top level > AWS_REGION > AWS_DEFAULT_REGION.
   const configRegion = env.region ?? defaults.region ?? raw.region;
-  const region = opts.region ?? configRegion ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  const region = opts.region ?? configRegion ?? opts.defaultRegion;
   if (!region) {
     throw new PatchworkError('PW_NO_REGION', `no AWS region for environment "${envName}"`, {
       hint: `set region: in ${config.file} or AWS_REGION`,
     });
   }
-  const regionIssue = regionProblem(region);
+  const regionIssue = regionProblem(region, !!opts.allowUnknownRegion);
   if (regionIssue) {
     if (!opts.region && configRegion) issues.push(source.issue(whereSet('region'), regionIssue));
     else

@@ -251,7 +251,7 @@ export interface Facts {
 export interface DesiredState {
   env: { app: string; env: string; name: string; region: string };
   resources: Resource[];
-  warnings: { code: string; message: string }[];
+  warnings: { code: import('../warnings.js').WarningCode; message: string }[];
 }
 
 /** Sorted keys, no whitespace: policies and documents compare as strings. */

@@ -23,6 +23,8 @@ export interface ImageBuildSpec {
 export interface BuildHooks {
   /** Every output line; isStep for `Step n/m : …`. */
   line?: (line: string, isStep: boolean) => void;
+  /** Cancels the build: the request to the engine is aborted (the engine stops the build). */
+  signal?: AbortSignal;
 }
 
 export interface BuiltImage {
@@ -57,6 +59,7 @@ export async function buildImage(docker: Docker, spec: ImageBuildSpec, hooks: Bu
     version: '1',
   };
   if (spec.target) options.target = spec.target;
+  if (hooks.signal) options.abortSignal = hooks.signal;
 
   let stream: NodeJS.ReadableStream;
   const tar = await packContext(spec.plan);
@@ -163,6 +166,8 @@ export interface PushHooks {
   layer?: (p: LayerProgress) => void;
   /** Byte progress for a layer being pushed (throttle in the caller). */
   progress?: (p: LayerProgress) => void;
+  /** Cancels the push: the request to the engine is aborted. */
+  signal?: AbortSignal;
 }
 
 export interface PushedImage {
@@ -190,9 +195,11 @@ export async function pushImage(
   const statuses = new Map<string, string>();
   let stream: NodeJS.ReadableStream;
   try {
-    stream = (await docker
-      .getImage(repo)
-      .push({ tag, authconfig: auth } as Docker.ImagePushOptions)) as NodeJS.ReadableStream;
+    stream = (await docker.getImage(repo).push({
+      tag,
+      authconfig: auth,
+      ...(hooks.signal ? { abortSignal: hooks.signal } : {}),
+    } as Docker.ImagePushOptions)) as NodeJS.ReadableStream;
   } catch (err) {
     throw new PatchworkError(
       'PW_PUSH_FAILED',

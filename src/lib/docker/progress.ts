@@ -4,6 +4,7 @@
  * whole lines while remembering the current step and the last lines, for error reports.
  */
 import type { Readable } from 'node:stream';
+import { PatchworkError } from '../errors.js';
 
 export interface EngineMessage {
   stream?: string;
@@ -68,7 +69,7 @@ export function readMessages(stream: Readable, onMessage: (m: EngineMessage) => 
       // A socket closed without 'end' (engine died mid-build).
       if (!failed && stream.readableEnded === false) {
         failed = true;
-        reject(new Error('the engine closed the connection before the end of its output'));
+        reject(new PatchworkError('PW_NO_DOCKER', 'the engine closed the connection before the end of its output'));
       }
     });
   });

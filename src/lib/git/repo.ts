@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { type EnvSource, readEnv } from '../env.js';
 import { PatchworkError } from '../errors.js';
 
 export interface GitState {
@@ -35,7 +36,7 @@ interface GitRun {
   stderr: string;
 }
 
-function git(cwd: string, args: string[], maxBuffer = 64 * 1024 * 1024): Promise<GitRun> {
+function git(cwd: string, args: string[], vars: EnvSource, maxBuffer = 64 * 1024 * 1024): Promise<GitRun> {
   return new Promise((resolve, reject) => {
     execFile(
       'git',
@@ -45,7 +46,7 @@ function git(cwd: string, args: string[], maxBuffer = 64 * 1024 * 1024): Promise
         encoding: 'buffer',
         maxBuffer,
         // Never prompt, never page, never read the user's locale into the output we parse.
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C', GIT_OPTIONAL_LOCKS: '0' },
+        env: { ...vars, GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C', GIT_OPTIONAL_LOCKS: '0' },
       },
       (err, stdout, stderr) => {
         const e = err as (NodeJS.ErrnoException & { code?: string | number }) | null;
@@ -64,7 +65,7 @@ function git(cwd: string, args: string[], maxBuffer = 64 * 1024 * 1024): Promise
 }
 
 /** Buffer output (for the diff, which may be binary). */
-function gitRaw(cwd: string, args: string[]): Promise<Buffer> {
+function gitRaw(cwd: string, args: string[], vars: EnvSource): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     execFile(
       'git',
@@ -74,7 +75,7 @@ function gitRaw(cwd: string, args: string[]): Promise<Buffer> {
         encoding: 'buffer',
         maxBuffer: 1024 * 1024 * 1024,
         env: {
-          ...process.env,
+          ...vars,
           GIT_TERMINAL_PROMPT: '0',
           GIT_PAGER: 'cat',
           LC_ALL: 'C',
@@ -83,10 +84,18 @@ function gitRaw(cwd: string, args: string[]): Promise<Buffer> {
         },
       },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`git ${args.join(' ')}: ${stderr.toString('utf8').trim() || err.message}`));
+        if (err) reject(gitFailed(args, stderr.toString('utf8').trim() || err.message, err));
         else resolve(stdout);
       },
     );
+  });
+}
+
+/** A git command that failed outright (not a status the caller reads). */
+function gitFailed(args: string[], why: string, cause: unknown): PatchworkError {
+  return new PatchworkError('PW_NOT_A_GIT_REPO', `git ${args.join(' ')}: ${why}`, {
+    hint: 'check the repository with `git status`; or pass --tag <tag> to build without git',
+    cause,
   });
 }
 
@@ -99,6 +108,8 @@ export interface GitStateOptions {
    * (a local binary, notes) does not make the tree dirty.
    */
   relevant?: (rel: string) => boolean;
+  /** The environment git runs with (PATH, HOME, GIT_*; default: this process's, read by env.ts). */
+  env?: EnvSource;
 }
 
 interface Change {
@@ -112,9 +123,10 @@ interface Change {
  * elsewhere in the repository do not change what is built from `dir`).
  */
 export async function gitState(dir: string, opts: GitStateOptions = {}): Promise<GitState> {
+  const vars = opts.env ?? readEnv().vars;
   let head: GitRun;
   try {
-    head = await git(dir, ['rev-parse', '--show-toplevel', '--verify', '--quiet', 'HEAD']);
+    head = await git(dir, ['rev-parse', '--show-toplevel', '--verify', '--quiet', 'HEAD'], vars);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new PatchworkError(
@@ -138,11 +150,11 @@ export async function gitState(dir: string, opts: GitStateOptions = {}): Promise
   const sha = lines[1]!;
 
   const [short, date, branch, remote, status] = await Promise.all([
-    git(dir, ['rev-parse', '--short', 'HEAD']),
-    git(dir, ['show', '-s', '--format=%ct', 'HEAD']),
-    git(dir, ['symbolic-ref', '--quiet', '--short', 'HEAD']),
-    git(dir, ['config', '--get', 'remote.origin.url']),
-    git(dir, ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none', '--', '.']),
+    git(dir, ['rev-parse', '--short', 'HEAD'], vars),
+    git(dir, ['show', '-s', '--format=%ct', 'HEAD'], vars),
+    git(dir, ['symbolic-ref', '--quiet', '--short', 'HEAD'], vars),
+    git(dir, ['config', '--get', 'remote.origin.url'], vars),
+    git(dir, ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none', '--', '.'], vars),
   ]);
   if (status.code !== 0) {
     throw new PatchworkError('PW_NOT_A_GIT_REPO', `git status failed in ${dir}: ${status.stderr.trim()}`, {
@@ -166,7 +178,7 @@ export async function gitState(dir: string, opts: GitStateOptions = {}): Promise
     remote: remote.code === 0 && remote.stdout.trim() ? redactRemote(remote.stdout.trim()) : null,
     dirty,
     changes: changes.slice(0, 20).map((c) => `${c.xy} ${c.orig !== undefined ? `${c.orig} -> ` : ''}${c.path}`),
-    dirtyHash: dirty ? await diffHash(root, changes) : null,
+    dirtyHash: dirty ? await diffHash(root, changes, vars) : null,
   };
 }
 
@@ -189,7 +201,7 @@ function parsePorcelainZ(out: string): Change[] {
  * plus the path and content of each untracked file. Two different dirty trees get different
  * hashes; the same dirty tree always gets the same one. Paths are relative to the repository root.
  */
-async function diffHash(root: string, changes: Change[]): Promise<string> {
+async function diffHash(root: string, changes: Change[], vars: EnvSource): Promise<string> {
   const hash = createHash('sha256');
   const tracked = [
     ...new Set(changes.filter((c) => c.xy !== '??').flatMap((c) => (c.orig ? [c.path, c.orig] : [c.path]))),
@@ -198,16 +210,11 @@ async function diffHash(root: string, changes: Change[]): Promise<string> {
   const pathspec = tracked.length > 2_000 ? ['.'] : tracked.sort();
   if (tracked.length > 0) {
     hash.update(
-      await gitRaw(root, [
-        'diff',
-        'HEAD',
-        '--binary',
-        '--no-color',
-        '--no-ext-diff',
-        '--full-index',
-        '--',
-        ...pathspec,
-      ]),
+      await gitRaw(
+        root,
+        ['diff', 'HEAD', '--binary', '--no-color', '--no-ext-diff', '--full-index', '--', ...pathspec],
+        vars,
+      ),
     );
   }
   hash.update('\0untracked\0');

@@ -53,7 +53,7 @@ export interface PlannedChange extends Change {
 export interface Plan {
   env: DesiredState['env'];
   changes: PlannedChange[];
-  warnings: { code: string; message: string }[];
+  warnings: DesiredState['warnings'];
 }
 
 export interface PublicPlan {
@@ -61,7 +61,7 @@ export interface PublicPlan {
   changes: Change[];
   summary: Record<Action, number>;
   pending: boolean;
-  warnings: { code: string; message: string }[];
+  warnings: DesiredState['warnings'];
 }
 
 /** Fields compared per kind: `update` ones are changed in place, `replace` ones need a new resource. */

@@ -17,7 +17,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { isAwsError } from '../aws/errors.js';
-import { PatchworkError } from '../errors.js';
+import { notProvisioned, type PatchworkError } from '../errors.js';
 
 export type Outcome =
   | 'in-progress'
@@ -57,15 +57,9 @@ export interface ReleaseRecord {
 
 export const RELEASE_PK = 'release';
 
+/** A missing state table: the environment was never provisioned (PW_NOT_PROVISIONED, exit 2). */
 export function tableMissing(table: string, err: unknown): PatchworkError {
-  return new PatchworkError(
-    'PW_AWS_ERROR',
-    `the state table ${table} (deploy lock and release history) does not exist`,
-    {
-      hint: 'run `patchwork provision` for this environment first',
-      cause: err,
-    },
-  );
+  return notProvisioned(null, `the state table ${table} (deploy lock and release history) does not exist`, err);
 }
 /** DynamoDB's item limit is 400 KB; stay well below it. */
 export const MAX_ITEM_BYTES = 64 * 1024;
@@ -123,7 +117,7 @@ export async function putRelease(ddb: DynamoDBClient, table: string, r: ReleaseR
   await ddb.send(new PutItemCommand({ TableName: table, Item: toReleaseItem(r) }));
 }
 
-/** Newest first, at most `limit`. A missing state table → PW_AWS_ERROR naming it, with "run provision". */
+/** Newest first, at most `limit`. A missing state table → PW_NOT_PROVISIONED naming it. */
 export async function listReleases(ddb: DynamoDBClient, table: string, limit = 100): Promise<ReleaseRecord[]> {
   try {
     return await queryReleases(ddb, table, limit);

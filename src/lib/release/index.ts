@@ -2,7 +2,8 @@
  * `patchwork releases` and `patchwork unlock`: reading history, breaking the lock (recorded).
  */
 import { stateTableName } from '../desired/names.js';
-import { type CommonOptions, openSession } from '../session.js';
+import { inEnvironment } from '../errors.js';
+import { type CommonOptions, openSession, type Session } from '../session.js';
 import { listReleases, newRelease, putRelease, type ReleaseRecord } from './history.js';
 import { breakLock, type LockRecord, readLock } from './lock.js';
 import { deployerIdentity } from './rollout.js';
@@ -15,6 +16,12 @@ export interface ReleasesResult {
 
 export async function releases(opts: CommonOptions & { limit?: number }): Promise<ReleasesResult> {
   const session = openSession(opts);
+  return releasesIn(session, opts).catch((err: unknown) => {
+    throw inEnvironment(err, session.target);
+  });
+}
+
+async function releasesIn(session: Session, opts: { limit?: number }): Promise<ReleasesResult> {
   const ddb = await session.aws.get('dynamodb');
   const table = stateTableName(session.target);
   const [list, lock] = await Promise.all([
@@ -33,6 +40,12 @@ export interface UnlockResult {
 
 export async function unlock(opts: CommonOptions & { dryRun?: boolean }): Promise<UnlockResult> {
   const session = openSession(opts);
+  return unlockIn(session, opts).catch((err: unknown) => {
+    throw inEnvironment(err, session.target);
+  });
+}
+
+async function unlockIn(session: Session, opts: { dryRun?: boolean }): Promise<UnlockResult> {
   const ddb = await session.aws.get('dynamodb');
   const table = stateTableName(session.target);
   if (opts.dryRun) return { env: session.target.env, broken: await readLock(ddb, table), dryRun: true };

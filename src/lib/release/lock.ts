@@ -16,6 +16,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { sleeper, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
 import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
@@ -48,6 +49,13 @@ export interface LockOptions {
   /** Clock, for tests. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Stops waiting for a held lock (PW_INTERRUPTED); withLock releases ours when fn ends. */
+  signal?: AbortSignal;
+  /**
+   * The client the release goes through (default: the one passed in). A verb whose clients stop
+   * at an abort passes one that does not, so the lock is released after the abort too.
+   */
+  releaseWith?: DynamoDBClient;
 }
 
 export interface HeldLock {
@@ -125,11 +133,12 @@ async function recordInterrupted(
  */
 export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promise<HeldLock> {
   const now = opts.now ?? Date.now;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = opts.sleep ?? sleeper(opts.signal);
   const deadline = now() + (opts.waitSeconds ?? 0) * 1000;
   const token = randomUUID();
   let announcedWait = false;
   for (;;) {
+    throwIfAborted(opts.signal, 'before taking the deploy lock');
     const start = now();
     const record: LockRecord = {
       holder: opts.holder,
@@ -267,15 +276,20 @@ export async function breakLock(ddb: DynamoDBClient, table: string, events?: Emi
 }
 
 /**
- * Runs fn under the lock and releases it on every exit path: return, throw, SIGINT/SIGTERM (the
- * lock is released, then the signal is re-raised so the process ends as it would have).
+ * Runs fn under the lock and releases it on every exit path: return, throw, and an abort of
+ * opts.signal (fn then rejects with PW_INTERRUPTED; the release goes through opts.releaseWith,
+ * which the abort does not stop). No process signal is handled here: the CLI turns SIGINT and
+ * SIGTERM into an abort.
  */
 export async function withLock<T>(
   ddb: DynamoDBClient,
   opts: LockOptions,
   fn: (lock: HeldLock) => Promise<T>,
 ): Promise<T> {
-  const lock = await acquireLock(ddb, opts);
+  const acquired = await acquireLock(ddb, opts);
+  const lock: HeldLock = opts.releaseWith
+    ? { record: acquired.record, release: () => releaseLock(opts.releaseWith!, opts.table, acquired.record.token) }
+    : acquired;
   // Heartbeat: a long build or rollout (--timeout above the TTL) must not let the lock expire under
   // us. Every third of the TTL the expiry moves a full TTL ahead; a dead run stops renewing, so its
   // lock still expires one TTL after its last beat.
@@ -283,6 +297,7 @@ export async function withLock<T>(
   let lost = false;
   const heartbeat = setInterval(
     () => {
+      if (opts.signal?.aborted) return;
       renewLock(ddb, opts.table, lock.record.token, now() + opts.ttlSeconds * 1000).then(
         (held) => {
           if (held || lost) return;
@@ -299,27 +314,11 @@ export async function withLock<T>(
     Math.max(1000, (opts.ttlSeconds * 1000) / 3),
   );
   heartbeat.unref();
-  const onSignal = (signal: NodeJS.Signals) => {
-    clearInterval(heartbeat);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    opts.events?.warn('PW_INTERRUPTED', `${signal}: releasing the deploy lock`, 'lock');
-    lock
-      .release()
-      .catch(() => {})
-      .finally(() => {
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-        else process.exit(signal === 'SIGINT' ? 130 : 143);
-      });
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   try {
     return await fn(lock);
   } finally {
     clearInterval(heartbeat);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (opts.signal?.aborted) opts.events?.log('interrupted: releasing the deploy lock', 'info', 'lock');
     await lock.release();
   }
 }

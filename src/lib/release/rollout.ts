@@ -13,10 +13,12 @@ import {
   type UpdateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { interrupted, isInterrupted, throwIfAborted } from '../abort.js';
 import { describeServices } from '../aws/ecs.js';
+import { isAwsError } from '../aws/errors.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
-import { PatchworkError } from '../errors.js';
+import { notProvisioned, PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
 import { type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
@@ -70,8 +72,10 @@ export async function deployerIdentity(session: Session): Promise<string> {
 }
 
 export async function rollout(session: Session, opts: RolloutOptions): Promise<RolloutResult> {
-  const { target, aws, events } = session;
+  const { target, aws, events, signal } = session;
   const ddb = await aws.get('dynamodb');
+  // The lock's release and the release record's last write must happen after an abort too.
+  const ddbAfter = await aws.detached().get('dynamodb');
   const ecs = await aws.get('ecs');
   const table = stateTableName(target);
   const cluster = clusterName(target);
@@ -85,9 +89,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       ttlSeconds: target.deploy.lockTtlSeconds,
       waitSeconds: opts.lockWaitSeconds ?? 0,
       events,
+      ...(signal ? { signal, releaseWith: ddbAfter } : {}),
     },
     async () => {
       const { sha, changes } = await opts.prepare();
+      throwIfAborted(signal, 'before the release was recorded: nothing changed');
       const started = Date.now();
       const release = newRelease({
         kind: opts.kind,
@@ -108,8 +114,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         release.reason = reason;
         release.finishedAt = new Date().toISOString();
         release.durationMs = Date.now() - started;
-        await putRelease(ddb, table, release);
-        await pruneReleases(ddb, table, target.deploy.keepReleases).catch(() => 0);
+        await putRelease(ddbAfter, table, release);
+        if (!signal?.aborted) await pruneReleases(ddb, table, target.deploy.keepReleases).catch(() => 0);
       };
       try {
         const described = await describeServices(
@@ -125,11 +131,10 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const name = ecsServiceName(change.svc);
           const service = services.get(name);
           if (!service?.taskDefinition) {
-            throw new PatchworkError('PW_AWS_ERROR', `service ${name} does not exist in cluster ${cluster}`, {
-              hint: 'run `patchwork provision` for this environment first',
-            });
+            throw notProvisioned(target, `service ${name} does not exist in cluster ${cluster}`);
           }
           let arn: string;
+          throwIfAborted(signal, `before registering ${change.svc.name}'s task definition`);
           if (change.taskDefinitionArn !== undefined) arn = change.taskDefinitionArn;
           else {
             const base = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition }));
@@ -157,6 +162,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             (p.service.desiredCount ?? 0) === 0
           )
             input.desiredCount = p.change.svc.desiredCount;
+          throwIfAborted(signal, `before updating ${p.service.serviceName}`);
           await events.task(`update:${p.change.svc.name}`, `update service ${p.service.serviceName}`, () =>
             ecs.send(new UpdateServiceCommand(input)),
           );
@@ -189,6 +195,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
             alarmPrefix: null,
             events,
+            ...(signal ? { signal } : {}),
             ...more,
           });
         const watch = await waitOn((p) => p.arn, {
@@ -237,6 +244,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           );
           rollBackOurselves = false;
         }
+        throwIfAborted(signal);
         if (rollBackOurselves) {
           events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
           for (const p of prepared) {
@@ -273,7 +281,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             },
           );
         }
-        if (watch.state !== 'timeout') throw new Error(`unexpected rollout state ${watch.state}`);
+        if (watch.state !== 'timeout')
+          throw new PatchworkError('PW_UNEXPECTED', `unexpected rollout state ${watch.state}`);
         const waiting = Object.entries(watch.waitingFor)
           .map(([s, w]) => `${s}: ${w.join('; ')}`)
           .join(' | ');
@@ -287,10 +296,18 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           },
         );
       } catch (err) {
+        // Cancelled: whatever failed on the way out (a call cut short) is the abort's doing.
+        const cause =
+          signal?.aborted && !isInterrupted(err)
+            ? interrupted(signal)
+            : isAwsError(err, 'ClusterNotFoundException')
+              ? notProvisioned(target, `cluster ${cluster} does not exist`, err)
+              : err;
         if (release.outcome === 'in-progress') {
-          await finish('failed', err instanceof Error ? err.message : String(err)).catch(() => {});
+          const reason = cause instanceof Error ? cause.message : String(cause);
+          await finish(isInterrupted(cause) ? 'interrupted' : 'failed', reason).catch(() => {});
         }
-        throw err;
+        throw cause;
       }
     },
   );

@@ -8,6 +8,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { sleeper, throwIfAborted } from '../abort.js';
 import { loadBalancerName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
@@ -52,7 +53,10 @@ export function probe(url: string, timeoutMs: number): Promise<{ status: number 
         res.on('error', (err) => resolve({ error: err.message }));
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('timeout', () => {
+      resolve({ error: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    });
     req.on('error', (err) => resolve({ error: (err as NodeJS.ErrnoException).code ?? err.message }));
     req.end();
   });
@@ -61,7 +65,7 @@ export function probe(url: string, timeoutMs: number): Promise<{ status: number 
 export async function runSmoke(
   session: Session,
   smoke: SmokeSettings,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: (ms: number) => Promise<void> = sleeper(session.signal),
 ): Promise<SmokeResult> {
   const { target, aws } = session;
   const elb = await aws.get('elbv2');
@@ -79,6 +83,7 @@ export async function runSmoke(
   let status: number | null = null;
   let reason: string | null = null;
   for (;;) {
+    throwIfAborted(session.signal, 'during the smoke test');
     attempts++;
     const left = Math.max(500, deadline - Date.now());
     const got = await probe(url, Math.min(5000, left));

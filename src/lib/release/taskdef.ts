@@ -7,6 +7,7 @@
 import type { ContainerDefinition, RegisterTaskDefinitionCommandInput, Tag, TaskDefinition } from '@aws-sdk/client-ecs';
 import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName, taskFamily } from '../desired/names.js';
+import { PatchworkError } from '../errors.js';
 
 export interface ReleaseFacts {
   /** `repo@sha256:…` */
@@ -29,7 +30,8 @@ export function isDigestPinned(image: string): boolean {
 
 /** `host/repo:tag` + digest → `host/repo@sha256:…` */
 export function pinImage(image: string, digest: string): string {
-  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`not an image digest: ${digest}`);
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+    throw new PatchworkError('PW_UNEXPECTED', `not an image digest: ${digest}`);
   const at = image.indexOf('@');
   let repo = at >= 0 ? image.slice(0, at) : image;
   const slash = repo.lastIndexOf('/');
@@ -87,7 +89,7 @@ export function deriveTaskDefinition(
   base: TaskDefinition,
   r: ReleaseFacts,
 ): RegisterTaskDefinitionCommandInput {
-  if (!isDigestPinned(r.image)) throw new Error(`image must be pinned by digest: ${r.image}`);
+  if (!isDigestPinned(r.image)) throw new PatchworkError('PW_UNEXPECTED', `image must be pinned by digest: ${r.image}`);
   const name = containerName(svc);
   const prev: ContainerDefinition =
     base.containerDefinitions?.find((c) => c.name === name) ?? base.containerDefinitions?.[0] ?? {};

@@ -10,8 +10,10 @@ import {
   DescribeTargetHealthCommand,
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { sleeper, throwIfAborted } from '../abort.js';
 import type { AwsClients } from '../aws/clients.js';
 import { describeServices } from '../aws/ecs.js';
+import { notProvisioned } from '../errors.js';
 import type { Emitter } from '../events.js';
 import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
 
@@ -37,6 +39,8 @@ export interface WatchOptions {
   ecsOnly?: boolean;
   sleep?: (ms: number) => Promise<void>;
   quietSeconds?: number;
+  /** Ends the wait with PW_INTERRUPTED (the polls' clients refuse calls after it, too). */
+  signal?: AbortSignal;
 }
 
 export type WatchResult =
@@ -54,7 +58,7 @@ export type WatchResult =
 export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   const ecs = await o.aws.get('ecs');
   const elb = await o.aws.get('elbv2');
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? sleeper(o.signal);
   const started = Date.now();
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
   const since = (o.since ?? new Date(started - 1000)).getTime();
@@ -65,6 +69,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   const quiet = (o.quietSeconds ?? 30) * 1000;
 
   for (;;) {
+    throwIfAborted(o.signal, 'while waiting for the rollout');
     const described = await describeServices(
       ecs,
       o.cluster,
@@ -85,7 +90,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     let allDone = true;
     for (const w of o.services) {
       const svc = byName.get(w.serviceName);
-      if (!svc) throw new Error(`service ${w.serviceName} not found in cluster ${o.cluster}`);
+      if (!svc) throw notProvisioned(null, `service ${w.serviceName} not found in cluster ${o.cluster}`);
       streamEvents(svc, since, seenEvents, o.events, w.name);
       const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
       const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, w.taskDefinition);

@@ -1,0 +1,23 @@
+/**
+ * Every warning code the library emits (`{type: "warning", code, …}`), beside the error codes in
+ * errors.ts: scripts and dashboards match on these, so never rename one. Each is documented in
+ * README.md (test/unit/readme.test.ts checks it) with the one-line meaning given here.
+ */
+export const WarningCodes = {
+  PW_PUBLIC_TASKS: 'tasks get public IPs (no private subnets): reachable only through their security group',
+  PW_NO_IMAGE_YET: 'a service has no image yet: provision starts it with a placeholder at 0 tasks; deploy',
+  PW_LOCK_TAKEN_OVER: "an expired deploy lock was taken over; the dead run's releases are marked interrupted",
+  PW_LOCK_LOST: 'the deploy lock is no longer ours (taken over after expiry, or broken by unlock)',
+  PW_LOCK_BROKEN: 'unlock broke a deploy lock (recorded in the history)',
+  PW_ROLLING_BACK: 'an alarm or the smoke test failed: patchwork puts the previous release back',
+  PW_ROLLBACK_INCOMPLETE: "patchwork's own rollback did not settle within the wait",
+  PW_NO_PREVIOUS_RELEASE: 'a first release failed: there is nothing to roll back to, it stays',
+  PW_RETENTION_FAILED: 'deregistering old task definition revisions failed (the deploy succeeded)',
+  PW_IMAGES_KEPT: 'destroy kept an ECR repository that holds images (--delete-images deletes it)',
+  PW_METRICS_UNAVAILABLE: 'status could not read CloudWatch metrics (the rest of the report stands)',
+} as const satisfies Record<`PW_${string}`, string>;
+export type WarningCode = keyof typeof WarningCodes;
+
+export function isWarningCode(code: string): code is WarningCode {
+  return Object.hasOwn(WarningCodes, code);
+}
