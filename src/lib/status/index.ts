@@ -34,7 +34,6 @@ import {
 } from './model.js';
 
 export * from './model.js';
-export { sparkline, toBuckets } from './sparkline.js';
 
 export interface StatusOptions extends CommonOptions {
   /** Minutes of metrics (default 60), one point a minute. */
