@@ -15,7 +15,8 @@ export default class Provision extends PatchworkCommand {
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Provision);
     this.startOutput(flags);
-    const { provision, describePlan } = await import('../lib/provision.js');
+    const { provision } = await import('../lib/provision.js');
+    const { describePlan } = await import('../cli/format/plan.js');
     const dryRun = flags['dry-run'];
     const result = await provision({ ...this.common(flags), dryRun });
     const exitCode = dryRun && flags['exit-code'] && result.pending ? ExitCode.CHANGES_OR_UNHEALTHY : ExitCode.OK;

@@ -27,7 +27,7 @@ export default class Status extends PatchworkCommand {
     else this.renderer = new PlainRenderer(process.stdout, flags.debug);
     const { openSession } = await import('../lib/session.js');
     const { readStatus } = await import('../lib/status/index.js');
-    const { statusText } = await import('../lib/status/text.js');
+    const { statusText } = await import('../cli/format/status.js');
     const session = openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
     const tty = !flags.json && !!process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
 

@@ -70,16 +70,3 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
     applied,
   };
 }
-
-/** One line per change for people (the --json plan has the details). */
-export function describePlan(p: PublicPlan, dryRun: boolean): string {
-  const lines = p.changes
-    .filter((c) => c.action !== 'noop')
-    .map((c) => `  ${SIGN[c.action]} ${c.kind} ${c.name}: ${c.reason}`);
-  const s = p.summary;
-  const counts = `${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete, ${s.noop} unchanged`;
-  if (!p.pending) return `${p.env.name}: everything matches the config (${s.noop} resources)`;
-  return [`${p.env.name}: ${dryRun ? 'plan' : 'applied'}: ${counts}`, ...lines].join('\n');
-}
-
-const SIGN: Record<string, string> = { create: '+', update: '~', replace: '±', delete: '-', noop: ' ' };

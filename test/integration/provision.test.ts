@@ -298,6 +298,43 @@ describe('provision on the local world', () => {
     expect(pendingChanges(second)).toEqual([]);
   });
 
+  it('build.platform linux/arm64 registers an ARM64 task definition; changing the platform is planned as drift', async () => {
+    const arm = TWO(world().region)
+      .replace('  web:\n    build: { context: . }', '  web:\n    build: { context: ., platform: linux/arm64 }')
+      .replace('  api:\n    build: { context: . }', '  api:\n    build: { context: ., platform: linux/amd64 }');
+    const cwd = configDir(arm);
+    const first = await provision(cwd);
+    expect(first.code, first.stderr).toBe(0);
+    const platformOf = (service: string) => {
+      const svc = awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', service]).services[0];
+      return awsCli(['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]).taskDefinition
+        .runtimePlatform;
+    };
+    expect(platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' });
+    expect(platformOf('shop-prod-api')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
+    expect(pendingChanges(await provision(cwd, '--dry-run'))).toEqual([]);
+
+    // web moves to amd64: provision plans the platform as drift of the service, and applies it.
+    writeFileSync(join(cwd, 'patchwork.yml'), arm.replace('platform: linux/arm64', 'platform: linux/amd64'));
+    const dry = await provision(cwd, '--dry-run', '--exit-code');
+    expect(dry.code).toBe(6);
+    expect(dry.result.apiCalls!.mutating).toBe(0);
+    expect(pendingChanges(dry)).toEqual([
+      {
+        kind: 'ecs-service',
+        name: 'shop-prod-web',
+        service: 'web',
+        action: 'update',
+        reason: 'runtimePlatform.cpuArchitecture differs',
+        diff: [{ field: 'runtimePlatform.cpuArchitecture', from: 'ARM64', to: 'X86_64' }],
+      },
+    ]);
+    const fix = await provision(cwd);
+    expect(fix.code, fix.stderr).toBe(0);
+    expect(platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
+    expect(pendingChanges(await provision(cwd, '--dry-run'))).toEqual([]);
+  });
+
   it('unknown subnet or VPC ids: exit 2 naming the config path, no mutating call', async () => {
     const yaml = ONE(world().region).replace(
       '    desiredCount: 2\n',

@@ -12,6 +12,8 @@ import {
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sparkline, toBuckets } from '../../src/cli/format/sparkline.js';
+import { statusText } from '../../src/cli/format/status.js';
 import type { PatchworkEvent } from '../../src/lib/events.js';
 import { toReleaseItem } from '../../src/lib/release/history.js';
 import { toItem } from '../../src/lib/release/lock.js';
@@ -27,8 +29,6 @@ import {
   type ServiceFacts,
   shortAge,
 } from '../../src/lib/status/index.js';
-import { sparkline, toBuckets } from '../../src/lib/status/sparkline.js';
-import { statusText } from '../../src/lib/status/text.js';
 import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
 
 afterAll(() => restoreAwsMocks());

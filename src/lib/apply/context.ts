@@ -4,7 +4,7 @@ import { isAwsError } from '../aws/errors.js';
 import type { Facts } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
-import type { ObservedState } from '../observe/index.js';
+import type { ObservedState } from '../resources/kind.js';
 
 export interface ApplyContext {
   aws: AwsClients;
@@ -33,13 +33,34 @@ export async function retryOn<T>(ctx: ApplyContext, names: string[], fn: () => P
   }
 }
 
-/** Polls until `done` returns true. */
-export async function waitUntil(ctx: ApplyContext, what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ctx.waitMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new PatchworkError('PW_TIMEOUT', `timed out waiting for ${what}`);
-    await sleep(ctx.pollMs);
+/** The waiter settings of an SDK `waitFor*`: poll every `pollMs`, give up after `waitMs`. */
+export function waiter<C>(ctx: Pick<ApplyContext, 'pollMs' | 'waitMs'>, client: C) {
+  const delay = Math.max(ctx.pollMs, 1) / 1000;
+  return { client, minDelay: delay, maxDelay: delay, maxWaitTime: Math.max(ctx.waitMs / 1000, delay * 2) };
+}
+
+/**
+ * The outcome of an SDK `waitFor*` call: success returns, a timeout is PW_TIMEOUT (exit 4), a
+ * failure state (the waiter saw AWS refuse) is PW_AWS_ERROR. `gone` accepts a failure state that
+ * means "no longer exists" (ECS answers MISSING for a service deleted long enough ago).
+ */
+export function settled(
+  what: string,
+  result: { state: string; reason?: unknown },
+  gone: (reason: unknown) => boolean = () => false,
+): void {
+  const state = String(result.state);
+  if (state === 'SUCCESS') return;
+  if (state === 'TIMEOUT') {
+    throw new PatchworkError('PW_TIMEOUT', `timed out waiting for ${what}`, {
+      hint: 'AWS is still settling; run the command again in a few minutes',
+    });
   }
+  if (state === 'FAILURE' && gone(result.reason)) return;
+  if (state === 'ABORTED') throw new PatchworkError('PW_TIMEOUT', `stopped waiting for ${what}`);
+  throw new PatchworkError('PW_AWS_ERROR', `AWS reported a failure while waiting for ${what}`, {
+    cause: result.reason,
+  });
 }
 
 export const tagList = (tags: Record<string, string>) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));

@@ -1,23 +1,25 @@
 /**
  * Apply: runs a plan against AWS in dependency order, one event task per resource. Deletes (and
  * the delete half of replacements) run first, in reverse kind order; then creates and updates in
- * kind order. Resources of one kind run in parallel, except security groups, which may refer to
- * each other (the environment's own groups go first).
+ * kind order. Resources of one kind run in parallel, except kinds marked `sequential` (security
+ * groups, which may refer to each other: the environment's own go first). Each change goes to its
+ * kind's handler (src/lib/resources/<kind>.ts), typed by the kind.
  */
-import { KINDS, type Kind } from '../desired/types.js';
+import type { Kind } from '../desired/types.js';
+import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
 import type { PlannedChange } from '../plan/index.js';
+import { KINDS, kindOf } from '../resources/index.js';
+import { type DeleteOptions, isKind } from '../resources/kind.js';
 import type { ApplyContext } from './context.js';
-import { assertReplaceable, type DeleteOptions, HANDLERS } from './handlers.js';
 
+export type { DeleteOptions } from '../resources/kind.js';
 export type { ApplyContext } from './context.js';
 
 export interface ApplyResult {
   /** Changes carried out (no-ops excluded). */
   applied: number;
 }
-
-const SEQUENTIAL: Kind[] = ['security-group'];
 
 export const taskId = (c: Pick<PlannedChange, 'kind' | 'name'>) => `${c.kind}/${c.name}`;
 export const taskTitle = (c: Pick<PlannedChange, 'kind' | 'name' | 'action' | 'reason'>) =>
@@ -29,9 +31,18 @@ export function declareTasks(events: Emitter, changes: PlannedChange[]): void {
   if (work.length) events.emit({ type: 'tasks', tasks: work.map((c) => ({ id: taskId(c), title: taskTitle(c) })) });
 }
 
+/** Kinds whose replacement would destroy data: apply refuses and says what to do. */
+export function assertReplaceable(change: Pick<PlannedChange, 'kind' | 'name'>): void {
+  const no = kindOf(change.kind).irreplaceable;
+  if (!no) return;
+  throw new PatchworkError('PW_CONFLICT', `${no.what} ${change.name}: ${no.why}`, {
+    hint: 'patchwork will not delete data it holds; move or delete it yourself, then run provision again',
+  });
+}
+
 async function runStage(kind: Kind, items: PlannedChange[], fn: (c: PlannedChange) => Promise<void>): Promise<void> {
   if (!items.length) return;
-  if (SEQUENTIAL.includes(kind)) {
+  if (kindOf(kind).sequential) {
     const ordered = [...items].sort((a, b) => Number(!!a.service) - Number(!!b.service));
     for (const c of ordered) await fn(c);
   } else {
@@ -41,12 +52,36 @@ async function runStage(kind: Kind, items: PlannedChange[], fn: (c: PlannedChang
   }
 }
 
+/** Deletes the observed resource of `c` (a delete, or the first half of a replace). */
+async function remove<K extends Kind>(
+  kind: K,
+  ctx: ApplyContext,
+  c: PlannedChange,
+  opts: DeleteOptions,
+): Promise<void> {
+  const have = c.observed;
+  if (!have || !isKind(kind)(have))
+    throw new PatchworkError('PW_UNEXPECTED', `${taskId(c)}: nothing observed to delete`);
+  await kindOf(kind).delete(ctx, have, opts);
+}
+
+/** Creates or updates the desired resource of `c`. */
+async function write<K extends Kind>(kind: K, ctx: ApplyContext, c: PlannedChange): Promise<void> {
+  const handler = kindOf(kind);
+  const want = c.desired;
+  if (!want || !isKind(kind)(want)) throw new PatchworkError('PW_UNEXPECTED', `${taskId(c)}: nothing desired to write`);
+  if (c.action !== 'update') return handler.create(ctx, want);
+  const have = c.observed;
+  if (!have || !isKind(kind)(have))
+    throw new PatchworkError('PW_UNEXPECTED', `${taskId(c)}: nothing observed to update`);
+  await handler.update(ctx, want, have, c.diff ?? []);
+}
+
 export async function apply(
   ctx: ApplyContext,
   changes: PlannedChange[],
   opts: DeleteOptions = {},
 ): Promise<ApplyResult> {
-  const handlers = HANDLERS as unknown as Record<Kind, (typeof HANDLERS)['alarm']>;
   let applied = 0;
   for (const c of changes) if (c.action === 'replace') assertReplaceable(c);
 
@@ -58,7 +93,7 @@ export async function apply(
       async (c) => {
         const title = c.action === 'replace' ? `delete ${c.kind} ${c.name} (to replace it: ${c.reason})` : taskTitle(c);
         await ctx.events.task(`${taskId(c)}${c.action === 'replace' ? '#delete' : ''}`, title, () =>
-          handlers[kind].delete(ctx, c.observed as never, opts),
+          remove(kind, ctx, c, opts),
         );
         if (c.action === 'delete') applied++;
       },
@@ -73,11 +108,7 @@ export async function apply(
       kind,
       writes.filter((c) => c.kind === kind),
       async (c) => {
-        await ctx.events.task(taskId(c), taskTitle(c), async () => {
-          if (c.action === 'update')
-            await handlers[kind].update(ctx, c.desired as never, c.observed as never, c.diff ?? []);
-          else await handlers[kind].create(ctx, c.desired as never);
-        });
+        await ctx.events.task(taskId(c), taskTitle(c), () => write(kind, ctx, c));
         applied++;
       },
     );

@@ -139,6 +139,21 @@ export interface ListenerRule extends Base {
   targetGroup: string;
 }
 
+/** How a container is checked from inside (ECS bounds applied). */
+export interface ContainerHealth {
+  command: string[];
+  interval: number;
+  timeout: number;
+  retries: number;
+  startPeriod: number;
+}
+
+/** The task's CPU architecture and OS, from the service's `build.platform`. */
+export interface RuntimePlatform {
+  cpuArchitecture: 'X86_64' | 'ARM64';
+  operatingSystemFamily: 'LINUX';
+}
+
 export interface Bootstrap {
   /** Task definition family to register when the service is created. */
   family: string;
@@ -156,7 +171,7 @@ export interface Bootstrap {
   readonlyRootFilesystem: boolean;
   /** Container user (never root unless the config says so). */
   user: string;
-  healthCommand: string[] | null;
+  healthCheck: ContainerHealth | null;
 }
 
 export interface EcsService extends Base {
@@ -180,6 +195,8 @@ export interface EcsService extends Base {
   propagateTags: string;
   /** Observed: the family of the task definition in use. Desired: used only to create. */
   taskFamily: string | null;
+  /** Desired: from `build.platform`. Observed: the task definition in use (absent there means X86_64). */
+  runtimePlatform: RuntimePlatform;
   bootstrap?: Bootstrap;
 }
 

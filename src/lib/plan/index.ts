@@ -24,7 +24,8 @@ import {
   keyOf,
   type Resource,
 } from '../desired/types.js';
-import type { ObservedResource } from '../observe/index.js';
+import { kindOf } from '../resources/index.js';
+import { isKind, type ObservedResource } from '../resources/kind.js';
 
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'noop';
 export const ACTIONS: Action[] = ['create', 'update', 'replace', 'delete', 'noop'];
@@ -64,72 +65,14 @@ export interface PublicPlan {
   warnings: DesiredState['warnings'];
 }
 
-/** Fields compared per kind: `update` ones are changed in place, `replace` ones need a new resource. */
-const FIELDS: Record<Kind, { update: string[]; replace: string[] }> = {
-  'state-table': { update: ['billingMode', 'pointInTimeRecovery'], replace: ['keys'] },
-  'ecr-repository': { update: ['tagMutability', 'scanOnPush', 'lifecyclePolicy'], replace: ['encryption'] },
-  'log-group': { update: ['retentionDays'], replace: [] },
-  'iam-role': { update: ['trustService', 'inlinePolicy', 'managedPolicyArns'], replace: [] },
-  'ecs-cluster': { update: ['containerInsights'], replace: [] },
-  'security-group': { update: ['ingress'], replace: ['vpcId'] },
-  'load-balancer': { update: ['subnets', 'securityGroups'], replace: ['scheme', 'type'] },
-  'target-group': {
-    update: ['healthCheck', 'deregistrationDelaySeconds'],
-    replace: ['vpcId', 'protocol', 'targetType'],
-  },
-  listener: { update: ['protocol', 'certificateArn', 'sslPolicy', 'defaultAction'], replace: [] },
-  'listener-rule': { update: ['priority', 'paths', 'hosts', 'targetGroup'], replace: [] },
-  'ecs-service': {
-    update: [
-      'subnets',
-      'securityGroups',
-      'assignPublicIp',
-      'loadBalancer',
-      'deployment',
-      'healthCheckGracePeriodSeconds',
-      'enableExecuteCommand',
-      'propagateTags',
-    ],
-    replace: ['launchType', 'cluster'],
-  },
-  'scalable-target': { update: ['min', 'max'], replace: [] },
-  'scaling-policy': {
-    update: ['metric', 'targetValue', 'resourceLabel', 'scaleInCooldownSeconds', 'scaleOutCooldownSeconds'],
-    replace: ['resourceId'],
-  },
-  alarm: {
-    update: [
-      'namespace',
-      'metricName',
-      'statistic',
-      'dimensions',
-      'comparison',
-      'threshold',
-      'periodSeconds',
-      'evaluationPeriods',
-      'treatMissingData',
-      'actions',
-    ],
-    replace: [],
-  },
-};
+/** Replacing `parent` replaces a `kind` resource that lives inside or points at it. */
+function replacedBy<K extends Kind>(kind: K, child: Resource, parent: Resource): boolean {
+  const spec = kindOf(kind);
+  return !!spec.replacedWith && isKind(kind)(child) && spec.replacedWith(child, parent);
+}
 
-/** Kinds that exist only inside another resource: replacing the parent replaces them. */
-const PARENT_REPLACE: Partial<Record<Kind, (child: Resource, parent: Resource) => boolean>> = {
-  listener: (_c, p) => p.kind === 'load-balancer',
-  'listener-rule': (c, p) =>
-    p.kind === 'load-balancer' || (p.kind === 'target-group' && c.kind === 'listener-rule' && c.targetGroup === p.name),
-  'ecs-service': (c, p) =>
-    p.kind === 'target-group' && c.kind === 'ecs-service' && c.loadBalancer.targetGroup === p.name,
-  'scalable-target': (c, p) =>
-    p.kind === 'ecs-service' && c.kind === 'scalable-target' && c.resourceId.endsWith(`/${p.name}`),
-  'scaling-policy': (c, p) =>
-    (p.kind === 'ecs-service' && c.kind === 'scaling-policy' && c.resourceId.endsWith(`/${p.name}`)) ||
-    (c.kind === 'scaling-policy' &&
-      c.resourceLabel !== null &&
-      ((p.kind === 'load-balancer' && c.resourceLabel.loadBalancer === p.name) ||
-        (p.kind === 'target-group' && c.resourceLabel.targetGroup === p.name))),
-};
+/** A field of a resource by name (the kind's `fields` are typed as its keys). */
+const fieldOf = (r: object, f: PropertyKey): unknown => (r as Record<PropertyKey, unknown>)[f];
 
 const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
 
@@ -176,9 +119,7 @@ export function wantedCount(want: EcsService, have: EcsService): { count: number
 }
 
 function compare(want: Resource, have: ObservedResource): PlannedChange {
-  const spec = FIELDS[want.kind];
-  const w = want as unknown as Record<string, unknown>;
-  const h = have as unknown as Record<string, unknown>;
+  const spec: { update: PropertyKey[]; replace: PropertyKey[] } = kindOf(want.kind).fields;
   const base = {
     kind: want.kind,
     name: want.name,
@@ -186,7 +127,7 @@ function compare(want: Resource, have: ObservedResource): PlannedChange {
     desired: want,
     observed: have,
   };
-  const replaceDiff = spec.replace.flatMap((f) => diffFields(f, h[f], w[f]));
+  const replaceDiff = spec.replace.flatMap((f) => diffFields(String(f), fieldOf(have, f), fieldOf(want, f)));
   if (replaceDiff.length) {
     return {
       ...base,
@@ -195,7 +136,7 @@ function compare(want: Resource, have: ObservedResource): PlannedChange {
       diff: replaceDiff,
     };
   }
-  const diff = spec.update.flatMap((f) => diffFields(f, h[f], w[f]));
+  const diff = spec.update.flatMap((f) => diffFields(String(f), fieldOf(have, f), fieldOf(want, f)));
   if (want.kind === 'ecs-service' && have.kind === 'ecs-service') {
     const count = wantedCount(want, have);
     if (count) diff.unshift({ field: 'desiredCount', from: have.desiredCount, to: count.count });
@@ -222,19 +163,10 @@ function order(c: Change): string {
 }
 
 /** Which observed resources not in desired state are patchwork's to delete. */
-function deletable(have: ObservedResource): boolean {
+function deletable<K extends Kind>(kind: K, have: ObservedResource): boolean {
   if (/#\d+$/.test(have.name)) return true; // a duplicate of a desired resource
-  switch (have.kind) {
-    case 'listener': // on patchwork's own load balancer
-    case 'scalable-target': // of a configured service
-    case 'scaling-policy': // named after a configured service
-    case 'alarm': // named after a configured service
-      return true;
-    case 'listener-rule':
-      return have.tags['managed-by'] === 'patchwork';
-    default:
-      return false;
-  }
+  const spec = kindOf(kind);
+  return !!spec.orphan && isKind(kind)(have) && spec.orphan(have);
 }
 
 export function plan(desired: DesiredState, observed: Iterable<ObservedResource>): Plan {
@@ -260,9 +192,9 @@ export function plan(desired: DesiredState, observed: Iterable<ObservedResource>
     grew = false;
     for (const c of changes) {
       if (c.action !== 'update' && c.action !== 'noop') continue;
-      const rule = PARENT_REPLACE[c.kind];
+      const child = c.desired;
       const parent =
-        rule && changes.find((p) => p.action === 'replace' && p.desired && c.desired && rule(c.desired, p.desired));
+        child && changes.find((p) => p.action === 'replace' && p.desired && replacedBy(c.kind, child, p.desired));
       if (parent) {
         c.action = 'replace';
         c.reason = `${parent.kind} ${parent.name} is replaced`;
@@ -272,7 +204,7 @@ export function plan(desired: DesiredState, observed: Iterable<ObservedResource>
   }
   const wanted = new Set(desired.resources.map(keyOf));
   for (const [key, h] of have) {
-    if (wanted.has(key) || !deletable(h)) continue;
+    if (wanted.has(key) || !deletable(h.kind, h)) continue;
     changes.push({
       kind: h.kind,
       name: h.name,

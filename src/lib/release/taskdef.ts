@@ -7,7 +7,10 @@
 import type { ContainerDefinition, RegisterTaskDefinitionCommandInput, Tag, TaskDefinition } from '@aws-sdk/client-ecs';
 import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName, taskFamily } from '../desired/names.js';
+import type { ContainerHealth, RuntimePlatform } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
+
+export type { ContainerHealth, RuntimePlatform } from '../desired/types.js';
 
 export interface ReleaseFacts {
   /** `repo@sha256:…` */
@@ -80,8 +83,96 @@ export function containerUser(
   return svc.user ?? nonRoot(imageUser) ?? nonRoot(previous) ?? DEFAULT_USER;
 }
 
+export function containerHealth(hc: ResolvedService['healthCheck']): ContainerHealth | null {
+  if (!hc.command) return null;
+  return {
+    command: hc.command,
+    interval: Math.max(5, Math.min(300, hc.intervalSeconds)),
+    timeout: Math.max(2, Math.min(60, hc.timeoutSeconds)),
+    retries: Math.max(1, Math.min(10, hc.unhealthyThreshold)),
+    startPeriod: Math.max(0, Math.min(300, hc.gracePeriodSeconds)),
+  };
+}
+
+/** `linux/arm64` → ARM64 (Graviton); anything else (linux/amd64, no build) → X86_64, the Fargate default. */
+export function runtimePlatformOf(svc: Pick<ResolvedService, 'build'>): RuntimePlatform {
+  return {
+    cpuArchitecture: svc.build?.platform === 'linux/arm64' ? 'ARM64' : 'X86_64',
+    operatingSystemFamily: 'LINUX',
+  };
+}
+
+/** Everything the service container is made of: the bootstrap placeholder and deploy both build from it. */
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  port: number;
+  env: Record<string, string>;
+  secrets: Record<string, string>;
+  command: string[] | null;
+  readonlyRootFilesystem: boolean;
+  user: string;
+  healthCheck: ContainerHealth | null;
+  logGroup: string;
+  region: string;
+  /** Log stream prefix: the config service name. */
+  streamPrefix: string;
+}
+
+const sortedEntries = (o: Record<string, string>) => Object.entries(o).sort(([a], [b]) => a.localeCompare(b));
+
+/** The one container definition builder (env and secrets sorted, health check with its timings). */
+export function containerDefinition(s: ContainerSpec): ContainerDefinition {
+  const c: ContainerDefinition = {
+    name: s.name,
+    image: s.image,
+    essential: true,
+    portMappings: [{ containerPort: s.port, protocol: 'tcp' }],
+    environment: sortedEntries(s.env).map(([n, value]) => ({ name: n, value })),
+    secrets: sortedEntries(s.secrets).map(([n, valueFrom]) => ({ name: n, valueFrom })),
+    readonlyRootFilesystem: s.readonlyRootFilesystem,
+    user: s.user,
+    logConfiguration: {
+      logDriver: 'awslogs',
+      options: { 'awslogs-group': s.logGroup, 'awslogs-region': s.region, 'awslogs-stream-prefix': s.streamPrefix },
+    },
+  };
+  if (s.command) c.command = s.command;
+  if (s.healthCheck) c.healthCheck = { ...s.healthCheck, command: ['CMD', ...s.healthCheck.command] };
+  return c;
+}
+
+export interface TaskSpec {
+  family: string;
+  cpu: number;
+  memory: number;
+  runtimePlatform: RuntimePlatform;
+  containers: ContainerDefinition[];
+  tags: Tag[];
+  executionRoleArn?: string | undefined;
+  taskRoleArn?: string | undefined;
+}
+
+/** The one RegisterTaskDefinition input builder: Fargate, awsvpc, the service's platform. */
+export function taskDefinitionInput(t: TaskSpec): RegisterTaskDefinitionCommandInput {
+  const input: RegisterTaskDefinitionCommandInput = {
+    family: t.family,
+    requiresCompatibilities: ['FARGATE'],
+    networkMode: 'awsvpc',
+    cpu: String(t.cpu),
+    memory: String(t.memory),
+    runtimePlatform: { ...t.runtimePlatform },
+    containerDefinitions: t.containers,
+    tags: t.tags,
+  };
+  if (t.executionRoleArn) input.executionRoleArn = t.executionRoleArn;
+  if (t.taskRoleArn) input.taskRoleArn = t.taskRoleArn;
+  return input;
+}
+
 /**
- * The RegisterTaskDefinition input of a release. `base` is the service's current task definition.
+ * The RegisterTaskDefinition input of a release. `base` is the service's current task definition
+ * (roles, volumes and other containers come from it); the service container is built from config.
  */
 export function deriveTaskDefinition(
   target: Pick<ResolvedEnvironment, 'region' | 'tags'>,
@@ -93,54 +184,35 @@ export function deriveTaskDefinition(
   const name = containerName(svc);
   const prev: ContainerDefinition =
     base.containerDefinitions?.find((c) => c.name === name) ?? base.containerDefinitions?.[0] ?? {};
-  const hc = svc.healthCheck;
-  const user = containerUser(svc, r.imageUser, prev.user);
   const container: ContainerDefinition = {
     ...prev,
-    name,
-    image: r.image,
-    essential: true,
-    portMappings: [{ containerPort: svc.port, protocol: 'tcp' }],
-    environment: Object.entries(svc.env)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([n, value]) => ({ name: n, value })),
-    secrets: Object.entries(svc.secrets)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([n, valueFrom]) => ({ name: n, valueFrom })),
-    readonlyRootFilesystem: svc.readonlyRootFilesystem,
-    logConfiguration: {
-      logDriver: 'awslogs',
-      options: {
-        'awslogs-group': logGroupName(svc),
-        'awslogs-region': target.region,
-        'awslogs-stream-prefix': svc.name,
-      },
-    },
+    ...containerDefinition({
+      name,
+      image: r.image,
+      port: svc.port,
+      env: svc.env,
+      secrets: svc.secrets,
+      command: svc.command,
+      readonlyRootFilesystem: svc.readonlyRootFilesystem,
+      user: containerUser(svc, r.imageUser, prev.user),
+      healthCheck: containerHealth(svc.healthCheck),
+      logGroup: logGroupName(svc),
+      region: target.region,
+      streamPrefix: svc.name,
+    }),
   };
-  container.user = user;
-  if (svc.command) container.command = svc.command;
-  else delete container.command;
-  if (hc.command) {
-    container.healthCheck = {
-      command: ['CMD', ...hc.command],
-      interval: Math.max(5, Math.min(300, hc.intervalSeconds)),
-      timeout: Math.max(2, Math.min(60, hc.timeoutSeconds)),
-      retries: Math.max(1, Math.min(10, hc.unhealthyThreshold)),
-      startPeriod: Math.max(0, Math.min(300, hc.gracePeriodSeconds)),
-    };
-  } else delete container.healthCheck;
-  const input: RegisterTaskDefinitionCommandInput = {
+  if (!svc.command) delete container.command;
+  if (!svc.healthCheck.command) delete container.healthCheck;
+  const input = taskDefinitionInput({
     family: taskFamily(svc),
-    requiresCompatibilities: ['FARGATE'],
-    networkMode: 'awsvpc',
-    cpu: String(svc.cpu),
-    memory: String(svc.memory),
-    runtimePlatform: base.runtimePlatform ?? { operatingSystemFamily: 'LINUX', cpuArchitecture: 'X86_64' },
-    containerDefinitions: [container, ...(base.containerDefinitions ?? []).filter((c) => c.name !== prev.name)],
+    cpu: svc.cpu,
+    memory: svc.memory,
+    runtimePlatform: runtimePlatformOf(svc),
+    containers: [container, ...(base.containerDefinitions ?? []).filter((c) => c.name !== prev.name)],
     tags: releaseTags(target, svc, r),
-  };
-  if (base.executionRoleArn) input.executionRoleArn = base.executionRoleArn;
-  if (base.taskRoleArn) input.taskRoleArn = base.taskRoleArn;
+    executionRoleArn: base.executionRoleArn,
+    taskRoleArn: base.taskRoleArn,
+  });
   if (base.volumes?.length) input.volumes = base.volumes;
   if (base.ephemeralStorage) input.ephemeralStorage = base.ephemeralStorage;
   return input;

@@ -2,7 +2,7 @@
  * The human view of a StatusReport: one screen, services first. Pure (returns a string); the CLI
  * decides where it goes. Sparklines in a terminal, plain numbers elsewhere.
  */
-import { METRIC_KEYS, type MetricKey, type MetricSeries, type StatusReport, shortAge } from './model.js';
+import { METRIC_KEYS, type MetricKey, type MetricSeries, type StatusReport, shortAge } from '../../lib/status/model.js';
 import { sparkline, toBuckets } from './sparkline.js';
 
 export interface TextOptions {

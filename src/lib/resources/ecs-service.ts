@@ -1,0 +1,365 @@
+/**
+ * One ECS service per config service. Created on a bootstrap task definition (the configured
+ * `image:`, or a never-pushed placeholder with 0 tasks until the first deploy); deploy owns the
+ * task definition after that, provision owns the service's shape and its platform.
+ */
+import {
+  CreateServiceCommand,
+  DeleteServiceCommand,
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  TagResourceCommand as EcsTagResource,
+  RegisterTaskDefinitionCommand,
+  type RegisterTaskDefinitionCommandInput,
+  type TaskDefinition,
+  UpdateServiceCommand,
+  type UpdateServiceCommandInput,
+  waitForServicesInactive,
+} from '@aws-sdk/client-ecs';
+import { type ApplyContext, settled, sgId, tagListLower, tgArn, waiter } from '../apply/context.js';
+import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
+import * as n from '../desired/names.js';
+import type { Bootstrap, EcsService, Facts, RuntimePlatform } from '../desired/types.js';
+import { PatchworkError } from '../errors.js';
+import { containerDefinition, containerHealth, runtimePlatformOf, taskDefinitionInput } from '../release/taskdef.js';
+import {
+  changed,
+  chunk,
+  hasTagDiff,
+  ifExists,
+  ignore,
+  nameOf,
+  ofKind,
+  orNull,
+  type ResourceKind,
+  tagsFrom,
+} from './kind.js';
+
+export function registryHost(target: ResolvedEnvironment, facts: Pick<Facts, 'accountId'>): string {
+  return target.registry ?? `${facts.accountId}.dkr.ecr.${target.region}.amazonaws.com`;
+}
+
+/**
+ * The task definition the first provision registers. A service with `image:` starts on that image
+ * at its desired count. A service with `build:` has no image until the first deploy, so it gets a
+ * placeholder (`<repo>:patchwork-bootstrap`, never pushed) in the `-bootstrap` family and 0 tasks.
+ */
+export function bootstrapOf(target: ResolvedEnvironment, svc: ResolvedService, facts: Facts): Bootstrap {
+  const placeholder = svc.image === null;
+  const roleArn = (role: string) => `arn:${facts.partition}:iam::${facts.accountId}:role/${role}`;
+  return {
+    family: placeholder ? n.bootstrapFamily(svc) : n.taskFamily(svc),
+    image: svc.image ?? `${registryHost(target, facts)}/${n.repositoryName(svc)}:${n.BOOTSTRAP_TAG}`,
+    placeholder,
+    cpu: svc.cpu,
+    memory: svc.memory,
+    executionRole: roleArn(n.executionRoleName(svc)),
+    taskRole: roleArn(n.taskRoleName(svc)),
+    logGroup: n.logGroupName(svc),
+    env: svc.env,
+    secrets: svc.secrets,
+    command: svc.command,
+    readonlyRootFilesystem: svc.readonlyRootFilesystem,
+    user: svc.user ?? DEFAULT_USER,
+    healthCheck: containerHealth(svc.healthCheck),
+  };
+}
+
+/** The RegisterTaskDefinition input of the bootstrap revision (the same builder deploy uses). */
+export function bootstrapTaskDefinitionInput(
+  want: EcsService & { bootstrap: Bootstrap },
+  region: string,
+): RegisterTaskDefinitionCommandInput {
+  const b = want.bootstrap;
+  return taskDefinitionInput({
+    family: b.family,
+    cpu: b.cpu,
+    memory: b.memory,
+    runtimePlatform: want.runtimePlatform,
+    executionRoleArn: b.executionRole,
+    taskRoleArn: b.taskRole,
+    containers: [
+      containerDefinition({
+        name: want.loadBalancer.containerName,
+        image: b.image,
+        port: want.loadBalancer.containerPort,
+        env: b.env,
+        secrets: b.secrets,
+        command: b.command,
+        readonlyRootFilesystem: b.readonlyRootFilesystem,
+        user: b.user,
+        healthCheck: b.healthCheck,
+        logGroup: b.logGroup,
+        region,
+        streamPrefix: want.service ?? 'app',
+      }),
+    ],
+    tags: tagListLower({ ...want.tags, 'patchwork:bootstrap': b.placeholder ? 'placeholder' : 'image' }),
+  });
+}
+
+/** Registers the bootstrap task definition, or reuses the family's latest revision (a rerun after a crash). */
+async function bootstrapTaskDefinition(ctx: ApplyContext, want: EcsService): Promise<string> {
+  const ecs = await ctx.aws.get('ecs');
+  const b = want.bootstrap;
+  if (!b) throw new PatchworkError('PW_UNEXPECTED', `service ${want.name} has no bootstrap task definition`);
+  const existing = await ecs
+    .send(new DescribeTaskDefinitionCommand({ taskDefinition: b.family }))
+    .catch(ignore('ClientException', 'InvalidParameterException'));
+  const td = existing?.taskDefinition;
+  if (td?.status === 'ACTIVE' && td.taskDefinitionArn) return td.taskDefinitionArn;
+  const out = await ecs.send(
+    new RegisterTaskDefinitionCommand(bootstrapTaskDefinitionInput({ ...want, bootstrap: b }, ctx.region)),
+  );
+  return out.taskDefinition!.taskDefinitionArn!;
+}
+
+/** A new revision of `td` that differs only in its platform (a platform change in the config). */
+export function withPlatform(
+  td: TaskDefinition,
+  platform: RuntimePlatform,
+  tags: { key?: string; value?: string }[],
+): RegisterTaskDefinitionCommandInput {
+  const input: RegisterTaskDefinitionCommandInput = {
+    family: td.family,
+    containerDefinitions: td.containerDefinitions,
+    runtimePlatform: { ...platform },
+  };
+  if (td.requiresCompatibilities?.length) input.requiresCompatibilities = td.requiresCompatibilities;
+  if (td.networkMode) input.networkMode = td.networkMode;
+  if (td.cpu) input.cpu = td.cpu;
+  if (td.memory) input.memory = td.memory;
+  if (td.executionRoleArn) input.executionRoleArn = td.executionRoleArn;
+  if (td.taskRoleArn) input.taskRoleArn = td.taskRoleArn;
+  if (td.volumes?.length) input.volumes = td.volumes;
+  if (td.ephemeralStorage) input.ephemeralStorage = td.ephemeralStorage;
+  if (tags.length) input.tags = tags;
+  return input;
+}
+
+function serviceShape(ctx: ApplyContext, want: EcsService) {
+  return {
+    networkConfiguration: {
+      awsvpcConfiguration: {
+        subnets: want.subnets,
+        securityGroups: want.securityGroups.map((g) => sgId(ctx, g)),
+        assignPublicIp: want.assignPublicIp,
+      },
+    },
+    loadBalancers: [
+      {
+        targetGroupArn: tgArn(ctx, want.loadBalancer.targetGroup),
+        containerName: want.loadBalancer.containerName,
+        containerPort: want.loadBalancer.containerPort,
+      },
+    ],
+    deploymentConfiguration: {
+      minimumHealthyPercent: want.deployment.minimumHealthyPercent,
+      maximumPercent: want.deployment.maximumPercent,
+      deploymentCircuitBreaker: { enable: want.deployment.circuitBreaker, rollback: want.deployment.rollback },
+    },
+    healthCheckGracePeriodSeconds: want.healthCheckGracePeriodSeconds,
+    enableExecuteCommand: want.enableExecuteCommand,
+    propagateTags: want.propagateTags as 'SERVICE',
+  };
+}
+
+const X86: RuntimePlatform = { cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' };
+
+export const ecsService: ResourceKind<'ecs-service'> = {
+  kind: 'ecs-service',
+  desired: {
+    service: ({ target, facts }, svc) => {
+      const bootstrap = bootstrapOf(target, svc, facts);
+      const bounds = target.autoscaling ? { min: target.autoscaling.min, max: target.autoscaling.max } : null;
+      return [
+        {
+          kind: 'ecs-service',
+          name: n.ecsServiceName(svc),
+          service: svc.name,
+          tags: { ...svc.tags },
+          cluster: n.clusterName(target),
+          launchType: 'FARGATE',
+          desiredCount: svc.desiredCount,
+          scaleBounds: bounds,
+          subnets: [...facts.taskSubnets].sort(),
+          securityGroups: [n.serviceSecurityGroupName(svc)],
+          assignPublicIp: facts.tasksArePrivate ? 'DISABLED' : 'ENABLED',
+          loadBalancer: {
+            targetGroup: n.targetGroupName(svc),
+            containerName: n.containerName(svc),
+            containerPort: svc.port,
+          },
+          deployment: { minimumHealthyPercent: 100, maximumPercent: 200, circuitBreaker: true, rollback: true },
+          healthCheckGracePeriodSeconds: svc.healthCheck.gracePeriodSeconds,
+          enableExecuteCommand: false,
+          propagateTags: 'SERVICE',
+          taskFamily: bootstrap.family,
+          runtimePlatform: runtimePlatformOf(svc),
+          bootstrap,
+        },
+      ];
+    },
+  },
+  observe: {
+    // Security group ids and target group ARNs map back to names.
+    after: ['security-group', 'target-group'],
+    async read({ aws, desired, state, add }) {
+      const wanted = ofKind(desired, 'ecs-service');
+      if (!wanted.length) return;
+      const ecs = await aws.get('ecs');
+      const cluster = wanted[0]!.cluster;
+      for (const batch of chunk(wanted, 10)) {
+        const out = await orNull(
+          ecs.send(new DescribeServicesCommand({ cluster, services: batch.map((w) => w.name), include: ['TAGS'] })),
+          'ClusterNotFoundException',
+        );
+        const active = (out?.services ?? []).filter((s) => s.status === 'ACTIVE');
+        // The platform lives in the task definition in use.
+        const platforms = await Promise.all(
+          active.map(async (s) => {
+            if (!s.taskDefinition) return X86;
+            const td = await orNull(
+              ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: s.taskDefinition })),
+              'ClientException',
+            );
+            const p = td?.taskDefinition?.runtimePlatform;
+            return {
+              cpuArchitecture: (p?.cpuArchitecture ?? 'X86_64') as RuntimePlatform['cpuArchitecture'],
+              operatingSystemFamily: (p?.operatingSystemFamily ?? 'LINUX') as 'LINUX',
+            };
+          }),
+        );
+        active.forEach((s, i) => {
+          const vpc = s.networkConfiguration?.awsvpcConfiguration;
+          const lb = s.loadBalancers?.[0];
+          const dc = s.deploymentConfiguration;
+          const w = wanted.find((x) => x.name === s.serviceName);
+          const family = s.taskDefinition?.split('/').pop()?.replace(/:\d+$/, '') ?? null;
+          add({
+            kind: 'ecs-service',
+            name: s.serviceName!,
+            ...(w?.service ? { service: w.service } : {}),
+            id: s.serviceArn!,
+            tags: tagsFrom(s.tags),
+            cluster,
+            launchType: s.launchType ?? (s.capacityProviderStrategy?.length ? 'CAPACITY_PROVIDER' : 'EC2'),
+            desiredCount: s.desiredCount ?? 0,
+            scaleBounds: w?.scaleBounds ?? null,
+            subnets: [...(vpc?.subnets ?? [])].sort(),
+            securityGroups: (vpc?.securityGroups ?? []).map((id) => nameOf(state.ids.securityGroups, id)).sort(),
+            assignPublicIp: (vpc?.assignPublicIp ?? 'DISABLED') as 'DISABLED',
+            loadBalancer: {
+              targetGroup: lb?.targetGroupArn ? nameOf(state.ids.targetGroups, lb.targetGroupArn) : '',
+              containerName: lb?.containerName ?? '',
+              containerPort: lb?.containerPort ?? 0,
+            },
+            deployment: {
+              minimumHealthyPercent: dc?.minimumHealthyPercent ?? 100,
+              maximumPercent: dc?.maximumPercent ?? 200,
+              circuitBreaker: dc?.deploymentCircuitBreaker?.enable ?? false,
+              rollback: dc?.deploymentCircuitBreaker?.rollback ?? false,
+            },
+            healthCheckGracePeriodSeconds: s.healthCheckGracePeriodSeconds ?? 0,
+            enableExecuteCommand: s.enableExecuteCommand ?? false,
+            propagateTags: s.propagateTags ?? 'NONE',
+            taskFamily: family,
+            runtimePlatform: platforms[i] ?? X86,
+            meta: { taskDefinition: s.taskDefinition, runningCount: s.runningCount },
+          });
+        });
+      }
+    },
+  },
+  fields: {
+    update: [
+      'subnets',
+      'securityGroups',
+      'assignPublicIp',
+      'loadBalancer',
+      'deployment',
+      'healthCheckGracePeriodSeconds',
+      'enableExecuteCommand',
+      'propagateTags',
+      'runtimePlatform',
+    ],
+    replace: ['launchType', 'cluster'],
+  },
+  replacedWith: (child, parent) => parent.kind === 'target-group' && child.loadBalancer.targetGroup === parent.name,
+  async create(ctx, want) {
+    const ecs = await ctx.aws.get('ecs');
+    const taskDefinition = await bootstrapTaskDefinition(ctx, want);
+    await ecs
+      .send(
+        new CreateServiceCommand({
+          cluster: want.cluster,
+          serviceName: want.name,
+          taskDefinition,
+          desiredCount: want.bootstrap?.placeholder ? 0 : want.desiredCount,
+          launchType: 'FARGATE',
+          schedulingStrategy: 'REPLICA',
+          enableECSManagedTags: true,
+          ...serviceShape(ctx, want),
+          tags: tagListLower(want.tags),
+        }),
+      )
+      .then(
+        () => 'created',
+        // ECS answers a second CreateService for an ACTIVE service "Creation of service was not idempotent".
+        ifExists(['InvalidParameterException'], async (err) => {
+          if (!/not idempotent|already exists/i.test((err as Error).message ?? '')) return undefined;
+          const found = await ecs.send(new DescribeServicesCommand({ cluster: want.cluster, services: [want.name] }));
+          return found.services?.find((s) => s.status === 'ACTIVE')?.serviceArn;
+        }),
+      );
+  },
+  async update(ctx, want, have, diff) {
+    const ecs = await ctx.aws.get('ecs');
+    const shape = serviceShape(ctx, want);
+    const input: UpdateServiceCommandInput = { cluster: want.cluster, service: want.name };
+    const count = diff.find((d) => d.field === 'desiredCount');
+    if (count) input.desiredCount = count.to as number;
+    if (changed(diff, 'subnets') || changed(diff, 'securityGroups') || changed(diff, 'assignPublicIp'))
+      input.networkConfiguration = shape.networkConfiguration;
+    if (changed(diff, 'loadBalancer')) input.loadBalancers = shape.loadBalancers;
+    if (changed(diff, 'deployment')) input.deploymentConfiguration = shape.deploymentConfiguration;
+    if (changed(diff, 'healthCheckGracePeriodSeconds'))
+      input.healthCheckGracePeriodSeconds = shape.healthCheckGracePeriodSeconds;
+    if (changed(diff, 'enableExecuteCommand')) input.enableExecuteCommand = shape.enableExecuteCommand;
+    if (changed(diff, 'propagateTags')) input.propagateTags = shape.propagateTags;
+    const current = have.meta?.taskDefinition;
+    if (changed(diff, 'runtimePlatform') && typeof current === 'string') {
+      // The running revision again, on the configured platform.
+      const out = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: current, include: ['TAGS'] }));
+      if (out.taskDefinition) {
+        const next = await ecs.send(
+          new RegisterTaskDefinitionCommand(withPlatform(out.taskDefinition, want.runtimePlatform, out.tags ?? [])),
+        );
+        input.taskDefinition = next.taskDefinition?.taskDefinitionArn;
+      }
+    }
+    if (Object.keys(input).length > 2) await ecs.send(new UpdateServiceCommand(input));
+    if (hasTagDiff(diff)) await ecs.send(new EcsTagResource({ resourceArn: have.id, tags: tagListLower(want.tags) }));
+  },
+  async delete(ctx, have) {
+    const ecs = await ctx.aws.get('ecs');
+    const names = ['ServiceNotFoundException', 'ServiceNotActiveException', 'ClusterNotFoundException'];
+    const gone = ignore(...names);
+    if (have.desiredCount > 0)
+      await ecs
+        .send(new UpdateServiceCommand({ cluster: have.cluster, service: have.name, desiredCount: 0 }))
+        .catch(gone);
+    const deleted = await ecs
+      .send(new DeleteServiceCommand({ cluster: have.cluster, service: have.name, force: true }))
+      .catch(gone);
+    if (!deleted) return; // already gone (or its cluster is)
+    settled(
+      `service ${have.name} to drain`,
+      await waitForServicesInactive(waiter(ctx, ecs), { cluster: have.cluster, services: [have.name] }),
+      // ECS answers MISSING for a service deleted long enough ago.
+      (reason) =>
+        (reason as { failures?: { reason?: string }[] } | undefined)?.failures?.some((f) => f.reason === 'MISSING') ??
+        false,
+    );
+  },
+};

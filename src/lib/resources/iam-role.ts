@@ -1,0 +1,235 @@
+/** Two IAM roles per service: the execution role (pull, logs, secrets) and the task role (the app's). */
+import {
+  AttachRolePolicyCommand,
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  DetachRolePolicyCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  ListAttachedRolePoliciesCommand,
+  ListRolePoliciesCommand,
+  PutRolePolicyCommand,
+  TagRoleCommand,
+  UpdateAssumeRolePolicyCommand,
+} from '@aws-sdk/client-iam';
+import { tagList } from '../apply/context.js';
+import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+import * as n from '../desired/names.js';
+import { canonicalJson, type Facts, type IamRole } from '../desired/types.js';
+import { changed, hasTagDiff, ignore, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
+
+const TRUST_SERVICE = 'ecs-tasks.amazonaws.com';
+
+/** The execution role may pull only its own repository, write only its own log group, read only its secrets. */
+export function executionPolicy(target: ResolvedEnvironment, svc: ResolvedService, facts: Facts): string {
+  const { partition, accountId } = facts;
+  const statements: Record<string, unknown>[] = [];
+  if (target.registry === null) {
+    statements.push(
+      { Sid: 'EcrToken', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: ['*'] },
+      {
+        Sid: 'PullOwnRepository',
+        Effect: 'Allow',
+        Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+        Resource: [`arn:${partition}:ecr:${target.region}:${accountId}:repository/${n.repositoryName(svc)}`],
+      },
+    );
+  }
+  statements.push({
+    Sid: 'WriteOwnLogs',
+    Effect: 'Allow',
+    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    Resource: [`arn:${partition}:logs:${target.region}:${accountId}:log-group:${n.logGroupName(svc)}:*`],
+  });
+  const secretArns = [...new Set(Object.values(svc.secrets))].sort();
+  const ssm = secretArns.filter((a) => a.split(':')[2] === 'ssm');
+  const sm = secretArns.filter((a) => a.split(':')[2] === 'secretsmanager');
+  if (ssm.length)
+    statements.push({ Sid: 'ReadOwnParameters', Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: ssm });
+  if (sm.length)
+    statements.push({
+      Sid: 'ReadOwnSecrets',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: sm,
+    });
+  return canonicalJson({ Version: '2012-10-17', Statement: statements });
+}
+
+/** The service of an assume-role trust policy, or the canonical document when it says more than that. */
+export function trustServiceOf(document: string | undefined): string {
+  if (!document) return '';
+  let doc: { Statement?: unknown };
+  try {
+    doc = JSON.parse(decodeURIComponent(document));
+  } catch {
+    return document;
+  }
+  const st = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+  if (st.length === 1) {
+    const s = st[0] as { Effect?: string; Action?: unknown; Principal?: { Service?: unknown }; Condition?: unknown };
+    const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
+    const svc = s.Principal?.Service;
+    const services = Array.isArray(svc) ? svc : [svc];
+    if (
+      s.Effect === 'Allow' &&
+      actions.length === 1 &&
+      actions[0] === 'sts:AssumeRole' &&
+      services.length === 1 &&
+      !s.Condition
+    ) {
+      return String(services[0]);
+    }
+  }
+  return canonicalJson(doc);
+}
+
+function trustDocument(service: string): string {
+  return canonicalJson({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }],
+  });
+}
+
+export const iamRole: ResourceKind<'iam-role'> = {
+  kind: 'iam-role',
+  desired: {
+    service: ({ target, facts }, svc) => {
+      const tags = { ...svc.tags };
+      return [
+        {
+          kind: 'iam-role',
+          name: n.executionRoleName(svc),
+          service: svc.name,
+          tags,
+          role: 'execution',
+          trustService: TRUST_SERVICE,
+          inlinePolicy: { name: n.EXECUTION_POLICY_NAME, document: executionPolicy(target, svc, facts) },
+          managedPolicyArns: [],
+        },
+        {
+          kind: 'iam-role',
+          name: n.taskRoleName(svc),
+          service: svc.name,
+          tags,
+          role: 'task',
+          trustService: TRUST_SERVICE,
+          inlinePolicy: null,
+          managedPolicyArns: [...new Set(svc.taskRolePolicyArns)].sort(),
+        },
+      ];
+    },
+  },
+  observe: {
+    async read({ aws, desired, add }) {
+      const wanted = ofKind(desired, 'iam-role');
+      if (!wanted.length) return;
+      const iam = await aws.get('iam');
+      await Promise.all(
+        wanted.map(async (w: IamRole) => {
+          const got = await orNull(
+            iam.send(new GetRoleCommand({ RoleName: w.name })),
+            'NoSuchEntity',
+            'NoSuchEntityException',
+          );
+          if (!got?.Role) return;
+          const [inline, attached] = await Promise.all([
+            w.inlinePolicy
+              ? orNull(
+                  iam.send(new GetRolePolicyCommand({ RoleName: w.name, PolicyName: w.inlinePolicy.name })),
+                  'NoSuchEntity',
+                  'NoSuchEntityException',
+                )
+              : Promise.resolve(null),
+            w.role === 'task'
+              ? iam.send(new ListAttachedRolePoliciesCommand({ RoleName: w.name }))
+              : Promise.resolve(null),
+          ]);
+          add({
+            kind: 'iam-role',
+            name: w.name,
+            ...(w.service ? { service: w.service } : {}),
+            id: got.Role.Arn!,
+            tags: tagsFrom(got.Role.Tags),
+            role: w.role,
+            trustService: trustServiceOf(got.Role.AssumeRolePolicyDocument),
+            inlinePolicy:
+              inline?.PolicyDocument && w.inlinePolicy
+                ? {
+                    name: w.inlinePolicy.name,
+                    document: canonicalJson(JSON.parse(decodeURIComponent(inline.PolicyDocument))),
+                  }
+                : null,
+            // Only the task role's attachments are read (the execution role gets none from patchwork).
+            managedPolicyArns: attached
+              ? (attached.AttachedPolicies ?? []).map((p) => p.PolicyArn!).sort()
+              : [...w.managedPolicyArns],
+          });
+        }),
+      );
+    },
+  },
+  fields: { update: ['trustService', 'inlinePolicy', 'managedPolicyArns'], replace: [] },
+  async create(ctx, want) {
+    const iam = await ctx.aws.get('iam');
+    await iam
+      .send(
+        new CreateRoleCommand({
+          RoleName: want.name,
+          AssumeRolePolicyDocument: trustDocument(want.trustService),
+          Description: `patchwork ${want.role} role`,
+          Tags: tagList(want.tags),
+        }),
+      )
+      .catch(ignore('EntityAlreadyExists', 'EntityAlreadyExistsException'));
+    if (want.inlinePolicy) {
+      await iam.send(
+        new PutRolePolicyCommand({
+          RoleName: want.name,
+          PolicyName: want.inlinePolicy.name,
+          PolicyDocument: want.inlinePolicy.document,
+        }),
+      );
+    }
+    for (const arn of want.managedPolicyArns)
+      await iam.send(new AttachRolePolicyCommand({ RoleName: want.name, PolicyArn: arn }));
+  },
+  async update(ctx, want, have, diff) {
+    const iam = await ctx.aws.get('iam');
+    if (changed(diff, 'trustService')) {
+      await iam.send(
+        new UpdateAssumeRolePolicyCommand({ RoleName: want.name, PolicyDocument: trustDocument(want.trustService) }),
+      );
+    }
+    if (changed(diff, 'inlinePolicy') && want.inlinePolicy) {
+      await iam.send(
+        new PutRolePolicyCommand({
+          RoleName: want.name,
+          PolicyName: want.inlinePolicy.name,
+          PolicyDocument: want.inlinePolicy.document,
+        }),
+      );
+    }
+    if (changed(diff, 'managedPolicyArns')) {
+      for (const arn of want.managedPolicyArns.filter((a) => !have.managedPolicyArns.includes(a)))
+        await iam.send(new AttachRolePolicyCommand({ RoleName: want.name, PolicyArn: arn }));
+      for (const arn of have.managedPolicyArns.filter((a) => !want.managedPolicyArns.includes(a)))
+        await iam.send(new DetachRolePolicyCommand({ RoleName: want.name, PolicyArn: arn }));
+    }
+    if (hasTagDiff(diff)) await iam.send(new TagRoleCommand({ RoleName: want.name, Tags: tagList(want.tags) }));
+  },
+  async delete(ctx, have) {
+    const iam = await ctx.aws.get('iam');
+    const gone = ignore('NoSuchEntity', 'NoSuchEntityException');
+    const [attached, inline] = await Promise.all([
+      iam.send(new ListAttachedRolePoliciesCommand({ RoleName: have.name })).catch(gone),
+      iam.send(new ListRolePoliciesCommand({ RoleName: have.name })).catch(gone),
+    ]);
+    for (const p of attached?.AttachedPolicies ?? [])
+      await iam.send(new DetachRolePolicyCommand({ RoleName: have.name, PolicyArn: p.PolicyArn })).catch(gone);
+    for (const name of inline?.PolicyNames ?? [])
+      await iam.send(new DeleteRolePolicyCommand({ RoleName: have.name, PolicyName: name })).catch(gone);
+    await iam.send(new DeleteRoleCommand({ RoleName: have.name })).catch(gone);
+  },
+};

@@ -1,0 +1,127 @@
+/** One rule per service on the serving listener: its paths (and hosts) forward to its target group. */
+import {
+  AddTagsCommand,
+  CreateRuleCommand,
+  DeleteRuleCommand,
+  DescribeRulesCommand,
+  ModifyRuleCommand,
+  type RuleCondition,
+  SetRulePrioritiesCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { tagList, tgArn } from '../apply/context.js';
+import { targetGroupName } from '../desired/names.js';
+import type { ListenerRule } from '../desired/types.js';
+import { PatchworkError } from '../errors.js';
+import { changed, hasTagDiff, ifExists, ignore, ofKind, type ResourceKind } from './kind.js';
+import { actionFrom, loadBalancing } from './load-balancing.js';
+
+function conditions(want: ListenerRule): RuleCondition[] {
+  const out: RuleCondition[] = [{ Field: 'path-pattern', PathPatternConfig: { Values: want.paths } }];
+  if (want.hosts) out.push({ Field: 'host-header', HostHeaderConfig: { Values: want.hosts } });
+  return out;
+}
+
+export const listenerRule: ResourceKind<'listener-rule'> = {
+  kind: 'listener-rule',
+  desired: {
+    service: ({ target }, svc) => {
+      const servingPort = target.https ? 443 : 80;
+      return [
+        {
+          kind: 'listener-rule',
+          name: `${svc.fullName}:${servingPort}`,
+          service: svc.name,
+          tags: { ...svc.tags },
+          listenerPort: servingPort,
+          priority: svc.route.priority,
+          paths: [...svc.route.paths],
+          hosts: svc.route.hosts ? [...svc.route.hosts] : null,
+          targetGroup: targetGroupName(svc),
+        },
+      ];
+    },
+  },
+  observe: {
+    after: ['security-group'],
+    async read(ctx) {
+      const { listeners, tagsOf, tgNames } = await loadBalancing(ctx);
+      const wanted = ofKind(ctx.desired, 'listener-rule');
+      for (const { listener: l, rules } of listeners) {
+        for (const r of rules) {
+          const action = actionFrom(r.Actions, tgNames);
+          const target = action.type === 'forward' ? action.targetGroup : `${action.type}@${r.Priority}`;
+          const paths = r.Conditions?.filter((c) => c.Field === 'path-pattern').flatMap(
+            (c) => c.PathPatternConfig?.Values ?? c.Values ?? [],
+          );
+          const hosts = r.Conditions?.filter((c) => c.Field === 'host-header').flatMap(
+            (c) => c.HostHeaderConfig?.Values ?? c.Values ?? [],
+          );
+          const svc = wanted.find((w) => w.name === `${target}:${l.Port}`)?.service;
+          ctx.add({
+            kind: 'listener-rule',
+            name: `${target}:${l.Port}`,
+            ...(svc ? { service: svc } : {}),
+            id: r.RuleArn!,
+            tags: tagsOf.get(r.RuleArn!) ?? {},
+            listenerPort: l.Port!,
+            priority: Number(r.Priority),
+            paths: paths ?? [],
+            hosts: hosts?.length ? hosts : null,
+            targetGroup: target,
+          });
+        }
+      }
+    },
+  },
+  fields: { update: ['priority', 'paths', 'hosts', 'targetGroup'], replace: [] },
+  replacedWith: (child, parent) =>
+    parent.kind === 'load-balancer' || (parent.kind === 'target-group' && child.targetGroup === parent.name),
+  orphan: (have) => have.tags['managed-by'] === 'patchwork',
+  async create(ctx, want) {
+    const elb = await ctx.aws.get('elbv2');
+    const listenerArn = ctx.ids.listeners.get(want.listenerPort);
+    if (!listenerArn)
+      throw new PatchworkError('PW_UNEXPECTED', `listener on port ${want.listenerPort} does not exist yet`);
+    const targetGroupArn = tgArn(ctx, want.targetGroup);
+    await elb
+      .send(
+        new CreateRuleCommand({
+          ListenerArn: listenerArn,
+          Priority: want.priority,
+          Conditions: conditions(want),
+          Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
+          Tags: tagList(want.tags),
+        }),
+      )
+      .then(
+        () => 'created',
+        // Our own rule at that priority (the create was applied, its answer lost) is success;
+        // someone else's rule there is still a conflict.
+        ifExists(['PriorityInUse', 'PriorityInUseException'], async () => {
+          const found = await elb.send(new DescribeRulesCommand({ ListenerArn: listenerArn }));
+          const rule = found.Rules?.find((r) => r.Priority === String(want.priority));
+          const ours = rule?.Actions?.some((a) => a.TargetGroupArn === targetGroupArn);
+          return ours ? rule?.RuleArn : undefined;
+        }),
+      );
+  },
+  async update(ctx, want, have, diff) {
+    const elb = await ctx.aws.get('elbv2');
+    if (changed(diff, 'priority'))
+      await elb.send(new SetRulePrioritiesCommand({ RulePriorities: [{ RuleArn: have.id, Priority: want.priority }] }));
+    if (changed(diff, 'paths') || changed(diff, 'hosts') || changed(diff, 'targetGroup')) {
+      await elb.send(
+        new ModifyRuleCommand({
+          RuleArn: have.id,
+          Conditions: conditions(want),
+          Actions: [{ Type: 'forward', TargetGroupArn: tgArn(ctx, want.targetGroup) }],
+        }),
+      );
+    }
+    if (hasTagDiff(diff)) await elb.send(new AddTagsCommand({ ResourceArns: [have.id], Tags: tagList(want.tags) }));
+  },
+  async delete(ctx, have) {
+    const elb = await ctx.aws.get('elbv2');
+    await elb.send(new DeleteRuleCommand({ RuleArn: have.id })).catch(ignore('RuleNotFound', 'RuleNotFoundException'));
+  },
+};
