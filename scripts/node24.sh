@@ -12,5 +12,5 @@ if [[ ! -x "$node24" ]]; then
 fi
 echo "node24: $("$node24" --version)"
 "$node24" node_modules/vitest/vitest.mjs run --project unit
-"$node24" node_modules/vitest/vitest.mjs run --project integration \
+"$node24" node_modules/vitest/vitest.mjs run --project integration --no-file-parallelism \
   test/integration/cli-config.test.ts test/integration/aws-foundation.test.ts
