@@ -17,23 +17,13 @@ import {
   waitForServicesInactive,
 } from '@aws-sdk/client-ecs';
 import { type ApplyContext, settled, sgId, tagListLower, tgArn, waiter } from '../apply/context.js';
+import { describeServices } from '../aws/ecs.js';
 import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import * as n from '../desired/names.js';
 import type { Bootstrap, EcsService, Facts, RuntimePlatform } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import { containerDefinition, containerHealth, runtimePlatformOf, taskDefinitionInput } from '../release/taskdef.js';
-import {
-  changed,
-  chunk,
-  hasTagDiff,
-  ifExists,
-  ignore,
-  nameOf,
-  ofKind,
-  orNull,
-  type ResourceKind,
-  tagsFrom,
-} from './kind.js';
+import { changed, hasTagDiff, ifExists, ignore, nameOf, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
 
 export function registryHost(target: ResolvedEnvironment, facts: Pick<Facts, 'accountId'>): string {
   return target.registry ?? `${facts.accountId}.dkr.ecr.${target.region}.amazonaws.com`;
@@ -209,66 +199,69 @@ export const ecsService: ResourceKind<'ecs-service'> = {
       if (!wanted.length) return;
       const ecs = await aws.get('ecs');
       const cluster = wanted[0]!.cluster;
-      for (const batch of chunk(wanted, 10)) {
-        const out = await orNull(
-          ecs.send(new DescribeServicesCommand({ cluster, services: batch.map((w) => w.name), include: ['TAGS'] })),
-          'ClusterNotFoundException',
-        );
-        const active = (out?.services ?? []).filter((s) => s.status === 'ACTIVE');
-        // The platform lives in the task definition in use.
-        const platforms = await Promise.all(
-          active.map(async (s) => {
-            if (!s.taskDefinition) return X86;
-            const td = await orNull(
-              ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: s.taskDefinition })),
-              'ClientException',
-            );
-            const p = td?.taskDefinition?.runtimePlatform;
-            return {
-              cpuArchitecture: (p?.cpuArchitecture ?? 'X86_64') as RuntimePlatform['cpuArchitecture'],
-              operatingSystemFamily: (p?.operatingSystemFamily ?? 'LINUX') as 'LINUX',
-            };
-          }),
-        );
-        active.forEach((s, i) => {
-          const vpc = s.networkConfiguration?.awsvpcConfiguration;
-          const lb = s.loadBalancers?.[0];
-          const dc = s.deploymentConfiguration;
-          const w = wanted.find((x) => x.name === s.serviceName);
-          const family = s.taskDefinition?.split('/').pop()?.replace(/:\d+$/, '') ?? null;
-          add({
-            kind: 'ecs-service',
-            name: s.serviceName!,
-            ...(w?.service ? { service: w.service } : {}),
-            id: s.serviceArn!,
-            tags: tagsFrom(s.tags),
-            cluster,
-            launchType: s.launchType ?? (s.capacityProviderStrategy?.length ? 'CAPACITY_PROVIDER' : 'EC2'),
-            desiredCount: s.desiredCount ?? 0,
-            scaleBounds: w?.scaleBounds ?? null,
-            subnets: [...(vpc?.subnets ?? [])].sort(),
-            securityGroups: (vpc?.securityGroups ?? []).map((id) => nameOf(state.ids.securityGroups, id)).sort(),
-            assignPublicIp: (vpc?.assignPublicIp ?? 'DISABLED') as 'DISABLED',
-            loadBalancer: {
-              targetGroup: lb?.targetGroupArn ? nameOf(state.ids.targetGroups, lb.targetGroupArn) : '',
-              containerName: lb?.containerName ?? '',
-              containerPort: lb?.containerPort ?? 0,
-            },
-            deployment: {
-              minimumHealthyPercent: dc?.minimumHealthyPercent ?? 100,
-              maximumPercent: dc?.maximumPercent ?? 200,
-              circuitBreaker: dc?.deploymentCircuitBreaker?.enable ?? false,
-              rollback: dc?.deploymentCircuitBreaker?.rollback ?? false,
-            },
-            healthCheckGracePeriodSeconds: s.healthCheckGracePeriodSeconds ?? 0,
-            enableExecuteCommand: s.enableExecuteCommand ?? false,
-            propagateTags: s.propagateTags ?? 'NONE',
-            taskFamily: family,
-            runtimePlatform: platforms[i] ?? X86,
-            meta: { taskDefinition: s.taskDefinition, runningCount: s.runningCount },
-          });
+      const out = await orNull(
+        describeServices(
+          ecs,
+          cluster,
+          wanted.map((w) => w.name),
+          { include: ['TAGS'] },
+        ),
+        'ClusterNotFoundException',
+      );
+      const active = (out?.services ?? []).filter((s) => s.status === 'ACTIVE');
+      // The platform lives in the task definition in use.
+      const platforms = await Promise.all(
+        active.map(async (s) => {
+          if (!s.taskDefinition) return X86;
+          const td = await orNull(
+            ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: s.taskDefinition })),
+            'ClientException',
+          );
+          const p = td?.taskDefinition?.runtimePlatform;
+          return {
+            cpuArchitecture: (p?.cpuArchitecture ?? 'X86_64') as RuntimePlatform['cpuArchitecture'],
+            operatingSystemFamily: (p?.operatingSystemFamily ?? 'LINUX') as 'LINUX',
+          };
+        }),
+      );
+      active.forEach((s, i) => {
+        const vpc = s.networkConfiguration?.awsvpcConfiguration;
+        const lb = s.loadBalancers?.[0];
+        const dc = s.deploymentConfiguration;
+        const w = wanted.find((x) => x.name === s.serviceName);
+        const family = s.taskDefinition?.split('/').pop()?.replace(/:\d+$/, '') ?? null;
+        add({
+          kind: 'ecs-service',
+          name: s.serviceName!,
+          ...(w?.service ? { service: w.service } : {}),
+          id: s.serviceArn!,
+          tags: tagsFrom(s.tags),
+          cluster,
+          launchType: s.launchType ?? (s.capacityProviderStrategy?.length ? 'CAPACITY_PROVIDER' : 'EC2'),
+          desiredCount: s.desiredCount ?? 0,
+          scaleBounds: w?.scaleBounds ?? null,
+          subnets: [...(vpc?.subnets ?? [])].sort(),
+          securityGroups: (vpc?.securityGroups ?? []).map((id) => nameOf(state.ids.securityGroups, id)).sort(),
+          assignPublicIp: (vpc?.assignPublicIp ?? 'DISABLED') as 'DISABLED',
+          loadBalancer: {
+            targetGroup: lb?.targetGroupArn ? nameOf(state.ids.targetGroups, lb.targetGroupArn) : '',
+            containerName: lb?.containerName ?? '',
+            containerPort: lb?.containerPort ?? 0,
+          },
+          deployment: {
+            minimumHealthyPercent: dc?.minimumHealthyPercent ?? 100,
+            maximumPercent: dc?.maximumPercent ?? 200,
+            circuitBreaker: dc?.deploymentCircuitBreaker?.enable ?? false,
+            rollback: dc?.deploymentCircuitBreaker?.rollback ?? false,
+          },
+          healthCheckGracePeriodSeconds: s.healthCheckGracePeriodSeconds ?? 0,
+          enableExecuteCommand: s.enableExecuteCommand ?? false,
+          propagateTags: s.propagateTags ?? 'NONE',
+          taskFamily: family,
+          runtimePlatform: platforms[i] ?? X86,
+          meta: { taskDefinition: s.taskDefinition, runningCount: s.runningCount },
         });
-      }
+      });
     },
   },
   fields: {
