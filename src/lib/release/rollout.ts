@@ -18,7 +18,7 @@ import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
-import { type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
+import { type WatchedService, type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
   listReleases,
   newRelease,
@@ -118,7 +118,13 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])
           if (s.status === 'ACTIVE' && s.serviceName) services.set(s.serviceName, s);
-        const prepared: { change: Change; service: Service; previous: string; arn: string }[] = [];
+        const prepared: {
+          change: Change;
+          service: Service;
+          previous: string;
+          arn: string;
+          deployment?: WatchedService['deployment'];
+        }[] = [];
         for (const change of changes) {
           const name = ecsServiceName(change.svc);
           const service = services.get(name);
@@ -155,9 +161,12 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             (p.service.desiredCount ?? 0) === 0
           )
             input.desiredCount = p.change.svc.desiredCount;
-          await events.task(`update:${p.change.svc.name}`, `update service ${p.service.serviceName}`, () =>
-            ecs.send(new UpdateServiceCommand(input)),
+          const updated = await events.task(
+            `update:${p.change.svc.name}`,
+            `update service ${p.service.serviceName}`,
+            () => ecs.send(new UpdateServiceCommand(input)),
           );
+          p.deployment = ourDeployment(updated.service, p.arn);
         }
         let smoke: SmokeResult | null = null;
         const result = (watch: WatchResult | null): RolloutResult => ({
@@ -174,7 +183,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           return result(null);
         }
         // Waits until every service runs the task definition `which` picks (ours, or the previous).
-        const waitOn = (which: (p: (typeof prepared)[number]) => string, more: Partial<WatchOptions>) =>
+        const waitOn = (
+          which: (p: (typeof prepared)[number]) => string,
+          more: Partial<WatchOptions>,
+          deployments?: Map<string, WatchedService['deployment']>,
+        ) =>
           watchRollout({
             aws,
             cluster,
@@ -182,6 +195,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
               name: p.change.svc.name,
               serviceName: p.service.serviceName!,
               taskDefinition: which(p),
+              deployment: deployments ? (deployments.get(p.change.svc.name) ?? null) : (p.deployment ?? null),
             })),
             pollSeconds: target.deploy.pollSeconds,
             timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
@@ -237,13 +251,15 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         }
         if (rollBackOurselves) {
           events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
+          const backDeployments = new Map<string, WatchedService['deployment']>();
           for (const p of prepared) {
-            await ecs.send(
+            const out = await ecs.send(
               new UpdateServiceCommand({ cluster, service: p.service.serviceName, taskDefinition: p.previous }),
             );
+            backDeployments.set(p.change.svc.name, ourDeployment(out.service, p.previous));
           }
           // Wait for the previous release to serve again (alarms may still fire: not part of this wait).
-          const back = await waitOn((p) => p.previous, {});
+          const back = await waitOn((p) => p.previous, {}, backDeployments);
           if (back.state !== 'done')
             events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
         }
@@ -292,6 +308,17 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       }
     },
   );
+}
+
+/**
+ * The deployment an UpdateService answer says it created: its PRIMARY, when that runs `taskDefinition`
+ * (ECS's reads lag behind its writes, so the watch tracks this deployment by id, not by what a
+ * DescribeServices answer shows as PRIMARY).
+ */
+function ourDeployment(service: Service | undefined, taskDefinition: string): WatchedService['deployment'] {
+  const primary = service?.deployments?.find((d) => d.status === 'PRIMARY');
+  if (!primary?.id || primary.taskDefinition !== taskDefinition) return null;
+  return { id: primary.id, createdAt: primary.createdAt ?? null };
 }
 
 /** Deregisters revisions older than every release kept in history (and the ones just rolled out). */

@@ -12,13 +12,15 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsClients } from '../aws/clients.js';
 import type { Emitter } from '../events.js';
-import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
+import { deploymentOf, evaluateRollout, type OurDeployment, type TargetState, type Verdict } from './evaluate.js';
 
 export interface WatchedService {
   name: string;
   serviceName: string;
   /** The task definition we rolled out. */
   taskDefinition: string;
+  /** The deployment UpdateService created (its answer's PRIMARY): tracked by id through ECS's read lag. */
+  deployment?: { id: string; createdAt: Date | null } | null;
 }
 
 export interface WatchOptions {
@@ -62,6 +64,13 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   let lastChange = Date.now();
   let lastWaiting: Record<string, string[]> = {};
   const quiet = (o.quietSeconds ?? 30) * 1000;
+  // Which of our deployments a DescribeServices answer has shown yet (ECS reads lag behind writes).
+  const tracked = new Map<string, OurDeployment>(
+    o.services.map((w) => [
+      w.name,
+      { taskDefinition: w.taskDefinition, id: w.deployment?.id ?? null, createdAt: w.deployment?.createdAt ?? null },
+    ]),
+  );
 
   for (;;) {
     const described = await ecs.send(
@@ -85,7 +94,9 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       if (!svc) throw new Error(`service ${w.serviceName} not found in cluster ${o.cluster}`);
       streamEvents(svc, since, seenEvents, o.events, w.name);
       const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
-      const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, w.taskDefinition);
+      const ours = tracked.get(w.name)!;
+      const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, ours);
+      if (deploymentOf(svc, ours)) ours.seen = true;
       if (lastSummary.get(w.name) !== verdict.summary) {
         lastSummary.set(w.name, verdict.summary);
         lastChange = Date.now();
