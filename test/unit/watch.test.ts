@@ -156,6 +156,20 @@ describe('evaluateRollout through ECS read-after-write lag (tracking our deploym
     expect(evaluateRollout(read, untimed).state).toBe('waiting');
     expect(evaluateRollout(read, { ...untimed, seen: true }).state).toBe('failed');
   });
+  it('an alarm already in ALARM before the deploy (the baseline) does not fail it', () => {
+    const v = evaluateRollout(
+      obs([dep({})], { alarms: ['shop-prod-alb-5xx'], alarmBaseline: ['shop-prod-alb-5xx'] }),
+      OURS,
+    );
+    expect(v.state).toBe('done');
+  });
+  it('an alarm that goes to ALARM during the rollout fails it, whatever else was already firing', () => {
+    const v = evaluateRollout(
+      obs([dep({})], { alarms: ['shop-prod-alb-5xx', 'shop-prod-web-cpu'], alarmBaseline: ['shop-prod-alb-5xx'] }),
+      OURS,
+    );
+    expect(v).toMatchObject({ state: 'failed', cause: 'alarm', reason: 'alarm in ALARM: shop-prod-web-cpu' });
+  });
   it('fails on a patchwork alarm in ALARM', () => {
     expect(evaluateRollout(obs([dep({})], { alarms: ['shop-prod-web-cpu'] }), OURS)).toMatchObject({
       state: 'failed',

@@ -5,6 +5,7 @@
  * the contract (3 rolled back, 4 timeout).
  */
 
+import { paginateDescribeAlarms } from '@aws-sdk/client-cloudwatch';
 import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
@@ -153,6 +154,17 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const rs = release.services.find((s) => s.service === change.svc.name);
           if (rs) rs.taskDefinitionArn = arn;
         }
+        // Alarms already firing before UpdateService are the baseline: they do not fail this rollout.
+        const judgesAlarm = alarmJudge(
+          target,
+          prepared.map((p) => p.change.svc.fullName),
+        );
+        const alarmBaseline = target.alarms && opts.wait && !opts.fast ? await firingAlarms(session, judgesAlarm) : [];
+        for (const name of alarmBaseline)
+          events.warn(
+            'PW_ALARM_ALREADY_FIRING',
+            `alarm ${name} was already in ALARM before this ${opts.kind}: it does not judge the rollout unless it clears and fires again`,
+          );
         for (const p of prepared) {
           const input: UpdateServiceCommandInput = { cluster, service: p.service.serviceName, taskDefinition: p.arn };
           // Leaving provision's placeholder (0 tasks): start the configured count.
@@ -205,6 +217,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           });
         const watch = await waitOn((p) => p.arn, {
           alarmPrefix: target.alarms ? alarmPrefix(target) : null,
+          judgesAlarm,
+          alarmBaseline,
           since: new Date(started - 1000),
           ecsOnly: !!opts.fast,
         });
@@ -308,6 +322,34 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       }
     },
   );
+}
+
+/**
+ * Which alarms judge a rollout of `deployed` (full service names): each service's own alarms
+ * (`<app>-<env>-<svc>-*`, the longest service name owning it) and the load balancer's 5xx alarm;
+ * other services' alarms do not.
+ */
+function alarmJudge(target: Session['target'], deployed: string[]): (name: string) => boolean {
+  const owners = target.services.map((s) => s.fullName).sort((a, b) => b.length - a.length);
+  return (name) => {
+    if (name === `${target.name}-alb-5xx`) return true;
+    const owner = owners.find((f) => name.startsWith(`${f}-`));
+    return owner !== undefined && deployed.includes(owner);
+  };
+}
+
+/** Names of the alarms `judges` picks that are in ALARM now. */
+async function firingAlarms(session: Session, judges: (name: string) => boolean): Promise<string[]> {
+  const cw = await session.aws.get('cloudwatch');
+  const names: string[] = [];
+  for await (const page of paginateDescribeAlarms(
+    { client: cw },
+    { AlarmNamePrefix: alarmPrefix(session.target), StateValue: 'ALARM' },
+  )) {
+    for (const a of page.MetricAlarms ?? [])
+      if (a.StateValue === 'ALARM' && a.AlarmName && judges(a.AlarmName)) names.push(a.AlarmName);
+  }
+  return names;
 }
 
 /**

@@ -2,9 +2,9 @@
  * The one combined wait condition, evaluated from described state — pure. A rollout is done when
  * the PRIMARY deployment is ours (the one UpdateService created: guards against ECS having already
  * rolled back), its rolloutState is COMPLETED, no other deployment is left, running = desired,
- * every target in the target group is healthy, and no patchwork alarm is in ALARM. It has failed
- * when ECS says so for our deployment — FAILED, or replaced by another PRIMARY (a rollback) — or an
- * alarm fires. A read that does not show our deployment yet (ECS's eventual consistency) is
+ * every target in the target group is healthy, and no alarm of the deployed services went to ALARM
+ * after UpdateService. It has failed when ECS says so for our deployment — FAILED, or replaced by
+ * another PRIMARY (a rollback) — or such an alarm fires (one already firing before does not count). A read that does not show our deployment yet (ECS's eventual consistency) is
  * "not yet visible", never "failed".
  */
 import type { Deployment, Service } from '@aws-sdk/client-ecs';
@@ -20,8 +20,13 @@ export interface ObservedRollout {
   service: Pick<Service, 'deployments' | 'desiredCount' | 'runningCount' | 'taskDefinition'>;
   /** Targets of the service's target group; null = the service has no load balancer. */
   targets: TargetState[] | null;
-  /** Names of patchwork alarms in ALARM. */
+  /** Names of patchwork alarms in ALARM (those of the deployed services). */
   alarms: string[];
+  /**
+   * Alarms that were already in ALARM before UpdateService and have not left ALARM since: they do
+   * not fail the rollout (the deploy did not cause them). One that clears and fires again does.
+   */
+  alarmBaseline?: string[];
 }
 
 export type Verdict =
@@ -109,8 +114,10 @@ export function evaluateRollout(o: ObservedRollout, ours: string | OurDeployment
       summary,
     };
   }
-  if (o.alarms.length) {
-    return { state: 'failed', cause: 'alarm', reason: `alarm in ALARM: ${o.alarms.join(', ')}`, summary };
+  const baseline = new Set(o.alarmBaseline ?? []);
+  const firing = o.alarms.filter((a) => !baseline.has(a));
+  if (firing.length) {
+    return { state: 'failed', cause: 'alarm', reason: `alarm in ALARM: ${firing.join(', ')}`, summary };
   }
   const waitingFor: string[] = [];
   if (!primary) waitingFor.push('a PRIMARY deployment');

@@ -31,6 +31,10 @@ export interface WatchOptions {
   timeoutSeconds: number;
   /** Alarms whose name starts with this are patchwork's; null = do not check alarms. */
   alarmPrefix: string | null;
+  /** Which of those alarms judge this rollout (default: all); the others are ignored. */
+  judgesAlarm?: (name: string) => boolean;
+  /** Alarms in ALARM before UpdateService: not failures unless they leave ALARM and fire again. */
+  alarmBaseline?: string[];
   events: Emitter;
   /** Only stream service events newer than this (default: now). */
   since?: Date;
@@ -64,6 +68,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   let lastChange = Date.now();
   let lastWaiting: Record<string, string[]> = {};
   const quiet = (o.quietSeconds ?? 30) * 1000;
+  const alarmBaseline = new Set(o.alarmBaseline ?? []);
   // Which of our deployments a DescribeServices answer has shown yet (ECS reads lag behind writes).
   const tracked = new Map<string, OurDeployment>(
     o.services.map((w) => [
@@ -85,7 +90,9 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       alarms = (out.MetricAlarms ?? [])
         .filter((a) => a.StateValue === 'ALARM')
         .map((a) => a.AlarmName ?? '')
-        .filter(Boolean);
+        .filter((n) => n && (o.judgesAlarm?.(n) ?? true));
+      // An alarm of the baseline that has left ALARM counts again when it fires.
+      for (const name of alarmBaseline) if (!alarms.includes(name)) alarmBaseline.delete(name);
     }
     const waiting: Record<string, string[]> = {};
     let allDone = true;
@@ -95,7 +102,10 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       streamEvents(svc, since, seenEvents, o.events, w.name);
       const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
       const ours = tracked.get(w.name)!;
-      const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, ours);
+      const verdict: Verdict = evaluateRollout(
+        { service: svc, targets, alarms, alarmBaseline: [...alarmBaseline] },
+        ours,
+      );
       if (deploymentOf(svc, ours)) ours.seen = true;
       if (lastSummary.get(w.name) !== verdict.summary) {
         lastSummary.set(w.name, verdict.summary);
