@@ -848,7 +848,9 @@ describe('ECS reads lag behind writes (consistencyLagSeconds, on by default)', (
     expect(stale.deployments[0]).toMatchObject({ id: first.deployments[0].id, status: 'PRIMARY', taskDefinition: td1 });
     expect(stale.taskDefinition).toBe(td1);
     expect(stale.deployments.some((d: { id: string }) => d.id === ours.id)).toBe(false);
-    expect(Date.now() - at).toBeLessThan(2000); // the read above was inside the lag
+    // The new deployment's task starts 0.5 s after the update; list-tasks does not show it yet.
+    expect(awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns).toEqual(oldTasks);
+    expect(Date.now() - at).toBeLessThan(2000); // the reads above were inside the lag
     const fresh = await until(
       'web',
       (s) => s.deployments.some((d: { id: string }) => d.id === ours.id),
@@ -858,6 +860,9 @@ describe('ECS reads lag behind writes (consistencyLagSeconds, on by default)', (
     expect(Date.now() - at).toBeGreaterThanOrEqual(1500);
     expect(fresh.taskDefinition).toBe(td2);
     await until('web', completed, 'second deployment completed');
+    const newTasks = awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns;
+    expect(newTasks).toHaveLength(1);
+    expect(newTasks).not.toEqual(oldTasks);
 
     // Switched off: read-after-write.
     await emu('config', { consistencyLagSeconds: 0 });

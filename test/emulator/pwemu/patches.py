@@ -6,6 +6,7 @@ Request and response shapes stay moto's: we only change what the models hold.
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from botocore import xform_name
@@ -172,6 +173,29 @@ def _patch_ecs(world: World) -> None:
 
     Backend.delete_service = delete_service
 
+    # The lag is what ECS API readers see: moto's own cross-service checks (e.g. Application Auto
+    # Scaling's RegisterScalableTarget looking the service up) read the current state.
+    api = threading.local()
+
+    def through_api(name: str) -> None:
+        orig = getattr(Response, name)
+
+        def wrapper(self: Any) -> Any:
+            api.active = True
+            try:
+                return orig(self)
+            finally:
+                api.active = False
+
+        wrapper.__name__ = name
+        setattr(Response, name, wrapper)
+
+    through_api("describe_services")
+    through_api("list_tasks")
+
+    def stale(svc: Any) -> Any:
+        return world.view_of(svc) if getattr(api, "active", False) else None
+
     orig_describe_services = Backend.describe_services
 
     def describe_services(self: Any, cluster_str: str, service_names_or_arns: list[str]) -> Any:
@@ -181,7 +205,7 @@ def _patch_ecs(world: World) -> None:
             result, failures = orig_describe_services(self, cluster_str, service_names_or_arns)
             shown = []
             for svc in result:
-                view = world.view_of(svc)
+                view = stale(svc)
                 if view is None:
                     shown.append(svc)
                 elif view.service is not None:
@@ -208,7 +232,7 @@ def _patch_ecs(world: World) -> None:
                 status = t.desired_status
                 if isinstance(t, ServiceTask):
                     # Eventual consistency: a lagging service's tasks as they were before the write.
-                    view = world.view_of(t._emu.st.svc)
+                    view = stale(t._emu.st.svc)
                     if view is not None:
                         if t.task_arn not in view.tasks:
                             continue
