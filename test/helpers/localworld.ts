@@ -47,6 +47,20 @@ export interface EmulatorConfig {
   tickSeconds: number;
   /** Check every request against AWS's API models (botocore's service-2.json) before moto sees it. */
   validateRequests: boolean;
+  /** ECS reads lag behind writes: DescribeServices/ListTasks show the previous state this long after CreateService/UpdateService. */
+  consistencyLagSeconds: number;
+  /** Tasks whose image cannot be pulled stop with CannotPullContainerError (and feed the circuit breaker). */
+  checkImages: boolean;
+  /** ELBv2: at most 5 condition values per rule. */
+  checkRuleConditionValues: boolean;
+  /** ELBv2 ModifyTargetGroup: health-check timeout below the interval. */
+  checkHealthCheckTimeout: boolean;
+  /** ELBv2 CreateLoadBalancer: no name beginning with "internal-". */
+  checkLoadBalancerName: boolean;
+  /** ELBv2 listeners: ACM certificates ISSUED, in the load balancer's region. */
+  checkCertificates: boolean;
+  /** Seconds until a requested ACM certificate is ISSUED (PENDING_VALIDATION until then). */
+  acmValidationSeconds: number;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
@@ -60,6 +74,13 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   tickSeconds: 0.1,
   // On in every test; PATCHWORK_EMULATOR_VALIDATE=0 turns it off for a whole run (BENCHMARKS.md measures the cost).
   validateRequests: process.env.PATCHWORK_EMULATOR_VALIDATE !== '0',
+  consistencyLagSeconds: 1.5,
+  checkImages: true,
+  checkRuleConditionValues: true,
+  checkHealthCheckTimeout: true,
+  checkLoadBalancerName: true,
+  checkCertificates: true,
+  acmValidationSeconds: 60,
 };
 
 /** The running world's addresses (throws if `scripts/localworld.sh up` has not run). */

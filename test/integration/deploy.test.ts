@@ -88,6 +88,8 @@ describe('deploy / rollback / releases / lock (local world)', () => {
 
   beforeAll(async () => {
     execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
+    // The emulator's defaults (every AWS rule on, real containers), whatever an earlier test file set.
+    await emu('config', undefined, 'DELETE');
     const world = localWorld();
     registry = world.registry;
     env = isolatedEnv({
@@ -292,20 +294,95 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(result(fast).release).toMatchObject({ fast: true, outcome: 'succeeded' });
   }, 300_000);
 
-  it('a patchwork alarm in ALARM during the wait → patchwork rolls back itself → exit 3', async () => {
+  it('an alarm already in ALARM before the deploy does not fail it (PW_ALARM_ALREADY_FIRING); one that fires during the rollout rolls back, exit 3', async () => {
     const before = service().taskDefinition;
     const alarms = awsCli(['cloudwatch', 'describe-alarms', '--alarm-name-prefix', `${app}-it-`]).MetricAlarms as {
       AlarmName: string;
     }[];
-    expect(alarms.length).toBeGreaterThan(0);
-    const name = alarms[0]!.AlarmName;
-    awsCli(['cloudwatch', 'set-alarm-state', '--alarm-name', name, '--state-value', 'ALARM', '--state-reason', 'test']);
-    const run = await cli(['deploy']);
-    awsCli(['cloudwatch', 'set-alarm-state', '--alarm-name', name, '--state-value', 'OK', '--state-reason', 'test']);
-    expect(run.code, run.stderr).toBe(3);
-    expect(run.stderr).toMatch(new RegExp(`PW_DEPLOY_ROLLED_BACK: .*alarm in ALARM: ${name}`));
-    expect(service().taskDefinition).toBe(before);
+    const name = alarms.find((a) => a.AlarmName.startsWith(`${fullName}-`))?.AlarmName;
+    expect(name, JSON.stringify(alarms.map((a) => a.AlarmName))).toBeTruthy();
+    const setAlarm = (state: 'ALARM' | 'OK') =>
+      awsCli([
+        'cloudwatch',
+        'set-alarm-state',
+        '--alarm-name',
+        name!,
+        '--state-value',
+        state,
+        '--state-reason',
+        'test',
+      ]);
+
+    // Already firing before UpdateService: the baseline, named in a warning; the deploy succeeds.
+    setAlarm('ALARM');
+    const firing = await cli(['deploy']);
+    setAlarm('OK');
+    expect(firing.code, firing.stderr).toBe(0);
+    expect(firing.stdout).toMatch(/"code":"PW_ALARM_ALREADY_FIRING"/);
+    expect(firing.stderr).toContain(`PW_ALARM_ALREADY_FIRING: alarm ${name} was already in ALARM`);
+    expect(result(firing).release.outcome).toBe('succeeded');
+    const deployed = service().taskDefinition;
+    expect(deployed).not.toBe(before);
+
+    // OK → ALARM after UpdateService: a failure, patchwork puts the previous release back.
+    await emu('config', { rolloutSeconds: 20 }); // the old task drains for 10 s: time to fire the alarm
+    const child = spawn(process.execPath, [BIN, 'deploy', '-e', 'it', '--json'], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const t0 = Date.now();
+    while (!/update service/.test(stderr) && child.exitCode === null && Date.now() - t0 < 120_000)
+      await new Promise((r) => setTimeout(r, 200));
+    setAlarm('ALARM');
+    const code = await exited;
+    setAlarm('OK');
+    await restoreRollout();
+    expect(code, stderr).toBe(3);
+    expect(stderr).toMatch(new RegExp(`PW_DEPLOY_ROLLED_BACK: .*alarm in ALARM: ${name}`));
+    expect(stdout).not.toMatch(/PW_ALARM_ALREADY_FIRING/);
+    expect(service().taskDefinition).toBe(deployed);
     expect(service().deployments).toHaveLength(1);
+  }, 600_000);
+
+  it('through a 2 s ECS read-after-write lag a deploy exits 0 and records succeeded (not a false rolled-back)', async () => {
+    await emu('config', { consistencyLagSeconds: 2 });
+    try {
+      const before = service().taskDefinition;
+      const run = await cli(['deploy']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(result(run).release.outcome).toBe('succeeded');
+      const now = service();
+      expect(now.taskDefinition).not.toBe(before);
+      expect(now.deployments).toHaveLength(1);
+      const hist = result(await cli(['releases']));
+      expect(hist.releases[0]).toMatchObject({ kind: 'deploy', outcome: 'succeeded' });
+    } finally {
+      await emu('config', { consistencyLagSeconds: DEFAULT_EMULATOR_CONFIG.consistencyLagSeconds });
+    }
+  }, 300_000);
+
+  it('an image the registry cannot serve → CannotPullContainerError → circuit breaker → exit 3 with the pull error', async () => {
+    const before = service().taskDefinition;
+    // The registry under another name: deploy's own-registry check does not apply (pinned by digest),
+    // and ECS (the emulator) finds no such manifest.
+    const port = registry.split(':')[1];
+    const missing = `localhost:${port}/${fullName}@sha256:${'e'.repeat(64)}`;
+    const run = await cli(['deploy', '--image', missing]);
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toMatch(/PW_DEPLOY_ROLLED_BACK: .*circuit breaker/);
+    expect(run.stderr).toMatch(/task stopped: CannotPullContainerError: /);
+    expect(result(run).error.stoppedReasons.join('\n')).toContain(missing);
+    expect(service().taskDefinition).toBe(before);
   }, 300_000);
 
   it('--no-build / --sha / --image deploy what the registry has; a missing image is exit 2 with nothing changed', async () => {

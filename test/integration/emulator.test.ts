@@ -142,7 +142,9 @@ const messages = (s: any): string[] => s.events.map((e: { message: string }) => 
 let net: Net;
 
 beforeEach(async () => {
-  await resetWorld({ rolloutSeconds: 2, runContainers: false });
+  // These tests follow the scheduler step by step: reads are current (the read-after-write lag has its own
+  // tests below), and FAKE_REPO's images need not exist in ECR (the pull check has its own tests too).
+  await resetWorld({ rolloutSeconds: 2, runContainers: false, consistencyLagSeconds: 0, checkImages: false });
   awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
   net = network();
 });
@@ -897,5 +899,297 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
       },
     ).trim();
     expect(left).toBe('');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rules AWS enforces that moto does not (README "Rules AWS enforces"), each on by default.
+
+describe('ECS reads lag behind writes (consistencyLagSeconds, on by default)', () => {
+  it('right after update-service, describe-services and list-tasks answer the previous state; after the lag, the new one', async () => {
+    await emu('config', { consistencyLagSeconds: 2, rolloutSeconds: 1 });
+    const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
+    const td2 = taskDefinition('emu-web', `${FAKE_REPO}:v2`);
+    const created = createService(net, 'web', td1, { desired: 1 });
+    expect(created.deployments[0].taskDefinition).toBe(td1); // the write's own answer is current
+    // A service just created is not visible yet.
+    const missing = awsCli(['ecs', 'describe-services', '--cluster', CLUSTER, '--services', 'web']);
+    expect(missing.services).toEqual([]);
+    expect(missing.failures[0].reason).toBe('MISSING');
+    const first = await until('web', completed, 'first deployment completed');
+    const oldTasks = awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns;
+    expect(oldTasks).toHaveLength(1);
+
+    const updated = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--task-definition',
+      td2,
+    ]).service;
+    const ours = updated.deployments[0];
+    expect(ours).toMatchObject({ status: 'PRIMARY', taskDefinition: td2 });
+    const at = Date.now();
+    const stale = service('web');
+    expect(stale.deployments).toHaveLength(1);
+    expect(stale.deployments[0]).toMatchObject({ id: first.deployments[0].id, status: 'PRIMARY', taskDefinition: td1 });
+    expect(stale.taskDefinition).toBe(td1);
+    expect(stale.deployments.some((d: { id: string }) => d.id === ours.id)).toBe(false);
+    // The new deployment's task starts 0.5 s after the update; list-tasks does not show it yet.
+    expect(awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns).toEqual(oldTasks);
+    expect(Date.now() - at).toBeLessThan(2000); // the reads above were inside the lag
+    const fresh = await until(
+      'web',
+      (s) => s.deployments.some((d: { id: string }) => d.id === ours.id),
+      'our deployment visible',
+      10_000,
+    );
+    expect(Date.now() - at).toBeGreaterThanOrEqual(1500);
+    expect(fresh.taskDefinition).toBe(td2);
+    await until('web', completed, 'second deployment completed');
+    const newTasks = awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns;
+    expect(newTasks).toHaveLength(1);
+    expect(newTasks).not.toEqual(oldTasks);
+
+    // Switched off: read-after-write.
+    await emu('config', { consistencyLagSeconds: 0 });
+    const again = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--task-definition',
+      td1,
+    ]).service;
+    expect(service('web').deployments[0].id).toBe(again.deployments[0].id);
+  });
+});
+
+describe('images that cannot be pulled (checkImages, on by default)', () => {
+  const NO_DIGEST = `sha256:${'0'.repeat(64)}`;
+
+  async function stoppedReason(name: string): Promise<string> {
+    const s = await until(name, (x) => x.deployments[0].failedTasks >= 1, 'a task failed', 20_000);
+    expect(s.runningCount).toBe(0);
+    const arns = awsCli([
+      'ecs',
+      'list-tasks',
+      '--cluster',
+      CLUSTER,
+      '--service-name',
+      name,
+      '--desired-status',
+      'STOPPED',
+    ]).taskArns;
+    const task = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arns[0]]).tasks[0];
+    expect(task).toMatchObject({ lastStatus: 'STOPPED', stopCode: 'TaskFailedToStart' });
+    return task.stoppedReason;
+  }
+
+  it('a missing manifest in the loopback registry, an unreachable registry, an ECR image of this account that does not exist → CannotPullContainerError', async () => {
+    await emu('config', { checkImages: true, rolloutSeconds: 1 });
+    const registry = localWorld().registry;
+    const closed = await freePort();
+    const cases: [string, string, RegExp][] = [
+      ['missing', `${registry}/emu-nothing@${NO_DIGEST}`, /not found/],
+      ['unreachable', `127.0.0.1:${closed}/emu-web@${NO_DIGEST}`, /failed to do request|refused/i],
+      ['ecr', `${FAKE_REPO}:v1`, /not found \(repository emu-web does not exist\)/],
+    ];
+    for (const [name, image] of cases) {
+      createService(net, name, taskDefinition(`emu-${name}`, image), {
+        desired: 1,
+        breaker: { enable: false, rollback: false },
+      });
+    }
+    for (const [name, image, why] of cases) {
+      const reason = await stoppedReason(name);
+      expect(reason.startsWith('CannotPullContainerError: ')).toBe(true);
+      expect(reason).toContain(image);
+      expect(reason).toMatch(why);
+    }
+  });
+
+  it('failed pulls feed the circuit breaker: FAILED and rolled back', async () => {
+    await emu('config', { checkImages: true, rolloutSeconds: 4 });
+    awsCli(['ecr', 'create-repository', '--repository-name', 'emu-web']);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: {
+        mediaType: 'application/vnd.docker.container.image.v1+json',
+        size: 2,
+        digest: `sha256:${'1'.repeat(64)}`,
+      },
+      layers: [],
+    });
+    awsCli(['ecr', 'put-image', '--repository-name', 'emu-web', '--image-tag', 'good', '--image-manifest', manifest]);
+    const good = taskDefinition('emu-web', `${FAKE_REPO}:good`);
+    const gone = taskDefinition('emu-web', `${FAKE_REPO}:deleted`);
+    createService(net, 'web', good, { desired: 1 });
+    await until('web', completed, 'the pullable image runs', 20_000);
+    const upd = awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      CLUSTER,
+      '--service',
+      'web',
+      '--task-definition',
+      gone,
+    ]).service;
+    const failedId = upd.deployments[0].id;
+    const rolled = await until(
+      'web',
+      (s) =>
+        s.deployments.some(
+          (d: { id: string; rolloutState: string }) => d.id === failedId && d.rolloutState === 'FAILED',
+        ),
+      'deployment FAILED',
+      30_000,
+    );
+    expect(rolled.taskDefinition).toBe(good);
+    expect(rolled.deployments[0].rolloutStateReason).toMatch(/rolling back/);
+  });
+
+  it('switched off: the task runs (simulated)', async () => {
+    await emu('config', { checkImages: false, rolloutSeconds: 1 });
+    createService(net, 'web', taskDefinition('emu-web', `${FAKE_REPO}:v1`), { desired: 1 });
+    await until('web', completed, 'completed', 20_000);
+  });
+});
+
+describe('ELBv2 and ACM rules', () => {
+  function loadBalancer(name: string): string {
+    return awsCli(['elbv2', 'create-load-balancer', '--name', name, '--subnets', net.subnet]).LoadBalancers[0]
+      .LoadBalancerArn;
+  }
+  const fail = (args: string[]) => {
+    try {
+      awsCli(args);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error(`aws ${args.join(' ')} succeeded`);
+  };
+
+  it('a rule with more than 5 condition values in total is refused (create-rule, modify-rule); 5 pass', () => {
+    const tg = targetGroup(net, 'emu-rules');
+    const lb = loadBalancer('emu-rules');
+    const listener = awsCli([
+      'elbv2',
+      'create-listener',
+      '--load-balancer-arn',
+      lb,
+      '--protocol',
+      'HTTP',
+      '--port',
+      '18080',
+      '--default-actions',
+      JSON.stringify([{ Type: 'forward', TargetGroupArn: tg }]),
+    ]).Listeners[0].ListenerArn;
+    const conditions = (paths: number, hosts: number) =>
+      JSON.stringify([
+        { Field: 'path-pattern', PathPatternConfig: { Values: Array.from({ length: paths }, (_, i) => `/p${i}/*`) } },
+        {
+          Field: 'host-header',
+          HostHeaderConfig: { Values: Array.from({ length: hosts }, (_, i) => `h${i}.example.com`) },
+        },
+      ]);
+    const rule = (priority: number, c: string) => [
+      'elbv2',
+      'create-rule',
+      '--listener-arn',
+      listener,
+      '--priority',
+      String(priority),
+      '--conditions',
+      c,
+      '--actions',
+      JSON.stringify([{ Type: 'forward', TargetGroupArn: tg }]),
+    ];
+    expect(fail(rule(1, conditions(5, 1)))).toMatch(/ValidationError.*5' condition values/);
+    expect(fail(rule(2, conditions(3, 3)))).toMatch(/ValidationError/);
+    const ok = awsCli(rule(3, conditions(3, 2))).Rules[0].RuleArn;
+    expect(fail(['elbv2', 'modify-rule', '--rule-arn', ok, '--conditions', conditions(4, 2)])).toMatch(
+      /ValidationError.*condition values/,
+    );
+  });
+
+  it('modify-target-group refuses a health-check timeout not below the interval (create-target-group already does)', () => {
+    const tg = targetGroup(net, 'emu-hc');
+    expect(
+      fail(['elbv2', 'modify-target-group', '--target-group-arn', tg, '--health-check-timeout-seconds', '30']),
+    ).toMatch(/ValidationError.*Health check timeout '30' must be smaller than the interval '30'/);
+    expect(
+      fail(['elbv2', 'modify-target-group', '--target-group-arn', tg, '--health-check-interval-seconds', '5']),
+    ).toMatch(/must be smaller than the interval '5'/);
+    const ok = awsCli([
+      'elbv2',
+      'modify-target-group',
+      '--target-group-arn',
+      tg,
+      '--health-check-interval-seconds',
+      '10',
+      '--health-check-timeout-seconds',
+      '5',
+    ]).TargetGroups[0];
+    expect(ok).toMatchObject({ HealthCheckIntervalSeconds: 10, HealthCheckTimeoutSeconds: 5 });
+  });
+
+  it('a load balancer name beginning with "internal-" is refused', () => {
+    expect(fail(['elbv2', 'create-load-balancer', '--name', 'internal-prod', '--subnets', net.subnet])).toMatch(
+      /ValidationError.*cannot begin with 'internal-'/,
+    );
+    expect(loadBalancer('prod-internal')).toMatch(/^arn:aws:elasticloadbalancing:/);
+  });
+
+  it('an HTTPS listener needs an ISSUED ACM certificate of its region: PENDING_VALIDATION → UnsupportedCertificate, unknown → CertificateNotFound', async () => {
+    const tg = targetGroup(net, 'emu-tls');
+    const lb = loadBalancer('emu-tls');
+    const pending = awsCli(['acm', 'request-certificate', '--domain-name', 'pending.example.com']).CertificateArn;
+    expect(awsCli(['acm', 'describe-certificate', '--certificate-arn', pending]).Certificate.Status).toBe(
+      'PENDING_VALIDATION',
+    );
+    const https = (cert: string) => [
+      'elbv2',
+      'create-listener',
+      '--load-balancer-arn',
+      lb,
+      '--protocol',
+      'HTTPS',
+      '--port',
+      '18443',
+      '--certificates',
+      `CertificateArn=${cert}`,
+      '--default-actions',
+      JSON.stringify([{ Type: 'forward', TargetGroupArn: tg }]),
+    ];
+    expect(fail(https(pending))).toMatch(/UnsupportedCertificate/);
+    const elsewhere = pending.replace(`:${localWorld().region}:`, ':us-west-2:');
+    expect(fail(https(elsewhere))).toMatch(/CertificateNotFound/);
+    // Validation completes (acmValidationSeconds): the certificate is ISSUED and accepted.
+    await emu('config', { acmValidationSeconds: 0 });
+    expect(awsCli(['acm', 'describe-certificate', '--certificate-arn', pending]).Certificate.Status).toBe('ISSUED');
+    const listener = awsCli(https(pending)).Listeners[0];
+    expect(listener.Certificates[0].CertificateArn).toBe(pending);
+    const other = awsCli(['acm', 'request-certificate', '--domain-name', 'other.example.com']).CertificateArn;
+    await emu('config', { acmValidationSeconds: 600 });
+    const other2 = awsCli(['acm', 'request-certificate', '--domain-name', 'other2.example.com']).CertificateArn;
+    expect(other).toBeTruthy();
+    expect(
+      fail([
+        'elbv2',
+        'modify-listener',
+        '--listener-arn',
+        listener.ListenerArn,
+        '--certificates',
+        `CertificateArn=${other2}`,
+      ]),
+    ).toMatch(/UnsupportedCertificate/);
   });
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { awsCli, emu, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
 
 const world = () => localWorld();
 const env = () => isolatedEnv(worldAwsEnv());
@@ -358,8 +358,24 @@ describe('provision on the local world', () => {
     expect(run2.result.apiCalls!.mutating).toBe(0);
   });
 
+  it('https: a certificate still PENDING_VALIDATION is refused by ELBv2 (UnsupportedCertificate): no 443 listener', async () => {
+    const cert = awsCli(['acm', 'request-certificate', '--domain-name', 'pending.example.com']).CertificateArn;
+    const yaml = ONE(world().region).replace(
+      '    desiredCount: 2\n',
+      `    desiredCount: 2\n    https: { certificateArn: "${cert}" }\n`,
+    );
+    const run = await provision(configDir(yaml));
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/UnsupportedCertificate|must have a fully-qualified domain name/);
+    const lb = awsCli(['elbv2', 'describe-load-balancers', '--names', 'shop-prod']).LoadBalancers[0];
+    const listeners = awsCli(['elbv2', 'describe-listeners', '--load-balancer-arn', lb.LoadBalancerArn]).Listeners;
+    expect(listeners.some((l: { Port: number }) => l.Port === 443)).toBe(false);
+  });
+
   it('https: 443 with the ACM certificate and a TLS 1.3 policy, 80 redirects to 443', async () => {
+    await emu('config', { acmValidationSeconds: 0 }); // its DNS validation has completed: ISSUED
     const cert = awsCli(['acm', 'request-certificate', '--domain-name', 'shop.example.com']).CertificateArn;
+    expect(awsCli(['acm', 'describe-certificate', '--certificate-arn', cert]).Certificate.Status).toBe('ISSUED');
     const yaml = ONE(world().region).replace(
       '    desiredCount: 2\n',
       `    desiredCount: 2\n    https: { certificateArn: "${cert}" }\n`,

@@ -15,7 +15,7 @@ import { toReleaseItem } from '../../src/lib/release/history.js';
 import { toItem } from '../../src/lib/release/lock.js';
 import type { StatusReport } from '../../src/lib/status/model.js';
 import { type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { awsCli, DEFAULT_EMULATOR_CONFIG, emu, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
 
 const world = () => localWorld();
 const env = () => isolatedEnv(worldAwsEnv());
@@ -175,8 +175,12 @@ describe('status', () => {
     writeFileSync(file, JSON.stringify(input));
     const arn = awsCli(['ecs', 'register-task-definition', '--cli-input-json', `file://${file}`]).taskDefinition
       .taskDefinitionArn;
+    // A slower rollout: ECS reads lag behind UpdateService (consistencyLagSeconds), so the new deployment
+    // shows up in DescribeServices a moment after the call; it must still be rolling out by then.
+    await emu('config', { rolloutSeconds: 12 });
     awsCli(['ecs', 'update-service', '--cluster', 'shop-prod', '--service', 'shop-prod-web', '--task-definition', arn]);
-    const during = await status();
+    const during = await until(status, (r) => report(r)?.services[0]?.deployments.length === 2);
+    await emu('config', { rolloutSeconds: DEFAULT_EMULATOR_CONFIG.rolloutSeconds });
     expect(during.code).toBe(6);
     const deps = report(during).services[0]!.deployments;
     expect(deps[0]).toMatchObject({ status: 'PRIMARY', sha: 'abc1234', taskDefinition: arn });

@@ -32,7 +32,8 @@ const worldEnv = () => isolatedEnv({ ...worldAwsEnv(), PATCHWORK_REGISTRY: undef
 type J = any;
 
 beforeAll(async () => {
-  await resetWorld({ runContainers: false, checkSecrets: false });
+  // acmValidationSeconds 0: the requested certificate is ISSUED (its validation done), as a listener needs.
+  await resetWorld({ runContainers: false, checkSecrets: false, acmValidationSeconds: 0 });
   region = localWorld().region;
   dir = mkdtempSync(join(tmpdir(), 'pw-security-'));
   const subnets: J[] = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets;

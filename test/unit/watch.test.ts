@@ -76,10 +76,99 @@ describe('evaluateRollout', () => {
       reason: 'ECS deployment circuit breaker: tasks failed to start.',
     });
   });
-  it('fails when the PRIMARY is no longer ours (ECS already rolled back and dropped ours)', () => {
-    const v = evaluateRollout(obs([dep({ taskDefinition: OLD })]), OURS);
+  it('fails when the PRIMARY is no longer ours after ours was seen (ECS already rolled back and dropped ours)', () => {
+    const v = evaluateRollout(obs([dep({ taskDefinition: OLD })]), { taskDefinition: OURS, seen: true });
     expect(v.state).toBe('failed');
     expect(v.state === 'failed' && v.reason).toContain(OLD);
+  });
+});
+
+describe('evaluateRollout through ECS read-after-write lag (tracking our deployment by id)', () => {
+  const T = new Date('2026-12-01T06:00:00Z');
+  const before = new Date(T.getTime() - 60_000);
+  const after = new Date(T.getTime() + 5_000);
+  const ours = { taskDefinition: OURS, id: 'ecs-svc/2', createdAt: T };
+  const stale = (reason?: string) =>
+    obs([dep({ id: 'ecs-svc/1', taskDefinition: OLD, createdAt: before, rolloutStateReason: reason })]);
+
+  it('a stale read (the old PRIMARY, ours not listed yet) is "not yet visible", never failed', () => {
+    const v = evaluateRollout(stale(), ours);
+    expect(v.state).toBe('waiting');
+    expect(v.state === 'waiting' && v.waitingFor.join()).toMatch(/ecs-svc\/2 to be visible/);
+  });
+  it('a stale read whose old PRIMARY carries an earlier rollback reason is still only stale', () => {
+    const v = evaluateRollout(stale('ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/0.'), ours);
+    expect(v.state).toBe('waiting');
+  });
+  it('a stale read after ours was seen (an older PRIMARY) still waits: only a newer PRIMARY replaces ours', () => {
+    expect(evaluateRollout(stale(), { ...ours, seen: true }).state).toBe('waiting');
+  });
+  it('done once ours is visible as PRIMARY and COMPLETED', () => {
+    expect(evaluateRollout(obs([dep({ id: 'ecs-svc/2', createdAt: T })]), ours).state).toBe('done');
+  });
+  it('failed: a PRIMARY created after ours (ECS rolled back) with ours no longer listed', () => {
+    const v = evaluateRollout(
+      obs([
+        dep({
+          id: 'ecs-svc/3',
+          taskDefinition: OLD,
+          createdAt: after,
+          rolloutState: 'IN_PROGRESS',
+          rolloutStateReason: 'ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1.',
+        }),
+      ]),
+      ours,
+    );
+    expect(v).toMatchObject({
+      state: 'failed',
+      cause: 'circuit-breaker',
+      reason: expect.stringMatching(/rolling back/),
+    });
+  });
+  it('failed: ours listed but no longer PRIMARY (replaced), even without creation times', () => {
+    const v = evaluateRollout(
+      obs([
+        dep({ id: 'ecs-svc/3', taskDefinition: OLD, rolloutState: 'IN_PROGRESS' }),
+        dep({ id: 'ecs-svc/2', status: 'ACTIVE', rolloutState: 'IN_PROGRESS' }),
+      ]),
+      { taskDefinition: OURS, id: 'ecs-svc/2' },
+    );
+    expect(v.state).toBe('failed');
+  });
+  it('failed: our deployment FAILED (by id, whatever the PRIMARY shows)', () => {
+    const v = evaluateRollout(
+      obs([
+        dep({
+          id: 'ecs-svc/2',
+          status: 'ACTIVE',
+          rolloutState: 'FAILED',
+          rolloutStateReason: 'circuit breaker: tasks failed to start.',
+        }),
+        dep({ id: 'ecs-svc/1', taskDefinition: OLD, createdAt: before }),
+      ]),
+      ours,
+    );
+    expect(v).toMatchObject({ state: 'failed', reason: 'circuit breaker: tasks failed to start.' });
+  });
+  it('without creation times, ours seen and then gone is failed; not yet seen is waiting', () => {
+    const untimed = { taskDefinition: OURS, id: 'ecs-svc/2' };
+    const read = obs([dep({ id: 'ecs-svc/1', taskDefinition: OLD })]);
+    expect(evaluateRollout(read, untimed).state).toBe('waiting');
+    expect(evaluateRollout(read, { ...untimed, seen: true }).state).toBe('failed');
+  });
+  it('an alarm already in ALARM before the deploy (the baseline) does not fail it', () => {
+    const v = evaluateRollout(
+      obs([dep({})], { alarms: ['shop-prod-alb-5xx'], alarmBaseline: ['shop-prod-alb-5xx'] }),
+      OURS,
+    );
+    expect(v.state).toBe('done');
+  });
+  it('an alarm that goes to ALARM during the rollout fails it, whatever else was already firing', () => {
+    const v = evaluateRollout(
+      obs([dep({})], { alarms: ['shop-prod-alb-5xx', 'shop-prod-web-cpu'], alarmBaseline: ['shop-prod-alb-5xx'] }),
+      OURS,
+    );
+    expect(v).toMatchObject({ state: 'failed', cause: 'alarm', reason: 'alarm in ALARM: shop-prod-web-cpu' });
   });
   it('fails on a patchwork alarm in ALARM', () => {
     expect(evaluateRollout(obs([dep({})], { alarms: ['shop-prod-web-cpu'] }), OURS)).toMatchObject({

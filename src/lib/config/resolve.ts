@@ -11,6 +11,9 @@ import { nearest } from './load.js';
 import { CERT_ARN_RE, FARGATE_SIZES, type RawEnvironment } from './schema.js';
 import { type ConfigIssue, configError, type KeyPath, printable } from './source.js';
 
+/** ELB quotas: condition values per listener rule (paths and hosts together). */
+export const MAX_RULE_CONDITION_VALUES = 5;
+
 export const DEFAULTS = {
   cpu: 256,
   memory: 512,
@@ -209,6 +212,15 @@ export function resolveEnvironment(
   }
 
   const name = `${raw.app}-${envName}`;
+  // CreateLoadBalancer: a load balancer name must not begin with "internal-"; ours is <app>-<env>.
+  if (name.startsWith('internal-')) {
+    issues.push(
+      source.issue(
+        ['app'],
+        `app "${raw.app}" names the load balancer "${name}", and AWS refuses load balancer names beginning with "internal-"`,
+      ),
+    );
+  }
   const deploy = merge(merge(raw.deploy, defaults.deploy), env.deploy) ?? {};
   const autoscaling = merge(defaults.autoscaling, env.autoscaling) ?? null;
   const https = merge(defaults.https, env.https) ?? null;
@@ -315,7 +327,27 @@ export function resolveEnvironment(
         );
       seenRoutes.set(key, svcName);
     }
+    if (paths.length + (hosts?.length ?? 0) > MAX_RULE_CONDITION_VALUES) {
+      // ELB quotas: a listener rule holds at most 5 condition values in total (its paths and hosts).
+      issues.push(
+        source.issue(
+          [...svcPath, 'route'],
+          `route has ${paths.length} path(s) and ${hosts?.length ?? 0} host(s): an ALB rule allows ${MAX_RULE_CONDITION_VALUES} condition values in total`,
+        ),
+      );
+    }
     const hc = svc.healthCheck ?? {};
+    const hcInterval = hc.intervalSeconds ?? DEFAULTS.healthInterval;
+    const hcTimeout = hc.timeoutSeconds ?? DEFAULTS.healthTimeout;
+    if (hcTimeout >= hcInterval) {
+      // CreateTargetGroup / ModifyTargetGroup: the timeout must be smaller than the interval.
+      issues.push(
+        source.issue(
+          [...svcPath, 'healthCheck', hc.timeoutSeconds !== undefined ? 'timeoutSeconds' : 'intervalSeconds'],
+          `health check timeout ${hcTimeout}s must be less than the interval ${hcInterval}s`,
+        ),
+      );
+    }
     const desiredCount =
       over.desiredCount ?? env.desiredCount ?? svc.desiredCount ?? defaults.desiredCount ?? DEFAULTS.desiredCount;
     if (autoscaling && (desiredCount < autoscaling.min || desiredCount > autoscaling.max)) {

@@ -5,6 +5,7 @@
  * the contract (3 rolled back, 4 timeout).
  */
 
+import { paginateDescribeAlarms } from '@aws-sdk/client-cloudwatch';
 import {
   DescribeTaskDefinitionCommand,
   RegisterTaskDefinitionCommand,
@@ -20,7 +21,7 @@ import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { notProvisioned, PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
-import { type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
+import { type WatchedService, type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
   listReleases,
   newRelease,
@@ -126,7 +127,13 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])
           if (s.status === 'ACTIVE' && s.serviceName) services.set(s.serviceName, s);
-        const prepared: { change: Change; service: Service; previous: string; arn: string }[] = [];
+        const prepared: {
+          change: Change;
+          service: Service;
+          previous: string;
+          arn: string;
+          deployment?: WatchedService['deployment'];
+        }[] = [];
         for (const change of changes) {
           const name = ecsServiceName(change.svc);
           const service = services.get(name);
@@ -154,6 +161,17 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const rs = release.services.find((s) => s.service === change.svc.name);
           if (rs) rs.taskDefinitionArn = arn;
         }
+        // Alarms already firing before UpdateService are the baseline: they do not fail this rollout.
+        const judgesAlarm = alarmJudge(
+          target,
+          prepared.map((p) => p.change.svc.fullName),
+        );
+        const alarmBaseline = target.alarms && opts.wait && !opts.fast ? await firingAlarms(session, judgesAlarm) : [];
+        for (const name of alarmBaseline)
+          events.warn(
+            'PW_ALARM_ALREADY_FIRING',
+            `alarm ${name} was already in ALARM before this ${opts.kind}: it does not judge the rollout unless it clears and fires again`,
+          );
         for (const p of prepared) {
           const input: UpdateServiceCommandInput = { cluster, service: p.service.serviceName, taskDefinition: p.arn };
           // Leaving provision's placeholder (0 tasks): start the configured count.
@@ -163,9 +181,12 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           )
             input.desiredCount = p.change.svc.desiredCount;
           throwIfAborted(signal, `before updating ${p.service.serviceName}`);
-          await events.task(`update:${p.change.svc.name}`, `update service ${p.service.serviceName}`, () =>
-            ecs.send(new UpdateServiceCommand(input)),
+          const updated = await events.task(
+            `update:${p.change.svc.name}`,
+            `update service ${p.service.serviceName}`,
+            () => ecs.send(new UpdateServiceCommand(input)),
           );
+          p.deployment = ourDeployment(updated.service, p.arn);
         }
         let smoke: SmokeResult | null = null;
         const result = (watch: WatchResult | null): RolloutResult => ({
@@ -182,7 +203,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           return result(null);
         }
         // Waits until every service runs the task definition `which` picks (ours, or the previous).
-        const waitOn = (which: (p: (typeof prepared)[number]) => string, more: Partial<WatchOptions>) =>
+        const waitOn = (
+          which: (p: (typeof prepared)[number]) => string,
+          more: Partial<WatchOptions>,
+          deployments?: Map<string, WatchedService['deployment']>,
+        ) =>
           watchRollout({
             aws,
             cluster,
@@ -190,6 +215,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
               name: p.change.svc.name,
               serviceName: p.service.serviceName!,
               taskDefinition: which(p),
+              deployment: deployments ? (deployments.get(p.change.svc.name) ?? null) : (p.deployment ?? null),
             })),
             pollSeconds: target.deploy.pollSeconds,
             timeoutSeconds: opts.timeoutSeconds ?? target.deploy.timeoutSeconds,
@@ -200,6 +226,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           });
         const watch = await waitOn((p) => p.arn, {
           alarmPrefix: target.alarms ? alarmPrefix(target) : null,
+          judgesAlarm,
+          alarmBaseline,
           since: new Date(started - 1000),
           ecsOnly: !!opts.fast,
         });
@@ -247,13 +275,15 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         throwIfAborted(signal);
         if (rollBackOurselves) {
           events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
+          const backDeployments = new Map<string, WatchedService['deployment']>();
           for (const p of prepared) {
-            await ecs.send(
+            const out = await ecs.send(
               new UpdateServiceCommand({ cluster, service: p.service.serviceName, taskDefinition: p.previous }),
             );
+            backDeployments.set(p.change.svc.name, ourDeployment(out.service, p.previous));
           }
           // Wait for the previous release to serve again (alarms may still fire: not part of this wait).
-          const back = await waitOn((p) => p.previous, {});
+          const back = await waitOn((p) => p.previous, {}, backDeployments);
           if (back.state !== 'done')
             events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
         }
@@ -311,6 +341,45 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       }
     },
   );
+}
+
+/**
+ * Which alarms judge a rollout of `deployed` (full service names): each service's own alarms
+ * (`<app>-<env>-<svc>-*`, the longest service name owning it) and the load balancer's 5xx alarm;
+ * other services' alarms do not.
+ */
+function alarmJudge(target: Session['target'], deployed: string[]): (name: string) => boolean {
+  const owners = target.services.map((s) => s.fullName).sort((a, b) => b.length - a.length);
+  return (name) => {
+    if (name === `${target.name}-alb-5xx`) return true;
+    const owner = owners.find((f) => name.startsWith(`${f}-`));
+    return owner !== undefined && deployed.includes(owner);
+  };
+}
+
+/** Names of the alarms `judges` picks that are in ALARM now. */
+async function firingAlarms(session: Session, judges: (name: string) => boolean): Promise<string[]> {
+  const cw = await session.aws.get('cloudwatch');
+  const names: string[] = [];
+  for await (const page of paginateDescribeAlarms(
+    { client: cw },
+    { AlarmNamePrefix: alarmPrefix(session.target), StateValue: 'ALARM' },
+  )) {
+    for (const a of page.MetricAlarms ?? [])
+      if (a.StateValue === 'ALARM' && a.AlarmName && judges(a.AlarmName)) names.push(a.AlarmName);
+  }
+  return names;
+}
+
+/**
+ * The deployment an UpdateService answer says it created: its PRIMARY, when that runs `taskDefinition`
+ * (ECS's reads lag behind its writes, so the watch tracks this deployment by id, not by what a
+ * DescribeServices answer shows as PRIMARY).
+ */
+function ourDeployment(service: Service | undefined, taskDefinition: string): WatchedService['deployment'] {
+  const primary = service?.deployments?.find((d) => d.status === 'PRIMARY');
+  if (!primary?.id || primary.taskDefinition !== taskDefinition) return null;
+  return { id: primary.id, createdAt: primary.createdAt ?? null };
 }
 
 /** Deregisters revisions older than every release kept in history (and the ones just rolled out). */

@@ -1,10 +1,11 @@
 /**
  * The one combined wait condition, evaluated from described state — pure. A rollout is done when
- * the PRIMARY deployment is ours (its task definition is the one we registered: guards against
- * ECS having already rolled back), its rolloutState is COMPLETED, no other deployment is left,
- * running = desired, every target in the target group is healthy, and no patchwork alarm is in
- * ALARM. It has failed when our deployment is FAILED or no longer PRIMARY (circuit breaker), or
- * an alarm fires.
+ * the PRIMARY deployment is ours (the one UpdateService created: guards against ECS having already
+ * rolled back), its rolloutState is COMPLETED, no other deployment is left, running = desired,
+ * every target in the target group is healthy, and no alarm of the deployed services went to ALARM
+ * after UpdateService. It has failed when ECS says so for our deployment — FAILED, or replaced by
+ * another PRIMARY (a rollback) — or such an alarm fires (one already firing before does not count). A read that does not show our deployment yet (ECS's eventual consistency) is
+ * "not yet visible", never "failed".
  */
 import type { Deployment, Service } from '@aws-sdk/client-ecs';
 
@@ -19,8 +20,13 @@ export interface ObservedRollout {
   service: Pick<Service, 'deployments' | 'desiredCount' | 'runningCount' | 'taskDefinition'>;
   /** Targets of the service's target group; null = the service has no load balancer. */
   targets: TargetState[] | null;
-  /** Names of patchwork alarms in ALARM. */
+  /** Names of patchwork alarms in ALARM (those of the deployed services). */
   alarms: string[];
+  /**
+   * Alarms that were already in ALARM before UpdateService and have not left ALARM since: they do
+   * not fail the rollout (the deploy did not cause them). One that clears and fires again does.
+   */
+  alarmBaseline?: string[];
 }
 
 export type Verdict =
@@ -28,8 +34,28 @@ export type Verdict =
   | { state: 'waiting'; waitingFor: string[]; summary: string }
   | { state: 'failed'; cause: 'circuit-breaker' | 'alarm'; reason: string; summary: string };
 
-export function deploymentOf(service: ObservedRollout['service'], taskDefinition: string): Deployment | undefined {
-  return service.deployments?.find((d) => d.taskDefinition === taskDefinition);
+/**
+ * The deployment we are waiting for. UpdateService answers with the service as it is after the call:
+ * its PRIMARY deployment is ours, so we track it by id (and its task definition, and when it was
+ * created). Without an id (an older caller, or an answer that did not list deployments) the task
+ * definition identifies it.
+ */
+export interface OurDeployment {
+  taskDefinition: string;
+  id?: string | null;
+  /** When ECS created it (UpdateService's answer); a PRIMARY created later replaced it. */
+  createdAt?: Date | null;
+  /** Whether a DescribeServices answer has shown it yet (kept by the caller between polls). */
+  seen?: boolean;
+}
+
+export function deploymentOf(
+  service: ObservedRollout['service'],
+  ours: string | OurDeployment,
+): Deployment | undefined {
+  const o = typeof ours === 'string' ? { taskDefinition: ours } : ours;
+  if (o.id) return service.deployments?.find((d) => d.id === o.id);
+  return service.deployments?.find((d) => d.taskDefinition === o.taskDefinition);
 }
 
 export function summarize(o: ObservedRollout): string {
@@ -43,11 +69,12 @@ export function summarize(o: ObservedRollout): string {
   return `running ${o.service.runningCount ?? 0}/${o.service.desiredCount ?? 0}; deployments: ${deps || 'none'}${targets}`;
 }
 
-export function evaluateRollout(o: ObservedRollout, ours: string): Verdict {
+export function evaluateRollout(o: ObservedRollout, ours: string | OurDeployment): Verdict {
   const summary = summarize(o);
+  const track: OurDeployment = typeof ours === 'string' ? { taskDefinition: ours } : ours;
   const deployments = o.service.deployments ?? [];
   const primary = deployments.find((d) => d.status === 'PRIMARY');
-  const mine = deploymentOf(o.service, ours);
+  const mine = deploymentOf(o.service, track);
   if (mine?.rolloutState === 'FAILED') {
     return {
       state: 'failed',
@@ -56,19 +83,41 @@ export function evaluateRollout(o: ObservedRollout, ours: string): Verdict {
       summary,
     };
   }
-  if (primary && primary.taskDefinition !== ours) {
+  if (primary && primary !== mine) {
+    // ECS reads are eventually consistent: right after UpdateService, DescribeServices can still show
+    // the previous PRIMARY. Ours is replaced only when ECS shows it: ours listed but not PRIMARY, or a
+    // PRIMARY created after ours (a rollback or another deploy); without creation times, ours seen
+    // before and now gone. Anything else is a stale read: ours is not visible yet.
+    const times = track.createdAt && primary.createdAt;
+    const replaced = mine ? true : times ? primary.createdAt!.getTime() > track.createdAt!.getTime() : !!track.seen;
+    if (!replaced) {
+      return {
+        state: 'waiting',
+        waitingFor: [`our deployment ${track.id ?? track.taskDefinition} to be visible (ECS reads lag behind writes)`],
+        summary,
+      };
+    }
     return {
       state: 'failed',
       cause: 'circuit-breaker',
       reason:
         primary.rolloutStateReason && /roll/i.test(primary.rolloutStateReason)
           ? primary.rolloutStateReason
-          : `the primary deployment runs ${primary.taskDefinition}, not ${ours} (rolled back or replaced)`,
+          : `the primary deployment runs ${primary.taskDefinition}, not ${track.taskDefinition} (rolled back or replaced)`,
       summary,
     };
   }
-  if (o.alarms.length) {
-    return { state: 'failed', cause: 'alarm', reason: `alarm in ALARM: ${o.alarms.join(', ')}`, summary };
+  if (!mine && deployments.length) {
+    return {
+      state: 'waiting',
+      waitingFor: [`our deployment ${track.id ?? track.taskDefinition} to be visible (ECS reads lag behind writes)`],
+      summary,
+    };
+  }
+  const baseline = new Set(o.alarmBaseline ?? []);
+  const firing = o.alarms.filter((a) => !baseline.has(a));
+  if (firing.length) {
+    return { state: 'failed', cause: 'alarm', reason: `alarm in ALARM: ${firing.join(', ')}`, summary };
   }
   const waitingFor: string[] = [];
   if (!primary) waitingFor.push('a PRIMARY deployment');

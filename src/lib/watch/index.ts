@@ -15,13 +15,15 @@ import type { AwsClients } from '../aws/clients.js';
 import { describeServices } from '../aws/ecs.js';
 import { notProvisioned } from '../errors.js';
 import type { Emitter } from '../events.js';
-import { evaluateRollout, type TargetState, type Verdict } from './evaluate.js';
+import { deploymentOf, evaluateRollout, type OurDeployment, type TargetState, type Verdict } from './evaluate.js';
 
 export interface WatchedService {
   name: string;
   serviceName: string;
   /** The task definition we rolled out. */
   taskDefinition: string;
+  /** The deployment UpdateService created (its answer's PRIMARY): tracked by id through ECS's read lag. */
+  deployment?: { id: string; createdAt: Date | null } | null;
 }
 
 export interface WatchOptions {
@@ -32,6 +34,10 @@ export interface WatchOptions {
   timeoutSeconds: number;
   /** Alarms whose name starts with this are patchwork's; null = do not check alarms. */
   alarmPrefix: string | null;
+  /** Which of those alarms judge this rollout (default: all); the others are ignored. */
+  judgesAlarm?: (name: string) => boolean;
+  /** Alarms in ALARM before UpdateService: not failures unless they leave ALARM and fire again. */
+  alarmBaseline?: string[];
   events: Emitter;
   /** Only stream service events newer than this (default: now). */
   since?: Date;
@@ -67,6 +73,14 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   let lastChange = Date.now();
   let lastWaiting: Record<string, string[]> = {};
   const quiet = (o.quietSeconds ?? 30) * 1000;
+  const alarmBaseline = new Set(o.alarmBaseline ?? []);
+  // Which of our deployments a DescribeServices answer has shown yet (ECS reads lag behind writes).
+  const tracked = new Map<string, OurDeployment>(
+    o.services.map((w) => [
+      w.name,
+      { taskDefinition: w.taskDefinition, id: w.deployment?.id ?? null, createdAt: w.deployment?.createdAt ?? null },
+    ]),
+  );
 
   for (;;) {
     throwIfAborted(o.signal, 'while waiting for the rollout');
@@ -84,7 +98,9 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       alarms = (out.MetricAlarms ?? [])
         .filter((a) => a.StateValue === 'ALARM')
         .map((a) => a.AlarmName ?? '')
-        .filter(Boolean);
+        .filter((n) => n && (o.judgesAlarm?.(n) ?? true));
+      // An alarm of the baseline that has left ALARM counts again when it fires.
+      for (const name of alarmBaseline) if (!alarms.includes(name)) alarmBaseline.delete(name);
     }
     const waiting: Record<string, string[]> = {};
     let allDone = true;
@@ -93,7 +109,12 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       if (!svc) throw notProvisioned(null, `service ${w.serviceName} not found in cluster ${o.cluster}`);
       streamEvents(svc, since, seenEvents, o.events, w.name);
       const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
-      const verdict: Verdict = evaluateRollout({ service: svc, targets, alarms }, w.taskDefinition);
+      const ours = tracked.get(w.name)!;
+      const verdict: Verdict = evaluateRollout(
+        { service: svc, targets, alarms, alarmBaseline: [...alarmBaseline] },
+        ours,
+      );
+      if (deploymentOf(svc, ours)) ours.seen = true;
       if (lastSummary.get(w.name) !== verdict.summary) {
         lastSummary.set(w.name, verdict.summary);
         lastChange = Date.now();

@@ -124,6 +124,7 @@ class Control:
             if method == "DELETE":
                 with LOCK:
                     w.config = dict(w.defaults)
+                    w._apply_settings()
                     return 200, dict(w.config)
             return 200, dict(w.config)
         if route == "failing-images":

@@ -92,6 +92,38 @@ def obtain_image(image: str) -> tuple[bool, str]:
     return True, ""
 
 
+_MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+
+
+def manifest_exists(image: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """HEAD the manifest of a loopback-registry image (registry HTTP API v2). Returns (ok, why-not)."""
+    m = re.match(r"^([^/]+)/(.+?)(?:@(sha256:[0-9a-f]{64})|:([\w][\w.-]*))?$", image)
+    if not m or not is_loopback_registry_ref(image):
+        return False, f"{image}: not a loopback registry reference"
+    hostport, name, digest, tag = m.groups()
+    host, _, port = hostport.partition(":")
+    ref = digest or tag or "latest"
+    try:
+        conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+        try:
+            conn.request("HEAD", f"/v2/{name}/manifests/{ref}", headers={"Accept": _MANIFEST_TYPES})
+            status = conn.getresponse().status
+        finally:
+            conn.close()
+    except (OSError, ValueError) as exc:
+        return False, f'failed to do request: Head "http://{hostport}/v2/{name}/manifests/{ref}": {exc}'
+    if status == 200:
+        return True, ""
+    if status == 404:
+        return False, f"{image}: not found"
+    return False, f"unexpected status from HEAD request to http://{hostport}/v2/{name}/manifests/{ref}: {status}"
+
+
 def alloc_port() -> int:
     with _port_lock:
         for _ in range(50):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import threading
 from typing import Any
 
 from botocore import xform_name
@@ -70,6 +71,7 @@ def apply(world: World) -> None:
     _patch_ecs(world)
     _patch_elbv2(world)
     _patch_elbv2_data_plane(world.alb)
+    patch_elbv2_rules(world)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -120,6 +122,7 @@ def _patch_ecs(world: World) -> None:
                     None, self._get_param("deploymentConfiguration")
                 )
             world.on_create(backend, svc)
+            world.begin_lag(svc, None)  # readers do not see the new service for a moment
             return result
 
     Response.create_service = create_service
@@ -139,6 +142,7 @@ def _patch_ecs(world: World) -> None:
             old_config = copy.deepcopy(getattr(svc, "deployment_configuration", None))
             old_network = copy.deepcopy(svc.network_configuration)
             old_lbs = copy.deepcopy(svc.load_balancers)
+            before = world.snapshot(svc)
             td_str = props.get("task_definition")
             force = bool(props.get("force_new_deployment"))
             new_config = props.get("deployment_configuration")
@@ -156,6 +160,7 @@ def _patch_ecs(world: World) -> None:
                     new_deployment=changed_td or force or changed_net or changed_lbs,
                     desired_changed=result.desired_count != old_desired,
                 )
+            world.begin_lag(result, before)
             return result
 
     Backend.update_service = update_service
@@ -171,19 +176,73 @@ def _patch_ecs(world: World) -> None:
 
     Backend.delete_service = delete_service
 
+    # The lag is what ECS API readers see: moto's own cross-service checks (e.g. Application Auto
+    # Scaling's RegisterScalableTarget looking the service up) read the current state.
+    api = threading.local()
+
+    def through_api(name: str) -> None:
+        orig = getattr(Response, name)
+
+        def wrapper(self: Any) -> Any:
+            api.active = True
+            try:
+                return orig(self)
+            finally:
+                api.active = False
+
+        wrapper.__name__ = name
+        setattr(Response, name, wrapper)
+
+    through_api("describe_services")
+    through_api("list_tasks")
+
+    def stale(svc: Any) -> Any:
+        return world.view_of(svc) if getattr(api, "active", False) else None
+
+    orig_describe_services = Backend.describe_services
+
+    def describe_services(self: Any, cluster_str: str, service_names_or_arns: list[str]) -> Any:
+        # ECS reads are eventually consistent: within consistencyLagSeconds of a write, the
+        # service as it was before the write (a service just created is MISSING).
+        with LOCK:
+            result, failures = orig_describe_services(self, cluster_str, service_names_or_arns)
+            shown = []
+            for svc in result:
+                view = stale(svc)
+                if view is None:
+                    shown.append(svc)
+                elif view.service is not None:
+                    shown.append(view.service)
+                else:
+                    failures.append({"arn": svc.arn, "reason": "MISSING"})
+            return shown, failures
+
+    Backend.describe_services = describe_services
+
     orig_list_tasks = Backend.list_tasks
 
     def list_tasks(self: Any, cluster_str: Any = None, container_instance: Any = None, family: Any = None,
                    started_by: Any = None, service_name: Any = None, desiredStatus: Any = None) -> Any:
         with LOCK:
-            tasks = orig_list_tasks(self, cluster_str, container_instance, family, started_by, service_name, desiredStatus)
+            tasks = orig_list_tasks(self, cluster_str, container_instance, family, started_by, service_name, None)
             if service_name:
                 name = service_name.split("/")[-1]
                 tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
-            if not desiredStatus:
-                # ECS: ListTasks filters on desiredStatus RUNNING unless told otherwise.
-                tasks = [t for t in tasks if t.desired_status == "RUNNING"]
-            return tasks
+            # ECS: ListTasks filters on desiredStatus RUNNING unless told otherwise.
+            wanted = desiredStatus or "RUNNING"
+            shown = []
+            for t in tasks:
+                status = t.desired_status
+                if isinstance(t, ServiceTask):
+                    # Eventual consistency: a lagging service's tasks as they were before the write.
+                    view = stale(t._emu.st.svc)
+                    if view is not None:
+                        if t.task_arn not in view.tasks:
+                            continue
+                        status = view.tasks[t.task_arn]
+                if status == wanted:
+                    shown.append(t)
+            return shown
 
     Backend.list_tasks = list_tasks
 
@@ -380,3 +439,151 @@ def _patch_elbv2_data_plane(plane: DataPlane) -> None:
 
     for name in ("create_listener", "modify_listener", "delete_listener", "delete_load_balancer"):
         resync(name)
+
+
+# ---------------------------------------------------------------------- ELBv2 / ACM rules AWS enforces
+MAX_RULE_CONDITION_VALUES = 5  # ELB quotas: "Condition values per rule" (wildcards and per condition, 5 in total)
+
+
+class UnsupportedCertificateError(elbv2_exceptions.ELBClientError):
+    code = "UnsupportedCertificate"
+
+
+class CertificateNotFoundError(elbv2_exceptions.ELBClientError):
+    code = "CertificateNotFound"
+
+
+def condition_values(conditions: list[dict[str, Any]] | None) -> int:
+    """How many condition values a rule's conditions hold, as the ELB quota counts them."""
+    total = 0
+    for c in conditions or []:
+        counts = [len(c.get("Values") or c.get("values") or [])]
+        for key, conf in c.items():
+            if key.endswith("Config") and isinstance(conf, dict):
+                counts.append(len(conf.get("Values") or []))
+        total += max(counts)
+    return total
+
+
+def _check_conditions(world: World, conditions: list[dict[str, Any]] | None) -> None:
+    if not world.config["checkRuleConditionValues"]:
+        return
+    n = condition_values(conditions)
+    if n > MAX_RULE_CONDITION_VALUES:
+        raise elbv2_exceptions.ValidationError(
+            f"A rule can only have '{MAX_RULE_CONDITION_VALUES}' condition values (this rule has {n})"
+        )
+
+
+def _check_certificates(world: World, region: str, account: str, arns: list[str]) -> None:
+    """ELBv2 listeners take ACM certificates that are ISSUED, in the load balancer's region."""
+    if not world.config["checkCertificates"]:
+        return
+    from moto.acm.models import acm_backends
+
+    for arn in arns:
+        if not arn or ":acm:" not in arn:
+            continue  # IAM server certificates: not modelled
+        parts = arn.split(":")
+        cert_region, cert_account = parts[3], parts[4]
+        if cert_region != region or cert_account != account:
+            raise CertificateNotFoundError(f"Certificate '{arn}' not found")
+        try:
+            bundle = acm_backends[cert_account][cert_region].get_certificate(arn)
+        except Exception:
+            raise CertificateNotFoundError(f"Certificate '{arn}' not found") from None
+        if bundle.status != "ISSUED":
+            raise UnsupportedCertificateError(
+                f"The certificate '{arn}' must have a fully-qualified domain name, a supported signature, "
+                "and a supported key size."
+            )
+
+
+def _cert_arns(certs: Any) -> list[str]:
+    out = []
+    for c in certs or []:
+        if isinstance(c, dict):
+            out.append(c.get("CertificateArn") or c.get("certificate_arn") or "")
+        elif isinstance(c, str):
+            out.append(c)
+    return out
+
+
+def patch_elbv2_rules(world: World) -> None:
+    Backend = elbv2_models.ELBv2Backend
+
+    orig_create_lb = Backend.create_load_balancer
+
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = kwargs.get("name", args[0] if args else "")
+        if world.config["checkLoadBalancerName"] and str(name).startswith("internal-"):
+            # CreateLoadBalancer: the name "must not begin with internal-".
+            raise elbv2_exceptions.ValidationError(f"Load balancer name '{name}' cannot begin with 'internal-'")
+        return orig_create_lb(self, *args, **kwargs)
+
+    Backend.create_load_balancer = create_load_balancer
+
+    orig_create_rule = Backend.create_rule
+
+    def create_rule(self: Any, listener_arn: str, conditions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        _check_conditions(world, conditions)
+        return orig_create_rule(self, listener_arn, conditions, *args, **kwargs)
+
+    Backend.create_rule = create_rule
+
+    orig_modify_rule = Backend.modify_rule
+
+    def modify_rule(self: Any, rule_arn: str, conditions: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        if conditions:
+            _check_conditions(world, conditions)
+        return orig_modify_rule(self, rule_arn, conditions, *args, **kwargs)
+
+    Backend.modify_rule = modify_rule
+
+    orig_modify_tg = Backend.modify_target_group
+
+    def modify_target_group(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+        tg = self.target_groups.get(arn)
+        names = ("health_check_proto", "health_check_port", "health_check_path", "health_check_interval",
+                 "health_check_timeout")
+        given = {**dict(zip(names, args)), **kwargs}
+        if tg is not None and world.config["checkHealthCheckTimeout"]:
+            interval = int(given.get("health_check_interval") or tg.health_check_interval_seconds or 30)
+            timeout = int(given.get("health_check_timeout") or tg.health_check_timeout_seconds or 10)
+            if timeout >= interval and (tg.protocol or "HTTP") in ("HTTP", "HTTPS"):
+                # ModifyTargetGroup: "the timeout must be smaller than the interval" (as CreateTargetGroup).
+                raise elbv2_exceptions.ValidationError(
+                    f"Health check timeout '{timeout}' must be smaller than the interval '{interval}'"
+                )
+        return orig_modify_tg(self, arn, *args, **kwargs)
+
+    Backend.modify_target_group = modify_target_group
+
+    orig_create_listener = Backend.create_listener
+
+    def create_listener(self: Any, load_balancer_arn: str, protocol: str, port: Any, ssl_policy: Any,
+                        certificate: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_certificates(world, self.region_name, self.account_id, [certificate] if certificate else [])
+        return orig_create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs)
+
+    Backend.create_listener = create_listener
+
+    orig_modify_listener = Backend.modify_listener
+
+    def modify_listener(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+        names = ("port", "protocol", "ssl_policy", "certificates")
+        given = {**dict(zip(names, args)), **kwargs}
+        _check_certificates(world, self.region_name, self.account_id, _cert_arns(given.get("certificates")))
+        return orig_modify_listener(self, arn, *args, **kwargs)
+
+    Backend.modify_listener = modify_listener
+
+    # Listener certificates added later (AddListenerCertificates) follow the same rule.
+    orig_add_certs = getattr(Backend, "add_listener_certificates", None)
+    if orig_add_certs is not None:
+
+        def add_listener_certificates(self: Any, arn: str, certificates: Any, *args: Any, **kwargs: Any) -> Any:
+            _check_certificates(world, self.region_name, self.account_id, _cert_arns(certificates))
+            return orig_add_certs(self, arn, certificates, *args, **kwargs)
+
+        Backend.add_listener_certificates = add_listener_certificates

@@ -22,6 +22,7 @@ import copy
 import itertools
 import math
 import random
+import re
 import sys
 import threading
 import time
@@ -58,6 +59,23 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # as ECS does; off = moto's single unsorted answer.
     "pageTaskDefinitions": True,
     "tickSeconds": 0.1,
+    # ECS reads are eventually consistent: for this long after CreateService / UpdateService,
+    # DescribeServices and ListTasks answer the service's previous state (0 = read-after-write).
+    "consistencyLagSeconds": 1.5,
+    # A task whose image cannot be pulled (an ECR image of this world that does not exist, a
+    # loopback-registry manifest that is missing or a registry that does not answer) stops with
+    # CannotPullContainerError and counts for the circuit breaker.
+    "checkImages": True,
+    # ELBv2 rules (see README "Rules AWS enforces"): at most 5 condition values per rule; health-check
+    # timeout below the interval on ModifyTargetGroup; no load balancer name beginning with
+    # "internal-"; listener certificates ISSUED by ACM in the load balancer's region.
+    "checkRuleConditionValues": True,
+    "checkHealthCheckTimeout": True,
+    "checkLoadBalancerName": True,
+    "checkCertificates": True,
+    # Seconds until an ACM certificate requested with RequestCertificate is ISSUED (its validation
+    # completes); PENDING_VALIDATION until then. moto's MOTO_ACM_VALIDATION_WAIT.
+    "acmValidationSeconds": 60.0,
 }
 
 
@@ -65,8 +83,23 @@ def log(msg: str) -> None:
     print(f"[pwemu] {msg}", file=sys.stderr, flush=True)
 
 
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repo>[^:@]+)"
+    r"(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+
+
 def _deployment_id() -> str:
     return "ecs-svc/" + "".join(random.choice("0123456789") for _ in range(19))
+
+
+@dataclass
+class LagView:
+    """A service as a lagging replica shows it: `service` None = not created yet; task ARN -> desired status."""
+
+    until: float
+    service: Any
+    tasks: dict[str, str]
 
 
 @dataclass
@@ -88,6 +121,8 @@ class EmuTask:
     mode: str = "simulated"  # simulated | starting | real
     failing: bool = False
     fail_reason: str = "Essential container in task exited"
+    fail_code: str = "EssentialContainerExited"
+    fail_exit: int | None = 1
     status: str = PROVISIONING
     desired: str = RUNNING
     healthy: bool = False
@@ -159,6 +194,8 @@ class World:
         # test overrides: (tg arn, id, port or None) -> (state, reason, description)
         self.health_overrides: dict[tuple[str, str, int | None], tuple[str, str | None, str | None]] = {}
         self._ip_counter = itertools.count(1)
+        # stale views of services (eventual consistency): id(svc) -> LagView
+        self.lagged: dict[int, "LagView"] = {}
         # the ALB data plane (alb.DataPlane), set by patches.apply
         self.alb: Any = None
         self._stop = threading.Event()
@@ -170,17 +207,55 @@ class World:
             for key, value in patch.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
-                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests"):
+                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
                 else:
                     value = max(0.0, float(value))
                 self.config[key] = value
+            self._apply_settings()
             return dict(self.config)
+
+    def _apply_settings(self) -> None:
+        from moto import settings
+
+        settings.ACM_VALIDATION_WAIT = int(self.config["acmValidationSeconds"])
 
     def image_failing(self, image: str) -> bool:
         return any(p and p in image for p in self.failing_images)
+
+    # ------------------------------------------------------------------ eventual consistency
+    def snapshot(self, svc: Any) -> "LagView":
+        """What a reader sees of `svc` right now (before a write): the service and its task list."""
+        view = copy.copy(svc)
+        view.deployments = copy.deepcopy(svc.deployments)
+        view.events = list(svc.events or [])
+        view.load_balancers = copy.deepcopy(svc.load_balancers)
+        st = self.state_for(svc)
+        tasks = {t.arn: t.desired for t in st.tasks} if st is not None else {}
+        return LagView(until=0.0, service=view, tasks=tasks)
+
+    def begin_lag(self, svc: Any, before: "LagView | None") -> None:
+        """After a write to `svc`: readers see `before` (None = the service did not exist) for a while."""
+        lag = float(self.config["consistencyLagSeconds"])
+        if lag <= 0:
+            self.lagged.pop(id(svc), None)
+            return
+        if before is None:
+            before = LagView(until=0.0, service=None, tasks={})
+        before.until = time.monotonic() + lag
+        self.lagged[id(svc)] = before
+
+    def view_of(self, svc: Any) -> "LagView | None":
+        """The stale view readers get of `svc`, or None when reads are current."""
+        view = self.lagged.get(id(svc))
+        if view is None:
+            return None
+        if time.monotonic() >= view.until:
+            self.lagged.pop(id(svc), None)
+            return None
+        return view
 
     def breaker_threshold(self, desired: int) -> int:
         if self.config["failThreshold"] is not None:
@@ -208,7 +283,9 @@ class World:
             self.target_health.clear()
             self.health_overrides.clear()
             self.failing_images.clear()
+            self.lagged.clear()
             self.config = dict(self.defaults)
+            self._apply_settings()
             if self.alb is not None:
                 self.alb.reset()  # stop every listener's server, free the load balancers' addresses
         docker.remove_labelled(f"patchwork.emulator.port={self.moto_port}")
@@ -416,7 +493,7 @@ class World:
         if t.mode == "simulated" and t.status in (PROVISIONING, PENDING) and t.desired == RUNNING:
             if now >= t.launched_at + half:
                 if t.failing:
-                    self._task_failed(t, t.fail_reason, "EssentialContainerExited", 1)
+                    self._task_failed(t, t.fail_reason, t.fail_code, t.fail_exit)
                 else:
                     t.status = RUNNING
                     self._set_moto_task(t, started=True)
@@ -458,8 +535,12 @@ class World:
         t.ip = self._task_ip(t)
 
         secret_values, secret_error = self._resolve_secrets(st, essential)
+        pull_error = self._pull_error(st, image) if self.config["checkImages"] else ""
         if secret_error:
             t.failing, t.fail_reason = True, secret_error
+        elif pull_error:
+            t.failing, t.fail_reason, t.fail_code, t.fail_exit = True, pull_error, "TaskFailedToStart", None
+            t.note = "image cannot be pulled"
         elif self.image_failing(image):
             t.failing = True
             t.note = "image marked failing"
@@ -486,6 +567,36 @@ class World:
         st.started_batch.append(t.id)
         self._trim_stopped(st)
         return t
+
+    def _pull_error(self, st: ServiceState, image: str) -> str:
+        """Why ECS could not pull `image` (a CannotPullContainerError reason), or "" when it can.
+
+        Checked: ECR images of this world (repository and tag/digest in moto's ECR) and images in a
+        loopback registry (the manifest, over HTTP). Other registries are out of reach here: assumed pullable.
+        """
+        m = _ECR_IMAGE.match(image)
+        if m and m.group("account") == st.backend.account_id:
+            from moto.ecr.models import ecr_backends
+
+            repo = ecr_backends[m.group("account")][m.group("region")].repositories.get(m.group("repo"))
+            ref = m.group("digest") or m.group("tag") or "latest"
+            if repo is None:
+                return (
+                    f"CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve "
+                    f"ref {image}: {image}: not found (repository {m.group('repo')} does not exist)"
+                )
+            if not any(ref == i.image_digest or ref in (i.image_tags or []) for i in repo.images):
+                return (
+                    f"CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve "
+                    f"ref {image}: {image}: not found"
+                )
+            return ""
+        if docker.is_loopback_registry_ref(image) and not self.config["runContainers"]:
+            # With runContainers the task's runner pulls for real (and fails the same way).
+            ok, why = docker.manifest_exists(image)
+            if not ok:
+                return f"CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {image}: {why}"
+        return ""
 
     def _trim_stopped(self, st: ServiceState) -> None:
         stopped = [t for t in st.tasks if not t.live]
@@ -766,6 +877,13 @@ class World:
         ok, why = (docker.obtain_image(spec["image"]) if docker.engine_available() else (False, "no Docker engine"))
         with LOCK:
             if not self._current(t, generation):
+                return
+            if not ok and self.config["checkImages"] and docker.is_loopback_registry_ref(spec["image"]) \
+                    and why != "no Docker engine":
+                # ECS: the task stops before any container starts, and counts as a failed task.
+                self._task_failed(
+                    t, f"CannotPullContainerError: failed to pull {spec['image']}: {why}", "TaskFailedToStart", None
+                )
                 return
             if not ok:
                 # Fall back to simulation: the task runs "by time" from now on.

@@ -1,0 +1,111 @@
+/** The watch loop (mocked SDK): our deployment tracked by id through stale reads; the alarm baseline. */
+import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { type Deployment, DescribeServicesCommand, ECSClient, type Service } from '@aws-sdk/client-ecs';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Emitter } from '../../src/lib/events.js';
+import { watchRollout } from '../../src/lib/watch/index.js';
+import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
+
+afterAll(() => restoreAwsMocks());
+
+const OLD = 'arn:aws:ecs:eu-west-1:1:task-definition/shop-prod-web:6';
+const OURS = 'arn:aws:ecs:eu-west-1:1:task-definition/shop-prod-web:7';
+const T = new Date('2026-12-01T06:00:00Z');
+const svc = (deployments: Deployment[]): Service => ({
+  serviceName: 'shop-prod-web',
+  desiredCount: 1,
+  runningCount: 1,
+  deployments,
+  events: [],
+});
+const oldPrimary: Deployment = {
+  id: 'ecs-svc/1',
+  status: 'PRIMARY',
+  taskDefinition: OLD,
+  rolloutState: 'COMPLETED',
+  createdAt: new Date(T.getTime() - 60_000),
+  desiredCount: 1,
+  runningCount: 1,
+};
+const ours = (rolloutState: Deployment['rolloutState']): Deployment => ({
+  id: 'ecs-svc/2',
+  status: 'PRIMARY',
+  taskDefinition: OURS,
+  rolloutState,
+  createdAt: T,
+  desiredCount: 1,
+  runningCount: 1,
+});
+
+function run(alarmPrefix: string | null = null, alarmBaseline: string[] = []) {
+  return watchRollout({
+    aws: testClients(),
+    cluster: 'shop-prod',
+    services: [
+      {
+        name: 'web',
+        serviceName: 'shop-prod-web',
+        taskDefinition: OURS,
+        deployment: { id: 'ecs-svc/2', createdAt: T },
+      },
+    ],
+    pollSeconds: 0,
+    timeoutSeconds: 2,
+    alarmPrefix,
+    alarmBaseline,
+    judgesAlarm: (n) => n.startsWith('shop-prod-web-'),
+    events: new Emitter(() => {}),
+    sleep: async () => {},
+  });
+}
+
+describe('watchRollout', () => {
+  it('stale reads (the previous PRIMARY) are waited out; done once ours is COMPLETED', async () => {
+    awsMock(ElasticLoadBalancingV2Client);
+    awsMock(ECSClient)
+      .on(DescribeServicesCommand)
+      .resolvesOnce({ services: [svc([oldPrimary])] })
+      .resolvesOnce({ services: [svc([oldPrimary])] })
+      .resolvesOnce({ services: [svc([ours('IN_PROGRESS'), { ...oldPrimary, status: 'ACTIVE' }])] })
+      .resolves({ services: [svc([ours('COMPLETED')])] });
+    expect(await run()).toMatchObject({ state: 'done' });
+  });
+
+  it('ours seen, then a newer PRIMARY (ECS rolled back): failed', async () => {
+    awsMock(ElasticLoadBalancingV2Client);
+    const rollback: Deployment = {
+      ...oldPrimary,
+      id: 'ecs-svc/3',
+      createdAt: new Date(T.getTime() + 10_000),
+      rolloutState: 'IN_PROGRESS',
+      rolloutStateReason: 'ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1.',
+    };
+    awsMock(ECSClient)
+      .on(DescribeServicesCommand)
+      .resolvesOnce({ services: [svc([oldPrimary])] })
+      .resolvesOnce({ services: [svc([ours('IN_PROGRESS')])] })
+      .resolves({ services: [svc([rollback])] });
+    expect(await run()).toMatchObject({
+      state: 'failed',
+      cause: 'circuit-breaker',
+      reason: expect.stringMatching(/rolling back/),
+    });
+  });
+
+  it('an alarm of the baseline does not fail the rollout; once it clears and fires again it does; other services are ignored', async () => {
+    awsMock(ElasticLoadBalancingV2Client);
+    awsMock(ECSClient)
+      .on(DescribeServicesCommand)
+      .resolves({ services: [svc([ours('IN_PROGRESS')])] });
+    const alarm = (name: string) => ({ AlarmName: name, StateValue: 'ALARM' as const });
+    const cw = awsMock(CloudWatchClient);
+    cw.on(DescribeAlarmsCommand)
+      .resolvesOnce({ MetricAlarms: [alarm('shop-prod-web-cpu'), alarm('shop-prod-api-cpu')] })
+      .resolvesOnce({ MetricAlarms: [alarm('shop-prod-api-cpu')] })
+      .resolves({ MetricAlarms: [alarm('shop-prod-web-cpu')] });
+    const result = await run('shop-prod-', ['shop-prod-web-cpu']);
+    expect(result).toMatchObject({ state: 'failed', cause: 'alarm', reason: 'alarm in ALARM: shop-prod-web-cpu' });
+    expect(cw.commandCalls(DescribeAlarmsCommand)).toHaveLength(3); // not at the first poll: that was the baseline
+  });
+});
