@@ -49,6 +49,7 @@ export const ErrorCodes = {
   PW_UNKNOWN_RELEASE: ExitCode.USAGE,
   PW_IMAGE_NOT_FOUND: ExitCode.USAGE,
   PW_UNKNOWN_NETWORK: ExitCode.USAGE,
+  PW_CERTIFICATE_NOT_ISSUED: ExitCode.USAGE,
   PW_CONFLICT: ExitCode.UNEXPECTED,
   PW_INTERRUPTED: ExitCode.INTERRUPTED,
   // build (issue 6)

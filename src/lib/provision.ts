@@ -5,7 +5,7 @@
  */
 import { apply, declareTasks } from './apply/index.js';
 import { desiredState } from './desired/index.js';
-import { observeFacts } from './observe/facts.js';
+import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
 import { type PublicPlan, plan, publicPlan } from './plan/index.js';
 import { type CommonOptions, openSession } from './session.js';
@@ -33,7 +33,10 @@ export interface ProvisionResult {
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
   const { config, target, aws, events } = openSession(opts);
-  const facts = await events.task('observe/facts', 'read account and network', () => observeFacts(aws, target, config));
+  const facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
+    const [found] = await Promise.all([observeFacts(aws, target, config), checkCertificate(aws, target, config)]);
+    return found;
+  });
   const desired = desiredState(target, facts);
   const observed = await events.task('observe/resources', `read ${target.name} from AWS`, () =>
     observe(aws, desired, facts),

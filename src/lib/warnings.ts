@@ -15,7 +15,8 @@ export const WarningCodes = {
   PW_RETENTION_FAILED: 'deregistering old task definition revisions failed (the deploy succeeded)',
   PW_IMAGES_KEPT: 'destroy kept an ECR repository that holds images (--delete-images deletes it)',
   PW_METRICS_UNAVAILABLE: 'status could not read CloudWatch metrics (the rest of the report stands)',
-  PW_ALARM_ALREADY_FIRING: 'an alarm was in ALARM before the deploy: a baseline, not a failure (unless it clears and fires again)',
+  PW_ALARM_ALREADY_FIRING:
+    'an alarm was in ALARM before the deploy: a baseline, not a failure (unless it clears and fires again)',
 } as const satisfies Record<`PW_${string}`, string>;
 export type WarningCode = keyof typeof WarningCodes;
 

@@ -358,18 +358,20 @@ describe('provision on the local world', () => {
     expect(run2.result.apiCalls!.mutating).toBe(0);
   });
 
-  it('https: a certificate still PENDING_VALIDATION is refused by ELBv2 (UnsupportedCertificate): no 443 listener', async () => {
+  it('https: a certificate still PENDING_VALIDATION: exit 2 naming the config line before any change (ELBv2 would refuse it)', async () => {
     const cert = awsCli(['acm', 'request-certificate', '--domain-name', 'pending.example.com']).CertificateArn;
     const yaml = ONE(world().region).replace(
       '    desiredCount: 2\n',
       `    desiredCount: 2\n    https: { certificateArn: "${cert}" }\n`,
     );
     const run = await provision(configDir(yaml));
-    expect(run.code, run.stderr).toBe(1);
-    expect(run.stderr).toMatch(/UnsupportedCertificate|must have a fully-qualified domain name/);
-    const lb = awsCli(['elbv2', 'describe-load-balancers', '--names', 'shop-prod']).LoadBalancers[0];
-    const listeners = awsCli(['elbv2', 'describe-listeners', '--load-balancer-arn', lb.LoadBalancerArn]).Listeners;
-    expect(listeners.some((l: { Port: number }) => l.Port === 443)).toBe(false);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.result.error).toMatchObject({ code: 'PW_CERTIFICATE_NOT_ISSUED' });
+    expect(run.stderr).toMatch(
+      /patchwork\.yml:\d+ environments\.prod\.https\.certificateArn: certificate \S+ is PENDING_VALIDATION, not ISSUED/,
+    );
+    expect(run.stderr).toMatch(/try: complete its DNS validation/);
+    expect(run.result.apiCalls!.mutating).toBe(0);
   });
 
   it('https: 443 with the ACM certificate and a TLS 1.3 policy, 80 redirects to 443', async () => {

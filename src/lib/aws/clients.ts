@@ -4,6 +4,7 @@
  * counts calls and turns SDK failures into PatchworkErrors. Clients (and their SDK packages) are
  * loaded lazily, so `patchwork --help` never loads the SDK.
  */
+import type { ACMClient } from '@aws-sdk/client-acm';
 import type { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -46,6 +47,7 @@ export interface ClientMap {
   ssm: SSMClient;
   dynamodb: DynamoDBClient;
   autoscaling: ApplicationAutoScalingClient;
+  acm: ACMClient;
 }
 export type ServiceKey = keyof ClientMap;
 
@@ -64,6 +66,7 @@ const loaders: Record<ServiceKey, () => Promise<Ctor>> = {
   dynamodb: async () => (await import('@aws-sdk/client-dynamodb')).DynamoDBClient as unknown as Ctor,
   autoscaling: async () =>
     (await import('@aws-sdk/client-application-auto-scaling')).ApplicationAutoScalingClient as unknown as Ctor,
+  acm: async () => (await import('@aws-sdk/client-acm')).ACMClient as unknown as Ctor,
 };
 
 /** Short service names for the counter, from the SDK's client class names. */
@@ -78,6 +81,7 @@ const SERVICE_LABEL: Record<string, string> = {
   STSClient: 'STS',
   SSMClient: 'SSM',
   DynamoDBClient: 'DynamoDB',
+  ACMClient: 'ACM',
   ApplicationAutoScalingClient: 'ApplicationAutoScaling',
 };
 

@@ -3,6 +3,7 @@
  * from config, or the default VPC's default subnets). Unknown VPC or subnet ids fail here, with
  * the config path, before any mutating call (PW_UNKNOWN_NETWORK, exit 2).
  */
+import { DescribeCertificateCommand } from '@aws-sdk/client-acm';
 import { DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from '@aws-sdk/client-ec2';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import type { AwsClients } from '../aws/clients.js';
@@ -152,4 +153,49 @@ async function observeNetwork(
     taskSubnets: [...(priv.length ? priv : pub)].sort(),
     tasksArePrivate: priv.length > 0,
   };
+}
+
+/**
+ * An HTTPS environment's certificate must be an ACM certificate that is ISSUED, in the
+ * environment's region: CreateListener refuses anything else (UnsupportedCertificate /
+ * CertificateNotFound) — halfway through a provision. Read before any change: PW_CERTIFICATE_NOT_ISSUED
+ * (exit 2) with the config line. No https: no call.
+ */
+export async function checkCertificate(
+  aws: AwsClients,
+  target: ResolvedEnvironment,
+  config?: LoadedConfig,
+): Promise<void> {
+  if (!target.https) return;
+  const arn = target.https.certificateArn;
+  const acm = await aws.get('acm');
+  const status = await acm
+    .send(new DescribeCertificateCommand({ CertificateArn: arn }))
+    .then((r) => r.Certificate?.Status ?? 'UNKNOWN')
+    .catch((err) => {
+      if (isAwsError(err, 'ResourceNotFoundException', 'InvalidArnException')) return 'NOT_FOUND';
+      throw err;
+    });
+  if (status === 'ISSUED') return;
+  const inEnv = (config?.raw.environments[target.env] as Record<string, unknown> | undefined)?.https !== undefined;
+  const path: KeyPath = [
+    ...(inEnv || !config ? ['environments', target.env] : ['defaults']),
+    'https',
+    'certificateArn',
+  ];
+  const issue = config?.source.issue(path, '');
+  const where = issue ? `${issue.file}:${issue.line} ${issue.path}` : formatPath(path);
+  throw new PatchworkError(
+    'PW_CERTIFICATE_NOT_ISSUED',
+    status === 'NOT_FOUND'
+      ? `${where}: certificate ${arn} does not exist in ${target.region}`
+      : `${where}: certificate ${arn} is ${status}, not ISSUED: a load balancer listener cannot use it yet`,
+    {
+      hint:
+        status === 'PENDING_VALIDATION'
+          ? 'complete its DNS validation (`aws acm describe-certificate` shows the record), then provision again'
+          : 'use an ISSUED ACM certificate of the same region (`aws acm list-certificates --certificate-statuses ISSUED`)',
+      data: { certificateArn: arn, status, region: target.region },
+    },
+  );
 }
