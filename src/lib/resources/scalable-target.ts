@@ -4,7 +4,9 @@ import {
   paginateDescribeScalableTargets,
   RegisterScalableTargetCommand,
 } from '@aws-sdk/client-application-auto-scaling';
+import type { ApplyContext } from '../apply/context.js';
 import { scalingResourceId } from '../desired/names.js';
+import type { ScalableTarget } from '../desired/types.js';
 import { allPages, ignore, ofKind, type ResourceKind } from './kind.js';
 
 /** `service/<cluster>/<service>` of every configured service (switched-off scaling is found too). */
@@ -60,31 +62,9 @@ export const scalableTarget: ResourceKind<'scalable-target'> = {
   replacedWith: (child, parent) => parent.kind === 'ecs-service' && child.resourceId.endsWith(`/${parent.name}`),
   // Of a configured service.
   orphan: () => true,
-  async create(ctx, want) {
-    const aas = await ctx.aws.get('autoscaling');
-    await aas.send(
-      new RegisterScalableTargetCommand({
-        ServiceNamespace: 'ecs',
-        ResourceId: want.resourceId,
-        ScalableDimension: 'ecs:service:DesiredCount',
-        MinCapacity: want.min,
-        MaxCapacity: want.max,
-        Tags: want.tags,
-      }),
-    );
-  },
+  create: (ctx, want) => register(ctx, want, want.tags),
   async update(ctx, want, _have, diff) {
-    if (!diff.some((d) => d.field === 'min' || d.field === 'max')) return;
-    const aas = await ctx.aws.get('autoscaling');
-    await aas.send(
-      new RegisterScalableTargetCommand({
-        ServiceNamespace: 'ecs',
-        ResourceId: want.resourceId,
-        ScalableDimension: 'ecs:service:DesiredCount',
-        MinCapacity: want.min,
-        MaxCapacity: want.max,
-      }),
-    );
+    if (diff.some((d) => d.field === 'min' || d.field === 'max')) await register(ctx, want);
   },
   async delete(ctx, have) {
     const aas = await ctx.aws.get('autoscaling');
@@ -99,3 +79,18 @@ export const scalableTarget: ResourceKind<'scalable-target'> = {
       .catch(ignore('ObjectNotFoundException'));
   },
 };
+
+/** RegisterScalableTarget creates the target or sets its bounds (tags only on create). */
+async function register(ctx: ApplyContext, want: ScalableTarget, tags?: Record<string, string>): Promise<void> {
+  const aas = await ctx.aws.get('autoscaling');
+  await aas.send(
+    new RegisterScalableTargetCommand({
+      ServiceNamespace: 'ecs',
+      ResourceId: want.resourceId,
+      ScalableDimension: 'ecs:service:DesiredCount',
+      MinCapacity: want.min,
+      MaxCapacity: want.max,
+      ...(tags ? { Tags: tags } : {}),
+    }),
+  );
+}
