@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, emu, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { awsCli, emu, localWorld, resetWorld, waitFor, worldAwsEnv } from '../helpers/localworld.js';
 
 const world = () => localWorld();
 const env = () => isolatedEnv(worldAwsEnv());
@@ -331,6 +331,12 @@ describe('provision on the local world', () => {
     ]);
     const fix = await provision(cwd);
     expect(fix.code, fix.stderr).toBe(0);
+    // ECS reads lag behind UpdateService (the world's consistencyLagSeconds): the new revision shows
+    // within the lag, and only then is there nothing left to plan.
+    await waitFor(() => platformOf('shop-prod-web').cpuArchitecture === 'X86_64', {
+      timeoutMs: 10_000,
+      what: 'the service on the X86_64 revision',
+    });
     expect(platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
     expect(pendingChanges(await provision(cwd, '--dry-run'))).toEqual([]);
   });
