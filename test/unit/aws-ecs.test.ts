@@ -64,4 +64,35 @@ describe('describeServices', () => {
     );
     await expect(describeServices(client(), 'nope', ['a'])).rejects.toMatchObject({ name: 'ClusterNotFoundException' });
   });
+  it('with a grace, asks again for MISSING services until they appear (a just-created service), then stops', async () => {
+    const m = awsMock(ECSClient);
+    let round = 0;
+    m.on(DescribeServicesCommand).callsFake(async (input: { services: string[] }) => {
+      round++;
+      const visible = (n: string) => n !== 'web' || round >= 3; // web shows from the third read on
+      return {
+        services: input.services.filter(visible).map((n) => ({ serviceName: n, serviceArn: arn(n), status: 'ACTIVE' })),
+        failures: input.services.filter((n) => !visible(n)).map((n) => ({ arn: arn(n), reason: 'MISSING' })),
+      };
+    });
+    const out = await describeServices(client(), 'shop-prod', ['web', 'api'], {
+      missingGraceMs: 5_000,
+      graceStepMs: 1,
+    });
+    const calls = m.commandCalls(DescribeServicesCommand).map((c) => c.args[0].input.services);
+    expect(calls).toEqual([['web', 'api'], ['web'], ['web']]); // only the missing name is asked again
+    expect(out.services.map((s) => s.serviceName)).toEqual(['web', 'api']); // the caller's order
+    expect(out.failures).toEqual([]);
+
+    // Still missing when the grace runs out: the failure stands. No grace: one call.
+    m.reset();
+    m.on(DescribeServicesCommand).resolves({ services: [], failures: [{ arn: arn('gone'), reason: 'MISSING' }] });
+    const gone = await describeServices(client(), 'shop-prod', ['gone'], { missingGraceMs: 20, graceStepMs: 5 });
+    expect(gone.failures).toEqual([{ arn: arn('gone'), reason: 'MISSING' }]);
+    expect(m.commandCalls(DescribeServicesCommand).length).toBeGreaterThan(1);
+    m.reset();
+    m.on(DescribeServicesCommand).resolves({ services: [], failures: [{ arn: arn('gone'), reason: 'MISSING' }] });
+    await describeServices(client(), 'shop-prod', ['gone']);
+    expect(m.commandCalls(DescribeServicesCommand)).toHaveLength(1);
+  });
 });

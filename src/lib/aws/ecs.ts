@@ -12,6 +12,7 @@ import {
   type Service,
   type ServiceField,
 } from '@aws-sdk/client-ecs';
+import { sleep } from '../abort.js';
 
 /** ECS's documented maximum of services per DescribeServices call. */
 export const DESCRIBE_SERVICES_MAX = 10;
@@ -19,6 +20,13 @@ export const DESCRIBE_SERVICES_MAX = 10;
 export interface DescribeServicesOptions {
   include?: ServiceField[];
   abortSignal?: AbortSignal;
+  /**
+   * ECS reads are eventually consistent: a service created a moment ago may answer MISSING. With a
+   * grace, MISSING names are asked again (every `graceStepMs`, default 500 ms) until they appear or
+   * the grace runs out; then the MISSING failures stand. Nothing missing: no extra call.
+   */
+  missingGraceMs?: number;
+  graceStepMs?: number;
 }
 
 export interface DescribedServices {
@@ -46,22 +54,35 @@ export async function describeServices(
   names: readonly string[],
   opts: DescribeServicesOptions = {},
 ): Promise<DescribedServices> {
-  const batches: string[][] = [];
-  for (let i = 0; i < names.length; i += DESCRIBE_SERVICES_MAX) batches.push(names.slice(i, i + DESCRIBE_SERVICES_MAX));
-  const pages = await Promise.all(
-    batches.map((services) =>
-      ecs.send(
-        new DescribeServicesCommand({ cluster, services, ...(opts.include ? { include: opts.include } : {}) }),
-        opts.abortSignal ? { abortSignal: opts.abortSignal } : {},
+  const once = async (wanted: readonly string[]): Promise<DescribedServices> => {
+    const batches: string[][] = [];
+    for (let i = 0; i < wanted.length; i += DESCRIBE_SERVICES_MAX)
+      batches.push(wanted.slice(i, i + DESCRIBE_SERVICES_MAX));
+    const pages = await Promise.all(
+      batches.map((services) =>
+        ecs.send(
+          new DescribeServicesCommand({ cluster, services, ...(opts.include ? { include: opts.include } : {}) }),
+          opts.abortSignal ? { abortSignal: opts.abortSignal } : {},
+        ),
       ),
-    ),
-  );
+    );
+    return { services: pages.flatMap((p) => p.services ?? []), failures: pages.flatMap((p) => p.failures ?? []) };
+  };
+  let { services, failures } = await once(names);
+  const deadline = Date.now() + (opts.missingGraceMs ?? 0);
+  const missingNames = () =>
+    failures.filter((f) => f.reason === 'MISSING' && f.arn).map((f) => f.arn!.split('/').pop()!);
+  while (missingNames().length && Date.now() < deadline) {
+    await sleep(opts.graceStepMs ?? 500, opts.abortSignal);
+    const missing = new Set(missingNames());
+    const again = await once([...missing]);
+    services = [...services, ...again.services];
+    failures = [...failures.filter((f) => !missing.has(f.arn?.split('/').pop() ?? '')), ...again.failures];
+  }
   const index = new Map<string, number>();
   names.forEach((n, i) => {
     if (!index.has(n)) index.set(n, i);
   });
-  const services = pages.flatMap((p) => p.services ?? []);
-  const failures = pages.flatMap((p) => p.failures ?? []);
   // Promise.all keeps the batches in order; these stable sorts also order what a batch answered
   // out of order (ECS answers in request order, but nothing promises it).
   services.sort((a, b) => rank(index, a.serviceName, a.serviceArn) - rank(index, b.serviceName, b.serviceArn));

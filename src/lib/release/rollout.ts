@@ -119,10 +119,12 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         if (!signal?.aborted) await pruneReleases(ddb, table, target.deploy.keepReleases).catch(() => 0);
       };
       try {
+        // A deploy right after provision may read its services as MISSING for a moment.
         const described = await describeServices(
           ecs,
           cluster,
           changes.map((c) => ecsServiceName(c.svc)),
+          { missingGraceMs: 5_000 },
         );
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])

@@ -184,6 +184,9 @@ function notProvisioned(target: ResolvedEnvironment, what: string): PatchworkErr
   );
 }
 
+/** How long a MISSING service is asked again before it counts as not provisioned. */
+const MISSING_GRACE_MS = 5_000;
+
 /** DescribeServices (10 names a call, in parallel). A missing cluster, or no service at all → PW_NOT_PROVISIONED. */
 async function describeServices(session: Session): Promise<Map<string, Service | undefined>> {
   const { target, aws } = session;
@@ -194,7 +197,8 @@ async function describeServices(session: Session): Promise<Map<string, Service |
   const out = new Map<string, Service | undefined>();
   let res: { services: Service[] };
   try {
-    res = await describe(ecs, clusterName(target), names);
+    // A service provisioned a moment ago may still read MISSING (ECS's eventual consistency).
+    res = await describe(ecs, clusterName(target), names, { missingGraceMs: MISSING_GRACE_MS });
   } catch (err) {
     if (isAwsError(err, 'ClusterNotFoundException'))
       throw notProvisioned(target, `cluster ${clusterName(target)} not found`);
