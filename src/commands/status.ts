@@ -28,7 +28,7 @@ export default class Status extends PatchworkCommand {
     const { openSession } = await import('../lib/session.js');
     const { readStatus } = await import('../lib/status/index.js');
     const { statusText } = await import('../cli/format/status.js');
-    const session = openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
+    const session = await openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
     const tty = !flags.json && !!process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
 
     // Ctrl-C between refreshes ends --watch with the last report (and its exit code); during a

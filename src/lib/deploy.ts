@@ -52,7 +52,7 @@ export interface DeployResult {
  * update, the wait.
  */
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   return deployIn(session, opts).catch((err: unknown) => {
     throw inEnvironment(err, session.target);
   });
@@ -245,7 +245,7 @@ export interface DeployPlan {
 export async function planDeploy(
   opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string },
 ): Promise<DeployPlan> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   const { target, aws } = session;
   if (opts.image) {
     const svc = single(target.services, opts.image);

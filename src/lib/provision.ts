@@ -32,7 +32,7 @@ export interface ProvisionResult {
 }
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
-  const { config, target, aws, events } = openSession(opts);
+  const { config, target, aws, events } = await openSession(opts);
   const facts = await events.task('observe/facts', 'read account and network', () => observeFacts(aws, target, config));
   const desired = desiredState(target, facts);
   const observed = await events.task('observe/resources', `read ${target.name} from AWS`, () =>

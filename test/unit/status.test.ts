@@ -421,8 +421,8 @@ describe('a whole report through mocked SDK clients', () => {
     return [ecs, elb, cw, ddb];
   }
 
-  function session(onEvent?: (e: PatchworkEvent) => void) {
-    const s = openSession({
+  async function session(onEvent?: (e: PatchworkEvent) => void) {
+    const s = await openSession({
       ...(onEvent ? { onEvent } : {}),
       config: {
         app: 'shop',
@@ -437,7 +437,7 @@ describe('a whole report through mocked SDK clients', () => {
 
   it('has the documented JSON shape (snapshot) in 8 calls', async () => {
     const mocks = mockWorld('OK');
-    const s = session();
+    const s = await session();
     const report = await readStatus(s, { now: () => NOW });
     expect(report.healthy).toBe(true);
     expect(report.services[0]!.deployments[0]!.sha).toBe('abc1234');
@@ -451,7 +451,7 @@ describe('a whole report through mocked SDK clients', () => {
     const [, , cw] = mockWorld('OK');
     cw!.on(GetMetricDataCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
     const events: PatchworkEvent[] = [];
-    const s = session((e) => events.push(e));
+    const s = await session((e) => events.push(e));
     const report = await readStatus(s, { now: () => NOW });
     expect(report.healthy).toBe(true);
     expect(report.metrics.error).toBe('AccessDenied: not authorized');
@@ -462,7 +462,7 @@ describe('a whole report through mocked SDK clients', () => {
 
   it('renders text with sparklines, and an alarm makes it unhealthy', async () => {
     mockWorld('ALARM');
-    const report = await readStatus(session(), { now: () => NOW });
+    const report = await readStatus(await session(), { now: () => NOW });
     expect(report.healthy).toBe(false);
     expect(report.problems).toEqual(['alarm shop-prod-web-cpu is ALARM']);
     const text = statusText(report, { sparklines: true });

@@ -51,7 +51,7 @@ export interface StatusOptions extends CommonOptions {
 
 /** Opens a session and reads the environment once. */
 export async function status(opts: StatusOptions): Promise<StatusReport> {
-  return readStatus(openSession(opts), opts);
+  return readStatus(await openSession(opts), opts);
 }
 
 /** One status read on an open session (`--watch` reuses the session and its clients). */
