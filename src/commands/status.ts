@@ -8,7 +8,7 @@ import type { StatusReport } from '../lib/status/model.js';
 export default class Status extends PatchworkCommand {
   static override summary = 'Show the live state of an environment; exit 0 healthy, 6 unhealthy';
   static override description =
-    'Per service: tasks, deployments (with release sha and rollout state), target health, alarms, the last hour of metrics and recent events; the current release and the deploy lock. Exit 0 when healthy (steady state, all targets healthy, no alarm), 6 when not, 2 when the environment was never provisioned. With --json the result line carries one `status` object (schemaVersion 1).';
+    'Per service: tasks, deployments (with release sha and rollout state), target health, alarms, the last hour of metrics and recent events; the current release and the deploy lock. Exit 0 when healthy (steady state, all targets healthy, no alarm), 6 when not (or when provisioned but never deployed: state `not-deployed`), 2 when the environment was never provisioned. With --json the result line carries one `status` object (schemaVersion 1).';
   static override examples = [
     '<%= config.bin %> status --env prod',
     '<%= config.bin %> status --env prod --service web --json',
@@ -28,14 +28,14 @@ export default class Status extends PatchworkCommand {
     const { openSession } = await import('../lib/session.js');
     const { readStatus } = await import('../lib/status/index.js');
     const { statusText } = await import('../cli/format/status.js');
-    const session = openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
+    const session = await openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
     const tty = !flags.json && !!process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
 
     // Ctrl-C between refreshes ends --watch with the last report (and its exit code); during a
     // read, the read is cut (PW_INTERRUPTED, exit 130).
     const signal = this.abort.signal;
     const outcome = (report: StatusReport, text: string): Outcome => ({
-      result: { status: report, healthy: report.healthy, problems: report.problems },
+      result: { status: report, state: report.state, healthy: report.healthy, problems: report.problems },
       ...(flags.watch && !flags.json ? {} : { text }),
       exitCode: report.healthy ? ExitCode.OK : ExitCode.CHANGES_OR_UNHEALTHY,
     });

@@ -102,7 +102,8 @@ export interface PreparedBuild {
   engine: Engine | null;
 }
 
-export async function prepareBuild(opts: BuildOptions, session: Session = openSession(opts)): Promise<PreparedBuild> {
+export async function prepareBuild(opts: BuildOptions, given?: Session): Promise<PreparedBuild> {
+  const session = given ?? (await openSession(opts));
   const { target, events } = session;
   const push = opts.push !== false;
   const dryRun = !!opts.dryRun;

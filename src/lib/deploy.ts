@@ -46,11 +46,13 @@ export interface DeployResult {
 
 /**
  * Local checks first (config, git, build contexts, the engine: exit 2 / PW_NO_DOCKER with no AWS
- * call), then everything that touches AWS or the registry under the environment's lock: the
- * build and push (skipped when the registry has the sha), the task definitions, the update, the wait.
+ * call); when nothing is to be built (--sha, --image, --no-build) the registry look-up (reads
+ * only: a missing image is exit 2 with no write); then everything else under the environment's
+ * lock: the build and push (skipped when the registry has the sha), the task definitions, the
+ * update, the wait.
  */
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   return deployIn(session, opts).catch((err: unknown) => {
     throw inEnvironment(err, session.target);
   });
@@ -67,7 +69,10 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
     const svc = single(target.services, opts.image);
     command = `deploy ${opts.image}`.slice(0, 200);
     const ref = checkImageRef(opts.image, target); // a malformed or unpinned ref: exit 2 before any call
-    prepare = async () => resolveImage(session, svc, ref);
+    // Nothing to build: the registry is asked before the lock, so a missing image costs that read
+    // and no write (exit 2, PW_IMAGE_NOT_FOUND).
+    const resolved = await resolveImage(session, svc, ref);
+    prepare = async () => resolved;
   } else {
     const buildable = target.services.filter((s) => s.build);
     if (!buildable.length) {
@@ -93,8 +98,7 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
     );
     const tags = [...new Set(prepared.prepared.map((p) => p.tags.tag))];
     if (tags.length) command = `deploy ${tags.map((t) => t.slice(0, 12)).join(',')}`;
-    prepare = async () => {
-      const built = await runBuild(prepared);
+    const toChanges = (built: Awaited<ReturnType<typeof runBuild>>) => {
       const changes = buildable.map((svc) => {
         const img = built.images.find((i) => i.service === svc.name);
         if (!img?.digest) {
@@ -118,6 +122,14 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
       const shas = [...new Set(built.images.map((i) => i.tag))];
       return { sha: shas.length === 1 ? shas[0]! : shas.join(','), changes };
     };
+    if (fromRegistry) {
+      // Nothing to build: look the images up before the lock, so a missing one costs only the
+      // registry reads and no write (exit 2, PW_IMAGE_NOT_FOUND).
+      const found = toChanges(await runBuild(prepared));
+      prepare = async () => found;
+    } else {
+      prepare = async () => toChanges(await runBuild(prepared));
+    }
   }
   const result = await rollout(session, {
     kind: 'deploy',
@@ -233,7 +245,7 @@ export interface DeployPlan {
 export async function planDeploy(
   opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string },
 ): Promise<DeployPlan> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   const { target, aws } = session;
   if (opts.image) {
     const svc = single(target.services, opts.image);

@@ -73,7 +73,7 @@ function ours(r: ObservedResource, env: { app: string; env: string }): boolean {
 }
 
 export async function destroy(opts: DestroyOptions): Promise<DestroyResult> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   const { target, aws, events } = session;
   const facts = await events.task('observe/facts', 'read account and network', () => destroyFacts(session));
   const desired = desiredState(target, facts);

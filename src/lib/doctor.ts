@@ -26,7 +26,7 @@ export interface DoctorResult {
 }
 
 export async function doctor(opts: CommonOptions & { skipDocker?: boolean }): Promise<DoctorResult> {
-  const { target, aws, events, environment } = openSession(opts);
+  const { target, aws, events, environment } = await openSession(opts);
   const checks: Check[] = [];
   const record = (check: Check) => {
     checks.push(check);

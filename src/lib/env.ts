@@ -6,6 +6,9 @@
  * environments in one process) and nothing leaks from the host's.
  */
 
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
 /** Environment variables by name (process.env, or any map). */
 export type EnvSource = Readonly<Record<string, string | undefined>>;
 
@@ -14,10 +17,17 @@ export interface PatchworkEnv {
   env: string | undefined;
   /** PATCHWORK_CONFIG: the config file when --config is not given. */
   config: string | undefined;
-  /** AWS_REGION, else AWS_DEFAULT_REGION: the region when neither --region nor the config set one. */
+  /**
+   * AWS_REGION, else AWS_DEFAULT_REGION: the region when neither --region nor the config set one
+   * (and before the profile's `region`, read from `awsConfigFile` only when still needed).
+   */
   region: string | undefined;
   /** AWS_PROFILE. */
   profile: string | undefined;
+  /** AWS_CONFIG_FILE, else ~/.aws/config (HOME, else USERPROFILE): where a profile's `region` is read. */
+  awsConfigFile: string;
+  /** AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials (the shared-ini loader reads both). */
+  awsCredentialsFile: string;
   /** AWS_ENDPOINT_URL: one endpoint for every AWS service (the local world, a proxy). */
   endpoint: string | undefined;
   /** AWS_MAX_ATTEMPTS (a positive number), attempts per call. */
@@ -41,11 +51,14 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 /** Reads the variables patchwork uses from `source` (default: this process's environment). */
 export function readEnv(source: EnvSource = process.env): PatchworkEnv {
   const attempts = Number(source.AWS_MAX_ATTEMPTS);
+  const home = nonEmpty(source.HOME) ?? nonEmpty(source.USERPROFILE) ?? homedir();
   return {
     env: nonEmpty(source.PATCHWORK_ENV),
     config: nonEmpty(source.PATCHWORK_CONFIG),
     region: nonEmpty(source.AWS_REGION) ?? nonEmpty(source.AWS_DEFAULT_REGION),
     profile: nonEmpty(source.AWS_PROFILE),
+    awsConfigFile: nonEmpty(source.AWS_CONFIG_FILE) ?? join(home, '.aws', 'config'),
+    awsCredentialsFile: nonEmpty(source.AWS_SHARED_CREDENTIALS_FILE) ?? join(home, '.aws', 'credentials'),
     endpoint: nonEmpty(source.AWS_ENDPOINT_URL),
     maxAttempts: Number.isFinite(attempts) && attempts > 0 ? attempts : undefined,
     retryMode: nonEmpty(source.AWS_RETRY_MODE),

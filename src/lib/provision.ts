@@ -32,7 +32,7 @@ export interface ProvisionResult {
 }
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
-  const { config, target, aws, events } = openSession(opts);
+  const { config, target, aws, events } = await openSession(opts);
   const facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
     const [found] = await Promise.all([observeFacts(aws, target, config), checkCertificate(aws, target, config)]);
     return found;

@@ -33,7 +33,7 @@ export interface RollbackResult {
 }
 
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   return rollbackIn(session, opts).catch((err: unknown) => {
     throw inEnvironment(err, session.target);
   });
@@ -134,7 +134,7 @@ export interface RollbackPlan {
 
 /** --dry-run: which release a rollback would go to (reads history only). */
 export async function planRollback(opts: CommonOptions & { to?: string }): Promise<RollbackPlan> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   const ddb = await session.aws.get('dynamodb');
   const history = await listReleases(ddb, stateTableName(session.target), session.target.deploy.keepReleases + 5).catch(
     (err: unknown) => {

@@ -5,10 +5,12 @@
 import { stringify } from 'yaml';
 import { AwsClients } from './aws/clients.js';
 import type { ApiCallCounter } from './aws/counter.js';
+import { profileRegion } from './aws/regions.js';
 import { configPath, type LoadedConfig, loadConfigFile, parseConfig } from './config/load.js';
 import { pickEnvironment, type ResolvedEnvironment, resolveEnvironment } from './config/resolve.js';
 import type { RawConfig } from './config/schema.js';
 import { type EnvSource, type PatchworkEnv, readEnv } from './env.js';
+import { PatchworkError } from './errors.js';
 import { Emitter, type EventSink } from './events.js';
 
 export interface CommonOptions {
@@ -57,18 +59,36 @@ export function loadConfig(config: CommonOptions['config'], cwd = process.cwd(),
   return loadConfigFile(configPath(config, cwd, fromEnv), cwd);
 }
 
-export function openSession(opts: CommonOptions): Session {
+/**
+ * Loads and resolves; no AWS call. The region: --region, the config's `region:`, AWS_REGION,
+ * AWS_DEFAULT_REGION, then the AWS profile's `region` (AWS_PROFILE or `default`, in
+ * AWS_CONFIG_FILE or ~/.aws/config), the file read only when nothing before it set one.
+ */
+export async function openSession(opts: CommonOptions): Promise<Session> {
   const cwd = opts.cwd ?? process.cwd();
   const environment = readEnv(opts.environment);
   const config = loadConfig(opts.config, cwd, environment.config);
   const envName = pickEnvironment(config, opts.env ?? environment.env);
-  const target = resolveEnvironment(config, envName, {
+  const profile = opts.profile ?? environment.profile;
+  const resolveOpts = {
     ...(opts.region ? { region: opts.region } : {}),
     ...(opts.service ? { service: opts.service } : {}),
     ...(environment.region ? { defaultRegion: environment.region } : {}),
     allowUnknownRegion: environment.allowUnknownRegion,
-  });
-  const profile = opts.profile ?? environment.profile;
+  };
+  let target: ResolvedEnvironment;
+  try {
+    target = resolveEnvironment(config, envName, resolveOpts);
+  } catch (err) {
+    if (!(err instanceof PatchworkError && err.code === 'PW_NO_REGION')) throw err;
+    const region = await profileRegion({
+      profile,
+      awsConfigFile: environment.awsConfigFile,
+      awsCredentialsFile: environment.awsCredentialsFile,
+    });
+    if (!region) throw err;
+    target = resolveEnvironment(config, envName, { ...resolveOpts, defaultRegion: region });
+  }
   const endpoint = opts.endpoint ?? environment.endpoint;
   const aws = new AwsClients(
     {

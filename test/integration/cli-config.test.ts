@@ -4,8 +4,10 @@
  * signal during an AWS read (an endpoint that never answers): exit 130 (SIGINT) / 143 (SIGTERM).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
@@ -261,4 +263,69 @@ describe('a signal cancels the command', () => {
     },
     60_000,
   );
+});
+
+describe('the region of the AWS profile', () => {
+  it('comes after --region, the config, AWS_REGION and AWS_DEFAULT_REGION; [default] or AWS_PROFILE', async () => {
+    // An endpoint that records the SigV4 credential scope (…/<date>/<region>/<service>/…) of each request.
+    const regions: string[] = [];
+    const http = createHttpServer((req, res) => {
+      const m = /Credential=[^/]+\/\d+\/([^/]+)\//.exec(req.headers.authorization ?? '');
+      regions.push(m?.[1] ?? '?');
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify({ __type: 'AccessDeniedException', message: 'recorded' }));
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const addr = http.address();
+    const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'pw-profile-region-'));
+      writeFileSync(
+        join(dir, 'patchwork.yml'),
+        'app: shop\nservices:\n  web:\n    image: nginx:1.27\n    port: 8080\nenvironments:\n  prod: {}\n',
+      );
+      const cfg = join(dir, 'aws-config');
+      writeFileSync(
+        cfg,
+        '[default]\nregion = eu-west-3\n\n[profile ci]\nregion = ap-southeast-2\naws_access_key_id = testing\naws_secret_access_key = testing\n',
+      );
+      const run = async (extra: Record<string, string | undefined>, args: string[] = []) => {
+        regions.length = 0;
+        const r = await runCli(['status', '--env', 'prod', '--json', ...args], {
+          cwd: dir,
+          env: isolatedEnv({
+            AWS_ENDPOINT_URL: url,
+            AWS_ACCESS_KEY_ID: 'testing',
+            AWS_SECRET_ACCESS_KEY: 'testing',
+            AWS_MAX_ATTEMPTS: '1',
+            ...extra,
+          }),
+        });
+        return { run: r, regions: [...new Set(regions)] };
+      };
+      expect((await run({ AWS_CONFIG_FILE: cfg })).regions).toEqual(['eu-west-3']);
+      expect(
+        (
+          await run({
+            AWS_CONFIG_FILE: cfg,
+            AWS_PROFILE: 'ci',
+            AWS_ACCESS_KEY_ID: undefined,
+            AWS_SECRET_ACCESS_KEY: undefined,
+          })
+        ).regions,
+      ).toEqual(['ap-southeast-2']);
+      expect((await run({ AWS_CONFIG_FILE: cfg, AWS_DEFAULT_REGION: 'us-east-2' })).regions).toEqual(['us-east-2']);
+      expect(
+        (await run({ AWS_CONFIG_FILE: cfg, AWS_REGION: 'us-west-2' }, ['--region', 'eu-north-1'])).regions,
+      ).toEqual(['eu-north-1']);
+      // No region anywhere: PW_NO_REGION (exit 2) before any call, the profile named as a way out.
+      const none = await run({ AWS_CONFIG_FILE: join(dir, 'missing') });
+      expect(none.run.code).toBe(2);
+      expect(none.run.result.error?.code).toBe('PW_NO_REGION');
+      expect(none.run.stderr).toMatch(/try: .*AWS profile/);
+      expect(none.regions).toEqual([]);
+    } finally {
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
 });

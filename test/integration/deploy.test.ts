@@ -417,6 +417,19 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     const noTag = await cli(['deploy', '--image', `${registry}/${fullName}:no-such-tag`]);
     expect(noTag.code).toBe(2);
     expect(noTag.stderr).toMatch(/PW_IMAGE_NOT_FOUND/);
+    // Nothing to build: the registry is read before the lock, so a missing image writes nothing
+    // (no lock taken, no history record) — only the look-up's reads (ECR DescribeImages on AWS;
+    // the local world's registry answers over its own HTTP API).
+    for (const run of [missing, noTag]) {
+      expect(run.result.apiCalls?.mutating, JSON.stringify(run.result.apiCalls)).toBe(0);
+      expect(run.result.apiCalls?.byOperation['DynamoDB.PutItem']).toBeUndefined();
+      expect(run.result.apiCalls?.byOperation['DynamoDB.DeleteItem']).toBeUndefined();
+    }
+    const absentSha = await cli(['deploy', '--sha', '0123456789abcdef0123456789abcdef01234567']);
+    expect(absentSha.code).toBe(2);
+    expect(absentSha.stderr).toMatch(/PW_IMAGE_NOT_FOUND/);
+    expect(absentSha.result.apiCalls?.mutating).toBe(0);
+    expect(absentSha.result.apiCalls?.byOperation['DynamoDB.PutItem']).toBeUndefined();
     const external = await cli(['deploy', '--image', 'ghcr.io/example/app:1.0']);
     expect(external.code).toBe(2);
     expect(external.stderr).toMatch(/PW_USAGE: .*not pinned by digest/);

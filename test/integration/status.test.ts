@@ -9,9 +9,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { toReleaseItem } from '../../src/lib/release/history.js';
+import { type ReleaseRecord, toReleaseItem } from '../../src/lib/release/history.js';
 import { toItem } from '../../src/lib/release/lock.js';
 import type { StatusReport } from '../../src/lib/status/model.js';
 import { type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
@@ -34,6 +34,33 @@ environments:
 `;
 
 let cwd = '';
+let released: ReleaseRecord | undefined;
+
+const stateClient = () =>
+  new DynamoDBClient({
+    region: world().region,
+    endpoint: world().endpoint,
+    credentials: { accessKeyId: world().accessKeyId, secretAccessKey: world().secretAccessKey },
+  });
+const RELEASE_BASE = {
+  kind: 'deploy' as const,
+  services: [],
+  deployer: 'ci@runner',
+  fast: false,
+  durationMs: 1000,
+  reason: null,
+};
+async function putRelease(item: ReleaseRecord, app = 'shop'): Promise<void> {
+  const ddb = stateClient();
+  await ddb.send(new PutItemCommand({ TableName: `${app}-prod-patchwork`, Item: toReleaseItem(item) }));
+  ddb.destroy();
+}
+async function deleteRelease(item: ReleaseRecord): Promise<void> {
+  const ddb = stateClient();
+  const { pk, sk } = toReleaseItem(item);
+  await ddb.send(new DeleteItemCommand({ TableName: 'shop-prod-patchwork', Key: { pk: pk!, sk: sk! } }));
+  ddb.destroy();
+}
 const status = (...args: string[]) =>
   runCli(['status', '--env', 'prod', '--json', ...args], { cwd, env: env(), timeoutMs: 60_000 });
 const report = (run: CliRun) => run.result.status as StatusReport;
@@ -175,6 +202,17 @@ describe('status', () => {
     writeFileSync(file, JSON.stringify(input));
     const arn = awsCli(['ecs', 'register-task-definition', '--cli-input-json', `file://${file}`]).taskDefinition
       .taskDefinitionArn;
+    // The release that registered it, as deploy records it: the sha is read from this record.
+    released = {
+      ...RELEASE_BASE,
+      id: 'r0',
+      sha: 'abc1234',
+      services: [{ service: 'web', image: td.containerDefinitions[0].image, digest: null, taskDefinitionArn: arn }],
+      startedAt: '2025-12-01T00:00:00.000Z',
+      finishedAt: '2025-12-01T00:01:00.000Z',
+      outcome: 'succeeded',
+    };
+    await putRelease(released);
     // A slower rollout: ECS reads lag behind UpdateService (consistencyLagSeconds), so the new deployment
     // shows up in DescribeServices a moment after the call; it must still be rolling out by then.
     await emu('config', { rolloutSeconds: 12 });
@@ -188,25 +226,67 @@ describe('status', () => {
     const after = await until(status, (r) => r.code === 0);
     expect(after.code, JSON.stringify(report(after)?.problems)).toBe(0);
     expect(report(after).services[0]!.deployments).toHaveLength(1);
-    expect(report(after).services[0]!.deployments[0]).toMatchObject({ sha: 'abc1234', rolloutState: 'COMPLETED' });
+    expect(report(after).services[0]!.deployments[0]).toMatchObject({
+      sha: 'abc1234',
+      shaSource: 'release',
+      rolloutState: 'COMPLETED',
+    });
+  });
+
+  it('a revision another tool registered with the tags copied but another image: status does not claim the sha', async () => {
+    const current = awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', 'shop-prod-web'])
+      .services[0].taskDefinition;
+    const described = awsCli(['ecs', 'describe-task-definition', '--task-definition', current, '--include', 'TAGS']);
+    const td = described.taskDefinition;
+    expect(described.tags).toContainEqual({ key: 'patchwork:sha', value: 'abc1234' });
+    const digest = `sha256:${'f'.repeat(64)}`;
+    const input = {
+      family: td.family,
+      containerDefinitions: [{ ...td.containerDefinitions[0], image: `public.ecr.aws/docker/library/nginx@${digest}` }],
+      cpu: td.cpu,
+      memory: td.memory,
+      networkMode: td.networkMode,
+      requiresCompatibilities: td.requiresCompatibilities,
+      executionRoleArn: td.executionRoleArn,
+      ...(td.taskRoleArn ? { taskRoleArn: td.taskRoleArn } : {}),
+      // As ecs-deploy does by default: every tag of the old revision, patchwork:sha included.
+      tags: described.tags,
+    };
+    const file = join(cwd, 'td-copied.json');
+    writeFileSync(file, JSON.stringify(input));
+    const arn = awsCli(['ecs', 'register-task-definition', '--cli-input-json', `file://${file}`]).taskDefinition
+      .taskDefinitionArn;
+    awsCli(['ecs', 'update-service', '--cluster', 'shop-prod', '--service', 'shop-prod-web', '--task-definition', arn]);
+    const run = await status();
+    const primary = report(run).services[0]!.deployments[0]!;
+    expect(primary).toMatchObject({ status: 'PRIMARY', taskDefinition: arn, sha: null, shaSource: null });
+    expect(primary.shaNote).toBe('unknown (image sha256:ffffffffffff… not from a patchwork release)');
+    const human = await runCli(['status', '--env', 'prod'], { cwd, env: env() });
+    expect(human.stdout).toMatch(
+      /PRIMARY +shop-prod-web:\d+ unknown \(image sha256:ffffffffffff… not from a patchwork release\)/,
+    );
+    expect(human.stdout).not.toMatch(/PRIMARY +abc1234/);
+    // Back to the released revision; its record is removed so the history below starts clean.
+    awsCli([
+      'ecs',
+      'update-service',
+      '--cluster',
+      'shop-prod',
+      '--service',
+      'shop-prod-web',
+      '--task-definition',
+      current,
+    ]);
+    const back = await until(status, (r) => r.code === 0);
+    expect(back.code, JSON.stringify(report(back)?.problems)).toBe(0);
+    expect(report(back).services[0]!.deployments[0]).toMatchObject({ taskDefinition: current, sha: 'abc1234' });
+    await deleteRelease(released!);
   });
 
   it('release history and the lock holder from the state table', async () => {
-    const ddb = new DynamoDBClient({
-      region: world().region,
-      endpoint: world().endpoint,
-      credentials: { accessKeyId: world().accessKeyId, secretAccessKey: world().secretAccessKey },
-    });
-    const base = {
-      kind: 'deploy' as const,
-      services: [],
-      deployer: 'ci@runner',
-      fast: false,
-      durationMs: 1000,
-      reason: null,
-    };
-    const put = (item: Parameters<typeof toReleaseItem>[0]) =>
-      ddb.send(new PutItemCommand({ TableName: 'shop-prod-patchwork', Item: toReleaseItem(item) }));
+    const ddb = stateClient();
+    const base = RELEASE_BASE;
+    const put = putRelease;
     await put({
       ...base,
       id: 'r1',
@@ -277,5 +357,33 @@ describe('status', () => {
     const bad = await status('--service', 'nope');
     expect(bad.code).toBe(2);
     expect(bad.result.error?.code).toBe('PW_UNKNOWN_SERVICE');
+  });
+});
+
+describe('status of an environment provisioned but never deployed', () => {
+  it('only the bootstrap placeholder: not deployed, exit 6, the deploy command as the hint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-status-nd-'));
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    writeFileSync(
+      join(dir, 'patchwork.yml'),
+      `app: cart\nregion: ${world().region}\nservices:\n  web:\n    build: { context: . }\n    port: 8080\nenvironments:\n  prod: { desiredCount: 1 }\n`,
+    );
+    const prov = await runCli(['provision', '--env', 'prod', '--json'], { cwd: dir, env: env(), timeoutMs: 120_000 });
+    expect(prov.code, prov.stderr).toBe(0);
+    const run = await runCli(['status', '--env', 'prod', '--json'], { cwd: dir, env: env(), timeoutMs: 60_000 });
+    expect(run.code, run.stderr).toBe(6);
+    const s = report(run);
+    expect(s.state).toBe('not-deployed');
+    expect(run.result.state).toBe('not-deployed');
+    expect(s.healthy).toBe(false);
+    expect(s.hint).toBe('patchwork deploy --env prod');
+    expect(s.services[0]).toMatchObject({ name: 'web', deployed: false });
+    expect(s.problems).toEqual(['web: not deployed (only the bootstrap placeholder is in place)']);
+    expect(run.result.apiCalls?.mutating).toBe(0);
+    const human = await runCli(['status', '--env', 'prod'], { cwd: dir, env: env() });
+    expect(human.code).toBe(6);
+    expect(human.stdout).toMatch(/^cart prod \(.*\) — ✗ not deployed$/m);
+    expect(human.stdout).toContain('try: patchwork deploy --env prod');
+    expect(human.stdout).not.toContain('✓ healthy');
   });
 });

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { profileRegion } from '../../src/lib/aws/regions.js';
 import { parseConfig } from '../../src/lib/config/load.js';
 import { looksSecret, pickEnvironment, resolveEnvironment } from '../../src/lib/config/resolve.js';
 import { isCidr } from '../../src/lib/config/schema.js';
@@ -221,10 +222,10 @@ describe('environment variables: read once (env.ts), from the map a verb is give
     writeFileSync(join(dir, 'other.yml'), base);
     return dir;
   };
-  it('PATCHWORK_ENV, PATCHWORK_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE reach the session', () => {
+  it('PATCHWORK_ENV, PATCHWORK_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE reach the session', async () => {
     const dir = write();
     try {
-      const s = openSession({
+      const s = await openSession({
         cwd: dir,
         environment: {
           PATCHWORK_ENV: 'staging',
@@ -240,14 +241,77 @@ describe('environment variables: read once (env.ts), from the map a verb is give
       expect(s.aws.endpoint).toBe('http://127.0.0.1:9');
       expect(s.aws.clientConfig('ecs')).toMatchObject({ maxAttempts: 2, retryMode: 'standard', profile: 'ci' });
       // Options beat the variables; nothing comes from this process's own environment.
-      const o = openSession({ cwd: dir, config: 'other.yml', env: 'prod', environment: {} });
+      const o = await openSession({ cwd: dir, config: 'other.yml', env: 'prod', environment: {} });
       expect(o.target.env).toBe('prod');
       expect(o.aws.endpoint).toBeUndefined();
       expect(o.aws.clientConfig('ecs')).toMatchObject({ maxAttempts: 6, retryMode: 'adaptive' });
-      expect(() => openSession({ cwd: dir, config: 'other.yml', environment: {} })).toThrow(/no environment given/);
+      await expect(openSession({ cwd: dir, config: 'other.yml', environment: {} })).rejects.toThrow(
+        /no environment given/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+  it('the AWS profile region (AWS_CONFIG_FILE, AWS_PROFILE / --profile, else [default]) comes last, read by the SDK loader', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-profile-'));
+    try {
+      const file = join(dir, 'aws-config');
+      writeFileSync(
+        file,
+        '[default]\nregion = eu-west-3\n\n[profile ci]\nregion = ap-southeast-2\noutput = json\n\n[profile bare]\noutput = json\n',
+      );
+      const noRegion = {
+        app: 'shop',
+        services: { web: { image: 'nginx:1.27', port: 8080 } },
+        environments: { prod: {} },
+      } as never;
+      const region = async (
+        environment: Record<string, string | undefined>,
+        over: { region?: string; profile?: string } = {},
+      ) => (await openSession({ config: noRegion, env: 'prod', environment, ...over })).target.region;
+      expect(await region({ AWS_CONFIG_FILE: file })).toBe('eu-west-3');
+      expect(await region({ AWS_CONFIG_FILE: file, AWS_PROFILE: 'ci' })).toBe('ap-southeast-2');
+      expect(await region({ AWS_CONFIG_FILE: file }, { profile: 'ci' })).toBe('ap-southeast-2');
+      // Everything before it wins: AWS_DEFAULT_REGION, AWS_REGION, the config, --region.
+      expect(await region({ AWS_CONFIG_FILE: file, AWS_DEFAULT_REGION: 'us-east-2' })).toBe('us-east-2');
+      expect(await region({ AWS_CONFIG_FILE: file, AWS_REGION: 'us-west-2' })).toBe('us-west-2');
+      expect(await region({ AWS_CONFIG_FILE: file, AWS_REGION: 'us-west-2' }, { region: 'eu-north-1' })).toBe(
+        'eu-north-1',
+      );
+      const withRegion = { app: 'shop', region: 'eu-central-1', services: {}, environments: { prod: {} } };
+      withRegion.services = { web: { image: 'nginx:1.27', port: 8080 } };
+      expect(
+        (await openSession({ config: withRegion as never, env: 'prod', environment: { AWS_CONFIG_FILE: file } })).target
+          .region,
+      ).toBe('eu-central-1');
+      // ~/.aws/config from HOME when AWS_CONFIG_FILE is unset.
+      mkdirSync(join(dir, '.aws'));
+      writeFileSync(join(dir, '.aws', 'config'), '[default]\nregion = sa-east-1\n');
+      expect(await region({ HOME: dir })).toBe('sa-east-1');
+      // A profile without a region, or no file at all: PW_NO_REGION naming the profile as a way out.
+      for (const environment of [
+        { AWS_CONFIG_FILE: file, AWS_PROFILE: 'bare' },
+        { AWS_CONFIG_FILE: join(dir, 'none') },
+      ]) {
+        await expect(region(environment)).rejects.toMatchObject({
+          code: 'PW_NO_REGION',
+          hint: expect.stringContaining('AWS profile'),
+        });
+      }
+      // An unknown region in the profile is refused like any other.
+      writeFileSync(file, '[default]\nregion = moon-1\n');
+      await expect(region({ AWS_CONFIG_FILE: file })).rejects.toMatchObject({ code: 'PW_UNKNOWN_REGION' });
+      expect(await profileRegion({ profile: undefined, awsConfigFile: file, awsCredentialsFile: join(dir, 'c') })).toBe(
+        'moon-1',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('readEnv: AWS_CONFIG_FILE, else HOME/.aws/config', () => {
+    expect(readEnv({ AWS_CONFIG_FILE: '/x/cfg', HOME: '/h' }).awsConfigFile).toBe('/x/cfg');
+    expect(readEnv({ HOME: '/h' }).awsConfigFile).toBe(join('/h', '.aws', 'config'));
+    expect(readEnv({ HOME: '/h', AWS_SHARED_CREDENTIALS_FILE: '/x/cred' }).awsCredentialsFile).toBe('/x/cred');
   });
   it('readEnv: AWS_REGION before AWS_DEFAULT_REGION, empty values are unset, the opt-in flag is exact', () => {
     expect(readEnv({ AWS_DEFAULT_REGION: 'eu-west-2' }).region).toBe('eu-west-2');

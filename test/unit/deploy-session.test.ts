@@ -53,7 +53,7 @@ afterAll(() => {
 });
 
 describe('deploy opens one session', () => {
-  it('parses the config once, through the lock and the registry lookup', async () => {
+  it('parses the config once, through the registry lookup (before the lock)', async () => {
     awsMock(STSClient).on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:iam::123456789012:user/ci' });
     const ddb = awsMock(DynamoDBClient);
     ddb.on(PutItemCommand).resolves({});
@@ -68,9 +68,9 @@ describe('deploy opens one session', () => {
       environment: {},
     }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'PW_REGISTRY_UNREACHABLE' });
-    // It got as far as the lock (taken, then released) and the registry.
-    expect(ddb.commandCalls(PutItemCommand)).toHaveLength(1);
-    expect(ddb.commandCalls(DeleteItemCommand)).toHaveLength(1);
+    // It got as far as the registry, which nothing-to-build deploys ask BEFORE the lock: no write.
+    expect(ddb.commandCalls(PutItemCommand)).toHaveLength(0);
+    expect(ddb.commandCalls(DeleteItemCommand)).toHaveLength(0);
     expect(loads.count).toBe(1);
   });
 });

@@ -66,11 +66,11 @@ describe('smoke test', () => {
     return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, paths };
   }
 
-  function session(dns: string) {
+  async function session(dns: string) {
     awsMock(ElasticLoadBalancingV2Client)
       .on(DescribeLoadBalancersCommand, { Names: ['shop-prod'] })
       .resolves({ LoadBalancers: [{ DNSName: dns }] });
-    const s = openSession({
+    const s = await openSession({
       config: {
         app: 'shop',
         region: 'eu-west-1',
@@ -92,7 +92,7 @@ describe('smoke test', () => {
   it('retries until the expected status answers (a 503 while targets warm up)', async () => {
     const { host, paths } = await lb([503, 503, 200]);
     const r = await runSmoke(
-      session(host),
+      await session(host),
       { path: '/healthz', expectStatus: 200, timeoutSeconds: 10 },
       async () => {},
     );
@@ -102,7 +102,7 @@ describe('smoke test', () => {
 
   it('fails with the last status after the timeout', async () => {
     const { host } = await lb([500]);
-    const r = await runSmoke(session(host), { path: '/', expectStatus: 200, timeoutSeconds: 2 });
+    const r = await runSmoke(await session(host), { path: '/', expectStatus: 200, timeoutSeconds: 2 });
     expect(r.ok).toBe(false);
     expect(r.status).toBe(500);
     expect(r.reason).toBe('answered 500, expected 200');
@@ -111,7 +111,7 @@ describe('smoke test', () => {
 
   it('a redirect is an answer, not followed', async () => {
     const { host } = await lb([301]);
-    const r = await runSmoke(session(host), { path: '/', expectStatus: 301, timeoutSeconds: 2 });
+    const r = await runSmoke(await session(host), { path: '/', expectStatus: 301, timeoutSeconds: 2 });
     expect(r).toMatchObject({ ok: true, status: 301, attempts: 1 });
   });
 
@@ -119,7 +119,7 @@ describe('smoke test', () => {
     const { host } = await lb([200]);
     await new Promise<void>((r) => server!.close(() => r()));
     server = null;
-    const r = await runSmoke(session(host), { path: '/', expectStatus: 200, timeoutSeconds: 1 });
+    const r = await runSmoke(await session(host), { path: '/', expectStatus: 200, timeoutSeconds: 1 });
     expect(r.ok).toBe(false);
     expect(r.status).toBeNull();
     expect(r.reason).toBe('ECONNREFUSED');

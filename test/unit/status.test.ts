@@ -20,6 +20,7 @@ import { toItem } from '../../src/lib/release/lock.js';
 import { openSession } from '../../src/lib/session.js';
 import {
   assignAlarms,
+  attributeSha,
   dedupeEvents,
   evaluateEnvironment,
   evaluateService,
@@ -126,6 +127,70 @@ describe('health evaluation', () => {
     expect(env.problems).toEqual(['alarm shop-prod-alb-5xx is ALARM']);
     expect(env.byService.get('api')).toEqual([]);
     expect(evaluateEnvironment([steady()], [{ name: 'x', state: 'OK' }]).healthy).toBe(true);
+  });
+});
+
+describe('not deployed', () => {
+  const placeholder = steady({ counts: { running: 0, desired: 0, pending: 0 }, targets: [], deployed: false });
+  it('only the bootstrap placeholder in place: not-deployed, not healthy', () => {
+    const h = evaluateEnvironment([placeholder], []);
+    expect(h.state).toBe('not-deployed');
+    expect(h.healthy).toBe(false);
+    expect(h.problems).toEqual(['web: not deployed (only the bootstrap placeholder is in place)']);
+  });
+  it('one of two services never deployed: unhealthy, that service named', () => {
+    const h = evaluateEnvironment([steady({ name: 'api' }), placeholder], []);
+    expect(h.state).toBe('unhealthy');
+    expect(h.problems).toEqual(['web: not deployed (only the bootstrap placeholder is in place)']);
+  });
+  it('a deployed, steady environment stays healthy', () => {
+    expect(evaluateEnvironment([steady({ deployed: true })], [])).toMatchObject({ state: 'healthy', healthy: true });
+  });
+});
+
+describe('the sha a revision runs comes from the release history, not from its tag alone', () => {
+  const D1 = `sha256:${'a'.repeat(64)}`;
+  const D2 = `sha256:${'b'.repeat(64)}`;
+  const TD = (n: number) => `arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-prod-web:${n}`;
+  const history = [
+    { sha: 'abc1234', services: [{ service: 'web', digest: D1, taskDefinitionArn: TD(2) }] },
+    { sha: 'old0001', services: [{ service: 'web', digest: D2, taskDefinitionArn: TD(1) }] },
+  ];
+  const td = (arn: string, digest: string | null, tagSha: string | null) => ({
+    arn,
+    digest,
+    tagSha,
+    image: digest ? `r/web@${digest}` : 'nginx:1.27',
+  });
+  it('the record that registered this task definition', () => {
+    expect(attributeSha('web', td(TD(2), D1, 'abc1234'), history)).toEqual({
+      sha: 'abc1234',
+      shaSource: 'release',
+      shaNote: null,
+    });
+  });
+  it('a revision registered by another tool with the same image: the record of that digest', () => {
+    expect(attributeSha('web', td(TD(5), D1, 'abc1234'), history)).toMatchObject({
+      sha: 'abc1234',
+      shaSource: 'digest',
+    });
+    // Even a wrong tag does not win over the digest.
+    expect(attributeSha('web', td(TD(6), D2, 'abc1234'), history)).toMatchObject({ sha: 'old0001' });
+  });
+  it('a copied tag on another image: no sha, and a note saying why', () => {
+    const other = `sha256:${'c'.repeat(64)}`;
+    expect(attributeSha('web', td(TD(7), other, 'abc1234'), history)).toEqual({
+      sha: null,
+      shaSource: null,
+      shaNote: 'unknown (image sha256:cccccccccccc… not from a patchwork release)',
+    });
+    expect(attributeSha('web', td(TD(8), null, 'abc1234'), []).shaNote).toBe(
+      'unknown (image nginx:1.27 not from a patchwork release)',
+    );
+  });
+  it('another service with the same digest does not lend its sha; no tag and no record: nothing claimed', () => {
+    expect(attributeSha('api', td(TD(9), D1, null), history)).toEqual({ sha: null, shaSource: null, shaNote: null });
+    expect(attributeSha('web', null, history).sha).toBeNull();
   });
 });
 
@@ -333,7 +398,7 @@ describe('a whole report through mocked SDK clients', () => {
           id: 'r2',
           kind: 'deploy',
           sha: 'abc1234',
-          services: [],
+          services: [{ service: 'web', image: 'nginx:1.27', digest: null, taskDefinitionArn: TD2 }],
           deployer: 'ci@runner',
           startedAt: '2026-11-23T09:49:00.000Z',
           finishedAt: '2026-11-23T09:52:00.000Z',
@@ -356,8 +421,8 @@ describe('a whole report through mocked SDK clients', () => {
     return [ecs, elb, cw, ddb];
   }
 
-  function session(onEvent?: (e: PatchworkEvent) => void) {
-    const s = openSession({
+  async function session(onEvent?: (e: PatchworkEvent) => void) {
+    const s = await openSession({
       ...(onEvent ? { onEvent } : {}),
       config: {
         app: 'shop',
@@ -372,7 +437,7 @@ describe('a whole report through mocked SDK clients', () => {
 
   it('has the documented JSON shape (snapshot) in 8 calls', async () => {
     const mocks = mockWorld('OK');
-    const s = session();
+    const s = await session();
     const report = await readStatus(s, { now: () => NOW });
     expect(report.healthy).toBe(true);
     expect(report.services[0]!.deployments[0]!.sha).toBe('abc1234');
@@ -386,7 +451,7 @@ describe('a whole report through mocked SDK clients', () => {
     const [, , cw] = mockWorld('OK');
     cw!.on(GetMetricDataCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
     const events: PatchworkEvent[] = [];
-    const s = session((e) => events.push(e));
+    const s = await session((e) => events.push(e));
     const report = await readStatus(s, { now: () => NOW });
     expect(report.healthy).toBe(true);
     expect(report.metrics.error).toBe('AccessDenied: not authorized');
@@ -397,7 +462,7 @@ describe('a whole report through mocked SDK clients', () => {
 
   it('renders text with sparklines, and an alarm makes it unhealthy', async () => {
     mockWorld('ALARM');
-    const report = await readStatus(session(), { now: () => NOW });
+    const report = await readStatus(await session(), { now: () => NOW });
     expect(report.healthy).toBe(false);
     expect(report.problems).toEqual(['alarm shop-prod-web-cpu is ALARM']);
     const text = statusText(report, { sparklines: true });

@@ -41,7 +41,7 @@ function metricLine(key: MetricKey, m: MetricSeries, report: StatusReport, opts:
 
 export function statusText(report: StatusReport, opts: TextOptions = {}): string {
   const lines: string[] = [];
-  const verdict = report.healthy ? '✓ healthy' : '✗ unhealthy';
+  const verdict = report.state === 'not-deployed' ? '✗ not deployed' : report.healthy ? '✓ healthy' : '✗ unhealthy';
   lines.push(`${report.app} ${report.env} (${report.region}) — ${verdict}`);
   if (report.url) lines.push(`url: ${report.url}`);
   if (report.metrics.error) lines.push(`! metrics unavailable: ${report.metrics.error}`);
@@ -70,7 +70,7 @@ export function statusText(report: StatusReport, opts: TextOptions = {}): string
     for (const d of s.deployments) {
       const state = d.rolloutState ? ` ${d.rolloutState}` : '';
       lines.push(
-        `    ${d.status.padEnd(7)} ${d.sha ?? shortTd(d.taskDefinition)}${state}  ${d.running}/${d.desired} running${d.pending ? `, ${d.pending} pending` : ''}${d.failed ? `, ${d.failed} failed` : ''}  ${shortAge(d.ageSeconds)} old`,
+        `    ${d.status.padEnd(7)} ${d.sha ?? `${shortTd(d.taskDefinition)}${d.shaNote ? ` ${d.shaNote}` : ''}`}${state}  ${d.running}/${d.desired} running${d.pending ? `, ${d.pending} pending` : ''}${d.failed ? `, ${d.failed} failed` : ''}  ${shortAge(d.ageSeconds)} old`,
       );
       if (d.rolloutStateReason && d.rolloutState !== 'COMPLETED') lines.push(`            ${d.rolloutStateReason}`);
     }
@@ -102,6 +102,7 @@ export function statusText(report: StatusReport, opts: TextOptions = {}): string
     lines.push('problems:');
     for (const p of report.problems) lines.push(`  - ${p}`);
   }
+  if (report.hint) lines.push(`try: ${report.hint}`);
   return lines.join('\n');
 }
 

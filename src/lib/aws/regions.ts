@@ -1,3 +1,5 @@
+import { loadSharedConfigFiles } from '@smithy/core/config';
+
 /**
  * Known AWS regions, checked offline so a typo in a region is a config error (exit 2, no call)
  * rather than a DNS failure after retries. Keep in step with AWS's region list.
@@ -57,4 +59,23 @@ export function regionProblem(region: string, allowUnknown = false): string | un
   if (isKnownRegion(region)) return undefined;
   if (SHAPE.test(region) && allowUnknown) return undefined;
   return `unknown AWS region "${region}"`;
+}
+
+/**
+ * The `region` of an AWS profile (`[profile X]`, or `[default]`) in the shared config file, read by
+ * the SDK's own shared-ini loader; undefined when the file, the profile or the key is missing.
+ * The file paths come from env.ts (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, HOME).
+ */
+export async function profileRegion(files: {
+  profile: string | undefined;
+  awsConfigFile: string;
+  awsCredentialsFile: string;
+}): Promise<string | undefined> {
+  const { configFile } = await loadSharedConfigFiles({
+    configFilepath: files.awsConfigFile,
+    filepath: files.awsCredentialsFile,
+    ignoreCache: true,
+  });
+  const region = configFile[files.profile ?? 'default']?.region?.trim();
+  return region ? region : undefined;
 }

@@ -194,12 +194,13 @@ export function resolveEnvironment(
         ? ['defaults', key]
         : [key];
 
-  // Region: --region > environment > defaults > top level > AWS_REGION > AWS_DEFAULT_REGION.
+  // Region: --region > environment > defaults > top level > AWS_REGION > AWS_DEFAULT_REGION (as
+  // defaultRegion) > the AWS profile's region (openSession retries with it on PW_NO_REGION).
   const configRegion = env.region ?? defaults.region ?? raw.region;
   const region = opts.region ?? configRegion ?? opts.defaultRegion;
   if (!region) {
     throw new PatchworkError('PW_NO_REGION', `no AWS region for environment "${envName}"`, {
-      hint: `set region: in ${config.file} or AWS_REGION`,
+      hint: `set region: in ${config.file}, AWS_REGION, or region in your AWS profile (~/.aws/config)`,
     });
   }
   const regionIssue = regionProblem(region, !!opts.allowUnknownRegion);

@@ -15,7 +15,7 @@ export interface ReleasesResult {
 }
 
 export async function releases(opts: CommonOptions & { limit?: number }): Promise<ReleasesResult> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   return releasesIn(session, opts).catch((err: unknown) => {
     throw inEnvironment(err, session.target);
   });
@@ -39,7 +39,7 @@ export interface UnlockResult {
 }
 
 export async function unlock(opts: CommonOptions & { dryRun?: boolean }): Promise<UnlockResult> {
-  const session = openSession(opts);
+  const session = await openSession(opts);
   return unlockIn(session, opts).catch((err: unknown) => {
     throw inEnvironment(err, session.target);
   });

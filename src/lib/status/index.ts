@@ -1,6 +1,7 @@
 /**
  * `status`: the live truth of an environment, read from AWS in few, batched calls — DescribeServices
- * (10 services a call), DescribeTaskDefinition per distinct deployed revision (for the sha tag),
+ * (10 services a call), DescribeTaskDefinition per distinct deployed revision (its tag and image
+ * digest, matched against the release history for the sha),
  * DescribeLoadBalancers once, DescribeTargetHealth per target group, DescribeAlarms by the
  * environment's name prefix, ONE GetMetricData for every service's last hour, and two reads of the
  * state table (release history, lock). Read-only; never throws for missing pieces except an
@@ -11,13 +12,15 @@ import type { Service, Tag } from '@aws-sdk/client-ecs';
 import type { TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { isAwsError } from '../aws/errors.js';
 import type { ResolvedEnvironment } from '../config/resolve.js';
-import { clusterName, ecsServiceName, loadBalancerName, stateTableName } from '../desired/names.js';
+import { bootstrapFamily, clusterName, ecsServiceName, loadBalancerName, stateTableName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import { listReleases, type ReleaseRecord } from '../release/history.js';
 import { type LockRecord, readLock } from '../release/lock.js';
+import { digestOf } from '../release/taskdef.js';
 import { type CommonOptions, openSession, type Session } from '../session.js';
 import {
   type AlarmStatus,
+  attributeSha,
   type DeploymentStatus,
   dedupeEvents,
   evaluateEnvironment,
@@ -29,6 +32,7 @@ import {
   STATUS_SCHEMA_VERSION,
   type StatusReport,
   type TargetStatus,
+  type TaskDefinitionFacts,
 } from './model.js';
 
 export { emptyMetrics, METRIC_PERIOD_SECONDS, metricQueries } from './metrics.js';
@@ -47,7 +51,7 @@ export interface StatusOptions extends CommonOptions {
 
 /** Opens a session and reads the environment once. */
 export async function status(opts: StatusOptions): Promise<StatusReport> {
-  return readStatus(openSession(opts), opts);
+  return readStatus(await openSession(opts), opts);
 }
 
 /** One status read on an open session (`--watch` reuses the session and its clients). */
@@ -66,10 +70,10 @@ export async function readStatus(
   const alarmsPromise = describeAlarms(session);
   const releasesPromise = readReleases(session, now);
 
-  const tdArns = new Set<string>();
-  for (const s of services.values())
-    for (const d of s?.deployments ?? []) if (d.taskDefinition) tdArns.add(d.taskDefinition);
-  const shasPromise = taskDefinitionShas(session, [...tdArns]);
+  const tdArns = new Map<string, string>();
+  for (const [name, s] of services)
+    for (const d of s?.deployments ?? []) if (d.taskDefinition) tdArns.set(d.taskDefinition, name);
+  const tdsPromise = taskDefinitionFacts(session, tdArns);
   const tgArns = new Map<string, string>();
   for (const svc of target.services) {
     const arn = services.get(svc.name)?.loadBalancers?.find((l) => l.targetGroupArn)?.targetGroupArn;
@@ -86,8 +90,8 @@ export async function readStatus(
     return new Map<string, Record<MetricKey, MetricSeries>>();
   });
 
-  const [shas, targets, alarms, metrics, releases] = await Promise.all([
-    shasPromise,
+  const [tds, targets, alarms, metrics, { releases, history }] = await Promise.all([
+    tdsPromise,
     targetsPromise,
     alarmsPromise,
     metricsPromise,
@@ -106,7 +110,7 @@ export async function readStatus(
         id: d.id ?? '',
         status: d.status ?? '',
         taskDefinition: d.taskDefinition ?? '',
-        sha: (d.taskDefinition && shas.get(d.taskDefinition)) || null,
+        ...attributeSha(svc.name, (d.taskDefinition && tds.get(d.taskDefinition)) || null, history),
         rolloutState: d.rolloutState ?? null,
         rolloutStateReason: d.rolloutStateReason ?? null,
         createdAt: created?.toISOString() ?? null,
@@ -120,6 +124,9 @@ export async function readStatus(
     deployments.sort((a, b) => (a.status === 'PRIMARY' ? -1 : b.status === 'PRIMARY' ? 1 : 0));
     const svcTargets = tgArn ? (targets.get(tgArn) ?? []) : [];
     const svcAlarms = byService.get(svc.name) ?? [];
+    // Provision leaves a service that has no image yet on the bootstrap placeholder (0 tasks):
+    // "steady" by ECS's counts, but nothing was ever deployed.
+    const deployed = !(s?.taskDefinition && familyOf(s.taskDefinition) === bootstrapFamily(svc));
     const f: ServiceFacts = {
       name: svc.name,
       serviceStatus: s?.status ?? 'MISSING',
@@ -128,6 +135,7 @@ export async function readStatus(
       targets: svcTargets,
       hasTargetGroup: tgArn !== null,
       alarms: svcAlarms,
+      deployed,
     };
     facts.push(f);
     out.push({
@@ -142,6 +150,7 @@ export async function readStatus(
       targets: svcTargets,
       alarms: svcAlarms,
       metrics: metrics.get(svc.name) ?? emptyMetrics(),
+      deployed,
       healthy: true,
       problems: [],
     });
@@ -159,7 +168,9 @@ export async function readStatus(
     region: target.region,
     generatedAt: now.toISOString(),
     url: lb?.dns ? `${target.https ? 'https' : 'http'}://${lb.dns}` : null,
+    state: health.state,
     healthy: health.healthy,
+    hint: out.some((s) => !s.deployed) ? `patchwork deploy --env ${target.env}` : null,
     problems: health.problems,
     services: out,
     alarms: envAlarms,
@@ -216,38 +227,49 @@ async function describeServices(session: Session): Promise<Map<string, Service |
   return out;
 }
 
-/** Task definition revisions are immutable: their sha tags are read once per session (--watch). */
-const shaCache = new WeakMap<Session, Map<string, string | null>>();
+/** Task definition revisions are immutable: their tags and images are read once per session (--watch). */
+const tdCache = new WeakMap<Session, Map<string, TaskDefinitionFacts | null>>();
 
-async function taskDefinitionShas(session: Session, arns: string[]): Promise<Map<string, string>> {
+/** DescribeTaskDefinition (with tags) per distinct revision; `arns` maps each to its service's name. */
+async function taskDefinitionFacts(
+  session: Session,
+  arns: Map<string, string>,
+): Promise<Map<string, TaskDefinitionFacts | null>> {
   const { DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
   const ecs = await session.aws.get('ecs');
-  let cache = shaCache.get(session);
+  let cache = tdCache.get(session);
   if (!cache) {
     cache = new Map();
-    shaCache.set(session, cache);
+    tdCache.set(session, cache);
   }
   const known = cache;
   await Promise.all(
-    arns
-      .filter((arn) => !known.has(arn))
-      .map(async (arn) => {
+    [...arns]
+      .filter(([arn]) => !known.has(arn))
+      .map(async ([arn, service]) => {
         try {
           const res = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn, include: ['TAGS'] }));
-          known.set(arn, shaTag(res.tags));
+          const td = res.taskDefinition ?? {};
+          const container = td.containerDefinitions?.find((c) => c.name === service) ?? td.containerDefinitions?.[0];
+          known.set(arn, {
+            arn,
+            tagSha: shaTag(res.tags),
+            digest: digestOf(td, { name: service }),
+            image: container?.image ?? null,
+          });
         } catch (err) {
-          // A deregistered or deleted revision still runs until replaced: no sha then.
+          // A deregistered or deleted revision still runs until replaced: nothing known of it then.
           if (!isAwsError(err, 'ClientException', 'InvalidParameterException')) throw err;
           known.set(arn, null);
         }
       }),
   );
-  const out = new Map<string, string>();
-  for (const arn of arns) {
-    const sha = known.get(arn);
-    if (sha) out.set(arn, sha);
-  }
-  return out;
+  return new Map([...arns.keys()].map((arn) => [arn, known.get(arn) ?? null]));
+}
+
+/** `arn:…:task-definition/<family>:<revision>` → family. */
+function familyOf(arn: string): string {
+  return (arn.split('/').pop() ?? arn).replace(/:\d+$/, '');
 }
 
 export function shaTag(tags: Tag[] | undefined): string | null {
@@ -361,12 +383,18 @@ function summary(r: ReleaseRecord): ReleaseSummary {
   };
 }
 
+/** How many release records status reads: the shown ones, and the ones a running revision's sha is looked up in. */
+const HISTORY_READ = 50;
+
 /** History and lock from the state table; a missing table or item means nothing to show. */
-async function readReleases(session: Session, now: Date): Promise<StatusReport['releases']> {
+async function readReleases(
+  session: Session,
+  now: Date,
+): Promise<{ releases: StatusReport['releases']; history: ReleaseRecord[] }> {
   const table = stateTableName(session.target);
   const ddb = await session.aws.get('dynamodb');
   const [history, lock] = await Promise.all([
-    listReleases(ddb, table, 6).catch((err) => (missingTable(err) ? [] : Promise.reject(err))),
+    listReleases(ddb, table, HISTORY_READ).catch((err) => (missingTable(err) ? [] : Promise.reject(err))),
     readLock(ddb, table).catch((err) => (missingTable(err) ? null : Promise.reject(err))),
   ]);
   const releases = history.filter((r) => r.kind !== 'unlock');
@@ -374,9 +402,12 @@ async function readReleases(session: Session, now: Date): Promise<StatusReport['
   const current = currentIdx >= 0 ? (releases[currentIdx] as ReleaseRecord) : null;
   const previous = (currentIdx >= 0 ? releases.slice(currentIdx + 1) : releases).slice(0, 5);
   return {
-    current: current ? summary(current) : null,
-    previous: previous.map(summary),
-    lock: lock ? lockSummary(lock, now) : null,
+    releases: {
+      current: current ? summary(current) : null,
+      previous: previous.map(summary),
+      lock: lock ? lockSummary(lock, now) : null,
+    },
+    history: releases,
   };
 }
 

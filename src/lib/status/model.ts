@@ -13,8 +13,16 @@ export interface DeploymentStatus {
   /** PRIMARY (the newest) or ACTIVE (being replaced). */
   status: string;
   taskDefinition: string;
-  /** `patchwork:sha` tag of the task definition, when present. */
+  /**
+   * The git sha released, from the release history: the record that registered this task
+   * definition, else one whose image digest is the one this revision runs (its `patchwork:sha` tag
+   * is believed only when that record agrees). Null when no patchwork release ran this image.
+   */
   sha: string | null;
+  /** Where `sha` came from: `release` (the record of this task definition), `digest` (a record with this image digest), or null. */
+  shaSource: 'release' | 'digest' | null;
+  /** When `sha` is null: why, e.g. `unknown (image sha256:abcd… not from a patchwork release)`. */
+  shaNote: string | null;
   /** IN_PROGRESS, COMPLETED or FAILED (null when ECS does not say). */
   rolloutState: string | null;
   rolloutStateReason: string | null;
@@ -79,6 +87,8 @@ export interface ServiceStatus {
   targets: TargetStatus[];
   alarms: AlarmStatus[];
   metrics: Record<MetricKey, MetricSeries>;
+  /** False while only the bootstrap placeholder task definition (provision's, 0 tasks) is in place: never deployed. */
+  deployed: boolean;
   healthy: boolean;
   problems: string[];
 }
@@ -102,7 +112,14 @@ export interface StatusReport {
   generatedAt: string;
   /** The load balancer's URL: https:// when `https:` is configured. */
   url: string | null;
+  /**
+   * `healthy`, `unhealthy`, or `not-deployed` (provisioned, but every service still runs only the
+   * bootstrap placeholder: nothing was ever deployed; `healthy` is false, exit 6).
+   */
+  state: EnvironmentState;
   healthy: boolean;
+  /** The command that fixes the state, when one does (`patchwork deploy --env prod` when not deployed). */
+  hint: string | null;
   /** One line per reason the environment is not healthy (empty when healthy). */
   problems: string[];
   services: ServiceStatus[];
@@ -120,6 +137,52 @@ export interface StatusReport {
   };
 }
 
+export type EnvironmentState = 'healthy' | 'unhealthy' | 'not-deployed';
+
+/** What the release history says of one task definition revision: its ARN, tag, image digest. */
+export interface TaskDefinitionFacts {
+  arn: string;
+  /** The `patchwork:sha` tag, when present (any tool that copies tags copies it too). */
+  tagSha: string | null;
+  /** The digest the service's container is pinned to, when the image is pinned. */
+  digest: string | null;
+  /** The container image as written in the task definition. */
+  image: string | null;
+}
+
+/** The parts of a release record the sha attribution reads. */
+export interface ReleaseServiceFacts {
+  sha: string | null;
+  services: { service: string; digest: string | null; taskDefinitionArn: string | null }[];
+}
+
+/**
+ * The sha a revision runs, as the release history (newest first) attests it: the record that
+ * registered this very task definition; else a record of this service with the same image digest
+ * (the one the tag names first, so a tag is believed only when its record's digest agrees). A tag
+ * with no agreeing record — another tool copied it onto a revision with another image — gives
+ * no sha, and a note saying so.
+ */
+export function attributeSha(
+  service: string,
+  td: TaskDefinitionFacts | null,
+  history: ReleaseServiceFacts[],
+): { sha: string | null; shaSource: DeploymentStatus['shaSource']; shaNote: string | null } {
+  if (!td) return { sha: null, shaSource: null, shaNote: null };
+  const byArn = history.find((r) => r.sha && r.services.some((s) => s.taskDefinitionArn === td.arn));
+  if (byArn) return { sha: byArn.sha, shaSource: 'release', shaNote: null };
+  if (td.digest) {
+    const same = history.filter(
+      (r) => r.sha && r.services.some((s) => s.service === service && s.digest === td.digest),
+    );
+    const pick = same.find((r) => r.sha === td.tagSha) ?? same[0];
+    if (pick) return { sha: pick.sha, shaSource: 'digest', shaNote: null };
+  }
+  if (!td.tagSha) return { sha: null, shaSource: null, shaNote: null };
+  const what = td.digest ? `${td.digest.slice(0, 'sha256:'.length + 12)}…` : (td.image ?? td.arn);
+  return { sha: null, shaSource: null, shaNote: `unknown (image ${what} not from a patchwork release)` };
+}
+
 /** What health evaluation needs of a service: described, not fetched. */
 export interface ServiceFacts {
   name: string;
@@ -130,6 +193,8 @@ export interface ServiceFacts {
   /** Whether the service is behind the load balancer (then targets are checked). */
   hasTargetGroup: boolean;
   alarms: Pick<AlarmStatus, 'name' | 'state'>[];
+  /** False when the service runs only the bootstrap placeholder (never deployed). */
+  deployed?: boolean;
 }
 
 /**
@@ -143,6 +208,7 @@ export function evaluateService(s: ServiceFacts): string[] {
     problems.push(`${s.name}: service is ${s.serviceStatus}`);
     return problems;
   }
+  if (s.deployed === false) problems.push(`${s.name}: not deployed (only the bootstrap placeholder is in place)`);
   const primary = s.deployments.find((d) => d.status === 'PRIMARY');
   if (s.deployments.length > 1) {
     const others = s.deployments.filter((d) => d.status !== 'PRIMARY').length;
@@ -180,7 +246,7 @@ export function evaluateService(s: ServiceFacts): string[] {
 export function evaluateEnvironment(
   services: ServiceFacts[],
   envAlarms: Pick<AlarmStatus, 'name' | 'state'>[],
-): { healthy: boolean; problems: string[]; byService: Map<string, string[]> } {
+): { healthy: boolean; state: EnvironmentState; problems: string[]; byService: Map<string, string[]> } {
   const byService = new Map<string, string[]>();
   const problems: string[] = [];
   for (const s of services) {
@@ -189,7 +255,14 @@ export function evaluateEnvironment(
     problems.push(...p);
   }
   for (const a of envAlarms) if (a.state === 'ALARM') problems.push(`alarm ${a.name} is ALARM`);
-  return { healthy: problems.length === 0, problems, byService };
+  const live = services.filter((s) => s.serviceStatus === 'ACTIVE');
+  const state: EnvironmentState =
+    live.length > 0 && live.every((s) => s.deployed === false)
+      ? 'not-deployed'
+      : problems.length === 0
+        ? 'healthy'
+        : 'unhealthy';
+  return { healthy: problems.length === 0, state, problems, byService };
 }
 
 /** "now", "45s ago", "3m ago", "2h ago", "4d ago". */
