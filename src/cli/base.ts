@@ -9,6 +9,7 @@ import { mapAwsError } from '../lib/aws/errors.js';
 import { ExitCode, formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
 import { parseDuration } from '../lib/release/duration.js';
 import type { CommonOptions } from '../lib/session.js';
+import { PhaseClock } from './phases.js';
 import { makeRenderer, type Renderer } from './render.js';
 
 export const commonFlags = {
@@ -47,8 +48,11 @@ export const mutatingFlags = {
     description: 'with --dry-run: exit 6 when changes are pending',
     dependsOn: ['dry-run'],
   }),
-  yes: Flags.boolean({ char: 'y', description: 'do not ask for confirmation (required without a terminal)' }),
+  yes: Flags.boolean({ char: 'y', description: 'accepted for scripts; this verb never asks for confirmation' }),
 };
+
+/** `--yes`, described as what it does for this verb (README: "Confirmation"). */
+export const yesFlag = (description: string) => Flags.boolean({ char: 'y', description });
 
 export interface Outcome {
   /** Fields added to the --json result line. */
@@ -64,6 +68,8 @@ export abstract class PatchworkCommand extends Command {
   static override baseFlags = commonFlags;
   protected renderer: Renderer | undefined;
   protected readonly counter = new ApiCallCounter();
+  /** Elapsed time per phase (build, push, register, rollout, smoke), from the library's events. */
+  protected readonly phases = new PhaseClock();
   private started = Date.now();
   private json = process.argv.includes('--json');
   private debugOutput = process.argv.includes('--debug');
@@ -83,7 +89,10 @@ export abstract class PatchworkCommand extends Command {
       ...(flags.env ? { env: flags.env } : {}),
       ...(flags.region ? { region: flags.region } : {}),
       ...(flags.profile ? { profile: flags.profile } : {}),
-      onEvent: (e) => this.renderer?.event(e),
+      onEvent: (e) => {
+        this.phases.event(e);
+        this.renderer?.event(e);
+      },
       counter: this.counter,
       signal: this.abort.signal,
     };
@@ -113,6 +122,16 @@ export abstract class PatchworkCommand extends Command {
     };
   }
 
+  /**
+   * Asks in the terminal (the live display suspended first); resolves to the answer, '' on
+   * Ctrl-C or end of input.
+   */
+  protected async ask(lines: string[], question: string): Promise<string> {
+    await this.renderer?.suspend();
+    const { ask } = await import('./confirm.js');
+    return ask(lines, question);
+  }
+
   /** Called by subclasses right after parsing, so output follows --json/--debug. */
   protected startOutput(flags: Partial<CommonFlags>): Renderer {
     this.json = !!flags.json;
@@ -135,8 +154,10 @@ export abstract class PatchworkCommand extends Command {
     }
     const renderer = this.renderer ?? this.startOutput({});
     const exitCode = outcome.exitCode ?? 0;
-    await renderer.close(exitCode === 0);
+    // The result text goes in before the live display closes: a terminal renderer prints it
+    // once its display has settled (the same facts as --json's result line).
     if (outcome.text) renderer.text(outcome.text);
+    await renderer.close(exitCode === 0);
     renderer.result({
       ok: exitCode === 0,
       exitCode,

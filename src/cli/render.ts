@@ -13,6 +13,8 @@ export interface Renderer {
   result(r: Record<string, unknown>): void;
   /** Stop any live display; waits for it to settle. */
   close(ok: boolean): Promise<void>;
+  /** Before a question in the terminal: end the live display; later events are plain lines. */
+  suspend(): Promise<void>;
 }
 
 const MARK: Record<string, string> = { start: '→', done: '✓', skip: '-', fail: '✗' };
@@ -45,6 +47,7 @@ export class PlainRenderer implements Renderer {
   }
   result(): void {}
   async close(): Promise<void> {}
+  async suspend(): Promise<void> {}
 }
 
 /** NDJSON on stdout, one event per line; human lines go to stderr. */
@@ -68,6 +71,7 @@ export class JsonRenderer implements Renderer {
     this.out.write(`${JSON.stringify({ type: 'result', ...r })}\n`);
   }
   async close(): Promise<void> {}
+  async suspend(): Promise<void> {}
 }
 
 /**
@@ -81,6 +85,8 @@ export class ListrRenderer implements Renderer {
   private setTitle: ((s: string) => void) | undefined;
   private running: Promise<void>;
   private readonly texts: string[] = [];
+  private closed = false;
+  private plain: PlainRenderer | undefined;
 
   constructor(
     private readonly title: string,
@@ -118,6 +124,10 @@ export class ListrRenderer implements Renderer {
   }
 
   event(e: PatchworkEvent): void {
+    if (this.plain) {
+      this.plain.event(e);
+      return;
+    }
     const line = plainLine(e, this.debug);
     if (line === undefined) return;
     if (e.type === 'task' && e.status !== 'start') {
@@ -131,14 +141,21 @@ export class ListrRenderer implements Renderer {
     this.setOutput?.(this.lines.join('\n'));
   }
   text(s: string): void {
-    this.texts.push(s);
+    if (this.closed) process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+    else this.texts.push(s);
   }
   result(): void {}
   async close(ok: boolean): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.setTitle?.(this.title);
     this.done(ok);
     await this.running;
     for (const t of this.texts) process.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
+  }
+  async suspend(): Promise<void> {
+    await this.close(true);
+    this.plain = new PlainRenderer(process.stdout, this.debug);
   }
 }
 
