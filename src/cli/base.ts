@@ -7,6 +7,7 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ApiCallCounter } from '../lib/aws/counter.js';
 import { mapAwsError } from '../lib/aws/errors.js';
 import { ExitCode, formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
+import { nearest } from '../lib/nearest.js';
 import { parseDuration } from '../lib/release/duration.js';
 import type { CommonOptions } from '../lib/session.js';
 import { PhaseClock } from './phases.js';
@@ -175,7 +176,9 @@ export abstract class PatchworkCommand extends Command {
     // A parse that failed is still a parse: without this, oclif adds a Node warning ("did not
     // parse its arguments") under the error line whenever NODE_ENV is development or test.
     this.parsed = true;
-    let mapped = toPatchworkError(err);
+    let mapped =
+      unknownFlags(err, Object.keys({ ...commonFlags, ...(this.constructor as typeof Command).flags })) ??
+      toPatchworkError(err);
     // A SIGTERM ends with the exit code of a process ended by SIGTERM (128 + 15).
     if (mapped.code === 'PW_INTERRUPTED' && this.caughtSignal === 'SIGTERM') {
       mapped = new PatchworkError(mapped.code, mapped.message, {
@@ -219,6 +222,22 @@ export function toPatchworkError(err: unknown): PatchworkError {
   }
   return new PatchworkError('PW_UNEXPECTED', firstLine(e?.message ?? String(err)), {
     hint: 'rerun with --debug and report the stack trace if it persists',
+    cause: err,
+  });
+}
+
+/** oclif's NonExistentFlagsError → PW_USAGE naming each unknown flag with the nearest known one. */
+export function unknownFlags(err: unknown, known: string[]): PatchworkError | null {
+  const flags = (err as { flags?: unknown }).flags;
+  if (!Array.isArray(flags) || !/^Nonexistent flags?:/.test((err as Error).message ?? '')) return null;
+  const named = flags.map((f: string) => {
+    const near = nearest(String(f).replace(/^-+/, '').split('=')[0]!, known);
+    return { flag: String(f), ...(near ? { suggestion: `--${near}` } : {}) };
+  });
+  const parts = named.map((n) => `${n.flag}${n.suggestion ? ` (did you mean ${n.suggestion}?)` : ''}`);
+  return new PatchworkError('PW_USAGE', `unknown flag${named.length === 1 ? '' : 's'} ${parts.join(', ')}`, {
+    hint: 'see `patchwork <verb> --help` for its flags',
+    data: { flags: named },
     cause: err,
   });
 }
