@@ -3,6 +3,7 @@
  * every thrown error to one clean line, a --json result and the exit code of the contract.
  * Commands stay thin: parse flags, call one library function, describe the result.
  */
+import { setMaxListeners } from 'node:events';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ApiCallCounter } from '../lib/aws/counter.js';
 import { mapAwsError } from '../lib/aws/errors.js';
@@ -85,6 +86,8 @@ export abstract class PatchworkCommand extends Command {
   /** Options every library call takes, from the common flags. */
   protected common(flags: Partial<CommonFlags>): CommonOptions {
     this.interruptOnSignals();
+    // Every AWS call in flight listens on the one signal (observe reads dozens at once): not a leak.
+    setMaxListeners(0, this.abort.signal);
     return {
       ...(flags.config ? { config: flags.config } : {}),
       ...(flags.env ? { env: flags.env } : {}),

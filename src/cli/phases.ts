@@ -26,6 +26,8 @@ export class PhaseClock {
   event(e: PatchworkEvent): void {
     const t = e.time ? Date.parse(e.time) : this.now();
     if (e.type === 'data' && e.kind === 'push.layer') {
+      // The first pushed layer ends the build (of the service being built) and starts the push.
+      if (!this.pushing && this.spans.has('build')) this.mark('build', t);
       this.pushing = true;
       this.mark('push', t);
       return;
@@ -41,7 +43,8 @@ export class PhaseClock {
       else if (kind === 'update') this.mark('rollout', t);
       else if (kind === 'smoke') {
         this.mark('smoke', t);
-        this.extend('rollout', t);
+        // The wait ends where the smoke test starts.
+        if (e.status === 'start') this.extend('rollout', t);
       }
       return;
     }
@@ -49,14 +52,14 @@ export class PhaseClock {
     if (e.type === 'log' && this.spans.has('rollout') && !this.spans.has('smoke')) this.extend('rollout', t);
   }
 
-  /** Seconds per phase that happened (one decimal); `build` is absent when every image was already pushed. */
+  /** Seconds per phase that happened (two decimals); `build` is absent when every image was already pushed. */
   seconds(): Partial<Record<Phase, number>> {
     const out: Partial<Record<Phase, number>> = {};
     for (const p of PHASES) {
       const s = this.spans.get(p);
       if (!s) continue;
       if (p === 'build' && this.buildTasks > 0 && this.buildSkipped === this.buildTasks) continue;
-      out[p] = Math.round((s.to - s.from) / 100) / 10;
+      out[p] = Math.round((s.to - s.from) / 10) / 100;
     }
     return out;
   }
