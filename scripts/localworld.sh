@@ -9,7 +9,7 @@
 #   Registry  Debian's docker-registry on 127.0.0.1:<free port>.
 #
 # Usage: scripts/localworld.sh up|down|env|status|reset
-#   up      install what is missing (apt: docker.io docker-registry awscli curl;
+#   up      install what is missing (apt: docker.io docker-registry awscli curl bsdutils;
 #           a venv for moto), start what is not running, reuse what is;
 #           write .localworld/env.json and .localworld/env.sh
 #   env     print export lines:  eval "$(scripts/localworld.sh env)"
@@ -81,6 +81,8 @@ ensure_packages() {
   [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
   [ -n "$(aws_cli_path)" ] || need+=(awscli)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  # util-linux `script`: the pty tests (test/integration/terminal.test.ts) run the CLI in a terminal.
+  command -v script >/dev/null 2>&1 || need+=(bsdutils)
   "${PYTHON:-python3}" -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   [ "${#need[@]}" -eq 0 ] && return 0
   is_root || die "missing ${need[*]}; install them first: sudo apt-get install -y ${need[*]}"

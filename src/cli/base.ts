@@ -3,12 +3,15 @@
  * every thrown error to one clean line, a --json result and the exit code of the contract.
  * Commands stay thin: parse flags, call one library function, describe the result.
  */
+import { setMaxListeners } from 'node:events';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ApiCallCounter } from '../lib/aws/counter.js';
 import { mapAwsError } from '../lib/aws/errors.js';
 import { ExitCode, formatError, isPatchworkError, PatchworkError } from '../lib/errors.js';
+import { nearest } from '../lib/nearest.js';
 import { parseDuration } from '../lib/release/duration.js';
 import type { CommonOptions } from '../lib/session.js';
+import { PhaseClock } from './phases.js';
 import { makeRenderer, type Renderer } from './render.js';
 
 export const commonFlags = {
@@ -47,8 +50,11 @@ export const mutatingFlags = {
     description: 'with --dry-run: exit 6 when changes are pending',
     dependsOn: ['dry-run'],
   }),
-  yes: Flags.boolean({ char: 'y', description: 'do not ask for confirmation (required without a terminal)' }),
+  yes: Flags.boolean({ char: 'y', description: 'accepted for scripts; this verb never asks for confirmation' }),
 };
+
+/** `--yes`, described as what it does for this verb (README: "Confirmation"). */
+export const yesFlag = (description: string) => Flags.boolean({ char: 'y', description });
 
 export interface Outcome {
   /** Fields added to the --json result line. */
@@ -64,6 +70,8 @@ export abstract class PatchworkCommand extends Command {
   static override baseFlags = commonFlags;
   protected renderer: Renderer | undefined;
   protected readonly counter = new ApiCallCounter();
+  /** Elapsed time per phase (build, push, register, rollout, smoke), from the library's events. */
+  protected readonly phases = new PhaseClock();
   private started = Date.now();
   private json = process.argv.includes('--json');
   private debugOutput = process.argv.includes('--debug');
@@ -78,12 +86,17 @@ export abstract class PatchworkCommand extends Command {
   /** Options every library call takes, from the common flags. */
   protected common(flags: Partial<CommonFlags>): CommonOptions {
     this.interruptOnSignals();
+    // Every AWS call in flight listens on the one signal (observe reads dozens at once): not a leak.
+    setMaxListeners(0, this.abort.signal);
     return {
       ...(flags.config ? { config: flags.config } : {}),
       ...(flags.env ? { env: flags.env } : {}),
       ...(flags.region ? { region: flags.region } : {}),
       ...(flags.profile ? { profile: flags.profile } : {}),
-      onEvent: (e) => this.renderer?.event(e),
+      onEvent: (e) => {
+        this.phases.event(e);
+        this.renderer?.event(e);
+      },
       counter: this.counter,
       signal: this.abort.signal,
     };
@@ -113,6 +126,16 @@ export abstract class PatchworkCommand extends Command {
     };
   }
 
+  /**
+   * Asks in the terminal (the live display suspended first); resolves to the answer, '' on
+   * Ctrl-C or end of input.
+   */
+  protected async ask(lines: string[], question: string): Promise<string> {
+    await this.renderer?.suspend();
+    const { ask } = await import('./confirm.js');
+    return ask(lines, question);
+  }
+
   /** Called by subclasses right after parsing, so output follows --json/--debug. */
   protected startOutput(flags: Partial<CommonFlags>): Renderer {
     this.json = !!flags.json;
@@ -135,8 +158,10 @@ export abstract class PatchworkCommand extends Command {
     }
     const renderer = this.renderer ?? this.startOutput({});
     const exitCode = outcome.exitCode ?? 0;
-    await renderer.close(exitCode === 0);
+    // The result text goes in before the live display closes: a terminal renderer prints it
+    // once its display has settled (the same facts as --json's result line).
     if (outcome.text) renderer.text(outcome.text);
+    await renderer.close(exitCode === 0);
     renderer.result({
       ok: exitCode === 0,
       exitCode,
@@ -154,7 +179,9 @@ export abstract class PatchworkCommand extends Command {
     // A parse that failed is still a parse: without this, oclif adds a Node warning ("did not
     // parse its arguments") under the error line whenever NODE_ENV is development or test.
     this.parsed = true;
-    let mapped = toPatchworkError(err);
+    let mapped =
+      unknownFlags(err, Object.keys({ ...commonFlags, ...(this.constructor as typeof Command).flags })) ??
+      toPatchworkError(err);
     // A SIGTERM ends with the exit code of a process ended by SIGTERM (128 + 15).
     if (mapped.code === 'PW_INTERRUPTED' && this.caughtSignal === 'SIGTERM') {
       mapped = new PatchworkError(mapped.code, mapped.message, {
@@ -198,6 +225,22 @@ export function toPatchworkError(err: unknown): PatchworkError {
   }
   return new PatchworkError('PW_UNEXPECTED', firstLine(e?.message ?? String(err)), {
     hint: 'rerun with --debug and report the stack trace if it persists',
+    cause: err,
+  });
+}
+
+/** oclif's NonExistentFlagsError → PW_USAGE naming each unknown flag with the nearest known one. */
+export function unknownFlags(err: unknown, known: string[]): PatchworkError | null {
+  const flags = (err as { flags?: unknown }).flags;
+  if (!Array.isArray(flags) || !/^Nonexistent flags?:/.test((err as Error).message ?? '')) return null;
+  const named = flags.map((f: string) => {
+    const near = nearest(String(f).replace(/^-+/, '').split('=')[0]!, known);
+    return { flag: String(f), ...(near ? { suggestion: `--${near}` } : {}) };
+  });
+  const parts = named.map((n) => `${n.flag}${n.suggestion ? ` (did you mean ${n.suggestion}?)` : ''}`);
+  return new PatchworkError('PW_USAGE', `unknown flag${named.length === 1 ? '' : 's'} ${parts.join(', ')}`, {
+    hint: 'see `patchwork <verb> --help` for its flags',
+    data: { flags: named },
     cause: err,
   });
 }

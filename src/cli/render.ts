@@ -13,6 +13,8 @@ export interface Renderer {
   result(r: Record<string, unknown>): void;
   /** Stop any live display; waits for it to settle. */
   close(ok: boolean): Promise<void>;
+  /** Before a question in the terminal: end the live display; later events are plain lines. */
+  suspend(): Promise<void>;
 }
 
 const MARK: Record<string, string> = { start: '→', done: '✓', skip: '-', fail: '✗' };
@@ -31,6 +33,26 @@ export function plainLine(e: PatchworkEvent, debug = false): string | undefined 
   }
 }
 
+/** `[0:42]`, `[12:05]`: time since the command started, for the terminal's lines. */
+export function elapsed(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  return `[${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}]`;
+}
+
+/**
+ * ARNs → names in the terminal (ECS event lines embed full target-group ARNs):
+ * `arn:aws:elasticloadbalancing:…:targetgroup/shop-prod-web/0123abcd…` → `shop-prod-web`,
+ * `arn:aws:ecs:…:task-definition/shop-prod-web:3` → `shop-prod-web:3`. --json keeps them whole.
+ */
+export function shortenArns(line: string): string {
+  return line.replace(/\barn:aws[\w-]*:([\w-]+):[\w-]*:\d*:([^\s),;]+)/g, (_m, service: string, resource: string) => {
+    const parts = resource.split('/');
+    // Load balancers and target groups end in a generated id: their name is the part before it.
+    if (service === 'elasticloadbalancing' && parts.length >= 3) return parts[parts.length - 2]!;
+    return parts[parts.length - 1]!;
+  });
+}
+
 export class PlainRenderer implements Renderer {
   constructor(
     private readonly out: Writable,
@@ -45,6 +67,7 @@ export class PlainRenderer implements Renderer {
   }
   result(): void {}
   async close(): Promise<void> {}
+  async suspend(): Promise<void> {}
 }
 
 /** NDJSON on stdout, one event per line; human lines go to stderr. */
@@ -68,6 +91,7 @@ export class JsonRenderer implements Renderer {
     this.out.write(`${JSON.stringify({ type: 'result', ...r })}\n`);
   }
   async close(): Promise<void> {}
+  async suspend(): Promise<void> {}
 }
 
 /**
@@ -76,11 +100,16 @@ export class JsonRenderer implements Renderer {
  */
 export class ListrRenderer implements Renderer {
   private lines: string[] = [];
+  /** Per line: `start:<task id>` for a task's start line (replaced by its outcome), else null. */
+  private keys: (string | null)[] = [];
+  private readonly t0 = Date.now();
   private done!: (ok: boolean) => void;
   private setOutput: ((s: string) => void) | undefined;
   private setTitle: ((s: string) => void) | undefined;
   private running: Promise<void>;
   private readonly texts: string[] = [];
+  private closed = false;
+  private plain: PlainRenderer | undefined;
 
   constructor(
     private readonly title: string,
@@ -118,27 +147,42 @@ export class ListrRenderer implements Renderer {
   }
 
   event(e: PatchworkEvent): void {
+    if (this.plain) {
+      this.plain.event(e);
+      return;
+    }
     const line = plainLine(e, this.debug);
     if (line === undefined) return;
     if (e.type === 'task' && e.status !== 'start') {
       // Replace the matching "→ title" line with its outcome.
-      const startLine = `${MARK.start} ${e.title}`;
-      const at = this.lines.lastIndexOf(startLine);
-      if (at >= 0) this.lines.splice(at, 1);
+      const at = this.keys.lastIndexOf(`start:${e.id}`);
+      if (at >= 0) {
+        this.lines.splice(at, 1);
+        this.keys.splice(at, 1);
+      }
     }
-    this.lines.push(line);
+    const when = e.time ? Date.parse(e.time) : Date.now();
+    this.lines.push(`${elapsed(when - this.t0)} ${shortenArns(line)}`);
+    this.keys.push(e.type === 'task' && e.status === 'start' ? `start:${e.id}` : null);
     if (e.type === 'task' && e.status === 'start') this.setTitle?.(`${this.title}: ${e.title}`);
     this.setOutput?.(this.lines.join('\n'));
   }
   text(s: string): void {
-    this.texts.push(s);
+    if (this.closed) process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+    else this.texts.push(s);
   }
   result(): void {}
   async close(ok: boolean): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.setTitle?.(this.title);
     this.done(ok);
     await this.running;
     for (const t of this.texts) process.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
+  }
+  async suspend(): Promise<void> {
+    await this.close(true);
+    this.plain = new PlainRenderer(process.stdout, this.debug);
   }
 }
 

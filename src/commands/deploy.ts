@@ -78,11 +78,11 @@ export default class Deploy extends PatchworkCommand {
       ...(flags.sha ? { sha: flags.sha } : {}),
       ...(flags.image ? { image: flags.image } : {}),
     });
-    const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);
-    const how = result.watch ? `rolled out in ${result.watch.seconds}s` : 'started (not waited for)';
+    const { describeDeploy } = await import('../cli/format/deploy.js');
+    const phases = { ...this.phases.seconds(), ...(result.watch ? { rollout: result.watch.seconds } : {}) };
     return {
-      result: { ...result },
-      text: [`deployed ${result.sha.slice(0, 12)} to ${result.env}: ${how}`, ...lines].join('\n'),
+      result: { ...result, url: result.smoke?.ok ? result.smoke.url : null, phases },
+      text: describeDeploy(result, this.phases.describe(result.watch?.seconds)),
     };
   }
 }

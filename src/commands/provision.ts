@@ -1,4 +1,5 @@
-import { mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
+import { mutatingFlags, type Outcome, PatchworkCommand, yesFlag } from '../cli/base.js';
+import { canAsk } from '../cli/confirm.js';
 import { ExitCode } from '../lib/errors.js';
 
 export default class Provision extends PatchworkCommand {
@@ -10,7 +11,10 @@ export default class Provision extends PatchworkCommand {
     '<%= config.bin %> provision --env prod',
     '<%= config.bin %> provision --env prod --dry-run --exit-code --json',
   ];
-  static override flags = { ...mutatingFlags };
+  static override flags = {
+    ...mutatingFlags,
+    yes: yesFlag('do not ask: in a terminal provision asks before a plan that replaces or deletes something'),
+  };
 
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Provision);
@@ -18,7 +22,19 @@ export default class Provision extends PatchworkCommand {
     const { provision } = await import('../lib/provision.js');
     const { describePlan } = await import('../cli/format/plan.js');
     const dryRun = flags['dry-run'];
-    const result = await provision({ ...this.common(flags), dryRun });
+    const asking = !flags.yes && !dryRun && canAsk();
+    const result = await provision({
+      ...this.common(flags),
+      dryRun,
+      ...(asking
+        ? {
+            confirm: async (plan) =>
+              /^y(es)?$/i.test(
+                await this.ask([describePlan(plan, true)], 'Apply this plan (replaces/deletes)? [y/N] '),
+              ),
+          }
+        : {}),
+    });
     const exitCode = dryRun && flags['exit-code'] && result.pending ? ExitCode.CHANGES_OR_UNHEALTHY : ExitCode.OK;
     return { result: { ...result }, text: describePlan(result.plan, dryRun), exitCode };
   }

@@ -18,7 +18,7 @@ import { apply, declareTasks, taskId } from './apply/index.js';
 import { isAwsError } from './aws/errors.js';
 import { bootstrapFamily, desiredState, taskFamily } from './desired/index.js';
 import type { Facts } from './desired/types.js';
-import { isPatchworkError } from './errors.js';
+import { isPatchworkError, PatchworkError } from './errors.js';
 import { observeFacts } from './observe/facts.js';
 import { type ObservedResource, observe } from './observe/index.js';
 import type { Plan, PlannedChange, PublicPlan } from './plan/index.js';
@@ -31,6 +31,22 @@ export interface DestroyOptions extends CommonOptions {
   deleteImages?: boolean;
   pollMs?: number;
   waitMs?: number;
+  /**
+   * Asked once the plan is known and before anything is deleted (not on a dry run): the host
+   * answers (the CLI asks in a terminal). false deletes nothing and ends with PW_ABORTED_BY_USER.
+   */
+  confirm?: (plan: DestroyConfirmation) => Promise<boolean>;
+}
+
+/** What destroy is about to delete, for its confirm callback. */
+export interface DestroyConfirmation {
+  env: string;
+  name: string;
+  region: string;
+  /** Every resource it deletes, in the plan's order. */
+  deletes: { kind: string; name: string }[];
+  taskDefinitions: string[];
+  keptRepositories: string[];
 }
 
 export interface DestroyResult {
@@ -117,6 +133,22 @@ export async function destroy(opts: DestroyOptions): Promise<DestroyResult> {
     events.warn('PW_IMAGES_KEPT', `ECR repository ${name} holds images and is kept; --delete-images deletes it`);
   events.emit({ type: 'data', kind: 'plan', data: { ...shown, taskDefinitions } });
 
+  if (!opts.dryRun && opts.confirm) {
+    const deletes = changes.filter((c) => c.action === 'delete').map((c) => ({ kind: c.kind, name: c.name }));
+    const yes = await opts.confirm({
+      env: target.env,
+      name: target.name,
+      region: target.region,
+      deletes,
+      taskDefinitions,
+      keptRepositories: kept,
+    });
+    if (!yes) {
+      throw new PatchworkError('PW_ABORTED_BY_USER', `destroy of ${target.name} not confirmed: nothing was deleted`, {
+        hint: `type the environment's name (${target.env}) to confirm, or pass --yes`,
+      });
+    }
+  }
   let deleted = 0;
   if (!opts.dryRun) {
     declareTasks(events, changes);

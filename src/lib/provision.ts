@@ -5,6 +5,7 @@
  */
 import { apply, declareTasks } from './apply/index.js';
 import { desiredState } from './desired/index.js';
+import { PatchworkError } from './errors.js';
 import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
 import { type PublicPlan, plan, publicPlan } from './plan/index.js';
@@ -16,6 +17,11 @@ export interface ProvisionOptions extends CommonOptions {
   /** Poll interval and longest wait while AWS settles (defaults 2 s / 10 min). */
   pollMs?: number;
   waitMs?: number;
+  /**
+   * Asked before applying a plan that replaces or deletes something (not on a dry run): the host
+   * answers (the CLI asks in a terminal). false changes nothing and ends with PW_ABORTED_BY_USER.
+   */
+  confirm?: (plan: PublicPlan) => Promise<boolean>;
 }
 
 export interface ProvisionResult {
@@ -46,6 +52,12 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   for (const w of shown.warnings) events.warn(w.code, w.message);
   events.emit({ type: 'data', kind: 'plan', data: shown });
 
+  const destructive = shown.summary.replace > 0 || shown.summary.delete > 0;
+  if (!opts.dryRun && destructive && opts.confirm && !(await opts.confirm(shown))) {
+    throw new PatchworkError('PW_ABORTED_BY_USER', `provision of ${target.name} not confirmed: nothing was changed`, {
+      hint: 'answer y to apply the plan, or pass --yes; --dry-run shows the plan',
+    });
+  }
   let applied = 0;
   if (!opts.dryRun && shown.pending) {
     declareTasks(events, planned.changes);

@@ -91,6 +91,53 @@ describe('environments and usage', () => {
     expect(connections).toBe(before);
   });
 
+  it('--env production suggests the nearest name (prod, by prefix), --service wbe suggests web', async () => {
+    const run = await runCli(['deploy', '--env', 'production', '--config', GOOD, '--json'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('PW_UNKNOWN_ENV: unknown environment "production" (did you mean prod?)');
+    expect(run.stderr).toContain('try: pass --env prod\n');
+    expect(run.result.error).toMatchObject({ code: 'PW_UNKNOWN_ENV', suggestion: 'prod' });
+    const svc = await runCli(['deploy', '--env', 'prod', '--service', 'wbe', '--config', GOOD], { env: env() });
+    expect(svc.code).toBe(2);
+    expect(svc.stderr).toContain('PW_UNKNOWN_SERVICE: unknown service "wbe" (did you mean web?)');
+    expect(svc.stderr).toContain('try: pass --service web\n');
+  });
+
+  it('an unknown verb is PW_USAGE, exit 2, "did you mean", with a JSON result line under --json', async () => {
+    const before = connections;
+    const run = await runCli(['deplyo', '--env', 'prod'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('PW_USAGE: unknown command "deplyo" (did you mean deploy?)');
+    expect(run.stderr).toContain('try: patchwork deploy --help');
+    expect(run.stderr).not.toContain('Error: command deplyo not found');
+    const json = await runCli(['deplyo', '--json'], { env: env() });
+    expect(json.code).toBe(2);
+    expect(json.result).toMatchObject({
+      type: 'result',
+      ok: false,
+      exitCode: 2,
+      command: 'deplyo',
+      error: { code: 'PW_USAGE', suggestion: 'deploy' },
+    });
+    const far = await runCli(['zzzzzz'], { env: env() });
+    expect(far.code).toBe(2);
+    expect(far.stderr).toContain('PW_USAGE: unknown command "zzzzzz"\n');
+    expect(connections).toBe(before);
+  });
+
+  it('an unknown flag is PW_USAGE, exit 2, naming the nearest flag (own and global ones)', async () => {
+    const run = await runCli(['deploy', '--no-wiat', '--env', 'prod', '--config', GOOD, '--json'], { env: env() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('PW_USAGE: unknown flag --no-wiat (did you mean --no-wait?)');
+    expect(run.result.error).toMatchObject({
+      code: 'PW_USAGE',
+      flags: [{ flag: '--no-wiat', suggestion: '--no-wait' }],
+    });
+    const global = await runCli(['status', '--jsn', '--env', 'prod', '--config', GOOD], { env: env() });
+    expect(global.code).toBe(2);
+    expect(global.stderr).toContain('unknown flag --jsn (did you mean --json?)');
+  });
+
   it('PATCHWORK_ENV and PATCHWORK_CONFIG stand in for the flags', async () => {
     const run = await runCli(['deploy', '--json'], {
       env: { ...env(), PATCHWORK_ENV: 'nope', PATCHWORK_CONFIG: GOOD },
@@ -192,6 +239,18 @@ describe('environments and usage', () => {
     });
     expect(check.code).toBe(1);
     expect(check.result.error?.code).toBe('PW_ENDPOINT_UNREACHABLE');
+  });
+
+  it('init --app Shop_1 names the flag, not a line of a file it never wrote', async () => {
+    const { existsSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'pw-init-'));
+    const run = await runCli(['init', '--app', 'Shop_1', '--json'], { env: env(), cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('PW_USAGE: --app Shop_1: app must be lowercase letters');
+    expect(run.stderr).not.toContain('patchwork.yml:');
+    expect(run.result.error?.code).toBe('PW_USAGE');
+    expect(existsSync(join(dir, 'patchwork.yml'))).toBe(false);
   });
 
   it('schema prints a JSON Schema that rejects unknown keys', async () => {

@@ -59,3 +59,25 @@ describe('renderers read the same events', () => {
     expect(o()).toContain('✗ push image: denied');
   });
 });
+
+describe('terminal lines', () => {
+  it('carry the elapsed time as [m:ss]', async () => {
+    const { elapsed } = await import('../../src/cli/render.js');
+    expect(elapsed(0)).toBe('[0:00]');
+    expect(elapsed(42_900)).toBe('[0:42]');
+    expect(elapsed(725_000)).toBe('[12:05]');
+  });
+  it('name resources instead of quoting their ARNs', async () => {
+    const { shortenArns } = await import('../../src/cli/render.js');
+    expect(
+      shortenArns(
+        'web: (service shop-prod-web) registered 1 targets in (target-group arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-prod-web/108aa957b8f4fe23)',
+      ),
+    ).toBe('web: (service shop-prod-web) registered 1 targets in (target-group shop-prod-web)');
+    expect(shortenArns('register arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-prod-web:3 done')).toBe(
+      'register shop-prod-web:3 done',
+    );
+    expect(shortenArns('by arn:aws:sts::123456789012:assumed-role/deployer/ci')).toBe('by ci');
+    expect(shortenArns('no arn here')).toBe('no arn here');
+  });
+});

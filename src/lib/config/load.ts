@@ -6,8 +6,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve as resolvePath } from 'node:path';
 import type { z } from 'zod';
 import { PatchworkError } from '../errors.js';
+import { nearest } from '../nearest.js';
 import { ConfigSchema, type RawConfig } from './schema.js';
 import { type ConfigIssue, ConfigSource, configError, type KeyPath } from './source.js';
+
+/** The nearest-name helper (../nearest.ts), also used for environments, services, verbs and flags. */
+export { nearest };
 
 /** A file larger than this is not a config someone wrote by hand. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -129,34 +133,4 @@ function unwrap(schema: any): any {
     else break;
   }
   return s;
-}
-
-/** The closest candidate by edit distance, if it is close enough to be a likely typo. */
-export function nearest(word: string, candidates: string[]): string | undefined {
-  // A typo is short; comparing a pasted megabyte against every key would only burn time.
-  if (word.length > 64) return undefined;
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
 }

@@ -153,8 +153,11 @@ export function pickEnvironment(config: LoadedConfig, flag?: string): string {
     const near = nearest(chosen, names);
     throw new PatchworkError(
       'PW_UNKNOWN_ENV',
-      `unknown environment "${printable(chosen)}"; ${config.file} defines: ${names.join(', ')}`,
-      { hint: `pass --env ${near ?? names[0]}`, data: { environment: chosen, environments: names } },
+      `unknown environment "${printable(chosen)}"${near ? ` (did you mean ${near}?)` : ''}; ${config.file} defines: ${names.join(', ')}`,
+      {
+        hint: `pass --env ${near ?? names.join('|')}`,
+        data: { environment: chosen, environments: names, ...(near ? { suggestion: near } : {}) },
+      },
     );
   }
   return chosen;
@@ -401,12 +404,11 @@ export function resolveEnvironment(
   if (issues.length > 0) throw configError('PW_CONFIG_INVALID', issues);
 
   if (opts.service && !serviceNames.includes(opts.service)) {
+    const nearService = nearest(opts.service, serviceNames);
     throw new PatchworkError(
       'PW_UNKNOWN_SERVICE',
-      `unknown service "${printable(opts.service)}"; defined: ${serviceNames.join(', ')}`,
-      {
-        hint: `pass --service ${nearest(opts.service, serviceNames) ?? serviceNames[0]}`,
-      },
+      `unknown service "${printable(opts.service)}"${nearService ? ` (did you mean ${nearService}?)` : ''}; defined: ${serviceNames.join(', ')}`,
+      { hint: `pass --service ${nearService ?? serviceNames.join('|')}` },
     );
   }
 

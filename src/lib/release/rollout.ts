@@ -239,9 +239,18 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           | null = watch.state === 'failed' ? watch : null;
         const smokeSettings = target.deploy.smoke;
         if (watch.state === 'done' && smokeSettings && opts.kind === 'deploy' && !opts.fast) {
-          smoke = await events.task('smoke', `smoke test GET ${smokeSettings.path} through the load balancer`, () =>
-            runSmoke(session, smokeSettings),
-          );
+          // A smoke test that answers wrongly is a failed task (✗ and the reason), not a done one.
+          const title = `smoke test GET ${smokeSettings.path} through the load balancer`;
+          smoke = await events
+            .task('smoke', title, async () => {
+              const s = await runSmoke(session, smokeSettings);
+              if (!s.ok) throw new SmokeFailed(s);
+              return s;
+            })
+            .catch((err: unknown) => {
+              if (err instanceof SmokeFailed) return err.smoke;
+              throw err;
+            });
           if (smoke.ok) events.log(`smoke test: ${smoke.url} answered ${smoke.status} (${smoke.attempts} attempt(s))`);
           else {
             failure = {
@@ -382,6 +391,13 @@ function ourDeployment(service: Service | undefined, taskDefinition: string): Wa
   const primary = service?.deployments?.find((d) => d.status === 'PRIMARY');
   if (!primary?.id || primary.taskDefinition !== taskDefinition) return null;
   return { id: primary.id, createdAt: primary.createdAt ?? null };
+}
+
+/** A smoke test that ran and failed: ends the smoke task as failed, carrying its result. */
+class SmokeFailed extends Error {
+  constructor(readonly smoke: SmokeResult) {
+    super(`${smoke.url}: ${smoke.reason ?? 'failed'} after ${smoke.attempts} attempt(s) in ${smoke.seconds}s`);
+  }
 }
 
 /** Deregisters revisions older than every release kept in history (and the ones just rolled out). */
