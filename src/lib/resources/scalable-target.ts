@@ -4,6 +4,7 @@ import {
   paginateDescribeScalableTargets,
   RegisterScalableTargetCommand,
 } from '@aws-sdk/client-application-auto-scaling';
+import { retryPropagation } from '../aws/propagation.js';
 import { scalingResourceId } from '../desired/names.js';
 import { allPages, ignore, ofKind, type ResourceKind } from './kind.js';
 
@@ -62,15 +63,17 @@ export const scalableTarget: ResourceKind<'scalable-target'> = {
   orphan: () => true,
   async create(ctx, want) {
     const aas = await ctx.aws.get('autoscaling');
-    await aas.send(
-      new RegisterScalableTargetCommand({
-        ServiceNamespace: 'ecs',
-        ResourceId: want.resourceId,
-        ScalableDimension: 'ecs:service:DesiredCount',
-        MinCapacity: want.min,
-        MaxCapacity: want.max,
-        Tags: want.tags,
-      }),
+    await retryPropagation(`register scalable target ${want.resourceId}`, () =>
+      aas.send(
+        new RegisterScalableTargetCommand({
+          ServiceNamespace: 'ecs',
+          ResourceId: want.resourceId,
+          ScalableDimension: 'ecs:service:DesiredCount',
+          MinCapacity: want.min,
+          MaxCapacity: want.max,
+          Tags: want.tags,
+        }),
+      ),
     );
   },
   async update(ctx, want, _have, diff) {

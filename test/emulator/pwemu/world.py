@@ -57,6 +57,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # ListTaskDefinitions pages (maxResults 1..100, default 100; nextToken) and sorts (sort ASC/DESC)
     # as ECS does; off = moto's single unsorted answer.
     "pageTaskDefinitions": True,
+    # First use in an account (iamrules.py): CreateCluster/CreateService need AWSServiceRoleForECS,
+    # which the first refused call creates and which is usable slrPropagationSeconds after creation.
+    "requireServiceLinkedRoles": True,
+    "slrPropagationSeconds": 3.0,
+    # RegisterScalableTarget this soon after CreateService: "ECS service doesn't exist" (0 = off).
+    "scalableTargetLagSeconds": 2.0,
+    # A role this new cannot be assumed: CreateService/UpdateService refuse it, tasks fail (0 = off).
+    "iamPropagationSeconds": 2.0,
     "tickSeconds": 0.1,
 }
 
@@ -88,6 +96,8 @@ class EmuTask:
     mode: str = "simulated"  # simulated | starting | real
     failing: bool = False
     fail_reason: str = "Essential container in task exited"
+    fail_code: str = "EssentialContainerExited"
+    fail_exit_code: int | None = 1
     status: str = PROVISIONING
     desired: str = RUNNING
     healthy: bool = False
@@ -159,6 +169,8 @@ class World:
         # test overrides: (tg arn, id, port or None) -> (state, reason, description)
         self.health_overrides: dict[tuple[str, str, int | None], tuple[str, str | None, str | None]] = {}
         self._ip_counter = itertools.count(1)
+        # (account, region, cluster, service) -> when CreateService made it (iamrules.py)
+        self.service_created_at: dict[tuple[str, str, str, str], Any] = {}
         # the ALB data plane (alb.DataPlane), set by patches.apply
         self.alb: Any = None
         self._stop = threading.Event()
@@ -170,7 +182,8 @@ class World:
             for key, value in patch.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
-                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests"):
+                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
+                           "requireServiceLinkedRoles"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -208,6 +221,7 @@ class World:
             self.target_health.clear()
             self.health_overrides.clear()
             self.failing_images.clear()
+            self.service_created_at.clear()
             self.config = dict(self.defaults)
             if self.alb is not None:
                 self.alb.reset()  # stop every listener's server, free the load balancers' addresses
@@ -416,7 +430,7 @@ class World:
         if t.mode == "simulated" and t.status in (PROVISIONING, PENDING) and t.desired == RUNNING:
             if now >= t.launched_at + half:
                 if t.failing:
-                    self._task_failed(t, t.fail_reason, "EssentialContainerExited", 1)
+                    self._task_failed(t, t.fail_reason, t.fail_code, t.fail_exit_code)
                 else:
                     t.status = RUNNING
                     self._set_moto_task(t, started=True)
@@ -457,8 +471,15 @@ class World:
             t.id = t.moto_task.id
         t.ip = self._task_ip(t)
 
+        from . import iamrules  # iamrules imports this module
+
         secret_values, secret_error = self._resolve_secrets(st, essential)
-        if secret_error:
+        fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(self, backend.account_id, a)), None)
+        if fresh:
+            # ECS cannot assume a role IAM has not propagated yet: the task never starts.
+            t.failing, t.fail_reason = True, iamrules.unassumable_role_message(fresh)
+            t.fail_code, t.fail_exit_code = "TaskFailedToStart", None
+        elif secret_error:
             t.failing, t.fail_reason = True, secret_error
         elif self.image_failing(image):
             t.failing = True
