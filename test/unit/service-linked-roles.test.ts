@@ -3,16 +3,22 @@
  * first create (GetRole, else CreateServiceLinkedRole; "has been taken" = exists), and the
  * propagation errors retried with a bound (aws-sdk-client-mock).
  */
+import { ApplicationAutoScalingClient, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
+import { CreateClusterCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { CreateServiceLinkedRoleCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ApplyContext } from '../../src/lib/apply/context.js';
 import { propagationKind, retryPropagation } from '../../src/lib/aws/propagation.js';
 import { PatchworkError } from '../../src/lib/errors.js';
+import { Emitter } from '../../src/lib/events.js';
+import { REGISTRY } from '../../src/lib/resources/index.js';
 import {
   ensureServiceLinkedRoles,
   SERVICE_LINKED_ROLES,
   serviceLinkedRolesFor,
 } from '../../src/lib/service-linked-roles.js';
 import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
+import { FACTS } from './provision-fixtures.js';
 
 afterAll(restoreAwsMocks);
 
@@ -202,5 +208,50 @@ describe('propagation errors', () => {
     // 0.5 + 1 + 2 + 4 + 5 + 5 + 5 + 5 + 2.5 s: capped at 5 s, the last sleep cut to the bound.
     expect(c.sleeps).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000, 5000, 2500]);
     expect(calls).toBe(10);
+  });
+});
+
+describe('the creates that meet them retry them', () => {
+  const ctx = (): ApplyContext => ({
+    aws: testClients(),
+    region: 'eu-west-1',
+    facts: FACTS,
+    ids: { securityGroups: new Map(), targetGroups: new Map(), loadBalancers: new Map(), listeners: new Map() },
+    events: new Emitter(),
+    pollMs: 1,
+    waitMs: 1_000,
+  });
+
+  it('CreateCluster refused while the service-linked role propagates, then made', async () => {
+    const ecs = awsMock(ECSClient);
+    ecs.reset();
+    ecs
+      .on(CreateClusterCommand)
+      .rejectsOnce(SLR)
+      .resolves({ cluster: { clusterName: 'shop-prod' } });
+    await REGISTRY['ecs-cluster'].create(ctx(), {
+      kind: 'ecs-cluster',
+      name: 'shop-prod',
+      tags: {},
+      containerInsights: 'enabled',
+    });
+    expect(ecs.commandCalls(CreateClusterCommand)).toHaveLength(2);
+  });
+
+  it('RegisterScalableTarget refused "ECS service doesn\'t exist" right after CreateService, then made', async () => {
+    // Its middleware types differ from aws-sdk-client-mock's generic client type (a typing quirk only).
+    const aas = awsMock(ApplicationAutoScalingClient as never);
+    aas.reset();
+    aas.on(RegisterScalableTargetCommand).rejectsOnce(NO_SERVICE).resolves({});
+    await REGISTRY['scalable-target'].create(ctx(), {
+      kind: 'scalable-target',
+      name: 'service/shop-prod/shop-prod-web',
+      service: 'web',
+      tags: {},
+      resourceId: 'service/shop-prod/shop-prod-web',
+      min: 1,
+      max: 3,
+    });
+    expect(aas.commandCalls(RegisterScalableTargetCommand)).toHaveLength(2);
   });
 });
