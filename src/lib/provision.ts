@@ -9,6 +9,7 @@ import { PatchworkError } from './errors.js';
 import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
 import { type PublicPlan, plan, publicPlan } from './plan/index.js';
+import { ensureServiceLinkedRoles, serviceLinkedRolesFor } from './service-linked-roles.js';
 import { type CommonOptions, openSession } from './session.js';
 
 export interface ProvisionOptions extends CommonOptions {
@@ -60,6 +61,11 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   }
   let applied = 0;
   if (!opts.dryRun && shown.pending) {
+    const roles = serviceLinkedRolesFor(planned.changes);
+    if (roles.length)
+      await events.task('iam/service-linked-roles', 'ensure the service-linked roles', () =>
+        ensureServiceLinkedRoles(aws, roles),
+      );
     declareTasks(events, planned.changes);
     const result = await apply(
       {

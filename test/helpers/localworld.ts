@@ -44,6 +44,14 @@ export interface EmulatorConfig {
   limitDescribeServices: boolean;
   /** ListTaskDefinitions pages (maxResults ≤ 100, nextToken) and sorts (sort ASC/DESC) as ECS does. */
   pageTaskDefinitions: boolean;
+  /** CreateCluster/CreateService refused until AWSServiceRoleForECS exists (the first refusal creates it). */
+  requireServiceLinkedRoles: boolean;
+  /** A service-linked role is usable this many seconds after its creation. */
+  slrPropagationSeconds: number;
+  /** RegisterScalableTarget this soon after CreateService: "ECS service doesn't exist" (0 = off). */
+  scalableTargetLagSeconds: number;
+  /** A role this new cannot be passed to CreateService/UpdateService or start a task (0 = off). */
+  iamPropagationSeconds: number;
   tickSeconds: number;
   /** Check every request against AWS's API models (botocore's service-2.json) before moto sees it. */
   validateRequests: boolean;
@@ -71,6 +79,10 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   checkSecrets: true,
   limitDescribeServices: true,
   pageTaskDefinitions: true,
+  requireServiceLinkedRoles: true,
+  slrPropagationSeconds: 3,
+  scalableTargetLagSeconds: 2,
+  iamPropagationSeconds: 2,
   tickSeconds: 0.1,
   // On in every test; PATCHWORK_EMULATOR_VALIDATE=0 turns it off for a whole run (BENCHMARKS.md measures the cost).
   validateRequests: process.env.PATCHWORK_EMULATOR_VALIDATE !== '0',

@@ -143,8 +143,15 @@ let net: Net;
 
 beforeEach(async () => {
   // These tests follow the scheduler step by step: reads are current (the read-after-write lag has its own
-  // tests below), and FAKE_REPO's images need not exist in ECR (the pull check has its own tests too).
-  await resetWorld({ rolloutSeconds: 2, runContainers: false, consistencyLagSeconds: 0, checkImages: false });
+  // tests below), FAKE_REPO's images need not exist in ECR (the pull check has its own tests too), and the
+  // account is not new (the first-use rules have their own file, emulator-iam.test.ts).
+  await resetWorld({
+    rolloutSeconds: 2,
+    runContainers: false,
+    consistencyLagSeconds: 0,
+    checkImages: false,
+    requireServiceLinkedRoles: false,
+  });
   awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
   net = network();
 });

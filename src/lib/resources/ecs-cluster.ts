@@ -7,6 +7,7 @@ import {
   UpdateClusterSettingsCommand,
 } from '@aws-sdk/client-ecs';
 import { retryOn, tagListLower } from '../apply/context.js';
+import { retryPropagation } from '../aws/propagation.js';
 import { clusterName } from '../desired/names.js';
 import { changed, hasTagDiff, ignore, ofKind, type ResourceKind, tagsFrom } from './kind.js';
 
@@ -38,12 +39,14 @@ export const ecsCluster: ResourceKind<'ecs-cluster'> = {
   fields: { update: ['containerInsights'], replace: [] },
   async create(ctx, want) {
     const ecs = await ctx.aws.get('ecs');
-    await ecs.send(
-      new CreateClusterCommand({
-        clusterName: want.name,
-        settings: [{ name: 'containerInsights', value: want.containerInsights }],
-        tags: tagListLower(want.tags),
-      }),
+    await retryPropagation(`create cluster ${want.name}`, () =>
+      ecs.send(
+        new CreateClusterCommand({
+          clusterName: want.name,
+          settings: [{ name: 'containerInsights', value: want.containerInsights }],
+          tags: tagListLower(want.tags),
+        }),
+      ),
     );
   },
   async update(ctx, want, have, diff) {

@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { type ApplyContext, settled, sgId, tagListLower, tgArn, waiter } from '../apply/context.js';
 import { describeServices } from '../aws/ecs.js';
+import { retryPropagation } from '../aws/propagation.js';
 import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import * as n from '../desired/names.js';
 import type { Bootstrap, EcsService, Facts, RuntimePlatform } from '../desired/types.js';
@@ -282,8 +283,8 @@ export const ecsService: ResourceKind<'ecs-service'> = {
   async create(ctx, want) {
     const ecs = await ctx.aws.get('ecs');
     const taskDefinition = await bootstrapTaskDefinition(ctx, want);
-    await ecs
-      .send(
+    await retryPropagation(`create service ${want.name}`, () =>
+      ecs.send(
         new CreateServiceCommand({
           cluster: want.cluster,
           serviceName: want.name,
@@ -295,16 +296,16 @@ export const ecsService: ResourceKind<'ecs-service'> = {
           ...serviceShape(ctx, want),
           tags: tagListLower(want.tags),
         }),
-      )
-      .then(
-        () => 'created',
-        // ECS answers a second CreateService for an ACTIVE service "Creation of service was not idempotent".
-        ifExists(['InvalidParameterException'], async (err) => {
-          if (!/not idempotent|already exists/i.test((err as Error).message ?? '')) return undefined;
-          const found = await ecs.send(new DescribeServicesCommand({ cluster: want.cluster, services: [want.name] }));
-          return found.services?.find((s) => s.status === 'ACTIVE')?.serviceArn;
-        }),
-      );
+      ),
+    ).then(
+      () => 'created',
+      // ECS answers a second CreateService for an ACTIVE service "Creation of service was not idempotent".
+      ifExists(['InvalidParameterException'], async (err) => {
+        if (!/not idempotent|already exists/i.test((err as Error).message ?? '')) return undefined;
+        const found = await ecs.send(new DescribeServicesCommand({ cluster: want.cluster, services: [want.name] }));
+        return found.services?.find((s) => s.status === 'ACTIVE')?.serviceArn;
+      }),
+    );
   },
   async update(ctx, want, have, diff) {
     const ecs = await ctx.aws.get('ecs');
@@ -331,7 +332,8 @@ export const ecsService: ResourceKind<'ecs-service'> = {
         input.taskDefinition = next.taskDefinition?.taskDefinitionArn;
       }
     }
-    if (Object.keys(input).length > 2) await ecs.send(new UpdateServiceCommand(input));
+    if (Object.keys(input).length > 2)
+      await retryPropagation(`update service ${want.name}`, () => ecs.send(new UpdateServiceCommand(input)));
     if (hasTagDiff(diff)) await ecs.send(new EcsTagResource({ resourceArn: have.id, tags: tagListLower(want.tags) }));
   },
   async delete(ctx, have) {

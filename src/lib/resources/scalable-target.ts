@@ -5,6 +5,7 @@ import {
   RegisterScalableTargetCommand,
 } from '@aws-sdk/client-application-auto-scaling';
 import type { ApplyContext } from '../apply/context.js';
+import { retryPropagation } from '../aws/propagation.js';
 import { scalingResourceId } from '../desired/names.js';
 import type { ScalableTarget } from '../desired/types.js';
 import { allPages, ignore, ofKind, type ResourceKind } from './kind.js';
@@ -62,7 +63,8 @@ export const scalableTarget: ResourceKind<'scalable-target'> = {
   replacedWith: (child, parent) => parent.kind === 'ecs-service' && child.resourceId.endsWith(`/${parent.name}`),
   // Of a configured service.
   orphan: () => true,
-  create: (ctx, want) => register(ctx, want, want.tags),
+  create: (ctx, want) =>
+    retryPropagation(`register scalable target ${want.resourceId}`, () => register(ctx, want, want.tags)),
   async update(ctx, want, _have, diff) {
     if (diff.some((d) => d.field === 'min' || d.field === 'max')) await register(ctx, want);
   },

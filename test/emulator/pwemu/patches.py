@@ -19,6 +19,7 @@ from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 
+from . import iamrules
 from .alb import DataPlane
 from .world import LOCK, World
 
@@ -72,6 +73,7 @@ def apply(world: World) -> None:
     _patch_elbv2(world)
     _patch_elbv2_data_plane(world.alb)
     patch_elbv2_rules(world)
+    iamrules.apply(world)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:

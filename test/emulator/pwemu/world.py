@@ -58,6 +58,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # ListTaskDefinitions pages (maxResults 1..100, default 100; nextToken) and sorts (sort ASC/DESC)
     # as ECS does; off = moto's single unsorted answer.
     "pageTaskDefinitions": True,
+    # First use in an account (iamrules.py): CreateCluster/CreateService need AWSServiceRoleForECS,
+    # which the first refused call creates and which is usable slrPropagationSeconds after creation.
+    "requireServiceLinkedRoles": True,
+    "slrPropagationSeconds": 3.0,
+    # RegisterScalableTarget this soon after CreateService: "ECS service doesn't exist" (0 = off).
+    "scalableTargetLagSeconds": 2.0,
+    # A role this new cannot be assumed: CreateService/UpdateService refuse it, tasks fail (0 = off).
+    "iamPropagationSeconds": 2.0,
     "tickSeconds": 0.1,
     # ECS reads are eventually consistent: for this long after CreateService / UpdateService,
     # DescribeServices and ListTasks answer the service's previous state (0 = read-after-write).
@@ -196,6 +204,8 @@ class World:
         self._ip_counter = itertools.count(1)
         # stale views of services (eventual consistency): id(svc) -> LagView
         self.lagged: dict[int, "LagView"] = {}
+        # (account, region, cluster, service) -> when CreateService made it (iamrules.py)
+        self.service_created_at: dict[tuple[str, str, str, str], Any] = {}
         # the ALB data plane (alb.DataPlane), set by patches.apply
         self.alb: Any = None
         self._stop = threading.Event()
@@ -207,7 +217,8 @@ class World:
             for key, value in patch.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
-                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests") or key.startswith("check"):
+                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
+                           "requireServiceLinkedRoles") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -284,6 +295,7 @@ class World:
             self.health_overrides.clear()
             self.failing_images.clear()
             self.lagged.clear()
+            self.service_created_at.clear()
             self.config = dict(self.defaults)
             self._apply_settings()
             if self.alb is not None:
@@ -534,9 +546,16 @@ class World:
             t.id = t.moto_task.id
         t.ip = self._task_ip(t)
 
+        from . import iamrules  # iamrules imports this module
+
         secret_values, secret_error = self._resolve_secrets(st, essential)
         pull_error = self._pull_error(st, image) if self.config["checkImages"] else ""
-        if secret_error:
+        fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(self, backend.account_id, a)), None)
+        if fresh:
+            # ECS cannot assume a role IAM has not propagated yet: the task never starts.
+            t.failing, t.fail_reason = True, iamrules.unassumable_role_message(fresh)
+            t.fail_code, t.fail_exit = "TaskFailedToStart", None
+        elif secret_error:
             t.failing, t.fail_reason = True, secret_error
         elif pull_error:
             t.failing, t.fail_reason, t.fail_code, t.fail_exit = True, pull_error, "TaskFailedToStart", None
