@@ -305,13 +305,18 @@ describe('provision on the local world', () => {
     const cwd = configDir(arm);
     const first = await provision(cwd);
     expect(first.code, first.stderr).toBe(0);
-    const platformOf = (service: string) => {
-      const svc = awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', service]).services[0];
+    // ECS reads lag behind CreateService/UpdateService (the world's consistencyLagSeconds): a service
+    // created a moment ago reads MISSING for a little while.
+    const platformOf = async (service: string) => {
+      const svc = await waitFor(
+        () => awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', service]).services[0],
+        { timeoutMs: 10_000, what: `${service} visible` },
+      );
       return awsCli(['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]).taskDefinition
         .runtimePlatform;
     };
-    expect(platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' });
-    expect(platformOf('shop-prod-api')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
+    expect(await platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'ARM64', operatingSystemFamily: 'LINUX' });
+    expect(await platformOf('shop-prod-api')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
     expect(pendingChanges(await provision(cwd, '--dry-run'))).toEqual([]);
 
     // web moves to amd64: provision plans the platform as drift of the service, and applies it.
@@ -333,11 +338,11 @@ describe('provision on the local world', () => {
     expect(fix.code, fix.stderr).toBe(0);
     // ECS reads lag behind UpdateService (the world's consistencyLagSeconds): the new revision shows
     // within the lag, and only then is there nothing left to plan.
-    await waitFor(() => platformOf('shop-prod-web').cpuArchitecture === 'X86_64', {
+    await waitFor(async () => (await platformOf('shop-prod-web')).cpuArchitecture === 'X86_64', {
       timeoutMs: 10_000,
       what: 'the service on the X86_64 revision',
     });
-    expect(platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
+    expect(await platformOf('shop-prod-web')).toEqual({ cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' });
     expect(pendingChanges(await provision(cwd, '--dry-run'))).toEqual([]);
   });
 
