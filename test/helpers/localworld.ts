@@ -47,6 +47,12 @@ export interface EmulatorConfig {
   tickSeconds: number;
   /** Check every request against AWS's API models (botocore's service-2.json) before moto sees it. */
   validateRequests: boolean;
+  /** DeleteSecurityGroup refuses a group that another group's rule or an ENI uses (world default: on). */
+  sgDependencies?: boolean;
+  /** Seconds a stopped task's ENI outlives the task (world default: 3). */
+  eniLingerSeconds?: number;
+  /** Seconds a just-created security group answers InvalidGroup.NotFound (world default: 1). */
+  sgVisibilitySeconds?: number;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {

@@ -18,6 +18,7 @@ from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 
+from . import ec2
 from .alb import DataPlane
 from .world import LOCK, World
 
@@ -70,6 +71,7 @@ def apply(world: World) -> None:
     _patch_ecs(world)
     _patch_elbv2(world)
     _patch_elbv2_data_plane(world.alb)
+    ec2.apply(world)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:

@@ -57,6 +57,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # ListTaskDefinitions pages (maxResults 1..100, default 100; nextToken) and sorts (sort ASC/DESC)
     # as ECS does; off = moto's single unsorted answer.
     "pageTaskDefinitions": True,
+    # DeleteSecurityGroup refuses (DependencyViolation) a group another group's rule references or a
+    # network interface uses, as EC2 does (ec2.py).
+    "sgDependencies": True,
+    # A stopped task's ENI (and so its security groups' use) outlives the task this long; AWS: minutes.
+    "eniLingerSeconds": 3.0,
+    # A just-created security group answers InvalidGroup.NotFound this long (EC2 eventual consistency).
+    "sgVisibilitySeconds": 1.0,
     "tickSeconds": 0.1,
 }
 
@@ -159,6 +166,10 @@ class World:
         # test overrides: (tg arn, id, port or None) -> (state, reason, description)
         self.health_overrides: dict[tuple[str, str, int | None], tuple[str, str | None, str | None]] = {}
         self._ip_counter = itertools.count(1)
+        # security group id -> monotonic time of its CreateSecurityGroup (sgVisibilitySeconds)
+        self.sg_created: dict[str, float] = {}
+        # ENIs of stopped tasks, deleted at a monotonic time: (when, ec2 backend, eni id)
+        self.lingering_enis: list[tuple[float, Any, str]] = []
         # the ALB data plane (alb.DataPlane), set by patches.apply
         self.alb: Any = None
         self._stop = threading.Event()
@@ -170,7 +181,7 @@ class World:
             for key, value in patch.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
-                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests"):
+                if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests", "sgDependencies"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -208,6 +219,8 @@ class World:
             self.target_health.clear()
             self.health_overrides.clear()
             self.failing_images.clear()
+            self.sg_created.clear()
+            self.lingering_enis.clear()
             self.config = dict(self.defaults)
             if self.alb is not None:
                 self.alb.reset()  # stop every listener's server, free the load balancers' addresses
@@ -224,6 +237,11 @@ class World:
 
     def tick(self) -> None:
         now = time.monotonic()
+        if self.lingering_enis:
+            due = [e for e in self.lingering_enis if e[0] <= now]
+            self.lingering_enis = [e for e in self.lingering_enis if e[0] > now]
+            for _, ec2, eni_id in due:
+                ec2.enis.pop(eni_id, None)
         clusters = set()
         for st in list(self.services.values()):
             self._tick_service(st, now)
@@ -647,7 +665,12 @@ class World:
             for att in mt.attachments or []:
                 for d in att.get("details", []):
                     if d.get("name") == "networkInterfaceId":
-                        ec2.enis.pop(d["value"], None)
+                        # ECS detaches and deletes a task's ENI a while after the task stopped.
+                        linger = self.config["eniLingerSeconds"]
+                        if linger > 0 and d["value"] in ec2.enis:
+                            self.lingering_enis.append((time.monotonic() + linger, ec2, d["value"]))
+                        else:
+                            ec2.enis.pop(d["value"], None)
         except Exception:
             pass
 
