@@ -69,6 +69,12 @@ export interface EmulatorConfig {
   checkCertificates: boolean;
   /** Seconds until a requested ACM certificate is ISSUED (PENDING_VALIDATION until then). */
   acmValidationSeconds: number;
+  /** DeleteSecurityGroup refuses a group that another group's rule or an ENI uses (world default: on). */
+  sgDependencies?: boolean;
+  /** Seconds a stopped task's ENI outlives the task (world default: 3). */
+  eniLingerSeconds?: number;
+  /** Seconds a just-created security group answers InvalidGroup.NotFound (world default: 1). */
+  sgVisibilitySeconds?: number;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {

@@ -1,14 +1,19 @@
 /**
  * destroy on the local world: refuses without --yes off a terminal, deletes in reverse order what
  * provision made (nothing tagged is left, counted with the AWS CLI), keeps ECR repositories holding
- * images unless --delete-images, and a second run finds nothing.
+ * images unless --delete-images, and a second run finds nothing. With every EC2 rule of the world on
+ * (DependencyViolation while a group is referenced or an ENI uses it, task ENIs lingering after
+ * their task, new groups briefly invisible), a deployed two-service environment is destroyed too.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { git } from '../helpers/git.js';
+import { awsCli, emu, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { copyWebapp } from '../helpers/webapp.js';
 
 const world = () => localWorld();
 const env = () => isolatedEnv(worldAwsEnv());
@@ -112,7 +117,8 @@ describe('destroy on the local world', () => {
     // And provision brings it back from nothing.
     const again = await run(cwd, 'provision');
     expect(again.code, again.stderr).toBe(0);
-  });
+    // Three provisions, two destroys and ~100 AWS CLI calls (seconds each on a loaded machine).
+  }, 600_000);
 
   it('keeps an ECR repository that holds images unless --delete-images', async () => {
     const cwd = configDir();
@@ -145,5 +151,65 @@ describe('destroy on the local world', () => {
     expect(all.code, all.stderr).toBe(0);
     expect(awsCli(['ecr', 'describe-repositories']).repositories).toEqual([]);
     expect(tagged()).toEqual([]);
-  });
+  }, 600_000);
+});
+
+describe('destroy of a deployed environment (real task containers, every EC2 rule on)', () => {
+  it('two services deployed: destroy exits 0, nothing tagged is left, a rerun has nothing to do', async () => {
+    execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
+    const config = await emu('config');
+    expect(config).toMatchObject({ sgDependencies: true, runContainers: true });
+    expect(config.eniLingerSeconds).toBeGreaterThan(0);
+    expect(config.sgVisibilitySeconds).toBeGreaterThan(0);
+    const app = `dx${Date.now().toString(36)}`;
+    const cwd = mkdtempSync(join(tmpdir(), 'pw-destroy-deployed-'));
+    copyWebapp(cwd);
+    writeFileSync(
+      join(cwd, 'patchwork.yml'),
+      [
+        `app: ${app}`,
+        `region: ${world().region}`,
+        `registry: "${world().registry}"`,
+        'services:',
+        '  web: { build: { context: app }, port: 8080, healthCheck: { path: /healthz } }',
+        '  api: { build: { context: app }, port: 8080, healthCheck: { path: /healthz }, route: { paths: ["/api/*"] } }',
+        'environments:',
+        '  it: { desiredCount: 1 }',
+        'deploy: { pollSeconds: 1, timeoutSeconds: 240 }',
+        '',
+      ].join('\n'),
+    );
+    git(cwd, 'init', '-q', '-b', 'main');
+    git(cwd, 'add', '-A');
+    git(cwd, 'commit', '-q', '-m', 'webapp');
+    const cli = (...args: string[]) =>
+      runCli([...args, '--env', 'it', '--json'], { cwd, env: env(), timeoutMs: 600_000 });
+
+    const prov = await cli('provision', '--yes');
+    expect(prov.code, prov.stderr).toBe(0);
+    const deployed = await cli('deploy');
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const tasks = (await emu('tasks')).tasks as { service: string; mode: string; lastStatus: string }[];
+    const running = tasks.filter((t) => t.lastStatus === 'RUNNING');
+    expect(running.map((t) => t.service).sort()).toEqual([`${app}-it-api`, `${app}-it-web`]);
+    expect(running.every((t) => t.mode === 'real')).toBe(true);
+
+    const first = await cli('destroy', '--yes');
+    expect(first.code, first.stderr).toBe(0);
+    const byTag = (key: string, value: string) =>
+      awsCli(['ec2', 'describe-security-groups', '--filters', `Name=tag:${key},Values=${value}`]).SecurityGroups;
+    expect(byTag('patchwork:app', app)).toEqual([]);
+    const lbs = awsCli(['elbv2', 'describe-load-balancers']).LoadBalancers as { LoadBalancerName: string }[];
+    expect(lbs.filter((l) => l.LoadBalancerName.startsWith(app))).toEqual([]);
+    const tgs = awsCli(['elbv2', 'describe-target-groups']).TargetGroups as { TargetGroupName: string }[];
+    expect(tgs.filter((t) => t.TargetGroupName.startsWith(app))).toEqual([]);
+    const clusters = awsCli(['ecs', 'describe-clusters', '--clusters', `${app}-it`]).clusters as { status: string }[];
+    expect(clusters.filter((c) => c.status === 'ACTIVE')).toEqual([]);
+    expect(tagged('it')).toEqual([]);
+
+    const second = await cli('destroy', '--yes');
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.result.deleted).toBe(0);
+    expect(second.result.apiCalls!.mutating).toBe(0);
+  }, 1_500_000);
 });

@@ -2,7 +2,7 @@
  * Apply: runs a plan against AWS in dependency order, one event task per resource. Deletes (and
  * the delete half of replacements) run first, in reverse kind order; then creates and updates in
  * kind order. Resources of one kind run in parallel, except kinds marked `sequential` (security
- * groups, which may refer to each other: the environment's own go first). Each change goes to its
+ * groups, which may refer to each other: the environment's own are created first and deleted last). Each change goes to its
  * kind's handler (src/lib/resources/<kind>.ts), typed by the kind.
  */
 import type { Kind } from '../desired/types.js';
@@ -40,10 +40,18 @@ export function assertReplaceable(change: Pick<PlannedChange, 'kind' | 'name'>):
   });
 }
 
-async function runStage(kind: Kind, items: PlannedChange[], fn: (c: PlannedChange) => Promise<void>): Promise<void> {
+async function runStage(
+  kind: Kind,
+  items: PlannedChange[],
+  fn: (c: PlannedChange) => Promise<void>,
+  removing = false,
+): Promise<void> {
   if (!items.length) return;
   if (kindOf(kind).sequential) {
-    const ordered = [...items].sort((a, b) => Number(!!a.service) - Number(!!b.service));
+    // The environment's own first when writing (services' resources refer to them), last when
+    // removing (a tasks group's rule names the load balancer's group: DependencyViolation).
+    const envFirst = (c: PlannedChange) => Number(!!c.service);
+    const ordered = [...items].sort((a, b) => (removing ? envFirst(b) - envFirst(a) : envFirst(a) - envFirst(b)));
     for (const c of ordered) await fn(c);
   } else {
     const results = await Promise.allSettled(items.map(fn));
@@ -97,6 +105,7 @@ export async function apply(
         );
         if (c.action === 'delete') applied++;
       },
+      true,
     );
   }
 

@@ -4,13 +4,19 @@ import {
   CreateSecurityGroupCommand,
   CreateTagsCommand,
   DeleteSecurityGroupCommand,
+  DescribeNetworkInterfacesCommand,
   DescribeSecurityGroupsCommand,
+  type EC2Client,
   type IpPermission,
+  RevokeSecurityGroupEgressCommand,
   RevokeSecurityGroupIngressCommand,
+  type SecurityGroup,
 } from '@aws-sdk/client-ec2';
-import { type ApplyContext, retryOn, sgId, tagList } from '../apply/context.js';
+import { type ApplyContext, sgId, sleep, tagList } from '../apply/context.js';
+import { isAwsError } from '../aws/errors.js';
 import { albSecurityGroupName, serviceSecurityGroupName } from '../desired/names.js';
 import { canonicalJson, type SgRule } from '../desired/types.js';
+import { PatchworkError } from '../errors.js';
 import { changed, hasTagDiff, ifExists, ignore, ofKind, type ResourceKind, tagsFrom } from './kind.js';
 
 export function sortRules<
@@ -48,6 +54,93 @@ function permission(ctx: ApplyContext, r: SgRule): IpPermission {
   else if (r.cidr?.includes(':')) p.Ipv6Ranges = [{ CidrIpv6: r.cidr }];
   else p.IpRanges = [{ CidrIp: r.cidr }];
   return p;
+}
+
+/**
+ * EC2 is eventually consistent: a group created a moment ago may answer InvalidGroup.NotFound to
+ * AuthorizeSecurityGroupIngress on it or naming it (EC2 "eventual consistency"; hashicorp/packer
+ * #3627). Retried with a growing pause for at most `VISIBILITY_MS`; the SDK does not retry it.
+ */
+export const VISIBILITY_MS = 10_000;
+export async function whenVisible<T>(fn: () => Promise<T>, budgetMs = VISIBILITY_MS): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let pause = 100; ; pause = Math.min(pause * 2, 2_000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isAwsError(err, 'InvalidGroup.NotFound') || Date.now() + pause > deadline) throw err;
+      await sleep(pause);
+    }
+  }
+}
+
+/** Rules of `g` (ingress and egress) that name `groupId` as their source or destination. */
+function referencing(g: SecurityGroup, groupId: string): { ingress: IpPermission[]; egress: IpPermission[] } {
+  const pick = (perms: IpPermission[] | undefined) =>
+    (perms ?? []).flatMap((p) => {
+      const pairs = (p.UserIdGroupPairs ?? []).filter((pair) => pair.GroupId === groupId);
+      if (!pairs.length) return [];
+      const rule: IpPermission = {
+        IpProtocol: p.IpProtocol,
+        UserIdGroupPairs: pairs.map((x) => ({ GroupId: x.GroupId })),
+      };
+      if (p.FromPort !== undefined) rule.FromPort = p.FromPort;
+      if (p.ToPort !== undefined) rule.ToPort = p.ToPort;
+      return [rule];
+    });
+  return { ingress: pick(g.IpPermissions), egress: pick(g.IpPermissionsEgress) };
+}
+
+/**
+ * Revokes the rules of this environment's other groups that name `have` (they keep it from being
+ * deleted: DependencyViolation). Groups of anyone else are never changed: their ids are returned.
+ */
+async function revokeReferences(
+  ec2: EC2Client,
+  have: { id: string; tags: Record<string, string> },
+): Promise<{
+  revoked: number;
+  foreign: string[];
+}> {
+  const found = new Map<string, SecurityGroup>();
+  for (const name of ['ip-permission.group-id', 'egress.ip-permission.group-id']) {
+    const out = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: name, Values: [have.id] }] }));
+    for (const g of out.SecurityGroups ?? []) if (g.GroupId && g.GroupId !== have.id) found.set(g.GroupId, g);
+  }
+  const sameEnv = (g: SecurityGroup) => {
+    const tags = tagsFrom(g.Tags);
+    return tags['patchwork:app'] === have.tags['patchwork:app'] && tags['patchwork:env'] === have.tags['patchwork:env'];
+  };
+  let revoked = 0;
+  const foreign: string[] = [];
+  for (const g of found.values()) {
+    const { ingress, egress } = referencing(g, have.id);
+    if (!ingress.length && !egress.length) continue;
+    if (!sameEnv(g)) {
+      foreign.push(g.GroupId!);
+      continue;
+    }
+    if (ingress.length) {
+      await ec2
+        .send(new RevokeSecurityGroupIngressCommand({ GroupId: g.GroupId, IpPermissions: ingress }))
+        .catch(ignore('InvalidPermission.NotFound', 'InvalidGroup.NotFound'));
+    }
+    if (egress.length) {
+      await ec2
+        .send(new RevokeSecurityGroupEgressCommand({ GroupId: g.GroupId, IpPermissions: egress }))
+        .catch(ignore('InvalidPermission.NotFound', 'InvalidGroup.NotFound'));
+    }
+    revoked += ingress.length + egress.length;
+  }
+  return { revoked, foreign };
+}
+
+/** Network interfaces still using the group (task and load balancer ENIs linger after they stop). */
+async function interfacesUsing(ec2: EC2Client, groupId: string): Promise<string[]> {
+  const out = await ec2
+    .send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] }))
+    .catch(() => ({ NetworkInterfaces: [] }));
+  return (out.NetworkInterfaces ?? []).map((n) => n.NetworkInterfaceId!).filter(Boolean);
 }
 
 export const securityGroup: ResourceKind<'security-group'> = {
@@ -147,14 +240,14 @@ export const securityGroup: ResourceKind<'security-group'> = {
       );
     ctx.ids.securityGroups.set(want.name, groupId);
     if (want.ingress.length) {
-      await ec2
-        .send(
+      await whenVisible(() =>
+        ec2.send(
           new AuthorizeSecurityGroupIngressCommand({
             GroupId: groupId,
             IpPermissions: want.ingress.map((r) => permission(ctx, r)),
           }),
-        )
-        .catch(ignore('InvalidPermission.Duplicate'));
+        ),
+      ).catch(ignore('InvalidPermission.Duplicate'));
     }
   },
   async update(ctx, want, have, diff) {
@@ -173,23 +266,55 @@ export const securityGroup: ResourceKind<'security-group'> = {
         );
       }
       if (add.length) {
-        await ec2
-          .send(
+        // A source group may have been created (replaced) a moment ago.
+        await whenVisible(() =>
+          ec2.send(
             new AuthorizeSecurityGroupIngressCommand({
               GroupId: have.id,
               IpPermissions: add.map((r) => permission(ctx, r)),
             }),
-          )
-          .catch(ignore('InvalidPermission.Duplicate'));
+          ),
+        ).catch(ignore('InvalidPermission.Duplicate'));
       }
     }
     if (hasTagDiff(diff)) await ec2.send(new CreateTagsCommand({ Resources: [have.id], Tags: tagList(want.tags) }));
   },
   async delete(ctx, have) {
     const ec2 = await ctx.aws.get('ec2');
-    // Network interfaces of a deleted load balancer or tasks linger for a while.
-    await retryOn(ctx, ['DependencyViolation', 'InvalidGroup.InUse'], () =>
-      ec2.send(new DeleteSecurityGroupCommand({ GroupId: have.id })),
-    ).catch(ignore('InvalidGroup.NotFound'));
+    // DependencyViolation: another group's rule names this one (revoked when the group is this
+    // environment's), or a network interface uses it: tasks' and load balancers' ENIs linger for
+    // minutes after they stop (EC2 DeleteSecurityGroup; ECS awsvpc). Bounded by waitMs.
+    const deadline = Date.now() + ctx.waitMs;
+    for (;;) {
+      try {
+        await ec2.send(new DeleteSecurityGroupCommand({ GroupId: have.id }));
+        return;
+      } catch (err) {
+        if (isAwsError(err, 'InvalidGroup.NotFound')) return;
+        if (!isAwsError(err, 'DependencyViolation', 'InvalidGroup.InUse')) throw err;
+        const { revoked, foreign } = await revokeReferences(ec2, have);
+        if (foreign.length) {
+          throw new PatchworkError(
+            'PW_CONFLICT',
+            `security group ${have.name} (${have.id}) is referenced by rules of ${foreign.join(', ')}, which patchwork does not manage`,
+            {
+              hint: `remove those rules (aws ec2 revoke-security-group-ingress --group-id ${foreign[0]} …), then run destroy again`,
+            },
+          );
+        }
+        if (revoked) continue;
+        if (Date.now() + ctx.pollMs > deadline) {
+          const enis = await interfacesUsing(ec2, have.id);
+          throw new PatchworkError(
+            'PW_TIMEOUT',
+            `security group ${have.name} (${have.id}) is still in use${enis.length ? ` by ${enis.join(', ')}` : ''} after ${Math.round(ctx.waitMs / 1000)} s`,
+            {
+              hint: 'network interfaces of stopped tasks and deleted load balancers linger for minutes; run destroy again to finish',
+            },
+          );
+        }
+        await sleep(ctx.pollMs);
+      }
+    }
   },
 };

@@ -20,6 +20,7 @@ from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 
 from . import iamrules
+from . import ec2
 from .alb import DataPlane
 from .world import LOCK, World
 
@@ -74,6 +75,7 @@ def apply(world: World) -> None:
     _patch_elbv2_data_plane(world.alb)
     patch_elbv2_rules(world)
     iamrules.apply(world)
+    ec2.apply(world)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:

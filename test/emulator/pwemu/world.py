@@ -66,6 +66,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "scalableTargetLagSeconds": 2.0,
     # A role this new cannot be assumed: CreateService/UpdateService refuse it, tasks fail (0 = off).
     "iamPropagationSeconds": 2.0,
+    # DeleteSecurityGroup refuses (DependencyViolation) a group another group's rule references or a
+    # network interface uses, as EC2 does (ec2.py).
+    "sgDependencies": True,
+    # A stopped task's ENI (and so its security groups' use) outlives the task this long; AWS: minutes.
+    "eniLingerSeconds": 3.0,
+    # A just-created security group answers InvalidGroup.NotFound this long (EC2 eventual consistency).
+    "sgVisibilitySeconds": 1.0,
     "tickSeconds": 0.1,
     # ECS reads are eventually consistent: for this long after CreateService / UpdateService,
     # DescribeServices and ListTasks answer the service's previous state (0 = read-after-write).
@@ -206,6 +213,10 @@ class World:
         self.lagged: dict[int, "LagView"] = {}
         # (account, region, cluster, service) -> when CreateService made it (iamrules.py)
         self.service_created_at: dict[tuple[str, str, str, str], Any] = {}
+        # security group id -> monotonic time of its CreateSecurityGroup (sgVisibilitySeconds)
+        self.sg_created: dict[str, float] = {}
+        # ENIs of stopped tasks, deleted at a monotonic time: (when, ec2 backend, eni id)
+        self.lingering_enis: list[tuple[float, Any, str]] = []
         # the ALB data plane (alb.DataPlane), set by patches.apply
         self.alb: Any = None
         self._stop = threading.Event()
@@ -218,7 +229,7 @@ class World:
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
                 if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
-                           "requireServiceLinkedRoles") or key.startswith("check"):
+                           "requireServiceLinkedRoles", "sgDependencies") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -296,6 +307,8 @@ class World:
             self.failing_images.clear()
             self.lagged.clear()
             self.service_created_at.clear()
+            self.sg_created.clear()
+            self.lingering_enis.clear()
             self.config = dict(self.defaults)
             self._apply_settings()
             if self.alb is not None:
@@ -313,6 +326,11 @@ class World:
 
     def tick(self) -> None:
         now = time.monotonic()
+        if self.lingering_enis:
+            due = [e for e in self.lingering_enis if e[0] <= now]
+            self.lingering_enis = [e for e in self.lingering_enis if e[0] > now]
+            for _, ec2, eni_id in due:
+                ec2.enis.pop(eni_id, None)
         clusters = set()
         for st in list(self.services.values()):
             self._tick_service(st, now)
@@ -777,7 +795,12 @@ class World:
             for att in mt.attachments or []:
                 for d in att.get("details", []):
                     if d.get("name") == "networkInterfaceId":
-                        ec2.enis.pop(d["value"], None)
+                        # ECS detaches and deletes a task's ENI a while after the task stopped.
+                        linger = self.config["eniLingerSeconds"]
+                        if linger > 0 and d["value"] in ec2.enis:
+                            self.lingering_enis.append((time.monotonic() + linger, ec2, d["value"]))
+                        else:
+                            ec2.enis.pop(d["value"], None)
         except Exception:
             pass
 

@@ -1,0 +1,102 @@
+"""EC2 rules AWS enforces and moto does not (README: "EC2 rules").
+
+* DeleteSecurityGroup answers `DependencyViolation` while another group's rule references the group
+  or a network interface uses it (config `sgDependencies`). Task ENIs outlive their task for
+  `eniLingerSeconds` (World._delete_eni), as ECS detaches and deletes them some time after the task
+  stopped.
+* A just-created security group is not visible for `sgVisibilitySeconds`: AuthorizeSecurityGroup-
+  Ingress/Egress on it or referencing it, and DescribeSecurityGroups naming it by id, answer
+  `InvalidGroup.NotFound` (EC2's eventual consistency).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from moto.ec2.exceptions import DependencyViolationError, InvalidSecurityGroupNotFoundError
+from moto.ec2.responses import security_groups as sg_responses
+
+from .world import LOCK, World
+
+
+def apply(world: World) -> None:
+    Response = sg_responses.SecurityGroups
+
+    def invisible(group_id: str | None) -> bool:
+        if not group_id:
+            return False
+        created = world.sg_created.get(group_id)
+        return created is not None and time.monotonic() - created < world.config["sgVisibilitySeconds"]
+
+    orig_create = Response.create_security_group
+
+    def create_security_group(self: Any) -> Any:
+        with LOCK:
+            result = orig_create(self)
+            group = self.ec2_backend.get_security_group_from_name(self._get_param("GroupName"), self._get_param("VpcId"))
+            if group is not None:
+                world.sg_created[group.id] = time.monotonic()
+            return result
+
+    Response.create_security_group = create_security_group
+
+    def authorize(orig: Any) -> Any:
+        def wrapper(self: Any) -> Any:
+            with LOCK:
+                target = self._get_param("GroupId")
+                if invisible(target):
+                    raise InvalidSecurityGroupNotFoundError(target)
+                for rule in self._process_rules_from_querystring():
+                    for pair in rule.get("source_groups") or []:
+                        if invisible(pair.get("GroupId")):
+                            raise InvalidSecurityGroupNotFoundError(pair["GroupId"])
+                return orig(self)
+
+        return wrapper
+
+    Response.authorize_security_group_ingress = authorize(Response.authorize_security_group_ingress)
+    Response.authorize_security_group_egress = authorize(Response.authorize_security_group_egress)
+
+    orig_describe = Response.describe_security_groups
+
+    def describe_security_groups(self: Any) -> Any:
+        with LOCK:
+            for group_id in self._get_param("GroupIds", []) or []:
+                if invisible(group_id):
+                    raise InvalidSecurityGroupNotFoundError(group_id)
+            return orig_describe(self)
+
+    Response.describe_security_groups = describe_security_groups
+
+    orig_delete = Response.delete_security_group
+
+    def delete_security_group(self: Any) -> Any:
+        with LOCK:
+            if world.config.get("sgDependencies", True):
+                backend = self.ec2_backend
+                name, group_id = self._get_param("GroupName"), self._get_param("GroupId")
+                group = backend.get_security_group_by_name_or_id(group_id or name) if (group_id or name) else None
+                if group is not None and dependents(backend, group.id):
+                    # EC2's answer (Query API error `DependencyViolation`).
+                    raise DependencyViolationError(f"resource {group.id} has a dependent object")
+            return orig_delete(self)
+
+    Response.delete_security_group = delete_security_group
+
+
+def dependents(backend: Any, group_id: str) -> list[str]:
+    """What keeps `group_id` from being deleted: other groups whose rules name it, ENIs using it."""
+    found: list[str] = []
+    for groups in backend.groups.values():
+        for g in groups.values():
+            if g.id == group_id:
+                continue  # a group's rules may name the group itself
+            for rule in [*g.ingress_rules, *g.egress_rules]:
+                if (rule.source_group or {}).get("GroupId") == group_id:
+                    found.append(g.id)
+                    break
+    for eni in backend.enis.values():
+        if any(getattr(g, "id", None) == group_id for g in eni.group_set):
+            found.append(eni.id)
+    return found
