@@ -193,6 +193,9 @@ describe('provision on the local world', () => {
 
   it('drift made with the AWS CLI is listed by --dry-run (exit 6) and repaired by apply', async () => {
     const cwd = configDir(ONE(world().region));
+    const desiredCount = (): number | undefined =>
+      awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', 'shop-prod-web']).services[0]
+        ?.desiredCount;
     expect((await provision(cwd)).code).toBe(0);
     const sg = awsCli(['ec2', 'describe-security-groups', '--filters', 'Name=group-name,Values=shop-prod-web-tasks'])
       .SecurityGroups[0];
@@ -218,6 +221,8 @@ describe('provision on the local world', () => {
     const repoArn = awsCli(['ecr', 'describe-repositories', '--repository-names', 'shop-prod-web']).repositories[0]
       .repositoryArn;
     awsCli(['ecr', 'untag-resource', '--resource-arn', repoArn, '--tag-keys', 'managed-by']);
+    // ECS reads lag behind UpdateService (the world's consistencyLagSeconds): drift shows once it is visible.
+    await waitFor(() => desiredCount() === 9, { timeoutMs: 10_000, what: 'the out-of-band desired count visible' });
 
     const dry = await provision(cwd, '--dry-run', '--exit-code');
     expect(dry.code).toBe(6);
@@ -233,6 +238,7 @@ describe('provision on the local world', () => {
     const fix = await provision(cwd);
     expect(fix.code, fix.stderr).toBe(0);
     expect(fix.result.applied).toBe(5);
+    await waitFor(() => desiredCount() === 2, { timeoutMs: 10_000, what: 'the repaired desired count visible' });
     const again = await provision(cwd, '--dry-run', '--exit-code');
     expect(again.code).toBe(0);
     expect(pendingChanges(again)).toEqual([]);
@@ -243,10 +249,7 @@ describe('provision on the local world', () => {
     expect(
       awsCli(['elbv2', 'describe-target-groups', '--names', 'shop-prod-web']).TargetGroups[0].HealthCheckPath,
     ).toBe('/healthz');
-    expect(
-      awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', 'shop-prod-web']).services[0]
-        .desiredCount,
-    ).toBe(2);
+    expect(desiredCount()).toBe(2);
     expect(awsCli(['logs', 'describe-log-groups', '--log-group-name-prefix', 'shop-prod-web']).logGroups).toHaveLength(
       1,
     );

@@ -257,7 +257,8 @@ describe('status', () => {
     const arn = awsCli(['ecs', 'register-task-definition', '--cli-input-json', `file://${file}`]).taskDefinition
       .taskDefinitionArn;
     awsCli(['ecs', 'update-service', '--cluster', 'shop-prod', '--service', 'shop-prod-web', '--task-definition', arn]);
-    const run = await status();
+    // ECS reads lag behind UpdateService (the world's consistencyLagSeconds): wait until status sees it.
+    const run = await until(status, (r) => report(r)?.services[0]?.deployments[0]?.taskDefinition === arn);
     const primary = report(run).services[0]!.deployments[0]!;
     expect(primary).toMatchObject({ status: 'PRIMARY', taskDefinition: arn, sha: null, shaSource: null });
     expect(primary.shaNote).toBe('unknown (image sha256:ffffffffffff… not from a patchwork release)');
