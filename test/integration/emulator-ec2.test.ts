@@ -36,7 +36,14 @@ const notFound = (op: string, id: string) =>
 
 describe('DeleteSecurityGroup: DependencyViolation while the group is in use (AWS CLI)', () => {
   beforeEach(async () => {
-    await resetWorld({ sgVisibilitySeconds: 0, runContainers: false, rolloutSeconds: 1 });
+    // The account is not new (first-use rules: emulator-iam.test.ts); the test images need not be pulled.
+    await resetWorld({
+      sgVisibilitySeconds: 0,
+      runContainers: false,
+      rolloutSeconds: 1,
+      requireServiceLinkedRoles: false,
+      checkImages: false,
+    });
   });
 
   it('a group referenced by another group’s ingress or egress rule is refused, and deletable once revoked', () => {
