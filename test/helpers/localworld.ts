@@ -293,3 +293,14 @@ export function expireDeployLock(table: string, msAgo: number): void {
     `{":e":{"N":"${Date.now() - msAgo}"}}`,
   ]);
 }
+
+/**
+ * Waits out the world's ECS read-after-write lag (consistencyLagSeconds, as ECS's eventual
+ * consistency): a provision started sooner after a CreateService/UpdateService may still read the
+ * previous state, so "a second run changes nothing" holds once this has passed.
+ */
+export async function settleEcsReads(): Promise<void> {
+  const cfg = (await emu('config')) as { consistencyLagSeconds?: number };
+  const ms = ((cfg.consistencyLagSeconds ?? DEFAULT_EMULATOR_CONFIG.consistencyLagSeconds) + 0.3) * 1000;
+  await new Promise((r) => setTimeout(r, ms));
+}

@@ -19,7 +19,7 @@ import { ErrorCodes } from '../../src/lib/errors.js';
 import { type FaultProxy, startFaultProxy } from '../faults/proxy.js';
 import { type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
-import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { awsCli, localWorld, resetWorld, waitFor, worldAwsEnv } from '../helpers/localworld.js';
 
 const APP = 'envfault';
 const ENV = 'it';
@@ -142,14 +142,13 @@ afterAll(async () => {
 
 describe('Docker engine down', () => {
   it('deploy → PW_NO_DOCKER (exit 1), nothing changed in ECS, the lock released', async () => {
-    const before = awsCli([
-      'ecs',
-      'describe-services',
-      '--cluster',
-      `${APP}-${ENV}`,
-      '--services',
-      `${APP}-${ENV}-web`,
-    ]);
+    const describe = () =>
+      awsCli(['ecs', 'describe-services', '--cluster', `${APP}-${ENV}`, '--services', `${APP}-${ENV}-web`]);
+    // Provisioned a moment ago: ECS reads lag behind CreateService (the world's consistencyLagSeconds).
+    const before = await waitFor(() => (describe().services[0] ? describe() : undefined), {
+      timeoutMs: 10_000,
+      what: 'the provisioned service visible',
+    });
     const run = await runCli(['deploy', '--env', ENV, '--config', config, '--json', '--timeout', '60s'], {
       env: worldEnv({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' }),
       cwd: repo,
@@ -160,7 +159,7 @@ describe('Docker engine down', () => {
     // No UpdateService / RegisterTaskDefinition happened.
     const ops = Object.keys(run.result.apiCalls?.byOperation ?? {});
     expect(ops.filter((o) => /UpdateService|RegisterTaskDefinition/.test(o))).toEqual([]);
-    const after = awsCli(['ecs', 'describe-services', '--cluster', `${APP}-${ENV}`, '--services', `${APP}-${ENV}-web`]);
+    const after = describe();
     expect(after.services[0].taskDefinition).toBe(before.services[0].taskDefinition);
     // Whether or not deploy took the lock before building, it is not left behind.
     const lock = awsCli([

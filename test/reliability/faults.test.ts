@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMutating } from '../../src/lib/aws/counter.js';
 import { FaultProxy, type FaultRule, type Injected, startFaultProxy } from '../faults/proxy.js';
 import type { CliRun } from '../helpers/cli.js';
-import { localWorld, resetWorld } from '../helpers/localworld.js';
+import { localWorld, resetWorld, settleEcsReads } from '../helpers/localworld.js';
 import {
   describeService,
   ensureGolangImage,
@@ -76,6 +76,7 @@ function expectDeployed(a: TestApp, dep: CliRun) {
 
 /** A second provision, straight to moto: nothing left to create or fix. */
 async function expectConverged(a: TestApp) {
+  await settleEcsReads();
   const again = await a.cli(['provision', '--yes']);
   expect(again.code, again.stderr).toBe(0);
   return again;

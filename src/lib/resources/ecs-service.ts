@@ -6,7 +6,6 @@
 import {
   CreateServiceCommand,
   DeleteServiceCommand,
-  DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   TagResourceCommand as EcsTagResource,
   RegisterTaskDefinitionCommand,
@@ -302,8 +301,9 @@ export const ecsService: ResourceKind<'ecs-service'> = {
       // ECS answers a second CreateService for an ACTIVE service "Creation of service was not idempotent".
       ifExists(['InvalidParameterException'], async (err) => {
         if (!/not idempotent|already exists/i.test((err as Error).message ?? '')) return undefined;
-        const found = await ecs.send(new DescribeServicesCommand({ cluster: want.cluster, services: [want.name] }));
-        return found.services?.find((s) => s.status === 'ACTIVE')?.serviceArn;
+        // Created by the first attempt a moment ago: ECS may still read it MISSING (eventual consistency).
+        const found = await describeServices(ecs, want.cluster, [want.name], { missingGraceMs: 10_000 });
+        return found.services.find((s) => s.status === 'ACTIVE')?.serviceArn;
       }),
     );
   },
