@@ -93,7 +93,7 @@ describe('smoke test', () => {
     const { host, paths } = await lb([503, 503, 200]);
     const r = await runSmoke(
       await session(host),
-      { path: '/healthz', expectStatus: 200, timeoutSeconds: 10 },
+      { path: '/healthz', host: null, url: null, expectStatus: 200, timeoutSeconds: 10 },
       async () => {},
     );
     expect(r).toMatchObject({ ok: true, status: 200, attempts: 3, reason: null, url: `http://${host}/healthz` });
@@ -102,7 +102,13 @@ describe('smoke test', () => {
 
   it('fails with the last status after the timeout', async () => {
     const { host } = await lb([500]);
-    const r = await runSmoke(await session(host), { path: '/', expectStatus: 200, timeoutSeconds: 2 });
+    const r = await runSmoke(await session(host), {
+      path: '/',
+      host: null,
+      url: null,
+      expectStatus: 200,
+      timeoutSeconds: 2,
+    });
     expect(r.ok).toBe(false);
     expect(r.status).toBe(500);
     expect(r.reason).toBe('answered 500, expected 200');
@@ -111,7 +117,13 @@ describe('smoke test', () => {
 
   it('a redirect is an answer, not followed', async () => {
     const { host } = await lb([301]);
-    const r = await runSmoke(await session(host), { path: '/', expectStatus: 301, timeoutSeconds: 2 });
+    const r = await runSmoke(await session(host), {
+      path: '/',
+      host: null,
+      url: null,
+      expectStatus: 301,
+      timeoutSeconds: 2,
+    });
     expect(r).toMatchObject({ ok: true, status: 301, attempts: 1 });
   });
 
@@ -119,7 +131,13 @@ describe('smoke test', () => {
     const { host } = await lb([200]);
     await new Promise<void>((r) => server!.close(() => r()));
     server = null;
-    const r = await runSmoke(await session(host), { path: '/', expectStatus: 200, timeoutSeconds: 1 });
+    const r = await runSmoke(await session(host), {
+      path: '/',
+      host: null,
+      url: null,
+      expectStatus: 200,
+      timeoutSeconds: 1,
+    });
     expect(r.ok).toBe(false);
     expect(r.status).toBeNull();
     expect(r.reason).toBe('ECONNREFUSED');

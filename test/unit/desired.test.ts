@@ -85,7 +85,7 @@ describe('desired state', () => {
       {
         Action: ['secretsmanager:GetSecretValue'],
         Effect: 'Allow',
-        Resource: ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbC'],
+        Resource: ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbC-??????'],
         Sid: 'ReadOwnSecrets',
       },
     ]);

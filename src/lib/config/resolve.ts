@@ -119,9 +119,20 @@ export interface ResolvedEnvironment {
     pollSeconds: number;
     keepReleases: number;
     lockTtlSeconds: number;
-    smoke: { path: string; expectStatus: number; timeoutSeconds: number } | null;
+    smoke: SmokeConfig | null;
   };
+  /** Customer-managed KMS keys of the services' secrets (kms:Decrypt for the execution roles). */
+  secretsKmsKeys: string[];
   tags: Record<string, string>;
+}
+
+/** `deploy.smoke`: `url` replaces the load balancer URL entirely; else `path` through it, with `host` as Host and SNI. */
+export interface SmokeConfig {
+  path: string | null;
+  host: string | null;
+  url: string | null;
+  expectStatus: number;
+  timeoutSeconds: number;
 }
 
 export interface ResolveOptions {
@@ -232,6 +243,24 @@ export function resolveEnvironment(
   const network = merge(defaults.network, env.network) ?? {};
   const registry =
     env.registry !== undefined ? env.registry : defaults.registry !== undefined ? defaults.registry : raw.registry;
+
+  const smokeAt: KeyPath = env.deploy?.smoke
+    ? [...envPath, 'deploy', 'smoke']
+    : defaults.deploy?.smoke
+      ? ['defaults', 'deploy', 'smoke']
+      : ['deploy', 'smoke'];
+  if (deploy.smoke) {
+    const sm = deploy.smoke;
+    if (sm.url && (sm.path || sm.host))
+      issues.push(
+        source.issue(
+          [...smokeAt, 'url'],
+          `url replaces the load balancer URL entirely: set url, or path${sm.host ? ' and host' : ''}, not both`,
+        ),
+      );
+    else if (!sm.url && !sm.path)
+      issues.push(source.issue(smokeAt, 'the smoke test needs path: (through the load balancer) or url:'));
+  }
 
   if (autoscaling && autoscaling.min > autoscaling.max) {
     issues.push(
@@ -449,6 +478,7 @@ export function resolveEnvironment(
     allowedCidrs: env.allowedCidrs ?? defaults.allowedCidrs ?? [...DEFAULTS.allowedCidrs],
     logRetentionDays: env.logRetentionDays ?? defaults.logRetentionDays ?? DEFAULTS.logRetentionDays,
     keepImages: env.keepImages ?? defaults.keepImages ?? DEFAULTS.keepImages,
+    secretsKmsKeys: [...new Set(env.secretsKmsKeys ?? defaults.secretsKmsKeys ?? [])].sort(),
     deploy: {
       timeoutSeconds: deploy.timeoutSeconds ?? DEFAULTS.timeoutSeconds,
       pollSeconds: deploy.pollSeconds ?? DEFAULTS.pollSeconds,
@@ -456,7 +486,9 @@ export function resolveEnvironment(
       lockTtlSeconds: deploy.lockTtlSeconds ?? DEFAULTS.lockTtlSeconds,
       smoke: deploy.smoke
         ? {
-            path: deploy.smoke.path,
+            path: deploy.smoke.path ?? null,
+            host: deploy.smoke.host ?? null,
+            url: deploy.smoke.url ?? null,
             expectStatus: deploy.smoke.expectStatus ?? DEFAULTS.smokeStatus,
             timeoutSeconds: deploy.smoke.timeoutSeconds ?? DEFAULTS.smokeTimeout,
           }

@@ -22,6 +22,8 @@ export const SECRET_ARN_RE =
 export const CERT_ARN_RE = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate\/[A-Za-z0-9-]+$/;
 const SNS_ARN_RE = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/;
 const IAM_POLICY_ARN_RE = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/.+$/;
+/** A KMS key ARN (not an alias: kms:Decrypt is authorised on the key's own ARN). */
+export const KMS_KEY_ARN_RE = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 /** IPv4 or IPv6 CIDR, checked strictly (octets, prefix length). */
 export function isCidr(value: string): boolean {
@@ -160,7 +162,25 @@ export const AlarmsSchema = z.strictObject({
 });
 
 export const SmokeSchema = z.strictObject({
-  path: z.string().startsWith('/'),
+  path: z
+    .string()
+    .startsWith('/')
+    .optional()
+    .describe('Path to GET through the load balancer (needed unless url is set)'),
+  host: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,
+      'expected a host name such as shop.example.com',
+    )
+    .optional()
+    .describe(
+      "Host header and TLS SNI of the smoke test (default: the first route.hosts entry, else the load balancer's DNS name)",
+    ),
+  url: z
+    .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+    .optional()
+    .describe('Full URL to GET instead of the load balancer (overrides path and host)'),
   expectStatus: int(100, 599).optional(),
   timeoutSeconds: int(1, 300).optional(),
 });
@@ -195,6 +215,12 @@ const environmentSettings = {
     })
     .optional(),
   keepImages: int(1, 1000).optional().describe('ECR lifecycle: images kept per repository (default 30)'),
+  secretsKmsKeys: z
+    .array(z.string().regex(KMS_KEY_ARN_RE, 'expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias)'))
+    .optional()
+    .describe(
+      "Customer-managed KMS keys that encrypt the services' secrets: the execution roles get kms:Decrypt on them, through SSM / Secrets Manager only",
+    ),
   deploy: DeploySchema.optional(),
 };
 

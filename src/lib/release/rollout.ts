@@ -33,7 +33,7 @@ import {
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
 import { parseTaskDefinitionArn, pruneTaskDefinitions } from './retention.js';
-import { runSmoke, type SmokeResult } from './smoke.js';
+import { runSmoke, type SmokeResult, smokeHost } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
 
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
@@ -240,7 +240,10 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const smokeSettings = target.deploy.smoke;
         if (watch.state === 'done' && smokeSettings && opts.kind === 'deploy' && !opts.fast) {
           // A smoke test that answers wrongly is a failed task (✗ and the reason), not a done one.
-          const title = `smoke test GET ${smokeSettings.path} through the load balancer`;
+          const smokeHostName = smokeSettings.url ? null : smokeHost(target, smokeSettings);
+          const title = smokeSettings.url
+            ? `smoke test GET ${smokeSettings.url}`
+            : `smoke test GET ${smokeSettings.path} through the load balancer${smokeHostName ? ` (Host: ${smokeHostName})` : ''}`;
           smoke = await events
             .task('smoke', title, async () => {
               const s = await runSmoke(session, smokeSettings);
@@ -308,7 +311,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             {
               hint:
                 failure.cause === 'smoke'
-                  ? `fetch ${smoke?.url ?? smokeSettings?.path} yourself and read the service logs; deploy.smoke sets the path and expected status`
+                  ? `fetch ${smoke?.url ?? smokeSettings?.path} yourself and read the service logs; deploy.smoke sets the path, host (or url) and expected status`
                   : "read the stopped tasks' reasons and the service logs; the previous release is serving",
               data: {
                 release: release.id,

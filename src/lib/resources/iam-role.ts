@@ -42,9 +42,9 @@ export function executionPolicy(target: ResolvedEnvironment, svc: ResolvedServic
     Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
     Resource: [`arn:${partition}:logs:${target.region}:${accountId}:log-group:${n.logGroupName(svc)}:*`],
   });
-  const secretArns = [...new Set(Object.values(svc.secrets))].sort();
-  const ssm = secretArns.filter((a) => a.split(':')[2] === 'ssm');
-  const sm = secretArns.filter((a) => a.split(':')[2] === 'secretsmanager');
+  const refs = [...new Set(Object.values(svc.secrets))];
+  const ssm = [...new Set(refs.filter((a) => a.split(':')[2] === 'ssm'))].sort();
+  const sm = [...new Set(refs.filter((a) => a.split(':')[2] === 'secretsmanager').map(secretResourceArn))].sort();
   if (ssm.length)
     statements.push({ Sid: 'ReadOwnParameters', Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: ssm });
   if (sm.length)
@@ -54,7 +54,41 @@ export function executionPolicy(target: ResolvedEnvironment, svc: ResolvedServic
       Action: ['secretsmanager:GetSecretValue'],
       Resource: sm,
     });
+  if (refs.length && target.secretsKmsKeys.length) {
+    // Customer-managed keys: decrypt only on behalf of SSM / Secrets Manager in the secrets' regions.
+    const via = [
+      ...new Set(
+        refs.map((a) => {
+          const [, , service, region] = a.split(':');
+          return `${service === 'ssm' ? 'ssm' : 'secretsmanager'}.${region}.amazonaws.com`;
+        }),
+      ),
+    ].sort();
+    statements.push({
+      Sid: 'DecryptOwnSecrets',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt'],
+      Resource: [...target.secretsKmsKeys],
+      Condition: { StringEquals: { 'kms:ViaService': via } },
+    });
+  }
   return canonicalJson({ Version: '2012-10-17', Statement: statements });
+}
+
+/** A random suffix Secrets Manager appends to a secret's name in its ARN: `-` and 6 letters or digits. */
+const SECRET_SUFFIX = /-[A-Za-z0-9]{6}$/;
+
+/**
+ * The IAM resource of a Secrets Manager `valueFrom`: the secret's own ARN, its first seven fields
+ * (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`), without the `:json-key:version-stage:version-id`
+ * selector ECS reads; a partial ARN (a name without the random suffix) gets `-??????`, as the
+ * Secrets Manager guide advises, so it matches the real ARN and no other secret whose name merely starts with it.
+ */
+export function secretResourceArn(valueFrom: string): string {
+  const fields = valueFrom.split(':').slice(0, 7);
+  const name = fields[6] ?? '';
+  if (!SECRET_SUFFIX.test(name)) fields[6] = `${name}-??????`;
+  return fields.join(':');
 }
 
 /** The service of an assume-role trust policy, or the canonical document when it says more than that. */

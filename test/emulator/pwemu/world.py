@@ -574,7 +574,7 @@ class World:
             t.failing, t.fail_reason = True, iamrules.unassumable_role_message(fresh)
             t.fail_code, t.fail_exit = "TaskFailedToStart", None
         elif secret_error:
-            t.failing, t.fail_reason = True, secret_error
+            t.failing, t.fail_reason, t.fail_code, t.fail_exit = True, secret_error, "TaskFailedToStart", None
         elif pull_error:
             t.failing, t.fail_reason, t.fail_code, t.fail_exit = True, pull_error, "TaskFailedToStart", None
             t.note = "image cannot be pulled"
@@ -642,32 +642,28 @@ class World:
             self.tasks.pop(t.id, None)
 
     def _resolve_secrets(self, st: ServiceState, container: dict[str, Any]) -> tuple[dict[str, str], str]:
+        """The container's `secrets` as ECS's agent resolves them for the task's environment.
+
+        SSM (`arn:…:parameter/NAME` or NAME, String or SecureString — decrypted, as the agent asks
+        GetParameters WithDecryption) and Secrets Manager (`arn:…:secret:NAME-AbCdEf` whole, or
+        `…:json-key:version-stage:version-id` with any field empty). A value that cannot be had stops the
+        task with the agent's ResourceInitializationError (README "Secrets").
+        """
         values: dict[str, str] = {}
         if not container.get("secrets"):
             return values, ""
         account, region = st.backend.account_id, st.svc.region_name
         for s in container["secrets"]:
             ref = s.get("valueFrom", "")
-            try:
-                if ":secretsmanager:" in ref:
-                    from moto.secretsmanager.models import secretsmanager_backends
-
-                    secret_id = ":".join(ref.split(":")[:7])
-                    value = secretsmanager_backends[account][region].get_secret_value(secret_id, None, None)
-                    values[s["name"]] = value.get("SecretString") or ""
-                else:
-                    from moto.ssm.models import ssm_backends
-
-                    param = ssm_backends[account][region].get_parameter(ref)
-                    if param is None:
-                        raise LookupError(f"parameter {ref} not found")
-                    values[s["name"]] = param.value
-            except Exception as exc:
+            if ":secretsmanager:" in ref:
+                value, why = _secretsmanager_value(ref, account, region)
+            else:
+                value, why = _ssm_value(ref, account, region)
+            if why:
                 if self.config["checkSecrets"]:
-                    return {}, (
-                        "ResourceInitializationError: unable to pull secrets or registry auth: "
-                        f"unable to retrieve secret {ref}: {exc}"
-                    )
+                    return {}, f"ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: {why}"
+                continue
+            values[s["name"]] = value
         return values, ""
 
     def _task_ip(self, t: EmuTask) -> str:
@@ -1041,3 +1037,68 @@ class World:
                 if self._current(t, generation):
                     self._task_failed(t, f"Task failed ELB health checks in (target-group {failed_tg})", "ServiceSchedulerInitiated", None)
             return
+
+
+# ---------------------------------------------------------------------- secrets (ECS agent's resolution)
+def _arn_parts(ref: str) -> list[str] | None:
+    return ref.split(":") if ref.startswith("arn:") else None
+
+
+def _ssm_value(ref: str, account: str, region: str) -> tuple[str, str]:
+    """(value, "") or ("", why) for an SSM valueFrom: a parameter ARN, or a name in the task's region."""
+    from moto.ssm.models import ParameterDict, ssm_backends
+
+    parts = _arn_parts(ref)
+    if parts is not None and len(parts) >= 6 and parts[5].startswith("parameter"):
+        region, account = parts[3] or region, parts[4] or account
+        name = ":".join(parts[5:])[len("parameter"):]
+    else:
+        name = ref
+    asked = name
+    # A parameter "db" has the ARN …:parameter/db; "/a/b" has …:parameter/a/b (moto keys them the same way).
+    name = ParameterDict.normalize_name(name)
+    prefix = "unable to retrieve secrets from ssm: service call has been retried 1 time(s): "
+    try:
+        param = ssm_backends[account][region].get_parameter(name)
+    except Exception as exc:  # e.g. a version selector that does not exist
+        return "", f"{prefix}{type(exc).__name__}: {exc}"
+    if param is None:
+        return "", f"{prefix}invalid ssm parameters: {asked}"
+    value = param.decrypt(param.value) if param.parameter_type == "SecureString" else param.value
+    return (value or ""), ""
+
+
+def _secretsmanager_value(ref: str, account: str, region: str) -> tuple[str, str]:
+    """(value, "") or ("", why) for `arn:…:secret:NAME[:json-key:version-stage:version-id]`."""
+    import json
+
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    parts = ref.split(":")
+    secret_arn = ":".join(parts[:7])
+    json_key, stage, version_id = (parts[7:10] + ["", "", ""])[:3]
+    prefix = "unable to retrieve secret from asm: service call has been retried 1 time(s): "
+    try:
+        got = secretsmanager_backends[parts[4] or account][parts[3] or region].get_secret_value(
+            secret_arn, version_id or None, stage or None
+        )
+    except Exception as exc:
+        code = getattr(exc, "error_type", None) or type(exc).__name__
+        message = getattr(exc, "message", None) or str(exc)
+        return "", (
+            f"{prefix}failed to fetch secret {secret_arn} from secrets manager: {code}: {message} "
+            f"status code: 400, request id: {uuid.uuid4()}"
+        )
+    text = got.get("SecretString")
+    if text is None:
+        return "", f"{prefix}secret {secret_arn} has no SecretString (binary secrets cannot be environment variables)"
+    if not json_key:
+        return text, ""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return "", f"{prefix}{exc}"
+    if not isinstance(doc, dict) or json_key not in doc:
+        return "", f"{prefix}retrieved secret from Secrets Manager did not contain json key {json_key}"
+    value = doc[json_key]
+    return (value if isinstance(value, str) else json.dumps(value)), ""
