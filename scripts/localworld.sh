@@ -133,7 +133,7 @@ ensure_moto() {
   # A moto we did not start may hold the recorded port: pick another.
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null; then port=$(free_port); fi
   say "starting moto on 127.0.0.1:$port"
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true setsid "$VENV/bin/python" "$LAUNCHER" --host 127.0.0.1 --port "$port" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true setsid "$VENV/bin/python" "$LAUNCHER" --host 127.0.0.1 --port "$port" --ca-dir "$STATE/ca" \
     >>"$STATE/moto.log" 2>&1 </dev/null 8>&- &
   echo $! >"$STATE/moto.pid"
   echo "$port" >"$STATE/moto.port"
@@ -224,7 +224,8 @@ write_env() {
   "secretAccessKey": "testing",
   "dockerHost": "$docker_host",
   "awsCli": "$aws",
-  "stateDir": "$STATE"
+  "stateDir": "$STATE",
+  "caFile": "$STATE/ca/ca.pem"
 }
 EOF
   mv "$STATE/env.json.tmp" "$STATE/env.json"
@@ -236,6 +237,9 @@ export AWS_REGION=$REGION
 export AWS_DEFAULT_REGION=$REGION
 export PATCHWORK_REGISTRY=$registry
 export AWS_PAGER=""
+# The world's CA: its HTTPS listeners serve certificates it issued (tls.py). Node adds it to its roots;
+# AWS calls stay plain http to moto, so no AWS_CA_BUNDLE (it would replace the CLI's roots).
+export NODE_EXTRA_CA_CERTS=$STATE/ca/ca.pem
 EOF
   mv "$STATE/env.sh.tmp" "$STATE/env.sh"
 }

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-containers", action="store_true", help="simulate every task (runContainers=false)")
     parser.add_argument("--no-validate", action="store_true",
                         help="pass requests to moto unchecked against AWS's API models (validateRequests=false)")
+    parser.add_argument("--ca-dir", help="where the world's CA (ca.pem, ca.key) for HTTPS listeners is kept")
     args = parser.parse_args(argv)
     if not args.host.startswith("127.") and args.host != "localhost":
         parser.error("--host must be a loopback address")
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     from pwemu.world import World, log
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    if args.ca_dir:
+        os.environ["PATCHWORK_EMULATOR_CA_DIR"] = os.path.abspath(args.ca_dir)
     world = World(args.port, {
         "rolloutSeconds": args.rollout_seconds,
         "runContainers": not args.no_containers,

@@ -26,6 +26,8 @@ export interface LocalWorld {
   /** AWS CLI binary (Debian's v2 at /usr/bin/aws when present). */
   awsCli: string;
   stateDir: string;
+  /** The world's CA (PEM): its HTTPS listeners serve certificates it issued (absent before issue 15's world). */
+  caFile?: string;
 }
 
 /** The emulator's knobs (POST /_patchwork/config). */
@@ -119,6 +121,7 @@ export function worldAwsEnv(world: LocalWorld = localWorld()): Record<string, st
     AWS_DEFAULT_REGION: world.region,
     PATCHWORK_REGISTRY: world.registry,
     AWS_PAGER: '',
+    ...(world.caFile ? { NODE_EXTRA_CA_CERTS: world.caFile } : {}),
   };
 }
 

@@ -1,9 +1,10 @@
-"""An ALB data plane for moto's ELBv2: load balancers answer HTTP on loopback.
+"""An ALB data plane for moto's ELBv2: load balancers answer HTTP and HTTPS on loopback.
 
 moto keeps load balancers, listeners, rules and target groups as API objects
 only. Here each load balancer gets a loopback IPv4 address as its DNSName,
-and each HTTP listener becomes a small threaded HTTP server on
-<that address>:<listener port> that routes like an ALB:
+and each HTTP or HTTPS listener becomes a small threaded HTTP server on
+<that address>:<listener port> (HTTPS: TLS with the listener's ACM
+certificates, chosen by SNI as an ALB does; see tls.py) that routes like an ALB:
 
   rules by priority (path-pattern, host-header, http-header,
   http-request-method, query-string, source-ip), then the default actions
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import os
 import random
 import re
 import secrets
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,7 +40,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import tls
 from .world import LOCK, World, log
+
+SERVED_PROTOCOLS = ("HTTP", "HTTPS")
+TLS_HANDSHAKE_TIMEOUT = 30.0
 
 # Headers that describe one connection, not the message: never forwarded (RFC 9110 7.6.1).
 HOP_BY_HOP = {
@@ -131,6 +138,7 @@ class Served:
     lb_arn: str
     listener_arn: str
     backend: Any  # moto ELBv2Backend
+    protocol: str = "HTTP"  # or HTTPS
     server: "_Server | None" = None
     thread: threading.Thread | None = None
     error: str | None = None
@@ -154,7 +162,7 @@ class _Server(ThreadingHTTPServer):
         import traceback
 
         exc = sys.exc_info()[1]
-        if not isinstance(exc, (ConnectionError, TimeoutError)):
+        if not isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
             log(f"alb: error serving {client_address} on {self.served.address}:{self.served.port}:\n{traceback.format_exc()}")
 
     def server_bind(self) -> None:
@@ -162,6 +170,14 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name = self.served.address
         self.server_port = self.served.port
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.served.protocol == "HTTPS":
+            # The handshake happens in the request's own thread, on its first read.
+            sock.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            sock = self.plane.tls_context(self.served).wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -232,7 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = [(k, v) for k, v in req.headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
         xff = ", ".join([*req.header("X-Forwarded-For"), req.client_ip])
         headers = [(k, v) for k, v in headers if k.lower() not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-port")]
-        headers += [("X-Forwarded-For", xff), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", str(served.port))]
+        headers += [("X-Forwarded-For", xff), ("X-Forwarded-Proto", served.protocol.lower()),
+                    ("X-Forwarded-Port", str(served.port))]
         if not req.header("X-Amzn-Trace-Id"):
             headers.append(("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"))
         if not req.header("Host"):
@@ -304,6 +321,12 @@ class DataPlane:
         self.served: dict[tuple[str, int], Served] = {}
         self._next = 1
         self._rr: dict[str, int] = {}
+        # HTTPS listeners: ACM's certificates, and the world's CA for the ones requested in ACM (tls.py).
+        self.tls = tls.Authority(os.environ.get("PATCHWORK_EMULATOR_CA_DIR"))
+        try:
+            self.tls.ensure_ca()
+        except OSError as exc:
+            log(f"alb: cannot write the world's CA in {self.tls.dir}: {exc}")
 
     # ------------------------------------------------------------------ addresses
     def assign(self, lb: Any, backend: Any) -> str | None:
@@ -324,31 +347,32 @@ class DataPlane:
 
     # ------------------------------------------------------------------ servers
     def sync(self, backend: Any) -> None:
-        """Start/stop servers so that every HTTP listener of `backend`'s load balancers is served."""
+        """Start/stop servers so that every HTTP/HTTPS listener of `backend`'s load balancers is served."""
         with LOCK:
             live = backend.load_balancers
             for arn in [a for a, (_, be) in self.addresses.items() if be is backend and a not in live]:
                 del self.addresses[arn]
-            want: dict[tuple[str, int], tuple[str, str]] = {}
+            want: dict[tuple[str, int], tuple[str, str, str]] = {}
             for lb in live.values():
                 entry = self.addresses.get(lb.arn)
                 if entry is None:
                     continue
                 for listener in lb.listeners.values():
-                    if (listener.protocol or "").upper() != "HTTP":
+                    protocol = (listener.protocol or "").upper()
+                    if protocol not in SERVED_PROTOCOLS:
                         continue
                     try:
-                        want[(entry[0], int(listener.port))] = (lb.arn, listener.arn)
+                        want[(entry[0], int(listener.port))] = (lb.arn, listener.arn, protocol)
                     except (TypeError, ValueError):
                         continue
             for key, rec in list(self.served.items()):
-                if rec.backend is backend and key not in want:
+                if rec.backend is backend and (key not in want or want[key][2] != rec.protocol):
                     self._stop([rec])
                     del self.served[key]
-            for key, (lb_arn, listener_arn) in want.items():
+            for key, (lb_arn, listener_arn, protocol) in want.items():
                 rec = self.served.get(key)
                 if rec is None:
-                    rec = Served(key[0], key[1], lb_arn, listener_arn, backend)
+                    rec = Served(key[0], key[1], lb_arn, listener_arn, backend, protocol)
                     self.served[key] = rec
                 rec.lb_arn, rec.listener_arn, rec.backend = lb_arn, listener_arn, backend
                 if rec.server is None:
@@ -368,7 +392,7 @@ class DataPlane:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"pwemu-alb-{rec.address}:{rec.port}", daemon=True
         )
         rec.thread.start()
-        log(f"alb: listener {rec.listener_arn.rsplit('/', 1)[-1]} serving http://{rec.address}:{rec.port}/")
+        log(f"alb: listener {rec.listener_arn.rsplit('/', 1)[-1]} serving {rec.protocol.lower()}://{rec.address}:{rec.port}/")
 
     @staticmethod
     def _stop(recs: list[Served]) -> None:
@@ -391,6 +415,42 @@ class DataPlane:
             self.addresses.clear()
             self._next = 1
             self._rr.clear()
+            self.tls.reset()
+
+    # ------------------------------------------------------------------ TLS
+    def certificates(self, served: Served) -> list[tls.Served]:
+        """The listener's certificates as an ALB holds them: the default first, then the listener certificates."""
+        with LOCK:
+            lb = served.backend.load_balancers.get(served.lb_arn)
+            listener = lb.listeners.get(served.listener_arn) if lb is not None else None
+            if listener is None:
+                return []
+            arns = [a for a in [getattr(listener, "certificate", None), *(getattr(listener, "certificates", None) or [])] if a]
+        out: list[tls.Served] = []
+        for arn in dict.fromkeys(arns):
+            got = self.tls.served(arn)
+            if got is not None:
+                out.append(got)
+        return out
+
+    def tls_context(self, served: Served) -> ssl.SSLContext:
+        """A context for one connection: the default certificate, switched by the client's SNI name."""
+        certs = self.certificates(served)
+        if not certs:
+            # No certificate ACM can give (deleted meanwhile): the handshake fails, as nothing can be presented.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            return ctx
+        base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        base.minimum_version = ssl.TLSVersion.TLSv1_2
+
+        def pick(sock: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+            chosen = tls.choose(certs, server_name)
+            if chosen is not None:
+                sock.context = chosen.context
+
+        base.sni_callback = pick
+        # Without SNI the callback still runs (server_name None) and selects the default certificate.
+        return base
 
     def describe(self) -> list[dict[str, Any]]:
         with LOCK:
@@ -405,15 +465,19 @@ class DataPlane:
                         rec = self.served.get((address, int(listener.port)))
                     except (TypeError, ValueError):
                         rec = None
-                    http = (listener.protocol or "").upper() == "HTTP"
+                    protocol = (listener.protocol or "").upper()
+                    http = protocol in SERVED_PROTOCOLS
                     listeners.append({
                         "listenerArn": listener.arn,
                         "protocol": listener.protocol,
                         "port": listener.port,
                         "serving": bool(rec and rec.server),
-                        "url": f"http://{address}:{listener.port}/" if http else None,
+                        "url": f"{protocol.lower()}://{address}:{listener.port}/" if http else None,
                         "error": (rec.error if rec else None) if http else f"{listener.protocol} listeners are not served",
                         "requests": rec.requests if rec else 0,
+                        **({"certificates": [a for a in dict.fromkeys([getattr(listener, "certificate", None),
+                                             *(getattr(listener, "certificates", None) or [])]) if a]}
+                           if protocol == "HTTPS" else {}),
                     })
                 out.append({"loadBalancerArn": arn, "name": lb.name, "dnsName": lb.dns_name, "address": address,
                             "listeners": listeners})
@@ -517,7 +581,7 @@ class DataPlane:
 
     def _redirect(self, served: Served, cfg: dict[str, Any], req: Request) -> Decision:
         words = {
-            "#{protocol}": "HTTP",
+            "#{protocol}": served.protocol,
             "#{host}": req.host,
             "#{port}": str(served.port),
             "#{path}": req.path[1:] if req.path.startswith("/") else req.path,
