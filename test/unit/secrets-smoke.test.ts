@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/lib/config/load.js';
-import { resolveEnvironment } from '../../src/lib/config/resolve.js';
 import { executionPolicy } from '../../src/lib/desired/index.js';
 import { PatchworkError } from '../../src/lib/errors.js';
 import { runSmoke, smokeTarget } from '../../src/lib/release/smoke.js';
