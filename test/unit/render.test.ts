@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { JsonRenderer, PlainRenderer, plainLine } from '../../src/cli/render.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
+import { stripAnsi } from '../helpers/pty.js';
 
 function collect(stream: PassThrough): () => string {
   let out = '';
@@ -127,10 +128,7 @@ describe('the live renderer (a terminal)', () => {
       vi.advanceTimersByTime(100);
       r.text('deployed abc to prod');
       await r.close(false);
-      const lines = writes
-        .join('')
-        .replace(/\r|\u001b\[\d*A|\u001b\[2K/g, '')
-        .split('\n');
+      const lines = stripAnsi(writes.join('')).split('\n');
       for (const l of lines) expect(l.length).toBeLessThanOrEqual(39);
       expect(lines.filter((l) => l.includes('✗ rollout: not finished'))).toHaveLength(1);
       expect(writes.at(-1)).toBe('deployed abc to prod\n');
