@@ -102,9 +102,34 @@ ensure_venv() {
   fi
   say "creating the emulator venv ($VENV) from test/emulator/requirements.txt"
   [ -x "$VENV/bin/python" ] || "${PYTHON:-python3}" -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >"$STATE/pip.log" 2>&1 ||
+  pip_install_with_progress ||
     { tail -15 "$STATE/pip.log" >&2; die "pip install -r test/emulator/requirements.txt failed (see $STATE/pip.log)"; }
   echo "$stamp" >"$VENV/.requirements.sha256"
+}
+
+# pip install -r $REQ, its whole log in $STATE/pip.log, and a progress line on stderr: one line
+# redrawn in a terminal, a line every 10 packages otherwise (CI logs stay short).
+pip_install_with_progress() {
+  local total n=0 line pkg started=$SECONDS tty=0
+  total=$(grep -cvE '^[[:space:]]*(#|$)' "$REQ")
+  [ -t 2 ] && tty=1
+  progress() {
+    if [ "$tty" = 1 ]; then printf '\rlocalworld: %s [%ss]\033[K' "$1" "$((SECONDS - started))" >&2
+    else echo "localworld: $1 [$((SECONDS - started))s]" >&2; fi
+  }
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r "$REQ" 2>&1 |
+    tee "$STATE/pip.log" | while IFS= read -r line; do
+      case "$line" in
+        Collecting*)
+          n=$((n + 1)); pkg=${line#Collecting }; pkg=${pkg%% *}
+          if [ "$tty" = 1 ] || [ $((n % 10)) -eq 0 ] || [ "$n" -eq 1 ]; then progress "venv: fetching $n/$total $pkg"; fi ;;
+        "Installing collected packages"*) progress "venv: installing $total packages" ;;
+      esac
+    done
+  local rc=${PIPESTATUS[0]}
+  [ "$tty" = 1 ] && printf '\n' >&2
+  [ "$rc" -eq 0 ] && say "venv ready in $((SECONDS - started)) s"
+  return "$rc"
 }
 
 emulator_code_hash() {

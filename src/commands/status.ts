@@ -27,7 +27,7 @@ export default class Status extends PatchworkCommand {
     else this.renderer = new PlainRenderer(process.stdout, flags.debug);
     const { openSession } = await import('../lib/session.js');
     const { readStatus } = await import('../lib/status/index.js');
-    const { statusText } = await import('../cli/format/status.js');
+    const { statusScreen, statusText } = await import('../cli/format/status.js');
     const session = await openSession({ ...this.common(flags), ...(flags.service ? { service: flags.service } : {}) });
     const tty = !flags.json && !!process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
 
@@ -47,7 +47,10 @@ export default class Status extends PatchworkCommand {
         this.renderer?.event({ type: 'data', kind: 'status', data: report });
       } else if (flags.watch && !flags.json) {
         const stamp = `— ${report.generatedAt}, every ${flags.interval}s${tty ? ', Ctrl-C to stop' : ''}`;
-        process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n\n${stamp}\n` : `${text}\n${stamp}\n\n`);
+        // A terminal gets the report fitted to its height (the summary and what is unhealthy first).
+        const { rows = 24, columns = 80 } = process.stdout;
+        const screen = tty ? statusScreen(report, { sparklines: true, rows, cols: columns, reserve: 2 }) : text;
+        process.stdout.write(tty ? `\x1b[H\x1b[2J${screen}\n\n${stamp}\n` : `${text}\n${stamp}\n\n`);
       }
       if (last) return outcome(report, text);
       const woken = await sleep(flags.interval * 1000, signal).then(

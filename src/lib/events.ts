@@ -1,5 +1,5 @@
 /**
- * The library never prints: it emits typed events to a sink. The CLI renders them (listr2 for
+ * The library never prints: it emits typed events to a sink. The CLI renders them (a live region for
  * people, plain lines in CI, NDJSON for --json); programmatic users pass their own callback.
  */
 

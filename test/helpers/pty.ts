@@ -1,8 +1,9 @@
 /**
  * Runs the built CLI in a real pseudo-terminal through util-linux `script` (installed by
  * scripts/localworld.sh): stdin, stdout and stderr of the CLI are the pty, sized with stty first.
- * `answer` types a line once `prompt` appears in the output. The output is the raw terminal
- * stream; `plain` is it without ANSI escapes and carriage returns.
+ * `answer` types a line once `prompt` appears in the output; `interruptOn` types Ctrl-C (the
+ * terminal's own ^C: the pty's line discipline sends SIGINT to the CLI) once it appears. The output
+ * is the raw terminal stream; `plain` is it without ANSI escapes and carriage returns.
  */
 import { spawn } from 'node:child_process';
 import { BIN, ROOT } from './cli.js';
@@ -31,6 +32,7 @@ export function runInPty(
     timeoutMs?: number;
     prompt?: RegExp;
     answer?: string;
+    interruptOn?: RegExp;
   } = {},
 ): Promise<PtyRun> {
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), TERM: 'xterm-256color' };
@@ -46,8 +48,13 @@ export function runInPty(
     });
     let output = '';
     let answered = false;
+    let interrupted = false;
     const onData = (d: Buffer) => {
       output += d.toString();
+      if (opts.interruptOn && !interrupted && opts.interruptOn.test(stripAnsi(output))) {
+        interrupted = true;
+        child.stdin.write('\x03');
+      }
       if (opts.prompt && !answered && opts.prompt.test(stripAnsi(output))) {
         answered = true;
         child.stdin.write(`${opts.answer ?? ''}\r`);

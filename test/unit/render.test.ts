@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JsonRenderer, PlainRenderer, plainLine } from '../../src/cli/render.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
+import { stripAnsi } from '../helpers/pty.js';
 
 function collect(stream: PassThrough): () => string {
   let out = '';
@@ -79,5 +80,60 @@ describe('terminal lines', () => {
     );
     expect(shortenArns('by arn:aws:sts::123456789012:assumed-role/deployer/ci')).toBe('by ci');
     expect(shortenArns('no arn here')).toBe('no arn here');
+  });
+});
+
+describe('the live renderer (a terminal)', () => {
+  const ev = (e: Record<string, unknown>) => ({ time: new Date().toISOString(), ...e }) as never;
+  function term(columns = 60) {
+    const writes: string[] = [];
+    return { writes, out: { columns, write: (s: string) => writes.push(s) } };
+  }
+
+  it('prints each finished line once and redraws only the live region, at most 10 times a second', async () => {
+    vi.useFakeTimers();
+    try {
+      const { LiveRenderer } = await import('../../src/cli/render.js');
+      const { writes, out } = term();
+      const r = new LiveRenderer('patchwork deploy', false, out);
+      r.event(ev({ type: 'task', id: 'a', title: 'register', status: 'start' }));
+      for (let i = 0; i < 50; i++) r.event(ev({ type: 'log', level: 'info', message: `line ${i}` }));
+      vi.advanceTimersByTime(100);
+      // 50 events, one draw: every line once, then the region (the running task and its last line).
+      expect(writes).toHaveLength(1);
+      expect(writes[0]!.match(/\] +line \d+\n/g)).toHaveLength(50);
+      expect(writes[0]).toMatch(/register 0:00 — line 49\n$/);
+      r.event(ev({ type: 'task', id: 'a', title: 'register', status: 'done' }));
+      vi.advanceTimersByTime(100);
+      // The next draw moves up over the one-line region only, and never repeats a finished line.
+      expect(writes[1]!.startsWith('\r\x1b[1A\x1b[2K')).toBe(true);
+      expect(writes[1]).not.toContain('line ');
+      expect(writes[1]).toContain('✓ register\n');
+      await r.close(true);
+      const all = writes.join('');
+      expect(all.match(/\] +line 7\n/g)).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('lines fit the width; tasks still running at a failure are named once as not finished', async () => {
+    vi.useFakeTimers();
+    try {
+      const { LiveRenderer } = await import('../../src/cli/render.js');
+      const { writes, out } = term(40);
+      const r = new LiveRenderer('patchwork deploy', false, out);
+      r.event(ev({ type: 'task', id: 'w', title: 'rollout', status: 'start' }));
+      r.event(ev({ type: 'log', level: 'info', message: 'x'.repeat(200) }));
+      vi.advanceTimersByTime(100);
+      r.text('deployed abc to prod');
+      await r.close(false);
+      const lines = stripAnsi(writes.join('')).split('\n');
+      for (const l of lines) expect(l.length).toBeLessThanOrEqual(39);
+      expect(lines.filter((l) => l.includes('✗ rollout: not finished'))).toHaveLength(1);
+      expect(writes.at(-1)).toBe('deployed abc to prod\n');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
