@@ -91,6 +91,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Seconds until an ACM certificate requested with RequestCertificate is ISSUED (its validation
     # completes); PENDING_VALIDATION until then. moto's MOTO_ACM_VALIDATION_WAIT.
     "acmValidationSeconds": 60.0,
+    # IAM evaluation (iameval.py): requests signed with an IAM user's access key are authorised
+    # against its policies (iam:PassRole included); a task's secrets against its execution role's.
+    "evaluateIam": True,
 }
 
 
@@ -566,7 +569,7 @@ class World:
 
         from . import iamrules  # iamrules imports this module
 
-        secret_values, secret_error = self._resolve_secrets(st, essential)
+        secret_values, secret_error = self._resolve_secrets(st, essential, getattr(td, "execution_role_arn", None), t.id)
         pull_error = self._pull_error(st, image) if self.config["checkImages"] else ""
         fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(self, backend.account_id, a)), None)
         if fresh:
@@ -641,13 +644,20 @@ class World:
             st.tasks.remove(t)
             self.tasks.pop(t.id, None)
 
-    def _resolve_secrets(self, st: ServiceState, container: dict[str, Any]) -> tuple[dict[str, str], str]:
+    def _resolve_secrets(self, st: ServiceState, container: dict[str, Any], execution_role: str | None = None,
+                         task_id: str = "") -> tuple[dict[str, str], str]:
         values: dict[str, str] = {}
         if not container.get("secrets"):
             return values, ""
         account, region = st.backend.account_id, st.svc.region_name
         for s in container["secrets"]:
             ref = s.get("valueFrom", "")
+            if self.config.get("evaluateIam"):  # the execution role must be allowed to read it (iameval.py)
+                from .iameval import execution_role_denial
+
+                denied = execution_role_denial(account, region, execution_role, ref, task_id)
+                if denied:
+                    return {}, f"ResourceInitializationError: unable to pull secrets or registry auth: {denied}"
             try:
                 if ":secretsmanager:" in ref:
                     from moto.secretsmanager.models import secretsmanager_backends
