@@ -232,7 +232,7 @@ class World:
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
                 if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
-                           "requireServiceLinkedRoles", "sgDependencies") or key.startswith("check"):
+                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
