@@ -3,7 +3,8 @@
  * per policy file (made with the AWS CLI), patchwork run with that user's access key. provision
  * under provision.json, deploy under deploy.json (long enough for the lock heartbeat to renew),
  * status and releases under read-only.json all exit 0; a deploy under read-only.json is refused
- * with PW_ACCESS_DENIED (exit 1) naming the denied action and the policy file it needs.
+ * with PW_ACCESS_DENIED (exit 1) naming the denied action and the policy file it needs; unlock under
+ * deploy.json and destroy under provision.json exit 0.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { createIamUser, fillPolicy, type IamUser } from '../helpers/iam-users.js';
-import { awsCli, emu, localWorld, resetWorld, settleEcsReads, worldAwsEnv } from '../helpers/localworld.js';
+import { awsCli, emu, localWorld, resetWorld, runAwsCli, settleEcsReads, worldAwsEnv } from '../helpers/localworld.js';
 import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 const app = 'iamu';
@@ -101,6 +102,32 @@ describe('the policy files of examples/iam under IAM evaluation', () => {
     expect(JSON.stringify(releases.events)).toContain('succeeded');
   }, 200_000);
 
+  it('unlock with deploy.json breaks a lock left behind, exit 0', async () => {
+    const table = `${app}-${envName}-patchwork`;
+    awsCli([
+      'dynamodb',
+      'put-item',
+      '--table-name',
+      table,
+      '--item',
+      JSON.stringify({
+        pk: { S: 'lock' },
+        sk: { S: 'lock' },
+        holder: { S: 'ci@dead-runner' },
+        command: { S: 'deploy abc' },
+        token: { S: 'dead' },
+        startedAt: { N: String(Date.now() - 60_000) },
+        expiresAt: { N: String(Date.now() + 600_000) },
+      }),
+    ]);
+    const run = await as(users.deploy, ['unlock']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(warnings(run.events)).toContain('PW_LOCK_BROKEN');
+    expect(
+      awsCli(['dynamodb', 'get-item', '--table-name', table, '--key', '{"pk":{"S":"lock"},"sk":{"S":"lock"}}']).Item,
+    ).toBeUndefined();
+  }, 200_000);
+
   it('deploy with read-only.json: PW_ACCESS_DENIED naming the denied action and deploy.json, exit 1', async () => {
     const run = await as(users.readOnly, ['deploy'], 300_000);
     expect(run.code, run.stderr).toBe(1);
@@ -114,4 +141,14 @@ describe('the policy files of examples/iam under IAM evaluation', () => {
     expect(error.hint).toContain('examples/iam/deploy.json');
     expect(run.stderr).toContain('PW_ACCESS_DENIED');
   }, 320_000);
+
+  it('destroy with provision.json exits 0: the state table and the cluster are gone', async () => {
+    await settleEcsReads();
+    const run = await as(users.provision, ['destroy', '--yes'], 600_000);
+    expect(run.code, run.stderr).toBe(0);
+    expect(runAwsCli(['dynamodb', 'describe-table', '--table-name', `${app}-${envName}-patchwork`]).status).not.toBe(0);
+    expect(
+      awsCli(['ecs', 'describe-clusters', '--clusters', `${app}-${envName}`]).clusters[0]?.status ?? 'gone',
+    ).not.toBe('ACTIVE');
+  }, 620_000);
 });
