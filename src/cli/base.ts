@@ -181,7 +181,7 @@ export abstract class PatchworkCommand extends Command {
     this.parsed = true;
     let mapped =
       unknownFlags(err, Object.keys({ ...commonFlags, ...(this.constructor as typeof Command).flags })) ??
-      toPatchworkError(err);
+      toPatchworkError(err, this.id);
     // A SIGTERM ends with the exit code of a process ended by SIGTERM (128 + 15).
     if (mapped.code === 'PW_INTERRUPTED' && this.caughtSignal === 'SIGTERM') {
       mapped = new PatchworkError(mapped.code, mapped.message, {
@@ -212,9 +212,9 @@ export abstract class PatchworkCommand extends Command {
 }
 
 /** Any thrown value → a PatchworkError: usage errors exit 2, SDK failures get a code, the rest PW_UNEXPECTED. */
-export function toPatchworkError(err: unknown): PatchworkError {
+export function toPatchworkError(err: unknown, verb?: string): PatchworkError {
   if (isPatchworkError(err)) return fromFlagParse(err) ?? err;
-  const aws = mapAwsError(err);
+  const aws = mapAwsError(err, verb);
   if (isPatchworkError(aws)) return aws;
   const e = err as Error & { oclif?: { exit?: number } };
   if (e?.oclif?.exit === 2 || /Flag|Parse|Arg|Required/i.test(e?.constructor?.name ?? '')) {

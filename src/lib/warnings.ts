@@ -8,6 +8,8 @@ export const WarningCodes = {
   PW_NO_IMAGE_YET: 'a service has no image yet: provision starts it with a placeholder at 0 tasks; deploy',
   PW_LOCK_TAKEN_OVER: "an expired deploy lock was taken over; the dead run's releases are marked interrupted",
   PW_LOCK_LOST: 'the deploy lock is no longer ours (taken over after expiry, or broken by unlock)',
+  PW_LOCK_RENEW_FAILED:
+    'renewing the deploy lock failed; retried at the next beat (the lock is lost if it would expire first)',
   PW_LOCK_BROKEN: 'unlock broke a deploy lock (recorded in the history)',
   PW_ROLLING_BACK: 'an alarm or the smoke test failed: patchwork puts the previous release back',
   PW_ROLLBACK_INCOMPLETE: "patchwork's own rollback did not settle within the wait",

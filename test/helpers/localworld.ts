@@ -77,6 +77,8 @@ export interface EmulatorConfig {
   eniLingerSeconds?: number;
   /** Seconds a just-created security group answers InvalidGroup.NotFound (world default: 1). */
   sgVisibilitySeconds?: number;
+  /** Requests signed by an IAM user are authorised against its policies; task secrets against the execution role's (world default: on). */
+  evaluateIam?: boolean;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
@@ -101,6 +103,7 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   checkLoadBalancerName: true,
   checkCertificates: true,
   acmValidationSeconds: 60,
+  evaluateIam: true,
 };
 
 /** The running world's addresses (throws if `scripts/localworld.sh up` has not run). */
@@ -180,6 +183,8 @@ export interface AwsCliOptions {
    * counts it apart from patchwork's and the harness's requests.
    */
   expectViolation?: boolean;
+  /** Sign as someone else (an IAM user of the world) instead of the harness's test credentials. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 /** The AWS CLI's exit status, stdout and stderr (for requests that are meant to fail). */
@@ -197,6 +202,10 @@ export function runAwsCli(args: string[], opts: AwsCliOptions = {}) {
     AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
     AWS_EC2_METADATA_DISABLED: 'true',
   });
+  if (opts.credentials) {
+    env.AWS_ACCESS_KEY_ID = opts.credentials.accessKeyId;
+    env.AWS_SECRET_ACCESS_KEY = opts.credentials.secretAccessKey;
+  }
   if (opts.expectViolation) {
     env.AWS_CONFIG_FILE = join(REPO_ROOT, 'test', 'helpers', 'aws-cli-no-param-validation.ini');
     env.AWS_EXECUTION_ENV = 'patchwork-expected-violation';

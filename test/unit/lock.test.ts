@@ -152,6 +152,86 @@ describe('deploy lock', () => {
     expect(events.filter((e) => e.type === 'warning' && e.code === 'PW_LOCK_LOST')).toHaveLength(1);
   });
 
+  it('a failed renewal warns with the reason and is retried at the next beat', async () => {
+    vi.useFakeTimers();
+    let clock = NOW;
+    try {
+      m.on(PutItemCommand).resolves({});
+      m.on(DeleteItemCommand).resolves({});
+      m.on(UpdateItemCommand)
+        .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }))
+        .resolves({});
+      let lostAt: boolean | undefined;
+      await withLock(ddb, { ...base(), ttlSeconds: 60, now: () => clock }, async (lock) => {
+        for (let i = 0; i < 2; i++) {
+          clock += 20_000;
+          await vi.advanceTimersByTimeAsync(20_000); // beats at 20 s (fails: 40 s left) and 40 s (renews)
+        }
+        lostAt = lock.lost?.aborted;
+        expect(() => lock.assertHeld?.('before a write')).not.toThrow();
+      });
+      expect(lostAt).toBe(false);
+      expect(m.commandCalls(UpdateItemCommand)).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+    const warned = events.filter((e) => e.type === 'warning');
+    expect(warned.map((e) => e.type === 'warning' && e.code)).toEqual(['PW_LOCK_RENEW_FAILED']);
+    expect(warned[0]!.message).toContain('ThrottlingException: Rate exceeded');
+  });
+
+  it('a lock that cannot be renewed before it expires is lost: the holder is told, and stops writing', async () => {
+    vi.useFakeTimers();
+    let clock = NOW;
+    try {
+      m.on(PutItemCommand).resolves({});
+      m.on(DeleteItemCommand).resolves({});
+      m.on(UpdateItemCommand).rejects(
+        Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }),
+      );
+      const err = await withLock(ddb, { ...base(), ttlSeconds: 60, now: () => clock }, async (lock) => {
+        clock += 20_000;
+        await vi.advanceTimersByTimeAsync(20_000); // 1st beat fails: 40 s left, the next beat at 40 s
+        expect(lock.lost?.aborted).toBe(false);
+        clock += 20_000;
+        await vi.advanceTimersByTimeAsync(20_000); // 2nd fails: the next would be at the expiry
+        expect(lock.lost?.aborted).toBe(true);
+        lock.assertHeld?.('before updating shop-prod-web');
+        return 'wrote anyway';
+      }).catch((e: PatchworkError) => e);
+      expect(isPatchworkError(err)).toBe(true);
+      expect((err as PatchworkError).code).toBe('PW_LOCK_NOT_HELD');
+      expect((err as PatchworkError).exitCode).toBe(5);
+      expect((err as PatchworkError).message).toMatch(
+        /could not be renewed before it expires.*before updating shop-prod-web/,
+      );
+      clock += 60_000;
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(m.commandCalls(UpdateItemCommand)).toHaveLength(2); // no beat after the loss, nor after fn
+    } finally {
+      vi.useRealTimers();
+    }
+    const codes = events.filter((e) => e.type === 'warning').map((e) => e.type === 'warning' && e.code);
+    expect(codes).toEqual(['PW_LOCK_RENEW_FAILED', 'PW_LOCK_RENEW_FAILED', 'PW_LOCK_LOST']);
+  });
+
+  it('a renewal whose condition fails (another holder) loses the lock at once', async () => {
+    vi.useFakeTimers();
+    try {
+      m.on(PutItemCommand).resolves({});
+      m.on(DeleteItemCommand).resolves({});
+      m.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      const err = await withLock(ddb, { ...base(), ttlSeconds: 60 }, async (lock) => {
+        await vi.advanceTimersByTimeAsync(20_500);
+        lock.assertHeld?.('before registering web');
+      }).catch((e: PatchworkError) => e);
+      expect((err as PatchworkError).code).toBe('PW_LOCK_NOT_HELD');
+      expect((err as PatchworkError).message).toContain('taken over after expiry');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('release after a takeover by someone else is a no-op', async () => {
     m.on(PutItemCommand).resolves({});
     m.on(DeleteItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));

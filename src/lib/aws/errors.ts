@@ -66,8 +66,31 @@ export function isAwsError(err: unknown, ...names: string[]): boolean {
   return !!err && typeof err === 'object' && names.includes((err as SdkErrorLike).name ?? '');
 }
 
-/** An SDK failure that reached the CLI boundary → PatchworkError; anything else unchanged. */
-export function mapAwsError(err: unknown): unknown {
+/**
+ * The least-privilege policy (examples/iam/) each verb needs: README "IAM permissions" says the same
+ * (test/unit/iam-policies.test.ts checks both against the files).
+ */
+export const POLICY_FILES = {
+  provision: 'provision.json',
+  destroy: 'provision.json',
+  build: 'deploy.json',
+  deploy: 'deploy.json',
+  rollback: 'deploy.json',
+  unlock: 'deploy.json',
+  status: 'read-only.json',
+  releases: 'read-only.json',
+} as const satisfies Record<string, string>;
+
+/** The IAM action an access-denied message names (`… is not authorized to perform: ecs:UpdateService on …`). */
+export function deniedAction(message: string | undefined): string | undefined {
+  return /not authorized to perform:? ([\w-]+:[\w*]+)/.exec(message ?? '')?.[1];
+}
+
+/**
+ * An SDK failure that reached the CLI boundary → PatchworkError; anything else unchanged. `verb`
+ * (the command) names the policy file in an access-denied hint.
+ */
+export function mapAwsError(err: unknown, verb?: string): unknown {
   if (err instanceof PatchworkError) return err;
   const ctx = awsContext(err);
   const e = (err ?? {}) as SdkErrorLike;
@@ -105,9 +128,14 @@ export function mapAwsError(err: unknown): unknown {
     });
   }
   if (DENIED.has(name)) {
+    const action = deniedAction(e.message);
+    const file = verb && Object.hasOwn(POLICY_FILES, verb) ? POLICY_FILES[verb as keyof typeof POLICY_FILES] : null;
+    const grant = action ? `grant ${action}` : 'grant the permissions';
     return new PatchworkError('PW_ACCESS_DENIED', `AWS refused ${op}: ${firstLine(e.message) || name}`, {
-      hint: 'check that the identity (`aws sts get-caller-identity`) has the permissions README lists for this verb',
-      data,
+      hint: file
+        ? `${grant}: \`patchwork ${verb}\` needs the policy examples/iam/${file} (README "IAM permissions") for the identity \`aws sts get-caller-identity\` shows`
+        : `${grant}: README "IAM permissions" lists the policy file (examples/iam/) each verb needs`,
+      data: { ...data, ...(action ? { action } : {}), ...(file ? { policy: `examples/iam/${file}` } : {}) },
       cause: err,
     });
   }

@@ -62,6 +62,10 @@ export interface HeldLock {
   record: LockRecord;
   /** Deletes the lock if we still hold it; safe to call twice. */
   release(): Promise<void>;
+  /** Under withLock: aborted (reason: a PW_LOCK_NOT_HELD error) once the heartbeat finds the lock lost. */
+  lost?: AbortSignal;
+  /** Under withLock: throws PW_LOCK_NOT_HELD (exit 5) once the lock is lost; call it before each AWS write. */
+  assertHeld?: (what?: string) => void;
 }
 
 /** `user@host` unless a better identity (the IAM ARN) is passed. */
@@ -292,27 +296,48 @@ export async function withLock<T>(
     : acquired;
   // Heartbeat: a long build or rollout (--timeout above the TTL) must not let the lock expire under
   // us. Every third of the TTL the expiry moves a full TTL ahead; a dead run stops renewing, so its
-  // lock still expires one TTL after its last beat.
+  // lock still expires one TTL after its last beat. A failed beat warns (PW_LOCK_RENEW_FAILED) and
+  // is retried at the next one; when the lock is another's (the condition fails) or the next beat
+  // would come after the expiry, the lock is lost: fn is told (lock.lost, lock.assertHeld()).
   const now = opts.now ?? Date.now;
-  let lost = false;
-  const heartbeat = setInterval(
-    () => {
-      if (opts.signal?.aborted) return;
-      renewLock(ddb, opts.table, lock.record.token, now() + opts.ttlSeconds * 1000).then(
-        (held) => {
-          if (held || lost) return;
-          lost = true;
-          opts.events?.warn(
-            'PW_LOCK_LOST',
-            'the deploy lock is no longer ours (taken over after expiry, or broken by `patchwork unlock`)',
-            'lock',
-          );
-        },
-        () => {}, // a failed beat is retried at the next one; the TTL leaves two more
-      );
-    },
-    Math.max(1000, (opts.ttlSeconds * 1000) / 3),
-  );
+  const every = Math.max(1000, (opts.ttlSeconds * 1000) / 3);
+  let expiresAt = lock.record.expiresAt;
+  const lostController = new AbortController();
+  const lose = (why: string) => {
+    if (lostController.signal.aborted) return;
+    const err = new PatchworkError('PW_LOCK_NOT_HELD', `the deploy lock is no longer ours: ${why}`, {
+      hint: 'nothing more is written by this run; check `patchwork status` and `patchwork releases`, then rerun',
+    });
+    lostController.abort(err);
+    opts.events?.warn('PW_LOCK_LOST', err.message, 'lock');
+  };
+  lock.lost = lostController.signal;
+  lock.assertHeld = (what?: string) => {
+    const reason = lostController.signal.reason as PatchworkError | undefined;
+    if (reason)
+      throw new PatchworkError(reason.code, what ? `${reason.message} (${what})` : reason.message, {
+        ...(reason.hint ? { hint: reason.hint } : {}),
+      });
+  };
+  const heartbeat = setInterval(() => {
+    if (opts.signal?.aborted || lostController.signal.aborted) return;
+    const next = now() + opts.ttlSeconds * 1000;
+    renewLock(ddb, opts.table, lock.record.token, next).then(
+      (held) => {
+        if (held) expiresAt = Math.max(expiresAt, next);
+        else lose('taken over after expiry, or broken by `patchwork unlock`');
+      },
+      (err) => {
+        const reason = `${(err as Error).name ?? 'Error'}: ${(err as Error).message ?? String(err)}`.split('\n')[0]!;
+        opts.events?.warn(
+          'PW_LOCK_RENEW_FAILED',
+          `renewing the deploy lock failed (${reason}); it expires in ${age(expiresAt - now())}`,
+          'lock',
+        );
+        if (now() + every >= expiresAt) lose(`it could not be renewed before it expires (${reason})`);
+      },
+    );
+  }, every);
   heartbeat.unref();
   try {
     return await fn(lock);

@@ -92,9 +92,10 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       events,
       ...(signal ? { signal, releaseWith: ddbAfter } : {}),
     },
-    async () => {
+    async (lock) => {
       const { sha, changes } = await opts.prepare();
       throwIfAborted(signal, 'before the release was recorded: nothing changed');
+      lock.assertHeld?.('before the release was recorded: nothing changed');
       const started = Date.now();
       const release = newRelease({
         kind: opts.kind,
@@ -144,6 +145,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           }
           let arn: string;
           throwIfAborted(signal, `before registering ${change.svc.name}'s task definition`);
+          lock.assertHeld?.(`before registering ${change.svc.name}'s task definition`);
           if (change.taskDefinitionArn !== undefined) arn = change.taskDefinitionArn;
           else {
             const base = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition }));
@@ -183,6 +185,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           )
             input.desiredCount = p.change.svc.desiredCount;
           throwIfAborted(signal, `before updating ${p.service.serviceName}`);
+          lock.assertHeld?.(`before updating ${p.service.serviceName}`);
           const updated = await events.task(
             `update:${p.change.svc.name}`,
             `update service ${p.service.serviceName}`,
@@ -291,6 +294,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
           const backDeployments = new Map<string, WatchedService['deployment']>();
           for (const p of prepared) {
+            lock.assertHeld?.(`before rolling back ${p.service.serviceName}`);
             const out = await ecs.send(
               new UpdateServiceCommand({ cluster, service: p.service.serviceName, taskDefinition: p.previous }),
             );

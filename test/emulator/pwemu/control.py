@@ -5,6 +5,8 @@
 * Requests of the services patchwork uses are checked against AWS's API models
   first (validate.py; config `validateRequests`); a violation is answered as
   that service answers it and never reaches moto.
+* Requests signed with an IAM user's access key are authorised against its policies (iameval.py;
+  config `evaluateIam`); a denied one is answered AccessDenied* as that service answers it.
 * ECS, ELBv2 and EC2 API calls run under the emulator's lock, so the ticker
   never changes a service while moto reads or writes it.
 """
@@ -15,8 +17,9 @@ import io
 import json
 import re
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl
 
-from . import docker
+from . import docker, iameval
 from .validate import Validator
 from .world import LOCK, World
 
@@ -59,6 +62,12 @@ class Control:
                 status, headers, data = refused
                 start_response(f"{status} Bad Request", headers)
                 return [data]
+        if self.world.config.get("evaluateIam") and not path.startswith("/moto-api"):
+            denied = self._evaluate(environ)
+            if denied is not None:
+                status, headers, data = denied
+                start_response(f"{status} {'Forbidden' if status == 403 else 'Bad Request'}", headers)
+                return [data]
         if _needs_lock(environ):
             with LOCK:
                 body = self.app(environ, start_response)
@@ -70,19 +79,53 @@ class Control:
                         close()
         return self.app(environ, start_response)
 
-    def _validate(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        def read() -> bytes | None:
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return None
-            if length < 0 or (not length and environ.get("HTTP_TRANSFER_ENCODING")):
-                return None  # a streamed body: left to moto unread
-            raw = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again
-            return raw
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes | None:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if length < 0 or (not length and environ.get("HTTP_TRANSFER_ENCODING")):
+            return None  # a streamed body: left to moto unread
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again
+        return raw
 
-        return self.validator.check(environ, _scope(environ), read)
+    def _validate(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        return self.validator.check(environ, _scope(environ), lambda: self._read_body(environ))
+
+    def _evaluate(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """IAM evaluation of a request signed by an IAM user of this world (iameval.py)."""
+        if iameval.access_key(environ) is None:
+            return None
+        found = self.validator.identify(environ, _scope(environ))
+        if found is None:
+            return None
+        service, protocol = found
+        raw = self._read_body(environ)
+        if raw is None:
+            return None
+        try:
+            if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip" and raw:
+                import gzip
+
+                raw = gzip.decompress(raw)
+            if protocol == "json":
+                op = environ["HTTP_X_AMZ_TARGET"].rsplit(".", 1)[1]
+                params = json.loads(raw) if raw.strip() else {}
+                if not isinstance(params, dict):
+                    return None
+            else:
+                pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+                if raw:
+                    pairs += parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+                params = dict(pairs)
+                op = params.get("Action", "")
+        except Exception:  # noqa: BLE001 - malformed: moto answers it
+            return None
+        meta = dict(self.validator.model(service).metadata)
+        with LOCK:  # moto's IAM/ECS state read consistently with the ticker
+            return iameval.check(environ, service, protocol, op, params, meta)
 
     # ------------------------------------------------------------------
     def _control(self, environ: dict[str, Any], start_response: Callable, route: str, method: str) -> Iterable[bytes]:

@@ -91,6 +91,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Seconds until an ACM certificate requested with RequestCertificate is ISSUED (its validation
     # completes); PENDING_VALIDATION until then. moto's MOTO_ACM_VALIDATION_WAIT.
     "acmValidationSeconds": 60.0,
+    # IAM evaluation (iameval.py): requests signed with an IAM user's access key are authorised
+    # against its policies (iam:PassRole included); a task's secrets against its execution role's.
+    "evaluateIam": True,
 }
 
 
@@ -229,7 +232,7 @@ class World:
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
                 if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
-                           "requireServiceLinkedRoles", "sgDependencies") or key.startswith("check"):
+                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -566,7 +569,7 @@ class World:
 
         from . import iamrules  # iamrules imports this module
 
-        secret_values, secret_error = self._resolve_secrets(st, essential)
+        secret_values, secret_error = self._resolve_secrets(st, essential, getattr(td, "execution_role_arn", None), t.id)
         pull_error = self._pull_error(st, image) if self.config["checkImages"] else ""
         fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(self, backend.account_id, a)), None)
         if fresh:
@@ -641,13 +644,15 @@ class World:
             st.tasks.remove(t)
             self.tasks.pop(t.id, None)
 
-    def _resolve_secrets(self, st: ServiceState, container: dict[str, Any]) -> tuple[dict[str, str], str]:
+    def _resolve_secrets(self, st: ServiceState, container: dict[str, Any], execution_role: str | None = None,
+                         task_id: str = "") -> tuple[dict[str, str], str]:
         """The container's `secrets` as ECS's agent resolves them for the task's environment.
 
         SSM (`arn:…:parameter/NAME` or NAME, String or SecureString — decrypted, as the agent asks
         GetParameters WithDecryption) and Secrets Manager (`arn:…:secret:NAME-AbCdEf` whole, or
-        `…:json-key:version-stage:version-id` with any field empty). A value that cannot be had stops the
-        task with the agent's ResourceInitializationError (README "Secrets").
+        `…:json-key:version-stage:version-id` with any field empty). With evaluateIam, the task
+        execution role must be allowed to read each one (iameval.py). A value that cannot be had
+        stops the task with the agent's ResourceInitializationError (README "Secrets").
         """
         values: dict[str, str] = {}
         if not container.get("secrets"):
@@ -655,6 +660,12 @@ class World:
         account, region = st.backend.account_id, st.svc.region_name
         for s in container["secrets"]:
             ref = s.get("valueFrom", "")
+            if self.config.get("evaluateIam"):  # the execution role must be allowed to read it (iameval.py)
+                from .iameval import execution_role_denial
+
+                denied = execution_role_denial(account, region, execution_role, ref, task_id)
+                if denied:
+                    return {}, f"ResourceInitializationError: unable to pull secrets or registry auth: {denied}"
             if ":secretsmanager:" in ref:
                 value, why = _secretsmanager_value(ref, account, region)
             else:
