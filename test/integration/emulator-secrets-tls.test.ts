@@ -214,13 +214,13 @@ describe('task secrets, resolved as ECS does', () => {
   it("a secret the task cannot get stops it before it starts (TaskFailedToStart), with the agent's reason", async () => {
     await emu('config', { runContainers: false });
     const { smArn } = secrets();
-    failing.forEach(([, valueFrom], i) =>
+    for (const [i, [, valueFrom]] of failing.entries()) {
       createService(
         net,
         `bad${i}`,
         taskDefinition(`emu-bad${i}`, 'emu/none:1', [{ name: 'X', valueFrom: valueFrom(smArn) }]),
-      ),
-    );
+      );
+    }
     for (const [i, [name, , reason]] of failing.entries()) {
       const task = await stopped(`bad${i}`);
       expect(task.stoppedReason, name).toMatch(reason);
