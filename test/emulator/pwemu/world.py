@@ -33,7 +33,7 @@ from typing import Any
 
 from moto.core.utils import utcnow
 
-from . import docker
+from . import awslogs, docker
 
 LOCK = threading.RLock()
 
@@ -91,6 +91,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Seconds until an ACM certificate requested with RequestCertificate is ISSUED (its validation
     # completes); PENDING_VALIDATION until then. moto's MOTO_ACM_VALIDATION_WAIT.
     "acmValidationSeconds": 60.0,
+    # A container logging to awslogs needs its log group to exist (unless awslogs-create-group is
+    # "true"), else the task fails to start with ResourceInitializationError (awslogs.py).
+    "checkLogGroups": True,
 }
 
 
@@ -936,6 +939,10 @@ class World:
             if t.desired == STOPPED:
                 self._finish_stop(t)
                 return
+            log_target, log_error = awslogs.prepare_service_task(self, t, spec)
+            if log_error:
+                self._task_failed(t, log_error, "TaskFailedToStart", None)
+                return
             t.port = docker.alloc_port()
             svc = t.st.svc
             name = f"pw-{svc.name}-{t.id[:12]}"[:120]
@@ -968,6 +975,7 @@ class World:
                 self._finish_stop(t)
                 return
             t.container_id = cid
+            t.shipper = awslogs.ship(log_target, cid)  # type: ignore[attr-defined]
             t.mode = "real"
             t.status = RUNNING
             t.note = f"docker container {cid[:12]} on 127.0.0.1:{t.port}"
