@@ -1,7 +1,8 @@
 /**
  * `run` and `logs` on the local world with the webapp deployed (real containers, the awslogs driver
  * shipping their output into CloudWatch Logs): a one-off task's output and exit code, a task that
- * cannot pull, and the access lines of requests made through the load balancer, then followed.
+ * cannot pull, the access lines of requests made through the load balancer (then followed), and a
+ * deploy.preDeploy task that fails before anything is rolled out.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -130,4 +131,30 @@ describe.skipIf(!GO || !dockerOk())('run and logs (local world)', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     expect(code).toBe(0);
   }, 240_000);
+
+  it('a failing deploy.preDeploy leaves the service on its old revision: exit 3, recorded failed with the output', async () => {
+    const sha = git(root, 'rev-parse', 'HEAD');
+    const svc = () =>
+      awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', `${app}-it-web`]).services[0];
+    const before = svc().taskDefinition;
+    writeFileSync(
+      join(root, 'patchwork.yml'),
+      webappConfig({
+        app,
+        deploy: '{ pollSeconds: 1, timeoutSeconds: 120, preDeploy: [{ command: ["/webapp", "-no-such-flag"] }] }',
+      }),
+    );
+    git(root, 'commit', '-q', '-am', 'preDeploy that fails');
+    const r = await cli(['deploy', '--json', '--sha', sha], 300_000);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.result.error).toMatchObject({ code: 'PW_PREDEPLOY_FAILED', exitCode: 3, taskExitCode: 2 });
+    expect(svc().taskDefinition).toBe(before);
+    expect(svc().deployments).toHaveLength(1);
+    const rel = await cli(['releases', '--json']);
+    const last = (rel.result.releases as { outcome: string; reason: string | null }[])[0]!;
+    expect(last.outcome).toBe('failed');
+    expect(last.reason).toMatch(
+      /preDeploy \/webapp -no-such-flag on web exited 2; output:\n.*flag provided but not defined: -no-such-flag/s,
+    );
+  }, 400_000);
 });
