@@ -62,6 +62,8 @@ export const ErrorCodes = {
   PW_BUILD_FAILED: ExitCode.UNEXPECTED,
   PW_PUSH_FAILED: ExitCode.UNEXPECTED,
   PW_REPOSITORY_NOT_FOUND: ExitCode.UNEXPECTED,
+  PW_TASK_NOT_STARTED: ExitCode.UNEXPECTED,
+  PW_PREDEPLOY_FAILED: ExitCode.ROLLED_BACK,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

@@ -5,6 +5,7 @@
 
 import type { ImageResult } from './build.js';
 import type { LayerProgress } from './docker/image.js';
+import type { LogLine } from './logs/index.js';
 import type { PublicPlan } from './plan/index.js';
 import type { StatusReport } from './status/model.js';
 import type { WarningCode } from './warnings.js';
@@ -61,6 +62,10 @@ export interface DataKinds {
   'push.layer': LayerProgress & { service: string; tag: string };
   /** One refresh of `status --watch --json`. */
   status: StatusReport;
+  /** One line of a task's log (`logs`, `run`, `deploy.preDeploy`). */
+  'log.line': LogLine;
+  /** A one-off task changed state (`run`, `deploy.preDeploy`). */
+  'run.task': { taskArn: string; taskId: string; lastStatus: string; taskDefinition: string };
 }
 export type DataKind = keyof DataKinds;
 

@@ -69,6 +69,8 @@ export interface EmulatorConfig {
   checkLoadBalancerName: boolean;
   /** ELBv2 listeners: ACM certificates ISSUED, in the load balancer's region. */
   checkCertificates: boolean;
+  /** awslogs: a container whose log group does not exist fails to start (unless awslogs-create-group). */
+  checkLogGroups: boolean;
   /** Seconds until a requested ACM certificate is ISSUED (PENDING_VALIDATION until then). */
   acmValidationSeconds: number;
   /** DeleteSecurityGroup refuses a group that another group's rule or an ENI uses (world default: on). */
@@ -102,6 +104,7 @@ export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
   checkHealthCheckTimeout: true,
   checkLoadBalancerName: true,
   checkCertificates: true,
+  checkLogGroups: true,
   acmValidationSeconds: 60,
   evaluateIam: true,
 };

@@ -131,7 +131,25 @@ describe('resolveEnvironment', () => {
       keepReleases: 10,
       lockTtlSeconds: 900,
       smoke: null,
+      preDeploy: [],
     });
+  });
+
+  it('deploy.preDeploy: per environment over the top level; the service defaults to the first; an unknown one is exit 2 at its line', () => {
+    const cfg = parseConfig(
+      `${base}deploy: { preDeploy: [{ command: [/app/migrate, up] }] }\n`.replace(
+        'staging: {}',
+        'staging: { deploy: { preDeploy: [{ command: [/seed], service: web }] } }',
+      ),
+    );
+    expect(resolveEnvironment(cfg, 'prod').deploy.preDeploy).toEqual([
+      { service: 'web', command: ['/app/migrate', 'up'] },
+    ]);
+    expect(resolveEnvironment(cfg, 'staging').deploy.preDeploy).toEqual([{ service: 'web', command: ['/seed'] }]);
+    const bad = parseConfig(`${base}deploy: { preDeploy: [{ command: [/x], service: nope }] }\n`);
+    expect(() => resolveEnvironment(bad, 'prod')).toThrow(
+      /^patchwork\.yml:11 deploy\.preDeploy\[0\]\.service: unknown service "nope"/m,
+    );
   });
 
   it('null in an environment turns a default off', () => {

@@ -85,7 +85,7 @@ describe('examples/iam policy files and README "IAM permissions"', () => {
   it('deploy.json grants the lock heartbeat (dynamodb:UpdateItem); read-only.json grants no write', () => {
     expect(actionsLine('deploy.json')).toContain('`dynamodb:UpdateItem`');
     const ro = load('read-only.json').Statement.flatMap((s) => list(s.Action));
-    for (const a of ro) expect(a).toMatch(/:(Describe|Get|List|Query|BatchGet)/);
+    for (const a of ro) expect(a).toMatch(/:(Describe|Get|List|Query|BatchGet|FilterLogEvents)/);
   });
 });
 

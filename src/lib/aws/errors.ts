@@ -77,8 +77,10 @@ export const POLICY_FILES = {
   deploy: 'deploy.json',
   rollback: 'deploy.json',
   unlock: 'deploy.json',
+  run: 'deploy.json',
   status: 'read-only.json',
   releases: 'read-only.json',
+  logs: 'read-only.json',
 } as const satisfies Record<string, string>;
 
 /** The IAM action an access-denied message names (`… is not authorized to perform: ecs:UpdateService on …`). */

@@ -120,6 +120,8 @@ export interface ResolvedEnvironment {
     keepReleases: number;
     lockTtlSeconds: number;
     smoke: SmokeConfig | null;
+    /** deploy.preDeploy: one-off tasks on the new task definition of `service` (config name) before UpdateService. */
+    preDeploy: { service: string; command: string[] }[];
   };
   /** Customer-managed KMS keys of the services' secrets (kms:Decrypt for the execution roles). */
   secretsKmsKeys: string[];
@@ -430,6 +432,16 @@ export function resolveEnvironment(
     });
   });
 
+  (deploy.preDeploy ?? []).forEach((p, i) => {
+    if (p.service !== undefined && !(p.service in raw.services)) {
+      issues.push(
+        source.issue(
+          [...whereSet('deploy'), 'preDeploy', i, 'service'],
+          `unknown service "${p.service}" (services: ${Object.keys(raw.services).join(', ')})`,
+        ),
+      );
+    }
+  });
   if (issues.length > 0) throw configError('PW_CONFIG_INVALID', issues);
 
   if (opts.service && !serviceNames.includes(opts.service)) {
@@ -493,6 +505,10 @@ export function resolveEnvironment(
             timeoutSeconds: deploy.smoke.timeoutSeconds ?? DEFAULTS.smokeTimeout,
           }
         : null,
+      preDeploy: (deploy.preDeploy ?? []).map((p) => ({
+        service: p.service ?? Object.keys(raw.services)[0]!,
+        command: p.command,
+      })),
     },
     tags,
   };

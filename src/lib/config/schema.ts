@@ -191,6 +191,19 @@ export const DeploySchema = z.strictObject({
   keepReleases: int(1, 100).optional(),
   lockTtlSeconds: int(60, 86400).optional(),
   smoke: SmokeSchema.nullish(),
+  preDeploy: z
+    .array(
+      z.strictObject({
+        command: z.array(z.string()).min(1).describe('the command of the one-off task, e.g. ["/app/migrate", "up"]'),
+        service: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('whose new task definition runs it (default: the first service)'),
+      }),
+    )
+    .optional()
+    .describe('one-off tasks run on the new task definition before UpdateService; a non-zero exit aborts the deploy'),
 });
 
 const LOG_RETENTION = [

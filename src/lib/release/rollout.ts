@@ -32,6 +32,7 @@ import {
   type ServiceRelease,
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
+import { runPreDeploy } from './predeploy.js';
 import { parseTaskDefinitionArn, pruneTaskDefinitions } from './retention.js';
 import { runSmoke, type SmokeResult, smokeHost } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
@@ -165,6 +166,12 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const rs = release.services.find((s) => s.service === change.svc.name);
           if (rs) rs.taskDefinitionArn = arn;
         }
+        // deploy.preDeploy (migrations) on the new task definitions; a failure rolls nothing out.
+        await runPreDeploy(
+          session,
+          prepared.map((p) => ({ svc: p.change.svc, taskDefinition: p.arn, network: p.service.networkConfiguration })),
+          (reason) => finish('failed', reason),
+        );
         // Alarms already firing before UpdateService are the baseline: they do not fail this rollout.
         const judgesAlarm = alarmJudge(
           target,

@@ -21,6 +21,7 @@ from moto.elbv2 import models as elbv2_models
 
 from . import iamrules
 from . import ec2
+from . import standalone
 from .alb import DataPlane
 from .world import LOCK, World
 
@@ -76,6 +77,7 @@ def apply(world: World) -> None:
     patch_elbv2_rules(world)
     iamrules.apply(world)
     ec2.apply(world)
+    standalone.apply(world)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:

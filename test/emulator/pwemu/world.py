@@ -33,7 +33,7 @@ from typing import Any
 
 from moto.core.utils import utcnow
 
-from . import docker
+from . import awslogs, docker
 
 LOCK = threading.RLock()
 
@@ -94,6 +94,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # IAM evaluation (iameval.py): requests signed with an IAM user's access key are authorised
     # against its policies (iam:PassRole included); a task's secrets against its execution role's.
     "evaluateIam": True,
+    # A container logging to awslogs needs its log group to exist (unless awslogs-create-group is
+    # "true"), else the task fails to start with ResourceInitializationError (awslogs.py).
+    "checkLogGroups": True,
 }
 
 
@@ -943,6 +946,10 @@ class World:
             if t.desired == STOPPED:
                 self._finish_stop(t)
                 return
+            log_target, log_error = awslogs.prepare_service_task(self, t, spec)
+            if log_error:
+                self._task_failed(t, log_error, "TaskFailedToStart", None)
+                return
             t.port = docker.alloc_port()
             svc = t.st.svc
             name = f"pw-{svc.name}-{t.id[:12]}"[:120]
@@ -975,6 +982,7 @@ class World:
                 self._finish_stop(t)
                 return
             t.container_id = cid
+            t.shipper = awslogs.ship(log_target, cid)  # type: ignore[attr-defined]
             t.mode = "real"
             t.status = RUNNING
             t.note = f"docker container {cid[:12]} on 127.0.0.1:{t.port}"

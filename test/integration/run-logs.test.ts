@@ -1,0 +1,160 @@
+/**
+ * `run` and `logs` on the local world with the webapp deployed (real containers, the awslogs driver
+ * shipping their output into CloudWatch Logs): a one-off task's output and exit code, a task that
+ * cannot pull, the access lines of requests made through the load balancer (then followed), and a
+ * deploy.preDeploy task that fails before anything is rolled out.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
+import { git } from '../helpers/git.js';
+import { awsCli, emu, localWorld, waitFor } from '../helpers/localworld.js';
+import { dockerOk, findGo, taskImage } from '../helpers/task-image.js';
+import { copyWebapp, webappConfig } from '../helpers/webapp.js';
+
+const GO = findGo();
+const app = `rl${Date.now().toString(36)}`;
+let root = '';
+let env: NodeJS.ProcessEnv;
+let lbUrl = '';
+
+const cli = (args: string[], timeoutMs = 120_000): Promise<CliRun> =>
+  runCli([...args.slice(0, 1), '-e', 'it', ...args.slice(1)], { cwd: root, env, timeoutMs });
+
+describe.skipIf(!GO || !dockerOk())('run and logs (local world)', () => {
+  let image = '';
+
+  beforeAll(async () => {
+    execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
+    await emu('config', undefined, 'DELETE');
+    const world = localWorld();
+    env = isolatedEnv({
+      AWS_ENDPOINT_URL: world.endpoint,
+      AWS_ACCESS_KEY_ID: world.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
+    });
+    root = mkdtempSync(join(tmpdir(), 'pw-run-logs-'));
+    copyWebapp(root);
+    writeFileSync(
+      join(root, 'patchwork.yml'),
+      webappConfig({ app, deploy: '{ pollSeconds: 1, timeoutSeconds: 120 }' }),
+    );
+    git(root, 'init', '-q', '-b', 'main');
+    git(root, 'add', '-A');
+    git(root, 'commit', '-q', '-m', 'webapp');
+    const prov = await runCli(['provision', '-e', 'it', '--yes'], { cwd: root, env, timeoutMs: 180_000 });
+    expect(prov.code, prov.stderr).toBe(0);
+    const dep = await runCli(['deploy', '-e', 'it'], { cwd: root, env, timeoutMs: 600_000 });
+    expect(dep.code, dep.stderr).toBe(0);
+    image = taskImage(GO!);
+    const lb = awsCli(['elbv2', 'describe-load-balancers', '--names', `${app}-it`]).LoadBalancers[0];
+    lbUrl = `http://${lb.DNSName}`;
+  }, 1_200_000);
+
+  afterAll(async () => {
+    await runCli(['destroy', '-e', 'it', '--yes'], { cwd: root, env, timeoutMs: 180_000 }).catch(() => {});
+    if (root) rmSync(root, { recursive: true, force: true });
+  }, 200_000);
+
+  it('run -- /webapp -version prints the version and exits 0; a started task is tagged startedBy patchwork', async () => {
+    const r = await cli(['run', '--', '/webapp', '-version']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^webapp sha=[0-9a-f]{40} built=\S+ go=go\S+$/m);
+    const j = await cli(['run', '--json', '--', '/webapp', '-version']);
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.result).toMatchObject({ ok: true, exitCode: 0, stopCode: 'EssentialContainerExited', oneOff: false });
+    expect((j.result.tail as string[]).join('\n')).toMatch(/webapp sha=/);
+    const task = awsCli(['ecs', 'describe-tasks', '--cluster', `${app}-it`, '--tasks', j.result.taskArn as string])
+      .tasks[0];
+    expect(task.startedBy).toBe('patchwork');
+    expect(task.taskDefinitionArn).toBe(
+      awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', `${app}-it-web`]).services[0]
+        .taskDefinition,
+    );
+  }, 240_000);
+
+  it('a command exiting 7 makes run exit 7 (a one-off revision with --image, tagged one-off)', async () => {
+    const r = await cli(['run', '--json', '--image', image, '--', '/task', 'say', 'migrating', 'exit', '7']);
+    expect(r.code, r.stderr).toBe(7);
+    expect(r.result).toMatchObject({ exitCode: 7, oneOff: true });
+    expect(r.events.some((e) => e.kind === 'log.line' && (e.data as { message: string }).message === 'migrating')).toBe(
+      true,
+    );
+    const tags = awsCli(['ecs', 'list-tags-for-resource', '--resource-arn', r.result.taskDefinition as string]).tags;
+    expect(tags).toContainEqual({ key: 'patchwork:one-off', value: 'true' });
+  }, 240_000);
+
+  it('a task that cannot pull its image exits 1 with CannotPullContainerError', async () => {
+    const missing = image.replace(/@sha256:[0-9a-f]{64}$/, `@sha256:${'0'.repeat(64)}`);
+    const r = await cli(['run', '--image', missing, '--', '/task']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/did not run: CannotPullContainerError: /);
+  }, 240_000);
+
+  it('logs --since 5m shows the access lines of requests made through the load balancer; --follow a new one', async () => {
+    const marker = `/pw-logs-${Date.now()}`;
+    expect((await fetch(`${lbUrl}${marker}`)).status).toBe(404);
+    const shown = await waitFor(
+      async () => {
+        const r = await cli(['logs', '--since', '5m']);
+        return r.code === 0 && r.stdout.includes(marker) ? r : false;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000, what: 'the access line in logs' },
+    );
+    expect(shown.stdout).toMatch(new RegExp(`web/[0-9a-f]{8} web \\| .*"msg":"request".*"path":"${marker}"`));
+    const j = await cli(['logs', '--since', '5m', '--json', '--filter', marker.slice(1)]);
+    const lines = j.events.filter((e) => e.kind === 'log.line').map((e) => e.data as { message: string });
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.message.includes(marker))).toBe(true);
+
+    // --follow: a request made while following shows within 2 poll intervals (pollSeconds: 1).
+    const child = spawn(process.execPath, [BIN, 'logs', '-e', 'it', '--since', '1m', '--follow'], { cwd: root, env });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    try {
+      await waitFor(() => out.includes(marker), { timeoutMs: 20_000, what: 'the first poll' });
+      const next = `/pw-follow-${Date.now()}`;
+      await fetch(`${lbUrl}${next}`);
+      const t0 = Date.now();
+      await waitFor(() => out.includes(next), { timeoutMs: 10_000, intervalMs: 100, what: 'the new line' });
+      // The request's line is written by the app (100 ms batch), shipped (0.2 s) and polled (1 s).
+      expect(Date.now() - t0).toBeLessThan(2 * 1000 + 1500);
+      expect(out.split(next).length - 1).toBe(1);
+    } finally {
+      child.kill('SIGINT');
+    }
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(0);
+  }, 240_000);
+
+  it('a failing deploy.preDeploy leaves the service on its old revision: exit 3, recorded failed with the output', async () => {
+    const sha = git(root, 'rev-parse', 'HEAD');
+    const svc = () =>
+      awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', `${app}-it-web`]).services[0];
+    const before = svc().taskDefinition;
+    writeFileSync(
+      join(root, 'patchwork.yml'),
+      webappConfig({
+        app,
+        deploy: '{ pollSeconds: 1, timeoutSeconds: 120, preDeploy: [{ command: ["/webapp", "-no-such-flag"] }] }',
+      }),
+    );
+    git(root, 'commit', '-q', '-am', 'preDeploy that fails');
+    const r = await cli(['deploy', '--json', '--sha', sha], 300_000);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.result.error).toMatchObject({ code: 'PW_PREDEPLOY_FAILED', exitCode: 3, taskExitCode: 2 });
+    expect(svc().taskDefinition).toBe(before);
+    expect(svc().deployments).toHaveLength(1);
+    const rel = await cli(['releases', '--json']);
+    const last = (rel.result.releases as { outcome: string; reason: string | null }[])[0]!;
+    expect(last.outcome).toBe('failed');
+    expect(last.reason).toMatch(
+      /preDeploy \/webapp -no-such-flag on web exited 2; output:\n.*flag provided but not defined: -no-such-flag/s,
+    );
+  }, 400_000);
+});
