@@ -6,6 +6,7 @@
 import type { ImageResult } from './build.js';
 import type { LayerProgress } from './docker/image.js';
 import type { PublicPlan } from './plan/index.js';
+import type { ReleaseDiff } from './release/diff.js';
 import type { StatusReport } from './status/model.js';
 import type { WarningCode } from './warnings.js';
 
@@ -61,6 +62,8 @@ export interface DataKinds {
   'push.layer': LayerProgress & { service: string; tag: string };
   /** One refresh of `status --watch --json`. */
   status: StatusReport;
+  /** `deploy --dry-run` / `rollback --dry-run`: the field-level difference per service. */
+  diff: ReleaseDiff;
 }
 export type DataKind = keyof DataKinds;
 
