@@ -53,6 +53,7 @@ export default class Deploy extends PatchworkCommand {
       const plan = await planDeploy({
         ...common,
         ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
+        ...(flags.build ? {} : { build: false }),
         ...(flags.sha ? { sha: flags.sha } : {}),
         ...(flags.image ? { image: flags.image } : {}),
       });

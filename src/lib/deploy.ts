@@ -249,7 +249,7 @@ export interface DeployPlan {
 
 /** --dry-run: what deploy would build and roll out, and the diff; reads only (no lock, no build, no push). */
 export async function planDeploy(
-  opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string },
+  opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string; build?: boolean },
 ): Promise<DeployPlan> {
   const session = await openSession(opts);
   const { target } = session;
@@ -262,11 +262,13 @@ export async function planDeploy(
     changes = [{ svc, image: c.image, digest: c.digest, tag: resolved.sha, wouldBuild: false }];
   } else {
     const buildable = target.services.filter((s) => s.build);
+    // --sha / --no-build: the real run only looks images up, and so does its dry run.
+    const fromRegistry = opts.build === false || !!opts.sha;
     const built = await runBuild(
       await prepareBuild(
         {
           ...opts,
-          dryRun: true,
+          ...(fromRegistry ? { lookupOnly: true } : { dryRun: true }),
           ...(opts.allowDirty ? { allowDirty: true } : {}),
           ...(opts.sha ? { tag: opts.sha } : {}),
         },
@@ -277,6 +279,14 @@ export async function planDeploy(
     for (const svc of buildable) {
       const img = built.images.find((i) => i.service === svc.name);
       if (!img) continue;
+      if (fromRegistry && !img.digest) {
+        throw new PatchworkError('PW_IMAGE_NOT_FOUND', `${svc.name}: the registry has no image tagged ${img.tag}`, {
+          hint: opts.sha
+            ? 'build and push that commit first (`patchwork build` on it), or pick a sha from `patchwork releases`'
+            : 'run `patchwork build` (or deploy without --no-build)',
+          data: { service: svc.name, image: img.image },
+        });
+      }
       changes.push({
         svc,
         image: img.digest ? pinImage(img.image, img.digest) : img.image,

@@ -140,6 +140,20 @@ describe('dry-run diffs; deploy timeout, --rollback-on-timeout, --no-wait (local
     expect(service().taskDefinition).toBe(tds[0]);
   }, 300_000);
 
+  it('--sha of an image never pushed: exit 2 PW_IMAGE_NOT_FOUND, dry run or not, and no "would build" line', async () => {
+    const sha = 'f'.repeat(40);
+    for (const args of [
+      ['deploy', '--dry-run', '--sha', sha],
+      ['deploy', '--sha', sha],
+    ]) {
+      const run = await cli(args);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toMatch(/PW_IMAGE_NOT_FOUND: web: the registry has no image tagged f{40}/);
+      expect(run.stderr).not.toMatch(/would build/);
+    }
+    expect(service().taskDefinition).toBe(tds[0]);
+  }, 120_000);
+
   it('rollback --dry-run --exit-code: to the running release → exit 0; to another → exit 6 naming the image', async () => {
     shas.push(commitVariant(firstImage, 'second'));
     const ok = await cli(['deploy']);
