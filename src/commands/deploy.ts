@@ -53,16 +53,16 @@ export default class Deploy extends PatchworkCommand {
       const plan = await planDeploy({
         ...common,
         ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
+        ...(flags.build ? {} : { build: false }),
         ...(flags.sha ? { sha: flags.sha } : {}),
         ...(flags.image ? { image: flags.image } : {}),
       });
-      const pending = plan.services.some((s) => s.change);
+      const { describeDiff } = await import('../cli/format/diff.js');
+      const verdict = plan.pending ? 'changes pending' : 'nothing would change';
       return {
         result: { ...plan },
-        text: plan.services
-          .map((s) => `${s.service}: ${s.change ? `would deploy ${s.image}` : `already on ${s.current ?? '?'}`}`)
-          .join('\n'),
-        ...(flags['exit-code'] && pending ? { exitCode: 6 } : {}),
+        text: describeDiff(plan.diff, `deploy to ${plan.env} (dry run): ${verdict}`),
+        ...(flags['exit-code'] && plan.pending ? { exitCode: 6 } : {}),
       };
     }
     const { deploy } = await import('../lib/deploy.js');

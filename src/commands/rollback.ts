@@ -28,10 +28,13 @@ export default class Rollback extends PatchworkCommand {
     if (flags['dry-run']) {
       const { planRollback } = await import('../lib/rollback.js');
       const plan = await planRollback({ ...this.common(flags), ...(flags.to ? { to: flags.to } : {}) });
+      const { describeDiff } = await import('../cli/format/diff.js');
+      const verdict = plan.pending ? 'changes pending' : 'already running it, nothing would change';
+      const title = `rollback of ${plan.env} to ${plan.sha.slice(0, 12)} (release ${plan.releaseId} of ${plan.startedAt}, dry run): ${verdict}`;
       return {
         result: { ...plan },
-        text: `would roll back ${plan.env} to ${plan.sha.slice(0, 12)} (release ${plan.releaseId} of ${plan.startedAt})`,
-        ...(flags['exit-code'] ? { exitCode: 6 } : {}),
+        text: describeDiff(plan.diff, title),
+        ...(flags['exit-code'] && plan.pending ? { exitCode: 6 } : {}),
       };
     }
     const { rollback } = await import('../lib/rollback.js');

@@ -26,6 +26,11 @@ export interface BuildOptions extends CommonOptions {
   tag?: string;
   /** Report what would be built or skipped; build and push nothing. */
   dryRun?: boolean;
+  /**
+   * Only look the images up in the registry (deploy --sha / --no-build): nothing is built, and a
+   * missing tag is reported as missing (not as what a dry run would build).
+   */
+  lookupOnly?: boolean;
   /** An engine connection to use instead of connecting to DOCKER_HOST (or the default socket). */
   docker?: Docker;
 }
@@ -149,11 +154,12 @@ export async function prepareBuild(opts: BuildOptions, given?: Session): Promise
 
   // 2. The engine, before any AWS call. Its client (dockerode) loads only when something is built.
   const injected = opts.docker;
-  const engine: Engine | null = dryRun
-    ? null
-    : injected
-      ? { target: 'injected', docker: async () => injected }
-      : await reachEngine(5_000, session.environment);
+  const engine: Engine | null =
+    dryRun || opts.lookupOnly
+      ? null
+      : injected
+        ? { target: 'injected', docker: async () => injected }
+        : await reachEngine(5_000, session.environment);
   if (engine && !push) engine.docker().catch(() => {}); // a build is certain: start loading now
   return { opts, session, empty, prepared, engine };
 }
@@ -165,13 +171,14 @@ export async function runBuild(pb: PreparedBuild): Promise<BuildResult> {
   const { target, aws, events, signal } = session;
   const push = opts.push !== false;
   const dryRun = !!opts.dryRun;
+  const lookupOnly = !!opts.lookupOnly;
 
   // 3. The registry.
   let registry: ImageRegistry | null = null;
   if (target.registry) {
     const { PlainRegistry } = await import('./docker/registry.js');
     registry = new PlainRegistry(target.registry);
-  } else if (push || dryRun) {
+  } else if (push || dryRun || lookupOnly) {
     const { EcrRegistry } = await import('./docker/registry.js');
     registry = await EcrRegistry.login(aws, target.env);
   }
@@ -183,7 +190,7 @@ export async function runBuild(pb: PreparedBuild): Promise<BuildResult> {
   const images: ImageResult[] = [];
   for (const p of prepared) {
     throwIfAborted(signal, `before building ${p.svc.name}`);
-    images.push(await buildOne(p, { engine, registry, push, dryRun, events, signal }));
+    images.push(await buildOne(p, { engine, registry, push, dryRun, lookupOnly, events, signal }));
   }
   return { ...empty, registry: registry?.host ?? target.registry, registryKind: registry?.kind ?? null, images };
 }
@@ -193,6 +200,7 @@ interface Ctx {
   registry: ImageRegistry | null;
   push: boolean;
   dryRun: boolean;
+  lookupOnly: boolean;
   events: Emitter;
   signal: AbortSignal | undefined;
 }
@@ -202,7 +210,9 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
   const { events, registry } = ctx;
   const started = performance.now();
   const repository =
-    registry && (ctx.push || ctx.dryRun) ? `${registry.host}/${svc.fullName}` : localRepo(svc, registry);
+    registry && (ctx.push || ctx.dryRun || ctx.lookupOnly)
+      ? `${registry.host}/${svc.fullName}`
+      : localRepo(svc, registry);
   const allTags = [tags.tag, ...tags.also];
   const image = `${repository}:${tags.tag}`;
   const id = `build:${svc.name}`;
@@ -226,7 +236,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
     dirty: tags.dirty,
   };
   const seconds = () => Math.round((performance.now() - started) / 10) / 100;
-  const finish = (r: ImageResult, status: 'done' | 'skip', message: string): ImageResult => {
+  const finish = (r: ImageResult, status: 'done' | 'skip' | 'fail', message: string): ImageResult => {
     r.seconds = seconds();
     events.emit({ type: 'task', id, title, status, message, resource: svc.name });
     events.emit({ type: 'data', kind: 'image', data: r });
@@ -236,7 +246,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
   events.emit({ type: 'task', id, title, status: 'start', resource: svc.name });
   try {
     // Skip when the registry already has this tag.
-    if (registry && (ctx.push || ctx.dryRun)) {
+    if (registry && (ctx.push || ctx.dryRun || ctx.lookupOnly)) {
       const found = await registry.find(svc.fullName, tags.tag);
       if (found) {
         const sized: RemoteImage =
@@ -250,6 +260,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
         );
       }
     }
+    if (ctx.lookupOnly) return finish({ ...base }, 'fail', `not in the registry: ${image}`);
     if (ctx.dryRun) {
       return finish({ ...base, wouldBuild: true }, 'skip', `dry run: would build and push ${image}`);
     }

@@ -7,6 +7,8 @@ import { prepareBuild, runBuild } from './build.js';
 import type { ResolvedService } from './config/resolve.js';
 import { inOwnRegistry } from './docker/registry.js';
 import { inEnvironment, PatchworkError } from './errors.js';
+import type { ReleaseDiff } from './release/diff.js';
+import type { DryRunChange } from './release/dryrun.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { pinImage } from './release/taskdef.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
@@ -90,7 +92,7 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
       {
         ...opts,
         push: true,
-        ...(fromRegistry ? { dryRun: true } : {}),
+        ...(fromRegistry ? { lookupOnly: true } : {}),
         ...(opts.sha ? { tag: opts.sha } : {}),
         ...(opts.allowDirty ? { allowDirty: true } : {}),
       },
@@ -238,59 +240,75 @@ export function parseImageRef(ref: string): { repository: string; tag: string | 
 export interface DeployPlan {
   env: string;
   dryRun: true;
+  /** Some service would change: `--exit-code` exits 6. */
+  pending: boolean;
   services: { service: string; image: string | null; current: string | null; change: boolean; wouldBuild: boolean }[];
+  /** Field by field, what the deploy would change (the same as the `diff` data event). */
+  diff: ReleaseDiff;
 }
 
-/** --dry-run: what deploy would build and roll out; reads only (no lock, no build, no push). */
+/** --dry-run: what deploy would build and roll out, and the diff; reads only (no lock, no build, no push). */
 export async function planDeploy(
-  opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string },
+  opts: CommonOptions & { allowDirty?: boolean; sha?: string; image?: string; build?: boolean },
 ): Promise<DeployPlan> {
   const session = await openSession(opts);
-  const { target, aws } = session;
+  const { target } = session;
+  const { diffRelease } = await import('./release/dryrun.js');
+  let changes: (DryRunChange & { wouldBuild: boolean })[];
   if (opts.image) {
     const svc = single(target.services, opts.image);
-    const { changes } = await resolveImage(session, svc, checkImageRef(opts.image, target));
-    return {
-      env: target.env,
-      dryRun: true,
-      services: [{ service: svc.name, image: changes[0]!.image, current: null, change: true, wouldBuild: false }],
-    };
-  }
-  const buildable = target.services.filter((s) => s.build);
-  const built = await runBuild(
-    await prepareBuild(
-      {
-        ...opts,
-        dryRun: true,
-        ...(opts.allowDirty ? { allowDirty: true } : {}),
-        ...(opts.sha ? { tag: opts.sha } : {}),
-      },
-      session,
-    ),
-  );
-  const ecs = await aws.get('ecs');
-  const { DescribeTaskDefinitionCommand } = await import('@aws-sdk/client-ecs');
-  const { describeServices } = await import('./aws/ecs.js');
-  const { clusterName, ecsServiceName } = await import('./desired/names.js');
-  const { digestOf } = await import('./release/taskdef.js');
-  const described = await describeServices(
-    ecs,
-    clusterName(target),
-    buildable.map((s) => ecsServiceName(s)),
-  );
-  const services: DeployPlan['services'] = [];
-  for (const svc of buildable) {
-    const img = built.images.find((i) => i.service === svc.name);
-    const image = img?.digest ? pinImage(img.image, img.digest) : (img?.image ?? null);
-    const tdArn = described.services?.find((s) => s.serviceName === ecsServiceName(svc))?.taskDefinition;
-    let current: string | null = null;
-    if (tdArn) {
-      const td = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: tdArn }));
-      const d = td.taskDefinition ? digestOf(td.taskDefinition, svc) : null;
-      current = d ? `${tdArn} (${d})` : tdArn;
+    const resolved = await resolveImage(session, svc, checkImageRef(opts.image, target));
+    const c = resolved.changes[0]!;
+    changes = [{ svc, image: c.image, digest: c.digest, tag: resolved.sha, wouldBuild: false }];
+  } else {
+    const buildable = target.services.filter((s) => s.build);
+    // --sha / --no-build: the real run only looks images up, and so does its dry run.
+    const fromRegistry = opts.build === false || !!opts.sha;
+    const built = await runBuild(
+      await prepareBuild(
+        {
+          ...opts,
+          ...(fromRegistry ? { lookupOnly: true } : { dryRun: true }),
+          ...(opts.allowDirty ? { allowDirty: true } : {}),
+          ...(opts.sha ? { tag: opts.sha } : {}),
+        },
+        session,
+      ),
+    );
+    changes = [];
+    for (const svc of buildable) {
+      const img = built.images.find((i) => i.service === svc.name);
+      if (!img) continue;
+      if (fromRegistry && !img.digest) {
+        throw new PatchworkError('PW_IMAGE_NOT_FOUND', `${svc.name}: the registry has no image tagged ${img.tag}`, {
+          hint: opts.sha
+            ? 'build and push that commit first (`patchwork build` on it), or pick a sha from `patchwork releases`'
+            : 'run `patchwork build` (or deploy without --no-build)',
+          data: { service: svc.name, image: img.image },
+        });
+      }
+      changes.push({
+        svc,
+        image: img.digest ? pinImage(img.image, img.digest) : img.image,
+        digest: img.digest,
+        tag: img.tag,
+        imageUser: img.user,
+        wouldBuild: img.wouldBuild,
+      });
     }
-    const change = !img?.digest || !current?.includes(img.digest);
-    services.push({ service: svc.name, image, current, change, wouldBuild: !!img?.wouldBuild });
   }
-  return { env: target.env, dryRun: true, services };
+  const { diff, current } = await diffRelease(session, 'deploy', changes).catch((err: unknown) => {
+    throw inEnvironment(err, target);
+  });
+  const services = changes.map((c) => {
+    const now = current.get(c.svc.name);
+    return {
+      service: c.svc.name,
+      image: c.image,
+      current: now?.arn ? (now.digest ? `${now.arn} (${now.digest})` : now.arn) : null,
+      change: !!diff.services.find((d) => d.service === c.svc.name)?.changes.length,
+      wouldBuild: c.wouldBuild,
+    };
+  });
+  return { env: target.env, dryRun: true, pending: diff.pending, services, diff };
 }

@@ -7,6 +7,7 @@ import type { ImageResult } from './build.js';
 import type { LayerProgress } from './docker/image.js';
 import type { LogLine } from './logs/index.js';
 import type { PublicPlan } from './plan/index.js';
+import type { ReleaseDiff } from './release/diff.js';
 import type { StatusReport } from './status/model.js';
 import type { WarningCode } from './warnings.js';
 
@@ -66,6 +67,8 @@ export interface DataKinds {
   'log.line': LogLine;
   /** A one-off task changed state (`run`, `deploy.preDeploy`). */
   'run.task': { taskArn: string; taskId: string; lastStatus: string; taskDefinition: string };
+  /** `deploy --dry-run` / `rollback --dry-run`: the field-level difference per service. */
+  diff: ReleaseDiff;
 }
 export type DataKind = keyof DataKinds;
 

@@ -9,6 +9,8 @@ import { isAwsError } from './aws/errors.js';
 import type { ResolvedService } from './config/resolve.js';
 import { repositoryName, stateTableName } from './desired/names.js';
 import { inEnvironment, PatchworkError } from './errors.js';
+import type { ReleaseDiff } from './release/diff.js';
+import type { DryRunChange } from './release/dryrun.js';
 import { listReleases } from './release/history.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { selectRelease } from './release/select.js';
@@ -129,29 +131,55 @@ export interface RollbackPlan {
   sha: string;
   releaseId: string;
   startedAt: string;
+  /** Some service would change (a rollback to what already runs changes nothing): `--exit-code` exits 6. */
+  pending: boolean;
   services: { service: string; image: string | null; taskDefinitionArn: string | null }[];
+  /** Field by field, what the rollback would change (the same as the `diff` data event). */
+  diff: ReleaseDiff;
 }
 
-/** --dry-run: which release a rollback would go to (reads history only). */
+/** --dry-run: which release a rollback would go to, and the diff against what runs (reads only). */
 export async function planRollback(opts: CommonOptions & { to?: string }): Promise<RollbackPlan> {
   const session = await openSession(opts);
-  const ddb = await session.aws.get('dynamodb');
-  const history = await listReleases(ddb, stateTableName(session.target), session.target.deploy.keepReleases + 5).catch(
-    (err: unknown) => {
-      throw inEnvironment(err, session.target);
-    },
-  );
-  const chosen = selectRelease(history, opts.to);
-  return {
-    env: session.target.env,
-    dryRun: true,
-    sha: chosen.sha!,
-    releaseId: chosen.id,
-    startedAt: chosen.startedAt,
-    services: chosen.services.map((s) => ({
-      service: s.service,
-      image: s.image,
-      taskDefinitionArn: s.taskDefinitionArn,
-    })),
-  };
+  const { target } = session;
+  return (async () => {
+    const ddb = await session.aws.get('dynamodb');
+    const history = await listReleases(ddb, stateTableName(target), target.deploy.keepReleases + 5);
+    const chosen = selectRelease(history, opts.to);
+    const changes: DryRunChange[] = [];
+    for (const svc of target.services) {
+      const rec = chosen.services.find((s) => s.service === svc.name);
+      if (!rec) continue;
+      changes.push({
+        svc,
+        image: rec.image,
+        digest: rec.digest,
+        tag: chosen.sha!,
+        taskDefinitionArn: rec.taskDefinitionArn,
+      });
+    }
+    if (!changes.length) {
+      throw new PatchworkError('PW_UNKNOWN_RELEASE', `release ${chosen.sha} has none of the selected services`, {
+        hint: 'see `patchwork releases`',
+      });
+    }
+    const { diffRelease } = await import('./release/dryrun.js');
+    const { diff } = await diffRelease(session, 'rollback', changes);
+    return {
+      env: target.env,
+      dryRun: true as const,
+      sha: chosen.sha!,
+      releaseId: chosen.id,
+      startedAt: chosen.startedAt,
+      pending: diff.pending,
+      services: chosen.services.map((s) => ({
+        service: s.service,
+        image: s.image,
+        taskDefinitionArn: s.taskDefinitionArn,
+      })),
+      diff,
+    };
+  })().catch((err: unknown) => {
+    throw inEnvironment(err, target);
+  });
 }

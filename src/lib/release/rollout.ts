@@ -297,6 +297,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           rollBackOurselves = false;
         }
         throwIfAborted(signal);
+        let rolledBackTo: string | null = null;
         if (rollBackOurselves) {
           events.warn('PW_ROLLING_BACK', `putting back ${prepared.map((p) => p.previous).join(', ')}`);
           const backDeployments = new Map<string, WatchedService['deployment']>();
@@ -309,6 +310,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           }
           // Wait for the previous release to serve again (alarms may still fire: not part of this wait).
           const back = await waitOn((p) => p.previous, {}, backDeployments);
+          rolledBackTo = `rolled back to ${prepared.map((p) => p.previous).join(', ')}${back.state === 'done' ? '' : ` (did not settle: ${back.state})`}`;
           if (back.state !== 'done')
             events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
         }
@@ -341,7 +343,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const waiting = Object.entries(watch.waitingFor)
           .map(([s, w]) => `${s}: ${w.join('; ')}`)
           .join(' | ');
-        await finish('timed-out', `still waiting for ${waiting}`);
+        await finish('timed-out', `still waiting for ${waiting}${rolledBackTo ? `; ${rolledBackTo}` : ''}`);
         throw new PatchworkError(
           'PW_TIMEOUT',
           `timed out after ${watch.seconds}s waiting for ${waiting}${rollBackOurselves ? ' (rolled back)' : ''}`,

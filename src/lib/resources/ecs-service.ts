@@ -154,6 +154,14 @@ function serviceShape(ctx: ApplyContext, want: EcsService) {
   };
 }
 
+/** The deployment configuration every service gets (rolling, circuit breaker with rollback). */
+export const SERVICE_DEPLOYMENT = {
+  minimumHealthyPercent: 100,
+  maximumPercent: 200,
+  circuitBreaker: true,
+  rollback: true,
+} as const;
+
 const X86: RuntimePlatform = { cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' };
 
 export const ecsService: ResourceKind<'ecs-service'> = {
@@ -180,7 +188,7 @@ export const ecsService: ResourceKind<'ecs-service'> = {
             containerName: n.containerName(svc),
             containerPort: svc.port,
           },
-          deployment: { minimumHealthyPercent: 100, maximumPercent: 200, circuitBreaker: true, rollback: true },
+          deployment: { ...SERVICE_DEPLOYMENT },
           healthCheckGracePeriodSeconds: svc.healthCheck.gracePeriodSeconds,
           enableExecuteCommand: false,
           propagateTags: 'SERVICE',
