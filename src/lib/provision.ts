@@ -5,6 +5,7 @@
  */
 import { apply, declareTasks } from './apply/index.js';
 import { desiredState } from './desired/index.js';
+import { imageFactsOf } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
 import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
@@ -41,8 +42,12 @@ export interface ProvisionResult {
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
   const { config, target, aws, events } = await openSession(opts);
   const facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
-    const [found] = await Promise.all([observeFacts(aws, target, config), checkCertificate(aws, target, config)]);
-    return found;
+    const [found, images] = await Promise.all([
+      observeFacts(aws, target, config),
+      imageFactsOf(target),
+      checkCertificate(aws, target, config),
+    ]);
+    return { ...found, images };
   });
   const desired = desiredState(target, facts);
   const observed = await events.task('observe/resources', `read ${target.name} from AWS`, () =>

@@ -6,6 +6,8 @@
 export const WarningCodes = {
   PW_PUBLIC_TASKS: 'tasks get public IPs (no private subnets): reachable only through their security group',
   PW_NO_IMAGE_YET: 'a service has no image yet: provision starts it with a placeholder at 0 tasks; deploy',
+  PW_IMAGE_RUNS_AS_ROOT:
+    "an image: service's image runs as root: patchwork runs it as 65532 unless the config says user:",
   PW_LOCK_TAKEN_OVER: "an expired deploy lock was taken over; the dead run's releases are marked interrupted",
   PW_LOCK_LOST: 'the deploy lock is no longer ours (taken over after expiry, or broken by unlock)',
   PW_LOCK_RENEW_FAILED:

@@ -81,6 +81,16 @@ export interface EmulatorConfig {
   sgVisibilitySeconds?: number;
   /** Requests signed by an IAM user are authorised against its policies; task secrets against the execution role's (world default: on). */
   evaluateIam?: boolean;
+  /** Task containers get the task definition's user, read-only root, volumes, limits (world default: on). */
+  applyTaskRuntime?: boolean;
+  /** Every container of a task runs (essential, dependsOn), container health checks too (world default: on). */
+  runSidecars?: boolean;
+  /** Container health-check timings (interval, startPeriod) times this (world default: 0.2). */
+  containerHealthScale?: number;
+  /** A non-root container cannot bind a containerPort below 1024 (world default: on). */
+  checkPortPrivilege?: boolean;
+  /** The image's architecture must be the task's runtimePlatform (world default: on). */
+  checkArchitecture?: boolean;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {

@@ -135,7 +135,7 @@ describe('doctor through the CLI', () => {
     const other = join(mkdtempSync(join(tmpdir(), 'pw-reg-')), 'patchwork.yml');
     writeFileSync(
       other,
-      `app: shop\nregion: ${world().region}\nregistry: 127.0.0.1:${port}\nservices:\n  web:\n    image: x\n    port: 80\nenvironments:\n  local: {}\n`,
+      `app: shop\nregion: ${world().region}\nregistry: 127.0.0.1:${port}\nservices:\n  web:\n    image: x\n    port: 8080\nenvironments:\n  local: {}\n`,
     );
     const run = await runCli(['doctor', '--env', 'local', '--config', other, '--json'], { env: worldEnv() });
     expect(run.code).toBe(1);

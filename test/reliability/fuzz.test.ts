@@ -122,6 +122,7 @@ services:
   s:
     image: nginx@sha256:${'a'.repeat(64)}
     port: 80
+    user: root
 environments:
   local: *d
   qa:
@@ -887,7 +888,7 @@ region: eu-west-1
 services:
   web:
     build: { context: app }
-    port: 80
+    port: 8080
 environments:
   prod: {}
   staging: {}

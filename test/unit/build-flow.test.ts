@@ -62,7 +62,7 @@ const config = (extra: Partial<RawConfig> = {}): RawConfig =>
     region: 'eu-west-1',
     services: {
       web: { build: { context: 'app', args: { MODE: 'prod' } }, port: 8080 },
-      cdn: { image: 'nginx:1.27', port: 80, route: { paths: ['/static/*'] } },
+      cdn: { image: 'nginx:1.27', port: 80, user: 'root', route: { paths: ['/static/*'] } },
     },
     environments: { prod: {} },
     ...extra,

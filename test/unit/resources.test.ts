@@ -278,6 +278,8 @@ describe('ecs-service handler', () => {
           environment: [],
           secrets: [],
           readonlyRootFilesystem: true,
+          // The read-only root keeps a writable /tmp: a fresh task volume.
+          mountPoints: [{ sourceVolume: 'writable-tmp', containerPath: '/tmp', readOnly: false }],
           user: '65532',
           logConfiguration: {
             logDriver: 'awslogs',
@@ -289,6 +291,7 @@ describe('ecs-service handler', () => {
           },
         },
       ],
+      volumes: [{ name: 'writable-tmp' }],
       tags: lower([...SVC_TAGS, { Key: 'patchwork:bootstrap', Value: 'placeholder' }]),
     });
     expect(ecs.commandCalls(CreateServiceCommand)[0]!.args[0].input).toEqual({

@@ -44,6 +44,12 @@ export const DEFAULTS = {
 /** The container user when neither config nor image names a non-root one (distroless's `nonroot`). */
 export const DEFAULT_USER = '65532';
 
+/** `user` names someone other than root (uid 0), with or without a group. */
+export function isNonRootUser(user: string | null | undefined): boolean {
+  const name = (user ?? '').trim().split(':')[0] ?? '';
+  return name !== '' && name !== 'root' && name !== '0';
+}
+
 /** AWS limits names of ALBs and target groups to 32 characters. */
 export const MAX_NAME = 32;
 
@@ -79,6 +85,8 @@ export interface ResolvedService {
   secrets: Record<string, string>;
   taskRolePolicyArns: string[];
   readonlyRootFilesystem: boolean;
+  /** More paths that get a fresh writable volume (beside `/tmp` under a read-only root). */
+  writablePaths: string[];
   /** The container user from config; null = the image's non-root USER, else DEFAULT_USER. */
   user: string | null;
   tags: Record<string, string>;
@@ -335,6 +343,19 @@ export function resolveEnvironment(
     if (svc.build && svc.image) {
       issues.push(source.issue([...svcPath, 'image'], 'set build: or image:, not both', true));
     }
+    if (svc.port < 1024 && (svc.user === undefined || isNonRootUser(svc.user))) {
+      // Fargate gives a non-root container no CAP_NET_BIND_SERVICE: it cannot listen below 1024.
+      const who =
+        svc.user === undefined
+          ? `the default non-root user (the image's USER, else ${DEFAULT_USER})`
+          : `user ${svc.user}`;
+      issues.push(
+        source.issue(
+          [...svcPath, 'port'],
+          `port ${svc.port} is below 1024 and the container runs as ${who}, which cannot bind it on Fargate; try: a port of 1024 or more (e.g. 8080), or user: root`,
+        ),
+      );
+    }
     const vars = { ...stringify(svc.env), ...stringify(over.env) };
     const secrets = { ...(svc.secrets ?? {}), ...(over.secrets ?? {}) };
     for (const key of Object.keys(vars)) {
@@ -427,6 +448,7 @@ export function resolveEnvironment(
       secrets,
       taskRolePolicyArns: svc.taskRolePolicyArns ?? [],
       readonlyRootFilesystem: svc.readonlyRootFilesystem ?? true,
+      writablePaths: svc.writablePaths ?? [],
       user: svc.user ?? null,
       tags: { ...tags, 'patchwork:service': svcName },
     });

@@ -113,6 +113,16 @@ export const ServiceSchema = z.strictObject({
   secrets: secrets.optional().describe('Secrets by reference: NAME: ssm or secretsmanager ARN'),
   taskRolePolicyArns: z.array(z.string().regex(IAM_POLICY_ARN_RE, 'expected an IAM policy ARN')).optional(),
   readonlyRootFilesystem: z.boolean().optional().describe('Default true'),
+  writablePaths: z
+    .array(
+      z
+        .string()
+        .regex(/^(\/[A-Za-z0-9._@+-]+)+$/, 'expected an absolute path such as /var/cache/app')
+        .refine((p) => !p.split('/').includes('..'), 'expected a path without ..'),
+    )
+    .max(20)
+    .optional()
+    .describe('Paths that get a fresh writable volume each task (/tmp has one already when the root is read-only)'),
   user: z
     .string()
     .regex(

@@ -4,7 +4,7 @@
  * Each kind builds its own resources (src/lib/resources/<kind>.ts); this orders them: the
  * environment's first, then each service's, in kind order.
  */
-import type { ResolvedEnvironment } from '../config/resolve.js';
+import { DEFAULT_USER, isNonRootUser, type ResolvedEnvironment } from '../config/resolve.js';
 import { KINDS, kindOf } from '../resources/index.js';
 import type { DesiredInput } from '../resources/kind.js';
 import type { DesiredState, Facts, Resource } from './types.js';
@@ -33,6 +33,13 @@ export function desiredState(target: ResolvedEnvironment, facts: Facts): Desired
     const own: Resource[] = [];
     for (const kind of KINDS) own.push(...(kindOf(kind).desired.service?.(input, svc) ?? []));
     resources.push(...own);
+    const image = svc.image ? facts.images?.[svc.name] : undefined;
+    if (image && svc.user === null && !isNonRootUser(image.user)) {
+      warnings.push({
+        code: 'PW_IMAGE_RUNS_AS_ROOT',
+        message: `service ${svc.name}: image ${svc.image} runs as root (no non-root USER); patchwork runs it as ${DEFAULT_USER}, which may not write where the image expects or bind ports below 1024; set user: root to keep root, or user: <uid> for another user`,
+      });
+    }
     if (own.some((r) => r.kind === 'ecs-service' && r.bootstrap?.placeholder)) {
       warnings.push({
         code: 'PW_NO_IMAGE_YET',

@@ -169,6 +169,8 @@ export interface Bootstrap {
   secrets: Record<string, string>;
   command: string[] | null;
   readonlyRootFilesystem: boolean;
+  /** Paths given a fresh writable volume (`/tmp` when the root filesystem is read-only, + `writablePaths`). */
+  writablePaths: string[];
   /** Container user (never root unless the config says so). */
   user: string;
   healthCheck: ContainerHealth | null;
@@ -263,6 +265,16 @@ export interface Facts {
   /** Where tasks run: private subnets when given, else the public ones. */
   taskSubnets: string[];
   tasksArePrivate: boolean;
+  /** What the registry says of each `image:` service's image (config service name → facts); absent: unknown. */
+  images?: Record<string, ImageFacts>;
+}
+
+/** An image's own configuration, read from its registry (manifest + config blob) or the local engine. */
+export interface ImageFacts {
+  /** The image's USER ('' when it sets none: root). */
+  user: string;
+  /** The architectures it has for linux (`amd64`, `arm64`, …): one for a single image, several for an index. */
+  architectures: string[];
 }
 
 export interface DesiredState {

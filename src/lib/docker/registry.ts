@@ -254,3 +254,94 @@ async function callerAccount(aws: AwsClients): Promise<string> {
   if (!who.Account) throw new PatchworkError('PW_AWS_ERROR', 'STS.GetCallerIdentity returned no account', {});
   return who.Account;
 }
+
+/** `host[:port]/repo[:tag|@digest]` split for the Registry HTTP API; null for a bare Docker Hub name. */
+export function splitImageRef(ref: string): { host: string; repo: string; reference: string } | null {
+  const at = ref.indexOf('@');
+  let name = at >= 0 ? ref.slice(0, at) : ref;
+  let reference = at >= 0 ? ref.slice(at + 1) : '';
+  const slash = name.indexOf('/');
+  if (slash < 0) return null;
+  const host = name.slice(0, slash);
+  // A first component without '.', ':' or 'localhost' is a Docker Hub namespace, not a host.
+  if (!/[.:]/.test(host) && host !== 'localhost') return null;
+  if (!reference) {
+    const colon = name.lastIndexOf(':');
+    if (colon > slash) {
+      reference = name.slice(colon + 1);
+      name = name.slice(0, colon);
+    } else reference = 'latest';
+  }
+  return { host, repo: name.slice(slash + 1), reference };
+}
+
+interface ManifestJson {
+  mediaType?: string;
+  manifests?: { digest?: string; platform?: { architecture?: string; os?: string } }[];
+  config?: { digest?: string };
+}
+
+/**
+ * An image's own configuration (USER, architectures) through the Registry HTTP API v2: the manifest
+ * (an index lists its platforms; a single image's config blob names its architecture) and the config
+ * blob. Only for a registry patchwork talks to without credentials — a loopback one or the
+ * configured `registry:` — else null (unknown: the caller keeps its defaults). Never throws.
+ */
+export async function readImageFacts(
+  ref: string,
+  target: { registry: string | null },
+  fetchImpl: Fetch = fetch,
+  timeoutMs = 10_000,
+): Promise<{ user: string; architectures: string[] } | null> {
+  const parts = splitImageRef(ref);
+  if (!parts || !(isLoopback(parts.host) || parts.host === target.registry)) return null;
+  const scheme = isLoopback(parts.host) ? 'http' : 'https';
+  const get = async (path: string, accept: string): Promise<unknown | null> => {
+    const res = await fetchImpl(`${scheme}://${parts.host}/v2/${parts.repo}/${path}`, {
+      headers: { Accept: accept },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (res.status === 200) return res.json();
+    await res.body?.cancel();
+    return null;
+  };
+  try {
+    const top = (await get(`manifests/${parts.reference}`, MANIFEST_TYPES.join(', '))) as ManifestJson | null;
+    if (!top) return null;
+    let manifest: ManifestJson | null = top;
+    let architectures: string[] | null = null;
+    if (Array.isArray(top.manifests)) {
+      const linux = top.manifests.filter((m) => (m.platform?.os ?? 'linux') === 'linux' && m.platform?.architecture);
+      // Attestation entries (architecture "unknown") are not platforms.
+      architectures = [...new Set(linux.map((m) => m.platform!.architecture!).filter((a) => a !== 'unknown'))];
+      const pick = linux.find((m) => m.platform?.architecture === 'amd64') ?? linux[0];
+      if (!pick?.digest) return { user: '', architectures };
+      manifest = (await get(`manifests/${pick.digest}`, MANIFEST_TYPES.join(', '))) as ManifestJson;
+    }
+    if (!manifest?.config?.digest) return null;
+    const config = (await get(`blobs/${manifest.config.digest}`, '*/*')) as {
+      architecture?: string;
+      config?: { User?: string };
+    } | null;
+    if (!config) return null;
+    return {
+      user: config.config?.User ?? '',
+      architectures: architectures ?? (config.architecture ? [config.architecture] : []),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The image facts of every `image:` service whose registry can tell (see readImageFacts), by service name. */
+export async function imageFactsOf(
+  target: { registry: string | null; services: { name: string; image: string | null }[] },
+  fetchImpl: Fetch = fetch,
+): Promise<Record<string, { user: string; architectures: string[] }>> {
+  const found = await Promise.all(
+    target.services.map(
+      async (s) => [s.name, s.image ? await readImageFacts(s.image, target, fetchImpl) : null] as const,
+    ),
+  );
+  return Object.fromEntries(found.filter((e): e is [string, { user: string; architectures: string[] }] => !!e[1]));
+}

@@ -4,10 +4,17 @@
  * with the config's settings laid over it and the image pinned by digest. Works from the bootstrap
  * placeholder too: only the family changes.
  */
-import type { ContainerDefinition, RegisterTaskDefinitionCommandInput, Tag, TaskDefinition } from '@aws-sdk/client-ecs';
-import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
+import type {
+  ContainerDefinition,
+  MountPoint,
+  RegisterTaskDefinitionCommandInput,
+  Tag,
+  TaskDefinition,
+  Volume,
+} from '@aws-sdk/client-ecs';
+import { DEFAULT_USER, isNonRootUser, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName, taskFamily } from '../desired/names.js';
-import type { ContainerHealth, RuntimePlatform } from '../desired/types.js';
+import type { ContainerHealth, ImageFacts, RuntimePlatform } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 
 export type { ContainerHealth, RuntimePlatform } from '../desired/types.js';
@@ -23,6 +30,8 @@ export interface ReleaseFacts {
   time: string;
   /** The image's configured USER, when known (a local build); unknown: the previous revision's. */
   imageUser?: string | null;
+  /** The task's platform when known otherwise (an `image:` service's image); default from `build.platform`. */
+  runtimePlatform?: RuntimePlatform;
 }
 
 const DIGEST_RE = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
@@ -64,12 +73,7 @@ export function releaseTags(
   return Object.entries(all).map(([key, value]) => ({ key, value: tagValue(value) }));
 }
 
-const ROOT_USERS = new Set(['', 'root', '0', '0:0', 'root:root']);
-
-const nonRoot = (u: string | null | undefined): string | null => {
-  const t = u?.trim() ?? '';
-  return t && !ROOT_USERS.has(t) ? t : null;
-};
+const nonRoot = (u: string | null | undefined): string | null => (isNonRootUser(u) ? u!.trim() : null);
 
 /**
  * Who the container runs as: the config's `user` (root only when written there), else the image's
@@ -94,11 +98,55 @@ export function containerHealth(hc: ResolvedService['healthCheck']): ContainerHe
   };
 }
 
-/** `linux/arm64` → ARM64 (Graviton); anything else (linux/amd64, no build) → X86_64, the Fargate default. */
-export function runtimePlatformOf(svc: Pick<ResolvedService, 'build'>): RuntimePlatform {
+/**
+ * The task's platform. `build:` services: `build.platform` (`linux/arm64` → ARM64, Graviton; else X86_64).
+ * `image:` services: the image's own platform as its registry tells (`image`): ARM64 when it has arm64
+ * and no amd64 for linux, else X86_64 (the Fargate default, also when unknown).
+ */
+export function runtimePlatformOf(
+  svc: Pick<ResolvedService, 'build'>,
+  image?: Pick<ImageFacts, 'architectures'> | null,
+): RuntimePlatform {
+  const arm = svc.build
+    ? svc.build.platform === 'linux/arm64'
+    : !!image && image.architectures.includes('arm64') && !image.architectures.includes('amd64');
+  return { cpuArchitecture: arm ? 'ARM64' : 'X86_64', operatingSystemFamily: 'LINUX' };
+}
+
+/** A task definition's platform, as the RuntimePlatform type (X86_64 / LINUX when unset). */
+export function platformOf(td: Pick<TaskDefinition, 'runtimePlatform'>): RuntimePlatform {
   return {
-    cpuArchitecture: svc.build?.platform === 'linux/arm64' ? 'ARM64' : 'X86_64',
+    cpuArchitecture: td.runtimePlatform?.cpuArchitecture === 'ARM64' ? 'ARM64' : 'X86_64',
     operatingSystemFamily: 'LINUX',
+  };
+}
+
+/** Volume names patchwork owns (a fresh writable volume per path): `writable-<path>`. */
+export const WRITABLE_PREFIX = 'writable-';
+
+/** The paths that get a writable volume: `/tmp` under a read-only root, then `writablePaths`, once each. */
+export function writablePathsOf(svc: Pick<ResolvedService, 'readonlyRootFilesystem' | 'writablePaths'>): string[] {
+  return [...new Set([...(svc.readonlyRootFilesystem ? ['/tmp'] : []), ...svc.writablePaths])];
+}
+
+/** `/var/cache/nginx` → `writable-var-cache-nginx` (ECS volume names: letters, digits, `-`, `_`). */
+export function volumeName(path: string): string {
+  const slug = path
+    .replace(/^\/+/, '')
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .slice(0, 200);
+  return `${WRITABLE_PREFIX}${slug || 'root'}`;
+}
+
+/**
+ * Host-less task volumes (Fargate: a fresh bind mount per task on its ephemeral storage) and the
+ * container's mount points for `paths`. Writable by the container's user when the image has the path
+ * with permissions that allow it (a path the image lacks is root-owned 0755 on Fargate).
+ */
+export function writableVolumes(paths: string[]): { volumes: Volume[]; mountPoints: MountPoint[] } {
+  return {
+    volumes: paths.map((p) => ({ name: volumeName(p) })),
+    mountPoints: paths.map((p) => ({ sourceVolume: volumeName(p), containerPath: p, readOnly: false })),
   };
 }
 
@@ -111,6 +159,8 @@ export interface ContainerSpec {
   secrets: Record<string, string>;
   command: string[] | null;
   readonlyRootFilesystem: boolean;
+  /** Each gets a task volume (see writableVolumes). */
+  writablePaths: string[];
   user: string;
   healthCheck: ContainerHealth | null;
   logGroup: string;
@@ -131,6 +181,7 @@ export function containerDefinition(s: ContainerSpec): ContainerDefinition {
     environment: sortedEntries(s.env).map(([n, value]) => ({ name: n, value })),
     secrets: sortedEntries(s.secrets).map(([n, valueFrom]) => ({ name: n, valueFrom })),
     readonlyRootFilesystem: s.readonlyRootFilesystem,
+    mountPoints: writableVolumes(s.writablePaths).mountPoints,
     user: s.user,
     logConfiguration: {
       logDriver: 'awslogs',
@@ -151,6 +202,7 @@ export interface TaskSpec {
   tags: Tag[];
   executionRoleArn?: string | undefined;
   taskRoleArn?: string | undefined;
+  volumes?: Volume[] | undefined;
 }
 
 /** The one RegisterTaskDefinition input builder: Fargate, awsvpc, the service's platform. */
@@ -167,6 +219,7 @@ export function taskDefinitionInput(t: TaskSpec): RegisterTaskDefinitionCommandI
   };
   if (t.executionRoleArn) input.executionRoleArn = t.executionRoleArn;
   if (t.taskRoleArn) input.taskRoleArn = t.taskRoleArn;
+  if (t.volumes?.length) input.volumes = t.volumes;
   return input;
 }
 
@@ -184,6 +237,7 @@ export function deriveTaskDefinition(
   const name = containerName(svc);
   const prev: ContainerDefinition =
     base.containerDefinitions?.find((c) => c.name === name) ?? base.containerDefinitions?.[0] ?? {};
+  const writable = writablePathsOf(svc);
   const container: ContainerDefinition = {
     ...prev,
     ...containerDefinition({
@@ -194,6 +248,7 @@ export function deriveTaskDefinition(
       secrets: svc.secrets,
       command: svc.command,
       readonlyRootFilesystem: svc.readonlyRootFilesystem,
+      writablePaths: writable,
       user: containerUser(svc, r.imageUser, prev.user),
       healthCheck: containerHealth(svc.healthCheck),
       logGroup: logGroupName(svc),
@@ -203,17 +258,26 @@ export function deriveTaskDefinition(
   };
   if (!svc.command) delete container.command;
   if (!svc.healthCheck.command) delete container.healthCheck;
+  // Mount points and volumes set out of band are kept; patchwork's own (`writable-…`) follow the config.
+  const ours = (v: string | undefined) => !!v?.startsWith(WRITABLE_PREFIX);
+  container.mountPoints = [
+    ...(prev.mountPoints ?? []).filter((m) => !ours(m.sourceVolume)),
+    ...(container.mountPoints ?? []),
+  ];
+  const volumes = [...(base.volumes ?? []).filter((v) => !ours(v.name)), ...writableVolumes(writable).volumes];
   const input = taskDefinitionInput({
     family: taskFamily(svc),
     cpu: svc.cpu,
     memory: svc.memory,
-    runtimePlatform: runtimePlatformOf(svc),
+    // build: the configured platform; image: the running revision's (provision set it from the image).
+    runtimePlatform:
+      r.runtimePlatform ?? (svc.build || !base.runtimePlatform ? runtimePlatformOf(svc) : platformOf(base)),
     containers: [container, ...(base.containerDefinitions ?? []).filter((c) => c.name !== prev.name)],
     tags: releaseTags(target, svc, r),
     executionRoleArn: base.executionRoleArn,
     taskRoleArn: base.taskRoleArn,
   });
-  if (base.volumes?.length) input.volumes = base.volumes;
+  if (volumes.length) input.volumes = volumes;
   if (base.ephemeralStorage) input.ephemeralStorage = base.ephemeralStorage;
   return input;
 }

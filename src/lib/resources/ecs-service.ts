@@ -18,11 +18,19 @@ import {
 import { type ApplyContext, settled, sgId, tagListLower, tgArn, waiter } from '../apply/context.js';
 import { describeServices } from '../aws/ecs.js';
 import { retryPropagation } from '../aws/propagation.js';
-import { DEFAULT_USER, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
+import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
 import * as n from '../desired/names.js';
 import type { Bootstrap, EcsService, Facts, RuntimePlatform } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
-import { containerDefinition, containerHealth, runtimePlatformOf, taskDefinitionInput } from '../release/taskdef.js';
+import {
+  containerDefinition,
+  containerHealth,
+  containerUser,
+  runtimePlatformOf,
+  taskDefinitionInput,
+  writablePathsOf,
+  writableVolumes,
+} from '../release/taskdef.js';
 import { changed, hasTagDiff, ifExists, ignore, nameOf, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
 
 export function registryHost(target: ResolvedEnvironment, facts: Pick<Facts, 'accountId'>): string {
@@ -50,7 +58,9 @@ export function bootstrapOf(target: ResolvedEnvironment, svc: ResolvedService, f
     secrets: svc.secrets,
     command: svc.command,
     readonlyRootFilesystem: svc.readonlyRootFilesystem,
-    user: svc.user ?? DEFAULT_USER,
+    writablePaths: writablePathsOf(svc),
+    // An `image:` service runs as its image's own non-root USER (when the registry told it), else 65532.
+    user: containerUser(svc, svc.image ? facts.images?.[svc.name]?.user : null, undefined),
     healthCheck: containerHealth(svc.healthCheck),
   };
 }
@@ -68,6 +78,7 @@ export function bootstrapTaskDefinitionInput(
     runtimePlatform: want.runtimePlatform,
     executionRoleArn: b.executionRole,
     taskRoleArn: b.taskRole,
+    volumes: writableVolumes(b.writablePaths).volumes,
     containers: [
       containerDefinition({
         name: want.loadBalancer.containerName,
@@ -77,6 +88,7 @@ export function bootstrapTaskDefinitionInput(
         secrets: b.secrets,
         command: b.command,
         readonlyRootFilesystem: b.readonlyRootFilesystem,
+        writablePaths: b.writablePaths,
         user: b.user,
         healthCheck: b.healthCheck,
         logGroup: b.logGroup,
@@ -193,7 +205,7 @@ export const ecsService: ResourceKind<'ecs-service'> = {
           enableExecuteCommand: false,
           propagateTags: 'SERVICE',
           taskFamily: bootstrap.family,
-          runtimePlatform: runtimePlatformOf(svc),
+          runtimePlatform: runtimePlatformOf(svc, svc.image ? facts.images?.[svc.name] : null),
           bootstrap,
         },
       ];

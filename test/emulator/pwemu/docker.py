@@ -155,9 +155,10 @@ def start_container(
     entry_point: list[str] | None,
     command: list[str] | None,
     working_dir: str | None,
+    options: list[str] | None = None,
 ) -> tuple[str | None, str]:
-    """`docker run -d --network host ...`. Returns (container id, error)."""
-    args = ["run", "-d", "--network", "host", "--name", name]
+    """`docker run -d --network host ...` (+ `options`, runtime.docker_options). Returns (container id, error)."""
+    args = ["run", "-d", "--network", "host", "--name", name, *(options or [])]
     for k, v in {LABEL: "1", **labels}.items():
         args += ["--label", f"{k}={v}"]
     for k, v in env.items():
@@ -177,6 +178,37 @@ def start_container(
     if res.returncode != 0:
         return None, (res.stderr.strip().splitlines() or ["docker run failed"])[-1]
     return res.stdout.strip(), ""
+
+
+def image_facts(image: str) -> dict[str, str] | None:
+    """The local image's architecture, OS and configured USER (`docker image inspect`); None if unknown."""
+    try:
+        res = run(["image", "inspect", "-f", "{{.Architecture}}|{{.Os}}|{{.Config.User}}", image], timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    arch, _, rest = res.stdout.strip().partition("|")
+    os_, _, user = rest.partition("|")
+    return {"architecture": arch, "os": os_, "user": user}
+
+
+def engine_arch() -> str:
+    try:
+        res = run(["version", "--format", "{{.Server.Arch}}"], timeout=10)
+        return res.stdout.strip() or "amd64"
+    except (OSError, subprocess.TimeoutExpired):
+        return "amd64"
+
+
+def exec_status(cid: str, argv: list[str], timeout: float) -> int | None:
+    """Exit code of `docker exec cid argv...` (a container health check); None when it timed out."""
+    try:
+        return run(["exec", cid, *argv], timeout=max(1.0, timeout)).returncode
+    except subprocess.TimeoutExpired:
+        return None
+    except OSError:
+        return 1
 
 
 def container_state(cid: str) -> tuple[bool, int | None]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from moto.core.utils import utcnow
 
-from . import awslogs, docker
+from . import awslogs, docker, runtime
 
 LOCK = threading.RLock()
 
@@ -97,6 +97,16 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # A container logging to awslogs needs its log group to exist (unless awslogs-create-group is
     # "true"), else the task fails to start with ResourceInitializationError (awslogs.py).
     "checkLogGroups": True,
+    # The Fargate task runtime (runtime.py; README "The Fargate task runtime"): real containers get the
+    # task definition's user, read-only root, volumes, cpu/memory, ulimits; every container of the task
+    # runs (essential / dependsOn); container health checks run (their timings times containerHealthScale).
+    "applyTaskRuntime": True,
+    "runSidecars": True,
+    "containerHealthScale": 0.2,
+    # A non-root container cannot bind a containerPort below 1024; the image's architecture must be the
+    # task's runtimePlatform.cpuArchitecture (exec format error).
+    "checkPortPrivilege": True,
+    "checkArchitecture": True,
 }
 
 
@@ -157,6 +167,11 @@ class EmuTask:
     container_id: str | None = None
     note: str = ""
     targets: list[tuple[str, str, int]] = field(default_factory=list)
+    # every container of the task: name -> docker id; container health (HEALTHY/UNHEALTHY/UNKNOWN); exits
+    containers: dict[str, str] = field(default_factory=dict)
+    container_health: dict[str, str] = field(default_factory=dict)
+    container_exits: dict[str, int | None] = field(default_factory=dict)
+    definitions: list[dict[str, Any]] = field(default_factory=list)
     moto_task: Any = None
     cancel: threading.Event = field(default_factory=threading.Event)
     created: Any = field(default_factory=utcnow)
@@ -181,6 +196,8 @@ class EmuTask:
             "stoppedReason": self.stopped_reason or None,
             "exitCode": self.exit_code,
             "containerId": self.container_id,
+            "containers": dict(self.containers),
+            "containerHealth": dict(self.container_health),
             "address": f"127.0.0.1:{self.port}" if self.mode == "real" and self.port else self.ip or None,
             "targets": [{"targetGroupArn": a, "id": i, "port": p} for a, i, p in self.targets],
             "note": self.note or None,
@@ -235,7 +252,7 @@ class World:
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
                 if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
-                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam") or key.startswith("check"):
+                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam", "applyTaskRuntime", "runSidecars") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -550,7 +567,11 @@ class World:
             st.meta[dep["id"]].next_launch_at = now + 5
             return None
         containers = td.container_definitions or [{}]
-        essential = next((c for c in containers if c.get("essential", True)), containers[0])
+        lb_name = next((lb.get("containerName") for lb in svc.load_balancers or [] if lb.get("containerName")), None)
+        essential = next(
+            (c for c in containers if lb_name and c.get("name") == lb_name),
+            next((c for c in containers if c.get("essential", True)), containers[0]),
+        )
         image = essential.get("image", "")
         task_id = uuid.uuid4().hex
         t = EmuTask(
@@ -573,6 +594,11 @@ class World:
         from . import iamrules  # iamrules imports this module
 
         secret_values, secret_error = self._resolve_secrets(st, essential, getattr(td, "execution_role_arn", None), t.id)
+        t.definitions = [c for c in containers if c is essential or self.config["runSidecars"]]
+        side_secrets: dict[str, dict[str, str]] = {}
+        for c in t.definitions:
+            if c is not essential and not secret_error:
+                side_secrets[c.get("name", "")], secret_error = self._resolve_secrets(st, c, getattr(td, "execution_role_arn", None), t.id)
         pull_error = self._pull_error(st, image) if self.config["checkImages"] else ""
         fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(self, backend.account_id, a)), None)
         if fresh:
@@ -589,16 +615,33 @@ class World:
             t.note = "image marked failing"
         elif self.config["runContainers"]:
             t.mode = "starting"
+            def container_spec(c: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+                return {
+                    "name": c.get("name", "app"),
+                    "image": c.get("image", ""),
+                    "main": c is essential,
+                    "essential": c.get("essential", True) or c is essential,
+                    "definition": c,
+                    "env": {
+                        **self._environment_files(st, c),
+                        **{e["name"]: str(e.get("value", "")) for e in c.get("environment") or [] if "name" in e},
+                        **secrets,
+                    },
+                    "entryPoint": c.get("entryPoint"),
+                    "command": c.get("command"),
+                    "workingDirectory": c.get("workingDirectory"),
+                    "options": runtime.docker_options(td, c) if self.config["applyTaskRuntime"] else [],
+                }
+
+            main = container_spec(essential, secret_values)
             spec = {
-                "image": image,
-                "env": {
-                    **{e["name"]: str(e.get("value", "")) for e in essential.get("environment") or [] if "name" in e},
-                    **secret_values,
-                },
-                "entryPoint": essential.get("entryPoint"),
-                "command": essential.get("command"),
-                "workingDirectory": essential.get("workingDirectory"),
-                "containerName": essential.get("name", "app"),
+                **main,
+                "containerName": main["name"],
+                "td": td,
+                "containers": [
+                    main if c is essential else container_spec(c, side_secrets.get(c.get("name", ""), {}))
+                    for c in t.definitions
+                ],
             }
             threading.Thread(
                 target=self._run_real, args=(t, self.generation, spec), name=f"pwemu-task-{t.id[:8]}", daemon=True
@@ -680,6 +723,29 @@ class World:
             values[s["name"]] = value
         return values, ""
 
+    def _environment_files(self, st: ServiceState, container: dict[str, Any]) -> dict[str, str]:
+        """`environmentFiles` (type s3: `arn:aws:s3:::bucket/key`), read from this world's S3: KEY=VALUE lines,
+        `#` comments skipped; `environment` wins over them (ECS Developer Guide, *Pass environment variables*)."""
+        out: dict[str, str] = {}
+        for f in container.get("environmentFiles") or []:
+            arn = str(f.get("value", ""))
+            if not arn.startswith("arn:aws:s3:::") or "/" not in arn:
+                continue
+            bucket, _, key = arn[len("arn:aws:s3:::"):].partition("/")
+            try:
+                from moto.s3.models import s3_backends
+
+                obj = s3_backends[st.backend.account_id]["global"].get_object(bucket, key)
+                text = obj.value.decode("utf-8", "replace") if obj is not None else ""
+            except Exception:
+                continue
+            for line in text.splitlines():
+                line = line.strip()
+                if line and not line.startswith("#") and "=" in line:
+                    k, _, v = line.partition("=")
+                    out[k.strip()] = v
+        return out
+
     def _task_ip(self, t: EmuTask) -> str:
         mt = t.moto_task
         for att in getattr(mt, "attachments", None) or []:
@@ -714,6 +780,20 @@ class World:
             return None
         mt.created_at = utcnow()
         mt.health_status = "UNKNOWN"
+        try:  # moto models one container per task: one per container definition, as ECS describes them
+            from moto.ecs.models import Container
+
+            made = []
+            for c in td.container_definitions or []:
+                mc = Container(td)
+                mc.name, mc.image = c.get("name"), c.get("image")
+                mc.cpu, mc.memory, mc.environment, mc.command = c.get("cpu"), c.get("memory"), c.get("environment"), c.get("command")
+                mc.health_status = "UNKNOWN"
+                made.append(mc)
+            if made:
+                mt.containers = made
+        except Exception as exc:
+            log(f"task containers not modelled: {exc}")
         backend.tasks.setdefault(cluster.name, {})[mt.task_arn] = mt
         return mt
 
@@ -738,13 +818,18 @@ class World:
             mt.stop_code = t.stop_code or None
             for c in mt.containers:
                 c.last_status = STOPPED
-                c.exitCode = t.exit_code
+                c.exitCode = t.container_exits.get(c.name, t.exit_code) if t.containers else t.exit_code
                 c.reason = t.stopped_reason if t.stop_code == "EssentialContainerExited" else None
         else:
             for c in mt.containers:
-                c.last_status = t.status
+                c.last_status = STOPPED if c.name in t.container_exits else t.status
+                if c.name in t.container_exits:
+                    c.exitCode = t.container_exits[c.name]
+        for c in mt.containers:
+            c.health_status = t.container_health.get(c.name, "UNKNOWN")
         mt.desired_status = t.desired
-        mt.health_status = "HEALTHY" if t.healthy else ("UNHEALTHY" if t.ever_healthy and t.live else "UNKNOWN")
+        # ECS: the task's health is its essential containers' health checks (UNKNOWN without any).
+        mt.health_status = runtime.task_health(t.definitions, t.container_health)
 
     def _became_healthy(self, t: EmuTask) -> None:
         t.healthy = True
@@ -925,22 +1010,122 @@ class World:
     def _current(self, t: EmuTask, generation: int) -> bool:
         return generation == self.generation and not t.cancel.is_set()
 
+    def _preflight(self, t: EmuTask, spec: dict[str, Any], facts: dict[str, dict[str, str] | None]) -> tuple[str, str]:
+        """What Fargate does before/at the start of the task's processes: ("fail", note) for a task that
+        stops (exec format error, a privileged port it cannot bind), ("simulate", why) when this engine
+        cannot run a well-formed image, ("", "") to run. Marks skipped non-essential containers exited."""
+        engine = None
+        for c in spec["containers"]:
+            f = facts.get(c["image"]) or {}
+            d = c["definition"]
+            if self.config["checkArchitecture"]:
+                bad = runtime.arch_mismatch(spec["td"], f.get("architecture"))
+                if bad:
+                    entry = (c["entryPoint"] or [""])[0] or "the image's entrypoint"
+                    note = (
+                        f"{c['name']}: exec {entry}: exec format error (a {bad} image on a "
+                        f"{runtime.task_architecture(spec['td'])} task)"
+                    )
+                    if c["essential"]:
+                        return "fail", note
+                    t.container_exits[c["name"]] = 1
+                    continue
+            want = runtime.ARCH.get(runtime.task_architecture(spec["td"]))
+            if f.get("architecture") and want and f["architecture"] == want:
+                engine = engine or docker.engine_arch()
+                if engine != want:
+                    return "simulate", f"a {want} image cannot run on this {engine} engine: simulated"
+            if self.config["checkPortPrivilege"]:
+                user = runtime.effective_user(d, f.get("user"))
+                port = runtime.privileged_port(d, user)
+                if port:
+                    note = (
+                        f"{c['name']}: listen tcp :{port}: bind: permission denied "
+                        f"(user {user} is not root; ports below 1024 need root on Fargate)"
+                    )
+                    if c["essential"]:
+                        return "fail", note
+                    t.container_exits[c["name"]] = 1
+        return "", ""
+
+    def _remove_all(self, t: EmuTask) -> None:
+        for cid in list(t.containers.values()):
+            docker.remove_container(cid)
+
+    def _health_step(self, t: EmuTask, specs: dict[str, dict[str, Any]], sched: dict[str, dict[str, float]], now: float) -> None:
+        """Run the container health checks that are due (docker exec), ECS semantics: a pass is HEALTHY,
+        `retries` failures in a row after `startPeriod` are UNHEALTHY (timings x containerHealthScale)."""
+        scale = float(self.config["containerHealthScale"]) or 1.0
+        for name, cid in list(t.containers.items()):
+            hc = specs[name]["definition"].get("healthCheck") if name in specs else None
+            argv = runtime.health_command(hc or {})
+            if not argv or name in t.container_exits:
+                continue
+            s = sched.setdefault(name, {"next": now, "fails": 0, "since": now})
+            if now < s["next"]:
+                continue
+            interval = max(0.5, float(hc.get("interval") or 30) * scale)
+            s["next"] = now + interval
+            code = docker.exec_status(cid, argv, float(hc.get("timeout") or 5))
+            with LOCK:
+                if code == 0:
+                    s["fails"] = 0
+                    t.container_health[name] = "HEALTHY"
+                elif now - s["since"] >= float(hc.get("startPeriod") or 0) * scale:
+                    s["fails"] += 1
+                    if s["fails"] >= int(hc.get("retries") or 3):
+                        t.container_health[name] = "UNHEALTHY"
+                t.container_health.setdefault(name, "UNKNOWN")
+                self._set_moto_task(t)
+
+    def _dependency_met(self, t: EmuTask, dep: dict[str, Any]) -> bool | None:
+        """dependsOn condition: True met, False not yet, None never (SUCCESS after a failed exit, COMPLETE/SUCCESS
+        of a container that exited early is fine)."""
+        name, cond = dep.get("containerName"), dep.get("condition", "START")
+        if name not in t.containers and name not in t.container_exits:
+            return False
+        code = t.container_exits.get(name, "running")
+        if cond == "START":
+            return True
+        if cond == "COMPLETE":
+            return code != "running"
+        if cond == "SUCCESS":
+            return None if code not in ("running", 0) else code == 0
+        if cond == "HEALTHY":
+            return t.container_health.get(name) == "HEALTHY"
+        return True
+
     def _run_real_inner(self, t: EmuTask, generation: int, spec: dict[str, Any]) -> None:
-        ok, why = (docker.obtain_image(spec["image"]) if docker.engine_available() else (False, "no Docker engine"))
+        images = list(dict.fromkeys(c["image"] for c in spec["containers"]))
+        ok, why, failed_image = True, "", spec["image"]
+        if not docker.engine_available():
+            ok, why = False, "no Docker engine"
+        else:
+            for img in images:
+                ok, why = docker.obtain_image(img)
+                if not ok:
+                    failed_image = img
+                    break
+        facts = {img: docker.image_facts(img) for img in images} if ok and self.config["applyTaskRuntime"] else {}
         with LOCK:
             if not self._current(t, generation):
                 return
-            if not ok and self.config["checkImages"] and docker.is_loopback_registry_ref(spec["image"]) \
+            if not ok and self.config["checkImages"] and docker.is_loopback_registry_ref(failed_image) \
                     and why != "no Docker engine":
                 # ECS: the task stops before any container starts, and counts as a failed task.
                 self._task_failed(
-                    t, f"CannotPullContainerError: failed to pull {spec['image']}: {why}", "TaskFailedToStart", None
+                    t, f"CannotPullContainerError: failed to pull {failed_image}: {why}", "TaskFailedToStart", None
                 )
                 return
-            if not ok:
+            verdict, note = self._preflight(t, spec, facts) if self.config["applyTaskRuntime"] else ("", "")
+            if verdict == "fail":
+                t.note = note
+                self._task_failed(t, "Essential container in task exited", "EssentialContainerExited", 1)
+                return
+            if not ok or verdict == "simulate":
                 # Fall back to simulation: the task runs "by time" from now on.
                 t.mode = "simulated"
-                t.note = why
+                t.note = why or note
                 t.launched_at = time.monotonic()
                 return
             if t.desired == STOPPED:
@@ -951,34 +1136,89 @@ class World:
                 self._task_failed(t, log_error, "TaskFailedToStart", None)
                 return
             t.port = docker.alloc_port()
+            t.status = PENDING
+            self._set_moto_task(t)
             svc = t.st.svc
-            name = f"pw-{svc.name}-{t.id[:12]}"[:120]
+            base = f"pw-{svc.name}-{t.id[:12]}"[:100]
             labels = {
                 "patchwork.emulator.port": str(self.moto_port),
                 "patchwork.task": t.id,
                 "patchwork.service": svc.name,
                 "patchwork.cluster": svc.cluster_name,
             }
-            env = {**spec["env"], "PORT": str(t.port)}
             timeout = float(self.config["healthTimeoutSeconds"])
-        cid, err = docker.start_container(
-            name=name,
-            image=spec["image"],
-            env=env,
-            labels=labels,
-            entry_point=spec["entryPoint"],
-            command=spec["command"],
-            working_dir=spec["workingDirectory"],
-        )
-        with LOCK:
-            if not self._current(t, generation):
+        specs = {c["name"]: c for c in spec["containers"]}
+        sched: dict[str, dict[str, float]] = {}
+        order = runtime.start_order(spec["containers"]) or spec["containers"]
+        for c in order:
+            if c["name"] in t.container_exits:
+                continue  # did not start (preflight)
+            wait_until = time.monotonic() + timeout
+            while True:
+                with LOCK:
+                    if not self._current(t, generation) or t.desired == STOPPED:
+                        break
+                    met = [self._dependency_met(t, d) for d in c["definition"].get("dependsOn") or []]
+                if all(m is True for m in met):
+                    break
+                if any(m is None for m in met) or time.monotonic() > wait_until:
+                    self._remove_all(t)
+                    with LOCK:
+                        if self._current(t, generation):
+                            self._task_failed(
+                                t,
+                                f"CannotStartContainerError: container {c['name']}: its dependsOn conditions were not met",
+                                "TaskFailedToStart",
+                                None,
+                            )
+                    return
+                self._watch_exits(t, specs)
+                self._health_step(t, specs, sched, time.monotonic())
+                if t.cancel.wait(0.5):
+                    break
+            with LOCK:
+                if not self._current(t, generation) or t.desired == STOPPED:
+                    stop = True
+                else:
+                    stop = False
+            if stop:
+                self._remove_all(t)
+                with LOCK:
+                    if self._current(t, generation):
+                        self._finish_stop(t)
+                return
+            env = {**c["env"], "PORT": str(t.port)} if c["main"] else dict(c["env"])
+            cid, err = docker.start_container(
+                name=base if c["main"] else f"{base}-{c['name']}"[:120],
+                image=c["image"],
+                env=env,
+                labels={**labels, "patchwork.container": c["name"]},
+                entry_point=c["entryPoint"],
+                command=c["command"],
+                working_dir=c["workingDirectory"],
+                options=c["options"],
+            )
+            with LOCK:
+                current = self._current(t, generation)
+                if current and cid:
+                    t.containers[c["name"]] = cid
+            if not current:
                 docker.remove_container(cid)
+                self._remove_all(t)
                 return
             if cid is None:
-                self._task_failed(t, f"CannotStartContainerError: {err}", "TaskFailedToStart", None)
+                self._remove_all(t)
+                with LOCK:
+                    if self._current(t, generation):
+                        self._task_failed(t, f"CannotStartContainerError: {err}", "TaskFailedToStart", None)
                 return
-            if t.desired == STOPPED:
-                docker.remove_container(cid)
+        with LOCK:
+            if not self._current(t, generation):
+                self._remove_all(t)
+                return
+            cid = t.containers.get(spec["name"])
+            if t.desired == STOPPED or cid is None:
+                self._remove_all(t)
                 self._finish_stop(t)
                 return
             t.container_id = cid
@@ -1000,20 +1240,30 @@ class World:
                     return
                 stop_now = t.desired == STOPPED and now >= t.stop_at
             if stop_now:
-                docker.remove_container(cid)
+                self._remove_all(t)
                 with LOCK:
                     if self._current(t, generation):
                         self._finish_stop(t)
                 return
             if now - last_inspect >= 1.0:
                 last_inspect = now
-                running, code = docker.container_state(cid)
-                if not running:
-                    docker.remove_container(cid)
+                exited = self._watch_exits(t, specs)
+                if exited is not None:
+                    self._remove_all(t)
                     with LOCK:
                         if self._current(t, generation):
-                            self._task_failed(t, "Essential container in task exited", "EssentialContainerExited", code)
+                            self._task_failed(t, "Essential container in task exited", "EssentialContainerExited", exited)
                     return
+            self._health_step(t, specs, sched, now)
+            with LOCK:
+                sick = runtime.task_health(t.definitions, t.container_health) == "UNHEALTHY"
+            if sick:
+                # ECS replaces a task whose essential container reports UNHEALTHY.
+                self._remove_all(t)
+                with LOCK:
+                    if self._current(t, generation):
+                        self._task_failed(t, "Task failed container health checks", "ServiceSchedulerInitiated", None)
+                return
             with LOCK:  # read the target groups each time: ModifyTargetGroup applies at once
                 probes = self._probes(t)
             results = []
@@ -1051,12 +1301,26 @@ class World:
                 if not give_up:
                     continue
                 failed_tg = next((arn for arn, _, good in results if not good), "")
-            docker.remove_container(cid)
+            self._remove_all(t)
             with LOCK:
                 if self._current(t, generation):
                     self._task_failed(t, f"Task failed ELB health checks in (target-group {failed_tg})", "ServiceSchedulerInitiated", None)
             return
 
+    def _watch_exits(self, t: EmuTask, specs: dict[str, dict[str, Any]]) -> int | None:
+        """Inspect the task's containers: record exits; the exit code of an essential one that exited, else None."""
+        for name, cid in list(t.containers.items()):
+            if name in t.container_exits:
+                continue
+            running, code = docker.container_state(cid)
+            if running:
+                continue
+            with LOCK:
+                t.container_exits[name] = code
+                self._set_moto_task(t)
+            if specs.get(name, {}).get("essential", True):
+                return code if code is not None else 1
+        return None
 
 # ---------------------------------------------------------------------- secrets (ECS agent's resolution)
 def _arn_parts(ref: str) -> list[str] | None:
