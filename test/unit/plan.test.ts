@@ -341,4 +341,26 @@ describe('planner', () => {
       ]);
     });
   });
+
+  describe('PW_NO_IMAGE_YET only while true', () => {
+    const codes = (d: ReturnType<typeof desired>, o: ReturnType<typeof asObserved>) =>
+      plan(d, o).warnings.map((w) => w.code);
+
+    it('a build: service not created yet, or still on its placeholder, warns', () => {
+      expect(codes(desired(), [])).toEqual(['PW_PUBLIC_TASKS', 'PW_NO_IMAGE_YET']);
+      const o = asObserved(desired());
+      expect(find(o, 'ecs-service').taskFamily).toBe('shop-prod-web-bootstrap');
+      expect(plan(desired(), o).warnings.find((w) => w.code === 'PW_NO_IMAGE_YET')?.message).toBe(
+        'service web has no image yet: it runs a placeholder task definition and 0 tasks; run `patchwork deploy --env prod` next',
+      );
+    });
+
+    it('a deployed build: service (a real task definition) does not; nor does an image: service', () => {
+      const o = asObserved(desired());
+      find(o, 'ecs-service').taskFamily = 'shop-prod-web';
+      expect(codes(desired(), o)).toEqual(['PW_PUBLIC_TASKS']);
+      const yaml = ONE_SERVICE.replace('    build: { context: . }', '    image: nginx:1.27');
+      expect(codes(desired(yaml), [])).toEqual(['PW_PUBLIC_TASKS']);
+    });
+  });
 });

@@ -33,12 +33,7 @@ export function desiredState(target: ResolvedEnvironment, facts: Facts): Desired
     const own: Resource[] = [];
     for (const kind of KINDS) own.push(...(kindOf(kind).desired.service?.(input, svc) ?? []));
     resources.push(...own);
-    if (own.some((r) => r.kind === 'ecs-service' && r.bootstrap?.placeholder)) {
-      warnings.push({
-        code: 'PW_NO_IMAGE_YET',
-        message: `service ${svc.name} has no image yet: it is created with a placeholder task definition and 0 tasks; run \`patchwork deploy --env ${target.env}\` next`,
-      });
-    }
+    // PW_NO_IMAGE_YET depends on what runs (a service already deployed has an image): the planner warns.
   }
   return {
     env: { app: target.app, env: target.env, name: target.name, region: target.region },

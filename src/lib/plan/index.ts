@@ -218,7 +218,25 @@ export function plan(desired: DesiredState, observed: Iterable<ObservedResource>
     });
   }
   changes.sort((a, b) => order(a).localeCompare(order(b)));
-  return { env: desired.env, changes, warnings: [...desired.warnings] };
+  return { env: desired.env, changes, warnings: [...desired.warnings, ...noImageYet(desired, have)] };
+}
+
+/**
+ * PW_NO_IMAGE_YET only while it is true: a `build:` service that does not exist yet, or still runs
+ * its bootstrap placeholder (no deploy has registered a real task definition).
+ */
+function noImageYet(desired: DesiredState, have: Map<string, ObservedResource>): DesiredState['warnings'] {
+  return desired.resources.flatMap((want) => {
+    if (want.kind !== 'ecs-service' || !want.bootstrap?.placeholder) return [];
+    const h = have.get(keyOf(want));
+    if (h?.kind === 'ecs-service' && h.taskFamily !== bootstrapFamily({ fullName: want.name })) return [];
+    return [
+      {
+        code: 'PW_NO_IMAGE_YET' as const,
+        message: `service ${want.service ?? want.name} has no image yet: it ${h ? 'runs' : 'is created with'} a placeholder task definition and 0 tasks; run \`patchwork deploy --env ${desired.env.env}\` next`,
+      },
+    ];
+  });
 }
 
 /** One step of apply: changes of one kind, all removals or all writes, run together. */
