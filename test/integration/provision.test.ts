@@ -335,6 +335,7 @@ describe('provision on the local world', () => {
         action: 'update',
         reason: 'runtimePlatform.cpuArchitecture differs',
         diff: [{ field: 'runtimePlatform.cpuArchitecture', from: 'ARM64', to: 'X86_64' }],
+        step: 1,
       },
     ]);
     const fix = await provision(cwd);

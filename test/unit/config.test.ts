@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { profileRegion } from '../../src/lib/aws/regions.js';
 import { parseConfig } from '../../src/lib/config/load.js';
 import { looksSecret, pickEnvironment, resolveEnvironment } from '../../src/lib/config/resolve.js';
+import { assignPriorities } from '../../src/lib/config/routes.js';
 import { isCidr } from '../../src/lib/config/schema.js';
 import { starterConfig } from '../../src/lib/config/starter.js';
 import { readEnv } from '../../src/lib/env.js';
@@ -112,7 +113,12 @@ describe('resolveEnvironment', () => {
       cpu: 256,
       memory: 512,
       build: { context: '/repo/webapp', dockerfile: 'Dockerfile', platform: 'linux/amd64', args: {} },
-      route: { paths: ['/*'], hosts: null, priority: 10 },
+      // The default priority is the route's own (routes.ts), whatever the service order.
+      route: {
+        paths: ['/*'],
+        hosts: null,
+        priority: assignPriorities([{ service: 'web', paths: ['/*'], hosts: null }]).get('web'),
+      },
       tags: { 'patchwork:app': 'shop', 'patchwork:env': 'prod', 'patchwork:service': 'web', 'managed-by': 'patchwork' },
     });
     expect(prod.alarms).toEqual({

@@ -166,7 +166,8 @@ describe('desired state', () => {
         logGroup: 'shop-prod-web',
       },
     });
-    expect(desired().warnings.map((w) => w.code)).toEqual(['PW_PUBLIC_TASKS', 'PW_NO_IMAGE_YET']);
+    // PW_NO_IMAGE_YET depends on what runs: the planner's (plan.test.ts).
+    expect(desired().warnings.map((w) => w.code)).toEqual(['PW_PUBLIC_TASKS']);
   });
 
   it('a service with image: bootstraps on that image, in the deploy family', () => {

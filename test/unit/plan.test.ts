@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { type Change, plan, publicPlan } from '../../src/lib/plan/index.js';
+import { type Change, plan, publicPlan, stages } from '../../src/lib/plan/index.js';
 import { asObserved, desired, find, ONE_SERVICE } from './provision-fixtures.js';
 
 const changes = (d = desired(), observed = asObserved(d)) => publicPlan(plan(d, observed)).changes;
-const notNoop = (list: Change[]) => list.filter((c) => c.action !== 'noop');
+/** The changes to make, without their apply `step` (the steps have their own tests below). */
+const notNoop = (list: Change[]) => list.filter((c) => c.action !== 'noop').map(({ step: _s, ...c }) => c);
+/** [step, action, kind, name] of the changes to make, in apply order. */
+const inOrder = (list: Change[]) =>
+  list
+    .filter((c) => c.action !== 'noop')
+    .sort((a, b) => a.step! - b.step!)
+    .map((c) => [c.step, c.action, c.kind, c.name]);
 
 describe('planner', () => {
   it('empty account: every resource is created, in dependency order', () => {
@@ -28,6 +35,7 @@ describe('planner', () => {
       name: 'shop-prod-patchwork',
       action: 'create',
       reason: 'does not exist',
+      step: 1,
     });
     expect(p.summary).toEqual({ create: 13, update: 0, replace: 0, delete: 0, noop: 0 });
     expect(p.pending).toBe(true);
@@ -272,6 +280,87 @@ describe('planner', () => {
         ['alarm', 'shop-prod-web-cpu', 'delete', 'no longer in the config'],
         ['alarm', 'shop-prod-web-unhealthy-hosts', 'delete', 'no longer in the config'],
       ]);
+    });
+  });
+
+  describe('apply order (step)', () => {
+    const httpsYaml = ONE_SERVICE.replace(
+      'desiredCount: 2',
+      'desiredCount: 2\n    https: { certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/abc" }',
+    );
+
+    it('switching to HTTPS: the 443 listener and its rule, then the 80 redirect, then the 80 rule goes', () => {
+      const list = changes(desired(httpsYaml), asObserved(desired()));
+      expect(inOrder(list)).toEqual([
+        [1, 'update', 'security-group', 'shop-prod-alb'],
+        [2, 'create', 'listener', 'shop-prod:443'],
+        [3, 'create', 'listener-rule', 'shop-prod-web:443'],
+        [4, 'update', 'listener', 'shop-prod:80'],
+        [5, 'delete', 'listener-rule', 'shop-prod-web:80'],
+      ]);
+    });
+
+    it('switching back: the 80 rule, then the 80 default, then the 443 rule and listener go', () => {
+      const list = changes(desired(), asObserved(desired(httpsYaml)));
+      expect(inOrder(list)).toEqual([
+        [1, 'update', 'security-group', 'shop-prod-alb'],
+        [2, 'create', 'listener-rule', 'shop-prod-web:80'],
+        [3, 'update', 'listener', 'shop-prod:80'],
+        [4, 'delete', 'listener-rule', 'shop-prod-web:443'],
+        [5, 'delete', 'listener', 'shop-prod:443'],
+      ]);
+    });
+
+    it('a rule whose target group goes too is deleted before it, even with writes in the plan', () => {
+      const two = ONE_SERVICE.replace(
+        'environments:',
+        '  api:\n    build: { context: . }\n    port: 9090\n    route: { paths: ["/api/*"] }\nenvironments:',
+      );
+      const o = asObserved(desired(two));
+      find(o, 'target-group').healthCheck.path = '/other'; // a write
+      const tg = o.find((r) => r.kind === 'target-group' && r.name === 'shop-prod-api')!;
+      const p = plan(desired(), o);
+      // The target group is not the planner's to delete (not observed as an orphan): add its delete.
+      p.changes.push({ kind: 'target-group', name: tg.name, action: 'delete', reason: 'test', observed: tg });
+      const order = stages(p.changes).map((st) => [st.removing, st.kind, st.changes.map((c) => c.name)]);
+      expect(order).toEqual([
+        [true, 'listener-rule', ['shop-prod-api:80']],
+        [true, 'target-group', ['shop-prod-api']],
+        [false, 'target-group', ['shop-prod-web']],
+      ]);
+    });
+
+    it('a rule deleted where a new rule takes its priority goes first (no PriorityInUse)', () => {
+      const o = asObserved(desired());
+      const old = { ...find(o, 'listener-rule'), name: 'shop-prod-other:80', targetGroup: 'shop-prod-other' };
+      const withoutRule = o.filter((r) => r.kind !== 'listener-rule');
+      const list = changes(desired(), [...withoutRule, old]);
+      expect(inOrder(list)).toEqual([
+        [1, 'delete', 'listener-rule', 'shop-prod-other:80'],
+        [2, 'create', 'listener-rule', 'shop-prod-web:80'],
+      ]);
+    });
+  });
+
+  describe('PW_NO_IMAGE_YET only while true', () => {
+    const codes = (d: ReturnType<typeof desired>, o: ReturnType<typeof asObserved>) =>
+      plan(d, o).warnings.map((w) => w.code);
+
+    it('a build: service not created yet, or still on its placeholder, warns', () => {
+      expect(codes(desired(), [])).toEqual(['PW_PUBLIC_TASKS', 'PW_NO_IMAGE_YET']);
+      const o = asObserved(desired());
+      expect(find(o, 'ecs-service').taskFamily).toBe('shop-prod-web-bootstrap');
+      expect(plan(desired(), o).warnings.find((w) => w.code === 'PW_NO_IMAGE_YET')?.message).toBe(
+        'service web has no image yet: it runs a placeholder task definition and 0 tasks; run `patchwork deploy --env prod` next',
+      );
+    });
+
+    it('a deployed build: service (a real task definition) does not; nor does an image: service', () => {
+      const o = asObserved(desired());
+      find(o, 'ecs-service').taskFamily = 'shop-prod-web';
+      expect(codes(desired(), o)).toEqual(['PW_PUBLIC_TASKS']);
+      const yaml = ONE_SERVICE.replace('    build: { context: . }', '    image: nginx:1.27');
+      expect(codes(desired(yaml), [])).toEqual(['PW_PUBLIC_TASKS']);
     });
   });
 });

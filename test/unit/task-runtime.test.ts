@@ -156,6 +156,7 @@ describe('image: services take their image’s user and platform', () => {
         action: 'update',
         reason: 'runtimePlatform.cpuArchitecture differs',
         diff: [{ field: 'runtimePlatform.cpuArchitecture', from: 'X86_64', to: 'ARM64' }],
+        step: 1,
       },
     ]);
   });

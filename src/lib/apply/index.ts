@@ -1,15 +1,15 @@
 /**
- * Apply: runs a plan against AWS in dependency order, one event task per resource. Deletes (and
- * the delete half of replacements) run first, in reverse kind order; then creates and updates in
- * kind order. Resources of one kind run in parallel, except kinds marked `sequential` (security
+ * Apply: runs a plan against AWS in dependency order, one event task per resource, in the plan's
+ * stages (src/lib/plan: deletes and the delete half of replacements first, in reverse kind order;
+ * then creates and updates in kind order; create before delete where a window would open). Resources of one kind run in parallel, except kinds marked `sequential` (security
  * groups, which may refer to each other: the environment's own are created first and deleted last). Each change goes to its
  * kind's handler (src/lib/resources/<kind>.ts), typed by the kind.
  */
 import type { Kind } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
-import type { PlannedChange } from '../plan/index.js';
-import { KINDS, kindOf } from '../resources/index.js';
+import { type PlannedChange, stages } from '../plan/index.js';
+import { kindOf } from '../resources/index.js';
 import { type DeleteOptions, isKind } from '../resources/kind.js';
 import type { ApplyContext } from './context.js';
 
@@ -93,34 +93,29 @@ export async function apply(
   let applied = 0;
   for (const c of changes) if (c.action === 'replace') assertReplaceable(c);
 
-  const removals = changes.filter((c) => (c.action === 'delete' || c.action === 'replace') && c.observed);
-  for (const kind of [...KINDS].reverse()) {
-    await runStage(
-      kind,
-      removals.filter((c) => c.kind === kind),
-      async (c) => {
-        const title = c.action === 'replace' ? `delete ${c.kind} ${c.name} (to replace it: ${c.reason})` : taskTitle(c);
-        await ctx.events.task(`${taskId(c)}${c.action === 'replace' ? '#delete' : ''}`, title, () =>
-          remove(kind, ctx, c, opts),
-        );
-        if (c.action === 'delete') applied++;
-      },
-      true,
-    );
-  }
-
-  const writes = changes.filter(
-    (c) => (c.action === 'create' || c.action === 'update' || c.action === 'replace') && c.desired,
-  );
-  for (const kind of KINDS) {
-    await runStage(
-      kind,
-      writes.filter((c) => c.kind === kind),
-      async (c) => {
+  // The plan's order (stages: removals, writes, and create-before-delete where a window would open).
+  for (const stage of stages(changes)) {
+    const { kind } = stage;
+    if (stage.removing) {
+      await runStage(
+        kind,
+        stage.changes,
+        async (c) => {
+          const title =
+            c.action === 'replace' ? `delete ${c.kind} ${c.name} (to replace it: ${c.reason})` : taskTitle(c);
+          await ctx.events.task(`${taskId(c)}${c.action === 'replace' ? '#delete' : ''}`, title, () =>
+            remove(kind, ctx, c, opts),
+          );
+          if (c.action === 'delete') applied++;
+        },
+        true,
+      );
+    } else {
+      await runStage(kind, stage.changes, async (c) => {
         await ctx.events.task(taskId(c), taskTitle(c), () => write(kind, ctx, c));
         applied++;
-      },
-    );
+      });
+    }
   }
   return { applied };
 }

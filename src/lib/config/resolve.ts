@@ -8,6 +8,7 @@ import { regionProblem } from '../aws/regions.js';
 import { PatchworkError } from '../errors.js';
 import type { LoadedConfig } from './load.js';
 import { nearest } from './load.js';
+import { assignPriorities, shadowedPaths } from './routes.js';
 import { CERT_ARN_RE, FARGATE_SIZES, type RawEnvironment } from './schema.js';
 import { type ConfigIssue, configError, type KeyPath, printable } from './source.js';
 
@@ -305,8 +306,9 @@ export function resolveEnvironment(
   const tags = { 'patchwork:app': raw.app, 'patchwork:env': envName, 'managed-by': 'patchwork' };
   const serviceNames = Object.keys(raw.services);
   const seenRoutes = new Map<string, string>();
+  const duplicatePaths = new Set<string>();
   const services: ResolvedService[] = [];
-  serviceNames.forEach((svcName, index) => {
+  serviceNames.forEach((svcName) => {
     const svc = raw.services[svcName]!;
     // Own keys only: a service named like an Object method ("constructor") must not pick up a prototype's.
     const over = (env.services && Object.hasOwn(env.services, svcName) ? env.services[svcName] : undefined) ?? {};
@@ -377,10 +379,12 @@ export function resolveEnvironment(
     for (const p of paths) {
       const key = `${(hosts ?? ['*']).join(',')} ${p}`;
       const other = seenRoutes.get(key);
-      if (other)
+      if (other) {
         issues.push(
           source.issue([...svcPath, 'route', 'paths'], `path "${p}" is already routed to service "${other}"`),
         );
+        duplicatePaths.add(`${svcName} ${p}`);
+      }
       seenRoutes.set(key, svcName);
     }
     if (paths.length + (hosts?.length ?? 0) > MAX_RULE_CONDITION_VALUES) {
@@ -443,7 +447,7 @@ export function resolveEnvironment(
         gracePeriodSeconds: hc.gracePeriodSeconds ?? DEFAULTS.gracePeriodSeconds,
         command: hc.command ?? null,
       },
-      route: { paths, hosts, priority: svc.route?.priority ?? (index + 1) * 10 },
+      route: { paths, hosts, priority: svc.route?.priority ?? 0 },
       env: vars,
       secrets,
       taskRolePolicyArns: svc.taskRolePolicyArns ?? [],
@@ -464,6 +468,8 @@ export function resolveEnvironment(
       );
     }
   });
+  issues.push(...routeIssues(config, services, duplicatePaths));
+
   if (issues.length > 0) throw configError('PW_CONFIG_INVALID', issues);
 
   if (opts.service && !serviceNames.includes(opts.service)) {
@@ -534,6 +540,58 @@ export function resolveEnvironment(
     },
     tags,
   };
+}
+
+/**
+ * Fills in each service's listener-rule priority (explicit, else from its route's specificity:
+ * routes.ts) and returns the issues: two services with one explicit priority, and a path that can
+ * never match because an earlier rule takes all its requests (naming both services).
+ */
+function routeIssues(config: LoadedConfig, services: ResolvedService[], duplicates: Set<string>): ConfigIssue[] {
+  const { raw, source } = config;
+  const issues: ConfigIssue[] = [];
+  const explicit = (svc: string) => raw.services[svc]?.route?.priority;
+  const routes = services.map((s) => ({
+    service: s.name,
+    paths: s.route.paths,
+    hosts: s.route.hosts,
+    ...(explicit(s.name) !== undefined ? { priority: explicit(s.name) } : {}),
+  }));
+  const byPriority = new Map<number, string>();
+  for (const r of routes) {
+    if (r.priority === undefined) continue;
+    const other = byPriority.get(r.priority);
+    if (other)
+      issues.push(
+        source.issue(
+          ['services', r.service, 'route', 'priority'],
+          `priority ${r.priority} is also service "${other}"'s: listener rule priorities must be unique`,
+        ),
+      );
+    else byPriority.set(r.priority, r.service);
+  }
+  const priorities = assignPriorities(routes);
+  for (const s of services) s.route.priority = priorities.get(s.name)!;
+  /** Where a service's route is written: its priority when explicit, else the path, else the service. */
+  const where = (svc: string, path?: string) => {
+    const route = raw.services[svc]?.route;
+    if (route?.priority !== undefined && path === undefined) return ['services', svc, 'route', 'priority'];
+    const i = route?.paths?.indexOf(path ?? '') ?? -1;
+    if (i >= 0) return ['services', svc, 'route', 'paths', i];
+    return route ? ['services', svc, 'route'] : ['services', svc];
+  };
+  for (const sh of shadowedPaths(services.map((s) => ({ service: s.name, ...s.route })))) {
+    if (duplicates.has(`${sh.service} ${sh.path}`)) continue;
+    const by = source.issue(where(sh.by, sh.byPath), '');
+    const chosen = (svc: string) => (explicit(svc) !== undefined ? 'explicit' : 'default');
+    issues.push(
+      source.issue(
+        explicit(sh.service) !== undefined ? where(sh.service) : where(sh.service, sh.path),
+        `path "${sh.path}" of service "${sh.service}" (priority ${sh.priority}, ${chosen(sh.service)}) can never match: service "${sh.by}" (priority ${sh.byPriority}, ${chosen(sh.by)}, ${by.file}:${by.line}) routes "${sh.byPath}" first; give "${sh.service}" a lower priority than "${sh.by}" or drop the explicit priorities`,
+      ),
+    );
+  }
+  return issues;
 }
 
 function absolute(base: string, p: string): string {

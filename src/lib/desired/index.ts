@@ -40,12 +40,7 @@ export function desiredState(target: ResolvedEnvironment, facts: Facts): Desired
         message: `service ${svc.name}: image ${svc.image} runs as root (no non-root USER); patchwork runs it as ${DEFAULT_USER}, which may not write where the image expects or bind ports below 1024; set user: root to keep root, or user: <uid> for another user`,
       });
     }
-    if (own.some((r) => r.kind === 'ecs-service' && r.bootstrap?.placeholder)) {
-      warnings.push({
-        code: 'PW_NO_IMAGE_YET',
-        message: `service ${svc.name} has no image yet: it is created with a placeholder task definition and 0 tasks; run \`patchwork deploy --env ${target.env}\` next`,
-      });
-    }
+    // PW_NO_IMAGE_YET depends on what runs (a service already deployed has an image): the planner warns.
   }
   return {
     env: { app: target.app, env: target.env, name: target.name, region: target.region },

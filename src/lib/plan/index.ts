@@ -12,7 +12,8 @@
  *   "pending": true,
  *   "warnings": [{ "code": "PW_NO_IMAGE_YET", "message": "…" }] }
  * ```
- * `changes` is ordered by apply order (kind, then name); `diff` is present for update/replace.
+ * `changes` is ordered by kind, then name; `step` is when apply carries a change out (changes of one
+ * step run together; see `stages`); `diff` is present for update/replace.
  */
 import { bootstrapFamily } from '../desired/names.js';
 import {
@@ -43,6 +44,8 @@ export interface Change {
   action: Action;
   reason: string;
   diff?: FieldDiff[];
+  /** Apply order: 1 first; 0 for a no-op. */
+  step?: number;
 }
 
 /** A change plus the objects apply needs (not part of the --json shape). */
@@ -215,15 +218,108 @@ export function plan(desired: DesiredState, observed: Iterable<ObservedResource>
     });
   }
   changes.sort((a, b) => order(a).localeCompare(order(b)));
-  return { env: desired.env, changes, warnings: [...desired.warnings] };
+  return { env: desired.env, changes, warnings: [...desired.warnings, ...noImageYet(desired, have)] };
+}
+
+/**
+ * PW_NO_IMAGE_YET only while it is true: a `build:` service that does not exist yet, or still runs
+ * its bootstrap placeholder (no deploy has registered a real task definition).
+ */
+function noImageYet(desired: DesiredState, have: Map<string, ObservedResource>): DesiredState['warnings'] {
+  return desired.resources.flatMap((want) => {
+    if (want.kind !== 'ecs-service' || !want.bootstrap?.placeholder) return [];
+    const h = have.get(keyOf(want));
+    if (h?.kind === 'ecs-service' && h.taskFamily !== bootstrapFamily({ fullName: want.name })) return [];
+    return [
+      {
+        code: 'PW_NO_IMAGE_YET' as const,
+        message: `service ${want.service ?? want.name} has no image yet: it ${h ? 'runs' : 'is created with'} a placeholder task definition and 0 tasks; run \`patchwork deploy --env ${desired.env.env}\` next`,
+      },
+    ];
+  });
+}
+
+/** One step of apply: changes of one kind, all removals or all writes, run together. */
+export interface Stage {
+  removing: boolean;
+  kind: Kind;
+  changes: PlannedChange[];
+}
+
+/**
+ * The order apply carries a plan out in. Removals (deletes, and the delete half of replacements)
+ * come first in reverse kind order, then writes in kind order — except where removing first would
+ * open a window in which the load balancer answers what it should not (create before delete):
+ * - a listener's new default action (the :80 redirect of an environment switched to HTTPS, the
+ *   404 of one switched back) is written after the rules, so no request falls through to it early;
+ * - a listener and listener rules that are only deleted (their port is no longer served: the :80
+ *   rules after a switch to HTTPS, the :443 listener after a switch back) go last, once their
+ *   successors answer — unless the load balancer, a target group they forward to or their listener
+ *   goes too, or a new rule wants their priority.
+ * Without writes (destroy) it is the plain order.
+ */
+export function stages(changes: PlannedChange[]): Stage[] {
+  const writes = changes.filter(
+    (c) => (c.action === 'create' || c.action === 'update' || c.action === 'replace') && c.desired,
+  );
+  const removals = changes.filter((c) => (c.action === 'delete' || c.action === 'replace') && c.observed);
+  const gone = (kind: Kind, pred: (c: PlannedChange) => boolean = () => true) =>
+    removals.some((c) => c.kind === kind && pred(c));
+  const lbGone = gone('load-balancer');
+  const ruleOf = (c: PlannedChange) =>
+    c.observed?.kind === 'listener-rule' ? c.observed : c.desired?.kind === 'listener-rule' ? c.desired : undefined;
+  const lateListener = (c: PlannedChange) =>
+    writes.length > 0 && !lbGone && c.kind === 'listener' && c.action === 'delete' && !gone('target-group');
+  const lateRule = (c: PlannedChange) => {
+    const rule = ruleOf(c);
+    if (!writes.length || lbGone || !rule || c.action !== 'delete') return false;
+    if (gone('target-group', (t) => t.name === rule.targetGroup)) return false;
+    const listener = removals.find((l) => l.observed?.kind === 'listener' && l.observed.port === rule.listenerPort);
+    if (listener && !lateListener(listener)) return false;
+    return !writes.some((w) => {
+      const r = ruleOf(w);
+      return r && r.listenerPort === rule.listenerPort && r.priority === rule.priority;
+    });
+  };
+  const late = (c: PlannedChange) => lateListener(c) || lateRule(c);
+  const lateWrite = (c: PlannedChange) =>
+    c.kind === 'listener' && c.action === 'update' && (c.diff ?? []).some((d) => d.field === 'defaultAction');
+  const out: Stage[] = [];
+  const add = (removing: boolean, list: PlannedChange[], kinds: readonly Kind[]) => {
+    for (const kind of kinds) {
+      const of = list.filter((c) => c.kind === kind);
+      if (of.length) out.push({ removing, kind, changes: of });
+    }
+  };
+  const reversed = [...KINDS].reverse();
+  add(
+    true,
+    removals.filter((c) => !late(c)),
+    reversed,
+  );
+  add(
+    false,
+    writes.filter((c) => !lateWrite(c)),
+    KINDS,
+  );
+  add(false, writes.filter(lateWrite), KINDS);
+  add(true, removals.filter(late), reversed);
+  return out;
 }
 
 export function publicPlan(p: Plan): PublicPlan {
   const summary = Object.fromEntries(ACTIONS.map((a) => [a, 0])) as Record<Action, number>;
   for (const c of p.changes) summary[c.action]++;
+  const step = new Map<PlannedChange, number>();
+  stages(p.changes).forEach((s, i) => {
+    for (const c of s.changes) if (!step.has(c)) step.set(c, i + 1);
+  });
   return {
     env: p.env,
-    changes: p.changes.map(({ desired: _d, observed: _o, ...c }) => c),
+    changes: p.changes.map((full) => {
+      const { desired: _d, observed: _o, ...c } = full;
+      return { ...c, step: step.get(full) ?? 0 };
+    }),
     summary,
     pending: p.changes.some((c) => c.action !== 'noop'),
     warnings: p.warnings,

@@ -9,11 +9,27 @@ import {
   SetRulePrioritiesCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { tagList, tgArn } from '../apply/context.js';
+import { isAwsError } from '../aws/errors.js';
 import { targetGroupName } from '../desired/names.js';
 import type { ListenerRule } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import { changed, hasTagDiff, ifExists, ignore, ofKind, type ResourceKind } from './kind.js';
 import { actionFrom, loadBalancing } from './load-balancing.js';
+
+/**
+ * A priority another of our rules is leaving in this same apply (rules are written in parallel:
+ * a renumbering moves one out while another is created or moved in) is free a moment later.
+ */
+async function whilePriorityInUse<T>(call: () => Promise<T>, tries = 6, ms = 250): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (i >= tries || !isAwsError(err, 'PriorityInUse', 'PriorityInUseException')) throw err;
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  }
+}
 
 function conditions(want: ListenerRule): RuleCondition[] {
   const out: RuleCondition[] = [{ Field: 'path-pattern', PathPatternConfig: { Values: want.paths } }];
@@ -83,32 +99,36 @@ export const listenerRule: ResourceKind<'listener-rule'> = {
     if (!listenerArn)
       throw new PatchworkError('PW_UNEXPECTED', `listener on port ${want.listenerPort} does not exist yet`);
     const targetGroupArn = tgArn(ctx, want.targetGroup);
-    await elb
-      .send(
-        new CreateRuleCommand({
-          ListenerArn: listenerArn,
-          Priority: want.priority,
-          Conditions: conditions(want),
-          Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
-          Tags: tagList(want.tags),
-        }),
-      )
-      .then(
-        () => 'created',
-        // Our own rule at that priority (the create was applied, its answer lost) is success;
-        // someone else's rule there is still a conflict.
-        ifExists(['PriorityInUse', 'PriorityInUseException'], async () => {
-          const found = await elb.send(new DescribeRulesCommand({ ListenerArn: listenerArn }));
-          const rule = found.Rules?.find((r) => r.Priority === String(want.priority));
-          const ours = rule?.Actions?.some((a) => a.TargetGroupArn === targetGroupArn);
-          return ours ? rule?.RuleArn : undefined;
-        }),
-      );
+    await whilePriorityInUse(() =>
+      elb
+        .send(
+          new CreateRuleCommand({
+            ListenerArn: listenerArn,
+            Priority: want.priority,
+            Conditions: conditions(want),
+            Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
+            Tags: tagList(want.tags),
+          }),
+        )
+        .then(
+          () => 'created',
+          // Our own rule at that priority (the create was applied, its answer lost) is success;
+          // someone else's rule there is still a conflict.
+          ifExists(['PriorityInUse', 'PriorityInUseException'], async () => {
+            const found = await elb.send(new DescribeRulesCommand({ ListenerArn: listenerArn }));
+            const rule = found.Rules?.find((r) => r.Priority === String(want.priority));
+            const ours = rule?.Actions?.some((a) => a.TargetGroupArn === targetGroupArn);
+            return ours ? rule?.RuleArn : undefined;
+          }),
+        ),
+    );
   },
   async update(ctx, want, have, diff) {
     const elb = await ctx.aws.get('elbv2');
     if (changed(diff, 'priority'))
-      await elb.send(new SetRulePrioritiesCommand({ RulePriorities: [{ RuleArn: have.id, Priority: want.priority }] }));
+      await whilePriorityInUse(() =>
+        elb.send(new SetRulePrioritiesCommand({ RulePriorities: [{ RuleArn: have.id, Priority: want.priority }] })),
+      );
     if (changed(diff, 'paths') || changed(diff, 'hosts') || changed(diff, 'targetGroup')) {
       await elb.send(
         new ModifyRuleCommand({
