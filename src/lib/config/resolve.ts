@@ -49,8 +49,13 @@ export const MAX_NAME = 32;
 
 export interface ResolvedService {
   name: string;
-  /** `<app>-<env>-<service>`: the ECS service, target group, log group and repository name. */
+  /** `<app>-<env>-<service>`: the ECS service, target group and log group name. */
   fullName: string;
+  /**
+   * The image repository: `<app>-<service>`, shared by the environments of one account and region
+   * (registryLayout: shared, the default), or `<app>-<env>-<service>` (registryLayout: per-env).
+   */
+  repository: string;
   port: number;
   cpu: number;
   memory: number;
@@ -91,6 +96,8 @@ export interface ResolvedEnvironment {
   name: string;
   region: string;
   registry: string | null;
+  /** shared: `<app>-<service>` repositories; per-env: `<app>-<env>-<service>`. */
+  registryLayout: 'shared' | 'per-env';
   configFile: string;
   baseDir: string;
   services: ResolvedService[];
@@ -113,6 +120,7 @@ export interface ResolvedEnvironment {
   } | null;
   allowedCidrs: string[];
   logRetentionDays: number;
+  /** ECR lifecycle: images kept per repository; a shared repository keeps the largest of its environments'. */
   keepImages: number;
   deploy: {
     timeoutSeconds: number;
@@ -232,6 +240,19 @@ export function resolveEnvironment(
   const network = merge(defaults.network, env.network) ?? {};
   const registry =
     env.registry !== undefined ? env.registry : defaults.registry !== undefined ? defaults.registry : raw.registry;
+  const layoutOf = (e: RawEnvironment | null | undefined) => e?.registryLayout ?? defaults.registryLayout ?? 'shared';
+  const registryLayout = layoutOf(env);
+  // A shared repository has one lifecycle policy: it keeps the most images any environment sharing it asks for.
+  const keepImagesOf = (e: RawEnvironment | null | undefined) =>
+    e?.keepImages ?? defaults.keepImages ?? DEFAULTS.keepImages;
+  const keepImages =
+    registryLayout === 'shared'
+      ? Math.max(
+          ...Object.values(raw.environments)
+            .filter((e) => layoutOf(e) === 'shared')
+            .map(keepImagesOf),
+        )
+      : keepImagesOf(env);
 
   if (autoscaling && autoscaling.min > autoscaling.max) {
     issues.push(
@@ -374,6 +395,7 @@ export function resolveEnvironment(
     services.push({
       name: svcName,
       fullName,
+      repository: registryLayout === 'shared' ? `${raw.app}-${svcName}` : fullName,
       port: svc.port,
       cpu,
       memory,
@@ -418,6 +440,7 @@ export function resolveEnvironment(
     name,
     region,
     registry: registry ?? null,
+    registryLayout,
     configFile: config.file,
     baseDir: config.baseDir,
     services: opts.service ? services.filter((s) => s.name === opts.service) : services,
@@ -448,7 +471,7 @@ export function resolveEnvironment(
       : null,
     allowedCidrs: env.allowedCidrs ?? defaults.allowedCidrs ?? [...DEFAULTS.allowedCidrs],
     logRetentionDays: env.logRetentionDays ?? defaults.logRetentionDays ?? DEFAULTS.logRetentionDays,
-    keepImages: env.keepImages ?? defaults.keepImages ?? DEFAULTS.keepImages,
+    keepImages,
     deploy: {
       timeoutSeconds: deploy.timeoutSeconds ?? DEFAULTS.timeoutSeconds,
       pollSeconds: deploy.pollSeconds ?? DEFAULTS.pollSeconds,

@@ -195,6 +195,12 @@ const environmentSettings = {
     })
     .optional(),
   keepImages: int(1, 1000).optional().describe('ECR lifecycle: images kept per repository (default 30)'),
+  registryLayout: z
+    .enum(['shared', 'per-env'])
+    .optional()
+    .describe(
+      'shared (default): one repository <app>-<service> for every environment of an account and region; per-env: <app>-<env>-<service> (the layout before 0.2)',
+    ),
   deploy: DeploySchema.optional(),
 };
 

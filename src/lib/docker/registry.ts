@@ -229,6 +229,14 @@ export function inOwnRegistry(image: string, target: { registry: string | null; 
   return ECR_HOST_RE.exec(image)?.[2] === target.region;
 }
 
+/** The repository of an image in the environment's own registry (`host/repo[:tag][@digest]` → `repo`), else null. */
+export function repositoryOfImage(image: string, target: { registry: string | null; region: string }): string | null {
+  if (!inOwnRegistry(image, target)) return null;
+  const path = image.slice(image.indexOf('/') + 1).replace(/@sha256:[0-9a-f]{64}$/, '');
+  const colon = path.lastIndexOf(':');
+  return colon > path.lastIndexOf('/') ? path.slice(0, colon) : path;
+}
+
 /**
  * The environment's registry asked for `repo` at a tag or digest, without logging in: the Registry
  * HTTP API for a plain registry, one ECR DescribeImages otherwise.
