@@ -300,7 +300,10 @@ describe('provision on the local world', () => {
       expect(svc.desiredCount).toBe(0);
       expect(svc.taskDefinition).toMatch(new RegExp(`task-definition/${name}-bootstrap:1$`));
       const td = awsCli(['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]).taskDefinition;
-      expect(td.containerDefinitions[0].image).toMatch(new RegExp(`/${name}:patchwork-bootstrap$`));
+      // The placeholder names the shared repository (<app>-<svc>), never pushed.
+      expect(td.containerDefinitions[0].image).toMatch(
+        new RegExp(`/${name.replace('shop-prod-', 'shop-')}:patchwork-bootstrap$`),
+      );
     }
     const second = await provision(cwd);
     expect(second.result.apiCalls!.mutating).toBe(0);
