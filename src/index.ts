@@ -17,6 +17,14 @@ export type { EnvSource, PatchworkEnv } from './lib/env.js';
 export { readEnv } from './lib/env.js';
 export { type ErrorCode, ErrorCodes, ExitCode, PatchworkError } from './lib/errors.js';
 export type { DataEvent, DataKinds, EventSink, PatchworkEvent, WarningEvent } from './lib/events.js';
+export {
+  choosePromotion,
+  type PromoteOptions,
+  type PromotePlan,
+  type PromoteResult,
+  planPromote,
+  promote,
+} from './lib/promote.js';
 export { type ProvisionOptions, type ProvisionResult, provision } from './lib/provision.js';
 export { type ReleasesResult, releases, type UnlockResult, unlock } from './lib/release/index.js';
 export { planRollback, type RollbackOptions, type RollbackResult, rollback } from './lib/rollback.js';

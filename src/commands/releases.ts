@@ -22,6 +22,7 @@ export default class Releases extends PatchworkCommand {
         r.durationMs === null ? '-' : `${Math.round(r.durationMs / 1000)}s`,
         r.deployer,
         r.fast ? 'fast' : '',
+        r.promotedFrom ? `promoted from ${r.promotedFrom}` : '',
         r.reason ?? '',
       ]
         .join('  ')

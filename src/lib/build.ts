@@ -9,6 +9,7 @@
 import type Docker from 'dockerode';
 import { interrupted, isInterrupted, throwIfAborted } from './abort.js';
 import type { ResolvedService } from './config/resolve.js';
+import { repositoryName } from './desired/names.js';
 import type { ContextPlan } from './docker/context.js';
 import { type Engine, reachEngine } from './docker/engine.js';
 import type { ImageRegistry, RemoteImage } from './docker/registry.js';
@@ -37,7 +38,7 @@ export interface BuildOptions extends CommonOptions {
 
 export interface ImageResult {
   service: string;
-  /** `<registry>/<app>-<env>-<service>:<tag>` (with --no-push and ECR: `<app>-<env>-<service>:<tag>`). */
+  /** `<registry>/<repository>:<tag>` (with --no-push and ECR: `<repository>:<tag>`); the repository is `<app>-<service>` (shared) or `<app>-<env>-<service>`. */
   image: string;
   /** The image name without the tag. */
   repository: string;
@@ -211,7 +212,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
   const started = performance.now();
   const repository =
     registry && (ctx.push || ctx.dryRun || ctx.lookupOnly)
-      ? `${registry.host}/${svc.fullName}`
+      ? `${registry.host}/${repositoryName(svc)}`
       : localRepo(svc, registry);
   const allTags = [tags.tag, ...tags.also];
   const image = `${repository}:${tags.tag}`;
@@ -247,11 +248,11 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
   try {
     // Skip when the registry already has this tag.
     if (registry && (ctx.push || ctx.dryRun || ctx.lookupOnly)) {
-      const found = await registry.find(svc.fullName, tags.tag);
+      const found = await registry.find(repositoryName(svc), tags.tag);
       if (found) {
         const sized: RemoteImage =
           found.sizeBytes === null && registry.kind === 'plain'
-            ? ((await registry.find(svc.fullName, tags.tag, { size: true })) ?? found)
+            ? ((await registry.find(repositoryName(svc), tags.tag, { size: true })) ?? found)
             : found;
         return finish(
           { ...base, digest: sized.digest, sizeBytes: sized.sizeBytes, skipped: true },
@@ -330,7 +331,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
     throwIfAborted(ctx.signal, `before pushing ${image}`);
     const pushedDigest = await pushAll(docker, registry, repository, allTags, svc.name, events, ctx.signal);
     // Verify: the registry must serve that digest for the tag.
-    const remote = await registry.find(svc.fullName, tags.tag, { size: true });
+    const remote = await registry.find(repositoryName(svc), tags.tag, { size: true });
     if (!remote || remote.digest !== pushedDigest) {
       throw new PatchworkError(
         'PW_PUSH_FAILED',
@@ -365,7 +366,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
 
 /** Without a push the image keeps the registry prefix when the registry is plain (no lookup needed). */
 function localRepo(svc: ResolvedService, registry: ImageRegistry | null): string {
-  return registry?.kind === 'plain' ? `${registry.host}/${svc.fullName}` : svc.fullName;
+  return registry?.kind === 'plain' ? `${registry.host}/${repositoryName(svc)}` : repositoryName(svc);
 }
 
 async function pushAll(

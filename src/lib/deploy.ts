@@ -65,7 +65,7 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
   if (opts.sha && opts.image) throw new PatchworkError('PW_USAGE', '--sha and --image are exclusive', {});
   let source: DeployResult['source'] = 'build';
   let command = 'deploy HEAD';
-  let prepare: () => Promise<{ sha: string; changes: Change[] }>;
+  let prepare: () => Promise<{ sha: string | null; changes: Change[] }>;
   if (opts.image) {
     source = 'image';
     const svc = single(target.services, opts.image);
@@ -138,7 +138,9 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
     command,
     prepare: async () => {
       const p = await prepare();
-      events.log(`deploying ${p.sha.slice(0, 12)} to ${target.name}: ${p.changes.map((c) => c.image).join(', ')}`);
+      events.log(
+        `deploying ${p.sha ? p.sha.slice(0, 12) : 'an image (no git sha)'} to ${target.name}: ${p.changes.map((c) => c.image).join(', ')}`,
+      );
       return p;
     },
     wait: opts.wait ?? true,
@@ -209,7 +211,7 @@ async function resolveImage(
   session: Session,
   svc: ResolvedService,
   checked: CheckedRef,
-): Promise<{ sha: string; changes: Change[] }> {
+): Promise<{ sha: string | null; changes: Change[] }> {
   let digest = checked.digest;
   if (checked.own) {
     const { lookupImage } = await import('./docker/registry.js');
@@ -224,7 +226,16 @@ async function resolveImage(
     digest = found.digest;
   }
   const image = pinImage(checked.repository, digest!);
-  return { sha: checked.tag ?? digest!.slice(7, 19), changes: [{ svc, image, digest: digest! }] };
+  // The git sha is the image's revision label (patchwork's builds set it), never a tag or a digest prefix.
+  const { imageRevision, repositoryOfImage } = await import('./docker/registry.js');
+  const repo = repositoryOfImage(checked.ref, session.target);
+  const sha = repo ? await imageRevision(session.aws, session.target, repo, digest!) : null;
+  if (!sha)
+    session.events.warn(
+      'PW_NO_REVISION',
+      `${checked.ref} has no readable org.opencontainers.image.revision label: the release records no git sha`,
+    );
+  return { sha, changes: [{ svc, image, digest: digest! }] };
 }
 
 export function parseImageRef(ref: string): { repository: string; tag: string | null; digest: string | null } | null {

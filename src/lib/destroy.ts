@@ -118,7 +118,10 @@ export async function destroy(opts: DestroyOptions): Promise<DestroyResult> {
   const kept: string[] = [];
   for (const r of observed.resources.values()) {
     const base = { kind: r.kind, name: r.name, ...(r.service ? { service: r.service } : {}), observed: r };
-    if (!ours(r, target)) {
+    if (r.kind === 'ecr-repository' && r.tags['patchwork:shared'] === 'true') {
+      // No one environment owns a shared repository: other environments may pull from it.
+      changes.push({ ...base, action: 'noop', reason: "shared by the app's environments: left alone" });
+    } else if (!ours(r, target)) {
       changes.push({ ...base, action: 'noop', reason: 'not tagged for this environment: left alone' });
     } else if (r.kind === 'ecr-repository' && hasImages.has(r.name) && !opts.deleteImages) {
       kept.push(r.name);

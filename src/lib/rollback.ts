@@ -112,10 +112,12 @@ async function assertImageExists(
   sha: string | null,
   image: string | null,
 ): Promise<void> {
-  const { inOwnRegistry, lookupImage } = await import('./docker/registry.js');
+  const { inOwnRegistry, lookupImage, repositoryOfImage } = await import('./docker/registry.js');
   // Only the environment's own registry can be asked; an image from elsewhere is taken on trust.
   if (image && !inOwnRegistry(image, session.target)) return;
-  const found = await lookupImage(session.aws, session.target, repositoryName(svc), digest);
+  // The repository the release's image is in (a release from before a layout change names the old one).
+  const repo = (image && repositoryOfImage(image, session.target)) || repositoryName(svc);
+  const found = await lookupImage(session.aws, session.target, repo, digest);
   if (!found) {
     throw new PatchworkError(
       'PW_UNKNOWN_RELEASE',

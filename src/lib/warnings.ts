@@ -21,6 +21,8 @@ export const WarningCodes = {
   PW_METRICS_UNAVAILABLE: 'status could not read CloudWatch metrics (the rest of the report stands)',
   PW_ALARM_ALREADY_FIRING:
     'an alarm was in ALARM before the deploy: a baseline, not a failure (unless it clears and fires again)',
+  PW_RELEASE_TAG_FAILED: 'a released image could not be tagged release-<digest>: the lifecycle policy may expire it',
+  PW_NO_REVISION: 'an --image has no org.opencontainers.image.revision label: the release records no git sha',
 } as const satisfies Record<`PW_${string}`, string>;
 export type WarningCode = keyof typeof WarningCodes;
 

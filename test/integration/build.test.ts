@@ -88,7 +88,8 @@ describe('patchwork build (real engine, real registry)', () => {
   let registry = '';
   let endpoint = '';
   const app = `it${Date.now().toString(36)}`;
-  const fullName = `${app}-it-web`;
+  /** The image repository: shared by the app's environments (`<app>-<svc>`). */
+  const fullName = `${app}-web`;
   let repo: { root: string; sha: string };
   let env: NodeJS.ProcessEnv;
 
@@ -207,7 +208,7 @@ describe('patchwork build (real engine, real registry)', () => {
     expect(run.stderr).toContain('patchwork-fixture: about to fail');
     expect(run.stderr).toContain('PW_BUILD_FAILED');
     // Nothing was pushed.
-    expect((await manifest(registry, `${app}f-it-web`, fx.sha)).status).toBe(404);
+    expect((await manifest(registry, `${app}f-web`, fx.sha)).status).toBe(404);
   });
 
   it('no engine: PW_NO_DOCKER (exit 1) before any AWS call', async () => {
@@ -299,6 +300,6 @@ describe('patchwork build (real engine, real registry)', () => {
     expect(ours).toContain('docs/keep.md');
     expect(ours).toContain('config/prod/a.yml');
     expect(ours).not.toContain('docs/drop.md');
-    await new Docker().getImage('ctxit-it-web:ctx').remove({ force: true });
+    await new Docker().getImage('ctxit-web:ctx').remove({ force: true });
   });
 });

@@ -24,6 +24,8 @@ import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
 const app = `dp${Date.now().toString(36)}`;
 const fullName = `${app}-it-web`;
+/** The image repository: shared by the app's environments (`<app>-<svc>`). */
+const repoName = `${app}-web`;
 let root = '';
 let env: NodeJS.ProcessEnv;
 let registry = '';
@@ -125,7 +127,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(svc.runningCount).toBe(1);
     expect(svc.deployments).toHaveLength(1);
     firstImage = imageOf(svc.taskDefinition);
-    expect(firstImage).toMatch(new RegExp(`^${registry.replace(/\./g, '\\.')}/${fullName}@sha256:[0-9a-f]{64}$`));
+    expect(firstImage).toMatch(new RegExp(`^${registry.replace(/\./g, '\\.')}/${repoName}@sha256:[0-9a-f]{64}$`));
     const tags = awsCli(['ecs', 'list-tags-for-resource', '--resource-arn', svc.taskDefinition]).tags as {
       key: string;
       value: string;
@@ -376,7 +378,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     // The registry under another name: deploy's own-registry check does not apply (pinned by digest),
     // and ECS (the emulator) finds no such manifest.
     const port = registry.split(':')[1];
-    const missing = `localhost:${port}/${fullName}@sha256:${'e'.repeat(64)}`;
+    const missing = `localhost:${port}/${repoName}@sha256:${'e'.repeat(64)}`;
     const run = await cli(['deploy', '--image', missing]);
     expect(run.code, run.stderr).toBe(3);
     expect(run.stderr).toMatch(/PW_DEPLOY_ROLLED_BACK: .*circuit breaker/);
@@ -404,7 +406,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(result(byDigest).source).toBe('image');
     expect(imageOf(service().taskDefinition)).toBe(pinned);
     // A tag in the environment's registry is resolved to its digest.
-    const byTag = await cli(['deploy', '--image', `${registry}/${fullName}:${shas[0]}`]);
+    const byTag = await cli(['deploy', '--image', `${registry}/${repoName}:${shas[0]}`]);
     expect(byTag.code, byTag.stderr).toBe(0);
     expect(imageOf(service().taskDefinition)).toBe(firstImage);
 
@@ -414,7 +416,7 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/PW_IMAGE_NOT_FOUND: web: the registry has no image tagged [0-9a-f]{40}/);
     expect(missing.stderr).toMatch(/try: run `patchwork build`/);
-    const noTag = await cli(['deploy', '--image', `${registry}/${fullName}:no-such-tag`]);
+    const noTag = await cli(['deploy', '--image', `${registry}/${repoName}:no-such-tag`]);
     expect(noTag.code).toBe(2);
     expect(noTag.stderr).toMatch(/PW_IMAGE_NOT_FOUND/);
     // Nothing to build: the registry is read before the lock, so a missing image writes nothing

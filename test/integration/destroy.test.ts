@@ -20,7 +20,7 @@ const env = () => isolatedEnv(worldAwsEnv());
 const run = (cwd: string, ...args: string[]) =>
   runCli([...args, '--env', 'prod', '--json'], { cwd, env: env(), timeoutMs: 120_000 });
 
-function configDir(): string {
+function configDir(extra = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'pw-destroy-'));
   writeFileSync(
     join(dir, 'patchwork.yml'),
@@ -35,7 +35,7 @@ environments:
     autoscaling: { min: 1, max: 2, cpuPercent: 50 }
     alarms: { cpuPercent: 80 }
   staging: { desiredCount: 1 }
-`,
+${extra}`,
   );
   return dir;
 }
@@ -120,8 +120,8 @@ describe('destroy on the local world', () => {
     // Three provisions, two destroys and ~100 AWS CLI calls (seconds each on a loaded machine).
   }, 600_000);
 
-  it('keeps an ECR repository that holds images unless --delete-images', async () => {
-    const cwd = configDir();
+  it('keeps an ECR repository that holds images unless --delete-images (registryLayout: per-env)', async () => {
+    const cwd = configDir('defaults: { registryLayout: per-env }\n');
     expect((await run(cwd, 'provision')).code).toBe(0);
     const manifest = JSON.stringify({
       schemaVersion: 2,
@@ -151,6 +151,22 @@ describe('destroy on the local world', () => {
     expect(all.code, all.stderr).toBe(0);
     expect(awsCli(['ecr', 'describe-repositories']).repositories).toEqual([]);
     expect(tagged()).toEqual([]);
+  }, 600_000);
+
+  it('leaves the shared repositories (<app>-<svc>) alone, even with --delete-images: other environments pull from them', async () => {
+    const cwd = configDir();
+    expect((await run(cwd, 'provision')).code).toBe(0);
+    const names = () =>
+      awsCli(['ecr', 'describe-repositories'])
+        .repositories.map((r: { repositoryName: string }) => r.repositoryName)
+        .sort();
+    expect(names()).toEqual(['shop-api', 'shop-web']);
+    const gone = await run(cwd, 'destroy', '--yes', '--delete-images');
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.result.keptRepositories).toEqual([]);
+    expect(names()).toEqual(['shop-api', 'shop-web']);
+    expect(tagged()).toEqual([]);
+    for (const name of names()) awsCli(['ecr', 'delete-repository', '--repository-name', name, '--force']);
   }, 600_000);
 });
 

@@ -95,7 +95,8 @@ function inventory(): Record<string, string[]> {
   }
   for (const repo of awsCli(['ecr', 'describe-repositories']).repositories ?? []) {
     const tags = awsCli(['ecr', 'list-tags-for-resource', '--resource-arn', repo.repositoryArn]).tags ?? [];
-    if (tags.some((t: { Key: string; Value: string }) => t.Key === 'patchwork:env' && t.Value === 'prod'))
+    // The repository is shared by the app's environments: tagged patchwork:shared, not patchwork:env.
+    if (tags.some((t: { Key: string; Value: string }) => t.Key === 'patchwork:shared' && t.Value === 'true'))
       add('ecr:repository', repo.repositoryName);
   }
   for (const lb of awsCli(['elbv2', 'describe-load-balancers']).LoadBalancers ?? []) {
@@ -159,8 +160,13 @@ describe('provision on the local world', () => {
     expect(table.BillingModeSummary.BillingMode).toBe('PAY_PER_REQUEST');
     const pitr = awsCli(['dynamodb', 'describe-continuous-backups', '--table-name', 'shop-prod-patchwork']);
     expect(pitr.ContinuousBackupsDescription.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus).toBe('ENABLED');
-    const repo = awsCli(['ecr', 'describe-repositories', '--repository-names', 'shop-prod-web']).repositories[0];
+    const repo = awsCli(['ecr', 'describe-repositories', '--repository-names', 'shop-web']).repositories[0];
     expect(repo).toMatchObject({ imageTagMutability: 'IMMUTABLE', imageScanningConfiguration: { scanOnPush: true } });
+    // The world stores the lifecycle policy (moto does not apply it): released images are matched first.
+    const lifecycle = JSON.parse(
+      awsCli(['ecr', 'get-lifecycle-policy', '--repository-name', 'shop-web']).lifecyclePolicyText,
+    );
+    expect(lifecycle.rules[0].selection).toMatchObject({ tagStatus: 'tagged', tagPrefixList: ['release-'] });
     const svc = awsCli(['ecs', 'describe-services', '--cluster', 'shop-prod', '--services', 'shop-prod-web'])
       .services[0];
     expect(svc).toMatchObject({
@@ -218,7 +224,7 @@ describe('provision on the local world', () => {
     awsCli(['elbv2', 'modify-target-group', '--target-group-arn', tgArn, '--health-check-path', '/changed']);
     awsCli(['ecs', 'update-service', '--cluster', 'shop-prod', '--service', 'shop-prod-web', '--desired-count', '9']);
     awsCli(['logs', 'delete-log-group', '--log-group-name', 'shop-prod-web']);
-    const repoArn = awsCli(['ecr', 'describe-repositories', '--repository-names', 'shop-prod-web']).repositories[0]
+    const repoArn = awsCli(['ecr', 'describe-repositories', '--repository-names', 'shop-web']).repositories[0]
       .repositoryArn;
     awsCli(['ecr', 'untag-resource', '--resource-arn', repoArn, '--tag-keys', 'managed-by']);
     // ECS reads lag behind UpdateService (the world's consistencyLagSeconds): drift shows once it is visible.
@@ -228,7 +234,7 @@ describe('provision on the local world', () => {
     expect(dry.code).toBe(6);
     expect(dry.result.apiCalls!.mutating).toBe(0);
     expect(pendingChanges(dry).map((c) => [c.kind, c.name, c.action, c.reason])).toEqual([
-      ['ecr-repository', 'shop-prod-web', 'update', 'tag managed-by missing'],
+      ['ecr-repository', 'shop-web', 'update', 'tag managed-by missing'],
       ['log-group', 'shop-prod-web', 'create', 'does not exist'],
       ['security-group', 'shop-prod-web-tasks', 'update', 'ingress rules differ'],
       ['target-group', 'shop-prod-web', 'update', 'healthCheck.path differs'],
@@ -294,7 +300,10 @@ describe('provision on the local world', () => {
       expect(svc.desiredCount).toBe(0);
       expect(svc.taskDefinition).toMatch(new RegExp(`task-definition/${name}-bootstrap:1$`));
       const td = awsCli(['ecs', 'describe-task-definition', '--task-definition', svc.taskDefinition]).taskDefinition;
-      expect(td.containerDefinitions[0].image).toMatch(new RegExp(`/${name}:patchwork-bootstrap$`));
+      // The placeholder names the shared repository (<app>-<svc>), never pushed.
+      expect(td.containerDefinitions[0].image).toMatch(
+        new RegExp(`/${name.replace('shop-prod-', 'shop-')}:patchwork-bootstrap$`),
+      );
     }
     const second = await provision(cwd);
     expect(second.result.apiCalls!.mutating).toBe(0);

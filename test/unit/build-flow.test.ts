@@ -139,7 +139,7 @@ describe('build() with ECR', () => {
     expect(result.images).toHaveLength(1);
     expect(result.images[0]).toMatchObject({
       service: 'web',
-      image: `${HOST}/shop-prod-web:${sha}`,
+      image: `${HOST}/shop-web:${sha}`,
       tag: sha,
       digest: DIGEST,
       built: false,
@@ -149,7 +149,7 @@ describe('build() with ECR', () => {
     });
     expect(result.images[0]!.seconds).toBeLessThan(1);
     expect(ecr.commandCalls(DescribeImagesCommand)[0]!.args[0].input).toEqual({
-      repositoryName: 'shop-prod-web',
+      repositoryName: 'shop-web',
       imageIds: [{ imageTag: sha }],
     });
     const task = events.filter((e) => e.type === 'task').map((e) => (e as { status: string }).status);
@@ -169,7 +169,7 @@ describe('build() with ECR', () => {
 
     expect(calls.build).toHaveLength(1);
     expect(calls.build[0]).toMatchObject({
-      t: [`${HOST}/shop-prod-web:${sha}`, `${HOST}/shop-prod-web:${short}`],
+      t: [`${HOST}/shop-web:${sha}`, `${HOST}/shop-web:${short}`],
       dockerfile: 'Dockerfile',
       buildargs: { MODE: 'prod', GIT_SHA: sha, BUILD_TIME: '2024-05-06T07:08:09.000Z' },
       platform: 'linux/amd64',
@@ -181,8 +181,8 @@ describe('build() with ECR', () => {
     });
     const auth = { username: 'AWS', password: 'tok3n', serveraddress: `https://${HOST}` };
     expect(calls.push).toEqual([
-      { name: `${HOST}/shop-prod-web`, opts: { tag: sha, authconfig: auth } },
-      { name: `${HOST}/shop-prod-web`, opts: { tag: short, authconfig: auth } },
+      { name: `${HOST}/shop-web`, opts: { tag: sha, authconfig: auth } },
+      { name: `${HOST}/shop-web`, opts: { tag: short, authconfig: auth } },
     ]);
     expect(result.images[0]).toMatchObject({
       digest: DIGEST,
@@ -260,7 +260,7 @@ describe('build() with ECR', () => {
     expect(ecr.calls()).toHaveLength(0);
     expect(calls.push).toHaveLength(0);
     expect(result.images[0]).toMatchObject({
-      image: `shop-prod-web:${sha}`,
+      image: `shop-web:${sha}`,
       built: true,
       pushed: false,
       digest: null,

@@ -14,7 +14,7 @@ describe('desired state', () => {
       'security-group/shop-prod-alb',
       'load-balancer/shop-prod',
       'listener/shop-prod:80',
-      'ecr-repository/shop-prod-web',
+      'ecr-repository/shop-web',
       'log-group/shop-prod-web',
       'iam-role/shop-prod-web-execution',
       'iam-role/shop-prod-web-task',
@@ -24,7 +24,14 @@ describe('desired state', () => {
       'ecs-service/shop-prod-web',
     ]);
     const d = desired();
-    for (const r of d.resources) expect(r.tags).toEqual(r.service ? SVC_TAGS : TAGS);
+    const SHARED = {
+      'patchwork:app': 'shop',
+      'patchwork:service': 'web',
+      'patchwork:shared': 'true',
+      'managed-by': 'patchwork',
+    };
+    for (const r of d.resources)
+      expect(r.tags).toEqual(r.kind === 'ecr-repository' ? SHARED : r.service ? SVC_TAGS : TAGS);
   });
 
   it('state table: pk/sk strings, on demand, point-in-time recovery', () => {
@@ -67,7 +74,11 @@ describe('desired state', () => {
       {
         Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
         Effect: 'Allow',
-        Resource: ['arn:aws:ecr:eu-west-1:123456789012:repository/shop-prod-web'],
+        // The shared repository, and the per-env one of before the switch (its releases still pull).
+        Resource: [
+          'arn:aws:ecr:eu-west-1:123456789012:repository/shop-web',
+          'arn:aws:ecr:eu-west-1:123456789012:repository/shop-prod-web',
+        ],
         Sid: 'PullOwnRepository',
       },
       {
@@ -93,12 +104,12 @@ describe('desired state', () => {
 
   it('a plain registry: no ECR repository and no ECR permissions', () => {
     const yaml = ONE_SERVICE.replace('region: eu-west-1', 'region: eu-west-1\nregistry: 127.0.0.1:5000');
-    expect(kinds(yaml)).not.toContain('ecr-repository/shop-prod-web');
+    expect(kinds(yaml).filter((k) => k.startsWith('ecr-repository/'))).toEqual([]);
     const t = target(yaml);
     expect(executionPolicy(t, t.services[0]!, FACTS)).not.toContain('ecr:');
     const svc = desired(yaml).resources.find((r) => r.kind === 'ecs-service');
     expect(svc).toMatchObject({
-      bootstrap: { image: '127.0.0.1:5000/shop-prod-web:patchwork-bootstrap', placeholder: true },
+      bootstrap: { image: '127.0.0.1:5000/shop-web:patchwork-bootstrap', placeholder: true },
     });
   });
 
@@ -108,7 +119,59 @@ describe('desired state', () => {
     );
     expect(repo).toMatchObject({ tagMutability: 'IMMUTABLE', scanOnPush: true, encryption: 'AES256' });
     expect(repo).toMatchObject({ lifecyclePolicy: lifecyclePolicy(7) });
-    expect(JSON.parse(lifecyclePolicy(7)).rules[0].selection.countNumber).toBe(7);
+    // Released images (tagged release-<digest> by deploy) are matched first and never expire; the
+    // rest keep the configured count.
+    expect(JSON.parse(lifecyclePolicy(7))).toEqual({
+      rules: [
+        {
+          action: { type: 'expire' },
+          description: 'never expire an image a release ran (tagged release-*)',
+          rulePriority: 1,
+          selection: {
+            countNumber: 9999,
+            countType: 'imageCountMoreThan',
+            tagPrefixList: ['release-'],
+            tagStatus: 'tagged',
+          },
+        },
+        {
+          action: { type: 'expire' },
+          description: 'keep the last 7 images',
+          rulePriority: 2,
+          selection: { countNumber: 7, countType: 'imageCountMoreThan', tagStatus: 'any' },
+        },
+      ],
+    });
+  });
+
+  it('shared repositories: <app>-<svc>, tagged shared (no env), keeping the most images any sharing environment asks for', () => {
+    const yaml = ONE_SERVICE.replace(
+      'desiredCount: 2',
+      'desiredCount: 2\n    keepImages: 7\n  staging: { keepImages: 40 }\n  old: { keepImages: 99, registryLayout: per-env }',
+    );
+    const repo = desired(yaml).resources.find((r) => r.kind === 'ecr-repository');
+    expect(repo).toMatchObject({
+      name: 'shop-web',
+      lifecyclePolicy: lifecyclePolicy(40),
+      tags: {
+        'patchwork:app': 'shop',
+        'patchwork:service': 'web',
+        'patchwork:shared': 'true',
+        'managed-by': 'patchwork',
+      },
+    });
+    expect(repo?.tags['patchwork:env']).toBeUndefined();
+    const old = target(yaml, 'old');
+    expect(old.services[0]!.repository).toBe('shop-old-web');
+    const oldRepo = desiredState(old, FACTS).resources.find((r) => r.kind === 'ecr-repository');
+    expect(oldRepo).toMatchObject({
+      name: 'shop-old-web',
+      lifecyclePolicy: lifecyclePolicy(99),
+      tags: { 'patchwork:env': 'old' },
+    });
+    expect(JSON.parse(executionPolicy(old, old.services[0]!, FACTS)).Statement[1].Resource).toEqual([
+      'arn:aws:ecr:eu-west-1:123456789012:repository/shop-old-web',
+    ]);
   });
 
   it('https: 443 with the certificate and TLS 1.3 policy, 80 redirects, rules on 443', () => {
@@ -159,7 +222,7 @@ describe('desired state', () => {
       taskFamily: 'shop-prod-web-bootstrap',
       bootstrap: {
         family: 'shop-prod-web-bootstrap',
-        image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-prod-web:patchwork-bootstrap',
+        image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-web:patchwork-bootstrap',
         placeholder: true,
         executionRole: 'arn:aws:iam::123456789012:role/shop-prod-web-execution',
         taskRole: 'arn:aws:iam::123456789012:role/shop-prod-web-task',

@@ -67,7 +67,10 @@ describe('examples/iam policy files and README "IAM permissions"', () => {
             !r.includes(':certificate/') &&
             !r.endsWith('log-group:*')
           )
-            expect(r, `${s.Sid} scoped to the environment`).toContain('<app>-<env>');
+            // Image repositories are shared by an app's environments; promote reads any of its environments' history.
+            expect(r, `${s.Sid} scoped to the environment`).toContain(
+              r.includes(':repository/') || r.endsWith(':table/<app>-*-patchwork') ? '<app>-' : '<app>-<env>',
+            );
         }
       }
     },

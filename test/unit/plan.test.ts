@@ -17,7 +17,7 @@ describe('planner', () => {
     const p = publicPlan(plan(desired(), []));
     expect(p.changes.map((c) => [c.action, c.kind, c.name])).toEqual([
       ['create', 'state-table', 'shop-prod-patchwork'],
-      ['create', 'ecr-repository', 'shop-prod-web'],
+      ['create', 'ecr-repository', 'shop-web'],
       ['create', 'log-group', 'shop-prod-web'],
       ['create', 'iam-role', 'shop-prod-web-execution'],
       ['create', 'iam-role', 'shop-prod-web-task'],
@@ -166,7 +166,7 @@ describe('planner', () => {
       expect(notNoop(changes(d, o))).toEqual([
         {
           kind: 'ecr-repository',
-          name: 'shop-prod-web',
+          name: 'shop-web',
           service: 'web',
           action: 'update',
           reason: 'tag managed-by missing',

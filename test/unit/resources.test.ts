@@ -272,7 +272,7 @@ describe('ecs-service handler', () => {
       containerDefinitions: [
         {
           name: 'web',
-          image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-prod-web:patchwork-bootstrap',
+          image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-web:patchwork-bootstrap',
           essential: true,
           portMappings: [{ containerPort: 8080, protocol: 'tcp' }],
           environment: [],

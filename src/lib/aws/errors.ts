@@ -78,6 +78,7 @@ export const POLICY_FILES = {
   rollback: 'deploy.json',
   unlock: 'deploy.json',
   run: 'deploy.json',
+  promote: 'deploy.json',
   status: 'read-only.json',
   releases: 'read-only.json',
   logs: 'read-only.json',

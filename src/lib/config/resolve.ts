@@ -56,8 +56,13 @@ export const MAX_NAME = 32;
 
 export interface ResolvedService {
   name: string;
-  /** `<app>-<env>-<service>`: the ECS service, target group, log group and repository name. */
+  /** `<app>-<env>-<service>`: the ECS service, target group and log group name. */
   fullName: string;
+  /**
+   * The image repository: `<app>-<service>`, shared by the environments of one account and region
+   * (registryLayout: shared, the default), or `<app>-<env>-<service>` (registryLayout: per-env).
+   */
+  repository: string;
   port: number;
   cpu: number;
   memory: number;
@@ -100,6 +105,8 @@ export interface ResolvedEnvironment {
   name: string;
   region: string;
   registry: string | null;
+  /** shared: `<app>-<service>` repositories; per-env: `<app>-<env>-<service>`. */
+  registryLayout: 'shared' | 'per-env';
   configFile: string;
   baseDir: string;
   services: ResolvedService[];
@@ -122,6 +129,7 @@ export interface ResolvedEnvironment {
   } | null;
   allowedCidrs: string[];
   logRetentionDays: number;
+  /** ECR lifecycle: images kept per repository; a shared repository keeps the largest of its environments'. */
   keepImages: number;
   deploy: {
     timeoutSeconds: number;
@@ -254,6 +262,19 @@ export function resolveEnvironment(
   const network = merge(defaults.network, env.network) ?? {};
   const registry =
     env.registry !== undefined ? env.registry : defaults.registry !== undefined ? defaults.registry : raw.registry;
+  const layoutOf = (e: RawEnvironment | null | undefined) => e?.registryLayout ?? defaults.registryLayout ?? 'shared';
+  const registryLayout = layoutOf(env);
+  // A shared repository has one lifecycle policy: it keeps the most images any environment sharing it asks for.
+  const keepImagesOf = (e: RawEnvironment | null | undefined) =>
+    e?.keepImages ?? defaults.keepImages ?? DEFAULTS.keepImages;
+  const keepImages =
+    registryLayout === 'shared'
+      ? Math.max(
+          ...Object.values(raw.environments)
+            .filter((e) => layoutOf(e) === 'shared')
+            .map(keepImagesOf),
+        )
+      : keepImagesOf(env);
 
   const smokeAt: KeyPath = env.deploy?.smoke
     ? [...envPath, 'deploy', 'smoke']
@@ -430,6 +451,7 @@ export function resolveEnvironment(
     services.push({
       name: svcName,
       fullName,
+      repository: registryLayout === 'shared' ? `${raw.app}-${svcName}` : fullName,
       port: svc.port,
       cpu,
       memory,
@@ -487,6 +509,7 @@ export function resolveEnvironment(
     name,
     region,
     registry: registry ?? null,
+    registryLayout,
     configFile: config.file,
     baseDir: config.baseDir,
     services: opts.service ? services.filter((s) => s.name === opts.service) : services,
@@ -517,7 +540,7 @@ export function resolveEnvironment(
       : null,
     allowedCidrs: env.allowedCidrs ?? defaults.allowedCidrs ?? [...DEFAULTS.allowedCidrs],
     logRetentionDays: env.logRetentionDays ?? defaults.logRetentionDays ?? DEFAULTS.logRetentionDays,
-    keepImages: env.keepImages ?? defaults.keepImages ?? DEFAULTS.keepImages,
+    keepImages,
     secretsKmsKeys: [...new Set(env.secretsKmsKeys ?? defaults.secretsKmsKeys ?? [])].sort(),
     deploy: {
       timeoutSeconds: deploy.timeoutSeconds ?? DEFAULTS.timeoutSeconds,

@@ -244,6 +244,12 @@ const environmentSettings = {
     .describe(
       "Customer-managed KMS keys that encrypt the services' secrets: the execution roles get kms:Decrypt on them, through SSM / Secrets Manager only",
     ),
+  registryLayout: z
+    .enum(['shared', 'per-env'])
+    .optional()
+    .describe(
+      'shared (default): one repository <app>-<service> for every environment of an account and region; per-env: <app>-<env>-<service> (the layout before 0.2)',
+    ),
   deploy: DeploySchema.optional(),
 };
 

@@ -14,8 +14,21 @@ export const loadBalancerName = (t: Pick<ResolvedEnvironment, 'name'>): string =
 export const albSecurityGroupName = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-alb`;
 /** Security group of a service's tasks. */
 export const serviceSecurityGroupName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-tasks`;
-/** ECR repository, log group, target group and ECS service of a service: `<app>-<env>-<svc>`. */
-export const repositoryName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+/**
+ * The image repository of a service: `<app>-<svc>` shared by the environments of one account and
+ * region (the default), or `<app>-<env>-<svc>` with `registryLayout: per-env`.
+ */
+export const repositoryName = (s: Pick<ResolvedService, 'repository'>): string => s.repository;
+/** The per-environment repository name (the layout before shared repositories; still pullable after migrating). */
+export const perEnvRepositoryName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+/** Tags of a repository shared by environments: no `patchwork:env` (no one environment owns it). */
+export const sharedRepositoryTags = (t: Pick<ResolvedEnvironment, 'app'>, s: Pick<ResolvedService, 'name'>) => ({
+  'patchwork:app': t.app,
+  'patchwork:service': s.name,
+  'patchwork:shared': 'true',
+  'managed-by': 'patchwork',
+});
+/** Log group, target group and ECS service of a service: `<app>-<env>-<svc>`. */
 export const logGroupName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
 export const targetGroupName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
 export const ecsServiceName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;

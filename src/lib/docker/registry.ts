@@ -229,6 +229,14 @@ export function inOwnRegistry(image: string, target: { registry: string | null; 
   return ECR_HOST_RE.exec(image)?.[2] === target.region;
 }
 
+/** The repository of an image in the environment's own registry (`host/repo[:tag][@digest]` → `repo`), else null. */
+export function repositoryOfImage(image: string, target: { registry: string | null; region: string }): string | null {
+  if (!inOwnRegistry(image, target)) return null;
+  const path = image.slice(image.indexOf('/') + 1).replace(/@sha256:[0-9a-f]{64}$/, '');
+  const colon = path.lastIndexOf(':');
+  return colon > path.lastIndexOf('/') ? path.slice(0, colon) : path;
+}
+
 /**
  * The environment's registry asked for `repo` at a tag or digest, without logging in: the Registry
  * HTTP API for a plain registry, one ECR DescribeImages otherwise.
@@ -241,6 +249,84 @@ export async function lookupImage(
 ): Promise<RemoteImage | null> {
   if (target.registry) return new PlainRegistry(target.registry).find(repo, ref);
   return describeEcrImage(aws, repo, ref, target.env);
+}
+
+/** The label patchwork's builds set to the git commit (OCI image annotations). */
+export const REVISION_LABEL = 'org.opencontainers.image.revision';
+
+interface ManifestDoc {
+  config?: { digest?: string };
+  manifests?: { digest?: string; platform?: { os?: string; architecture?: string } }[];
+}
+
+/**
+ * The `org.opencontainers.image.revision` label of the image `repo@digest` in the environment's own
+ * registry (its config blob, read through the Registry HTTP API of a plain registry, or ECR's
+ * BatchGetImage and GetDownloadUrlForLayer), or null when it has none or it cannot be read. An
+ * index is followed to its linux/amd64 (else first) image.
+ */
+export async function imageRevision(
+  aws: AwsClients,
+  target: { registry: string | null },
+  repo: string,
+  digest: string,
+  fetchImpl: Fetch = fetch,
+): Promise<string | null> {
+  const timeout = () => AbortSignal.timeout(10_000);
+  let manifest: (ref: string) => Promise<ManifestDoc>;
+  let blob: (ref: string) => Promise<unknown>;
+  if (target.registry) {
+    const base = `${isLoopback(target.registry) ? 'http' : 'https'}://${target.registry}/v2/${repo}`;
+    const get = async (url: string, accept?: string) => {
+      const res = await fetchImpl(url, { headers: accept ? { Accept: accept } : {}, signal: timeout() });
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        return {};
+      }
+      return res.json() as Promise<unknown>;
+    };
+    manifest = async (ref) => (await get(`${base}/manifests/${ref}`, MANIFEST_TYPES.join(', '))) as ManifestDoc;
+    blob = (ref) => get(`${base}/blobs/${ref}`);
+  } else {
+    const { BatchGetImageCommand, GetDownloadUrlForLayerCommand } = await import('@aws-sdk/client-ecr');
+    const ecr = await aws.get('ecr');
+    manifest = async (ref) => {
+      const out = await ecr.send(
+        new BatchGetImageCommand({
+          repositoryName: repo,
+          imageIds: [{ imageDigest: ref }],
+          acceptedMediaTypes: MANIFEST_TYPES,
+        }),
+      );
+      return JSON.parse(out.images?.[0]?.imageManifest ?? '{}') as ManifestDoc;
+    };
+    blob = async (ref) => {
+      const out = await ecr.send(new GetDownloadUrlForLayerCommand({ repositoryName: repo, layerDigest: ref }));
+      if (!out.downloadUrl) return {};
+      const res = await fetchImpl(out.downloadUrl, { signal: timeout() });
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        return {};
+      }
+      return res.json() as Promise<unknown>;
+    };
+  }
+  try {
+    let doc = await manifest(digest);
+    if (!doc.config && doc.manifests?.length) {
+      const pick =
+        doc.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64') ??
+        doc.manifests[0]!;
+      if (!pick.digest) return null;
+      doc = await manifest(pick.digest);
+    }
+    if (!doc.config?.digest) return null;
+    const config = (await blob(doc.config.digest)) as { config?: { Labels?: Record<string, string> | null } };
+    const value = config.config?.Labels?.[REVISION_LABEL];
+    return typeof value === 'string' && value.trim() ? value.trim() : null;
+  } catch {
+    return null;
+  }
 }
 
 export function ecrHost(account: string, region: string): string {

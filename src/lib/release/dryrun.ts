@@ -30,7 +30,7 @@ export interface DryRunChange {
   image: string | null;
   digest: string | null;
   /** The release's git sha (or tag) for this image. */
-  tag: string;
+  tag: string | null;
   /** Reuse this revision while it is ACTIVE (rollback to a recorded one) instead of deriving a new one. */
   taskDefinitionArn?: string | null;
   imageUser?: string | null;
@@ -103,7 +103,7 @@ export async function diffRelease(
       const pinned = change.digest ? pinImage(change.image, change.digest) : pinImage(change.image, UNKNOWN_DIGEST);
       const input = deriveTaskDefinition(target, svc, now?.td ?? {}, {
         image: pinned,
-        sha: change.tag,
+        sha: change.tag ?? '',
         deployer: 'dry-run',
         time,
         imageUser: change.imageUser ?? null,

@@ -53,6 +53,8 @@ export interface ReleaseRecord {
   fast: boolean;
   /** For a rollback: the release rolled back to. */
   rollbackOf?: string | null;
+  /** For a promotion (`patchwork promote --from E`): the environment whose release's digests were deployed. */
+  promotedFrom?: string | null;
 }
 
 export const RELEASE_PK = 'release';

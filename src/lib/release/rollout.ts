@@ -33,6 +33,7 @@ import {
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
 import { runPreDeploy } from './predeploy.js';
+import { protectReleasedImages } from './protect.js';
 import { parseTaskDefinitionArn, pruneTaskDefinitions } from './retention.js';
 import { runSmoke, type SmokeResult, smokeHost } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
@@ -50,13 +51,15 @@ export interface RolloutOptions {
    * Runs under the lock, before anything else: decides (deploy: builds and pushes) the sha and the
    * image of each service. Throwing here leaves no release record: nothing was changed.
    */
-  prepare: () => Promise<{ sha: string; changes: Change[] }>;
+  prepare: () => Promise<{ sha: string | null; changes: Change[] }>;
   wait: boolean;
   fast?: boolean;
   lockWaitSeconds?: number;
   timeoutSeconds?: number;
   rollbackOnTimeout?: boolean;
   rollbackOf?: string;
+  /** A promotion: the source environment (recorded as the release's `promotedFrom`). */
+  promotedFrom?: string;
 }
 
 export interface RolloutResult {
@@ -97,6 +100,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       const { sha, changes } = await opts.prepare();
       throwIfAborted(signal, 'before the release was recorded: nothing changed');
       lock.assertHeld?.('before the release was recorded: nothing changed');
+      // ECR: tag each released digest release-<digest> so no lifecycle rule expires it.
+      await protectReleasedImages(session, changes);
       const started = Date.now();
       const release = newRelease({
         kind: opts.kind,
@@ -104,6 +109,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         deployer,
         fast: !!opts.fast,
         rollbackOf: opts.rollbackOf ?? null,
+        ...(opts.promotedFrom ? { promotedFrom: opts.promotedFrom } : {}),
         services: changes.map((c) => ({
           service: c.svc.name,
           image: c.image,
@@ -152,7 +158,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             const base = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition }));
             const input = deriveTaskDefinition(target, change.svc, base.taskDefinition ?? {}, {
               image: change.image,
-              sha: sha,
+              sha: sha ?? '',
               deployer,
               time: release.startedAt,
               imageUser: change.imageUser ?? null,
@@ -320,7 +326,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           await finish(rolledBack ? 'rolled-back' : 'failed', why);
           throw new PatchworkError(
             'PW_DEPLOY_ROLLED_BACK',
-            `${opts.kind} of ${sha.slice(0, 12)} failed on ${failure.service}${rolledBack ? ' and was rolled back' : ' (first release: nothing to roll back to)'}: ${why}`,
+            `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} failed on ${failure.service}${rolledBack ? ' and was rolled back' : ' (first release: nothing to roll back to)'}: ${why}`,
             {
               hint:
                 failure.cause === 'smoke'

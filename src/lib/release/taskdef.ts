@@ -70,7 +70,10 @@ export function releaseTags(
     'patchwork:deployer': r.deployer,
     'patchwork:time': r.time,
   };
-  return Object.entries(all).map(([key, value]) => ({ key, value: tagValue(value) }));
+  // No git sha known (an --image without a revision label): no patchwork:sha tag rather than an empty one.
+  return Object.entries(all)
+    .filter(([key, value]) => key !== 'patchwork:sha' || value !== '')
+    .map(([key, value]) => ({ key, value: tagValue(value) }));
 }
 
 const nonRoot = (u: string | null | undefined): string | null => (isNonRootUser(u) ? u!.trim() : null);

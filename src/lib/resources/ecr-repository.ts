@@ -1,4 +1,9 @@
-/** One ECR repository per built service: immutable tags, scan on push, a lifecycle policy. */
+/**
+ * One ECR repository per built service: immutable tags, scan on push, a lifecycle policy. With the
+ * default `registryLayout: shared` it is `<app>-<svc>`, shared by the app's environments of one
+ * account and region: tagged `patchwork:shared=true` instead of one `patchwork:env` (whichever
+ * environment provisions first creates it; destroy of one environment leaves it alone).
+ */
 import {
   CreateRepositoryCommand,
   DeleteRepositoryCommand,
@@ -12,15 +17,36 @@ import {
   type Repository,
 } from '@aws-sdk/client-ecr';
 import { tagList } from '../apply/context.js';
-import { repositoryName } from '../desired/names.js';
+import { repositoryName, sharedRepositoryTags } from '../desired/names.js';
 import { canonicalJson } from '../desired/types.js';
 import { allPages, changed, hasTagDiff, ignore, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
+
+/**
+ * Deploy tags every digest it releases `release-<hex digest>` (see release/protect.ts); the lifecycle
+ * policy's first rule selects those images with a count they never reach, so no later rule can
+ * expire an image a release of any environment ran (ECR: an image matched by a rule is not
+ * considered by rules of lower priority).
+ */
+export const RELEASE_TAG_PREFIX = 'release-';
+/** The count the protecting rule allows: released images kept per repository. */
+export const RELEASED_IMAGES_KEPT = 9999;
 
 export function lifecyclePolicy(keep: number): string {
   return canonicalJson({
     rules: [
       {
         rulePriority: 1,
+        description: 'never expire an image a release ran (tagged release-*)',
+        selection: {
+          tagStatus: 'tagged',
+          tagPrefixList: [RELEASE_TAG_PREFIX],
+          countType: 'imageCountMoreThan',
+          countNumber: RELEASED_IMAGES_KEPT,
+        },
+        action: { type: 'expire' },
+      },
+      {
+        rulePriority: 2,
         description: `keep the last ${keep} images`,
         selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keep },
         action: { type: 'expire' },
@@ -40,7 +66,7 @@ export const ecrRepository: ResourceKind<'ecr-repository'> = {
               kind: 'ecr-repository',
               name: repositoryName(svc),
               service: svc.name,
-              tags: { ...svc.tags },
+              tags: target.registryLayout === 'shared' ? sharedRepositoryTags(target, svc) : { ...svc.tags },
               tagMutability: 'IMMUTABLE',
               scanOnPush: true,
               encryption: 'AES256',

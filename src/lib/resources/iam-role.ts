@@ -21,7 +21,7 @@ import { changed, hasTagDiff, ignore, ofKind, orNull, type ResourceKind, tagsFro
 
 const TRUST_SERVICE = 'ecs-tasks.amazonaws.com';
 
-/** The execution role may pull only its own repository, write only its own log group, read only its secrets. */
+/** The execution role may pull only its service's repositories, write only its own log group, read only its secrets. */
 export function executionPolicy(target: ResolvedEnvironment, svc: ResolvedService, facts: Facts): string {
   const { partition, accountId } = facts;
   const statements: Record<string, unknown>[] = [];
@@ -32,7 +32,11 @@ export function executionPolicy(target: ResolvedEnvironment, svc: ResolvedServic
         Sid: 'PullOwnRepository',
         Effect: 'Allow',
         Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-        Resource: [`arn:${partition}:ecr:${target.region}:${accountId}:repository/${n.repositoryName(svc)}`],
+        // The shared repository, and (after a switch from registryLayout: per-env) the environment's own
+        // older one, so tasks and rollbacks of releases pushed before the switch still pull.
+        Resource: [...new Set([n.repositoryName(svc), n.perEnvRepositoryName(svc)])].map(
+          (repo) => `arn:${partition}:ecr:${target.region}:${accountId}:repository/${repo}`,
+        ),
       },
     );
   }
