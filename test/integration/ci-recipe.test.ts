@@ -20,13 +20,6 @@ import { git } from '../helpers/git.js';
 import { awsCli, emu, localWorld } from '../helpers/localworld.js';
 import { copyWebapp } from '../helpers/webapp.js';
 
-/**
- * Steps whose command is not in this branch yet, run as their stand-in. `promote` is being written
- * on another branch: when it lands, delete this line and the recipe's own step runs.
- */
-const STAND_INS: Record<string, string> = {
-  'patchwork promote --from staging --env prod --sha "$GITHUB_SHA" --json': 'patchwork deploy --env prod --json',
-};
 
 const app = `ci${Date.now().toString(36)}`;
 let base = '';
@@ -176,8 +169,7 @@ function runJob(
       if (!/\.ndjson/.test(listed) && w['if-no-files-found'] !== 'ignore') code = 1;
     } else if (step.run !== undefined) {
       const stepEnv = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, evaluate(String(v), ctx)]));
-      let script = evaluate(step.run, ctx);
-      for (const [from, to] of Object.entries(STAND_INS)) script = script.replace(from, to);
+      const script = evaluate(step.run, ctx);
       const full = {
         ...isolatedEnv(),
         ...env,
