@@ -9,7 +9,7 @@ import { isAwsError } from './aws/errors.js';
 import type { ResolvedService } from './config/resolve.js';
 import { repositoryName, stateTableName } from './desired/names.js';
 import { inEnvironment, PatchworkError } from './errors.js';
-import { listReleases } from './release/history.js';
+import { readHistory } from './release/history.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { selectRelease } from './release/select.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
@@ -43,7 +43,9 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   const { target, aws, events } = session;
   const ddb = await aws.get('dynamodb');
   const ecs = await aws.get('ecs');
-  const history = await listReleases(ddb, stateTableName(target), Math.max(target.deploy.keepReleases, 10) + 5);
+  // The whole history (retention keeps it at about 2 × keepReleases): a rollback target is found
+  // however many interrupted, failed or unlock entries came after it.
+  const history = await readHistory(ddb, stateTableName(target));
   const chosen = selectRelease(history, opts.to);
   const changes: Change[] = [];
   for (const svc of target.services) {
@@ -87,7 +89,7 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   const result = await rollout(session, {
     kind: 'rollback',
     command: `rollback ${chosen.sha!.slice(0, 12)}`,
-    prepare: async () => ({ sha: chosen.sha!, changes }),
+    prepare: { sha: chosen.sha!, changes },
     wait: opts.wait ?? true,
     rollbackOf: chosen.id,
     ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
@@ -136,11 +138,9 @@ export interface RollbackPlan {
 export async function planRollback(opts: CommonOptions & { to?: string }): Promise<RollbackPlan> {
   const session = await openSession(opts);
   const ddb = await session.aws.get('dynamodb');
-  const history = await listReleases(ddb, stateTableName(session.target), session.target.deploy.keepReleases + 5).catch(
-    (err: unknown) => {
-      throw inEnvironment(err, session.target);
-    },
-  );
+  const history = await readHistory(ddb, stateTableName(session.target)).catch((err: unknown) => {
+    throw inEnvironment(err, session.target);
+  });
   const chosen = selectRelease(history, opts.to);
   return {
     env: session.target.env,
