@@ -35,7 +35,7 @@ import {
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
 import { deregisterRevisions } from './retention.js';
-import { runSmoke, type SmokeResult } from './smoke.js';
+import type { SmokeResult } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
 
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
@@ -75,13 +75,13 @@ export interface RolloutResult {
   services: (ServiceRelease & { previousTaskDefinitionArn: string | null })[];
 }
 
-export async function deployerIdentity(session: Session): Promise<string> {
-  const [sts, { GetCallerIdentityCommand }] = await Promise.all([
-    session.aws.get('sts'),
-    import('@aws-sdk/client-sts'),
-  ]);
-  const id = await sts.send(new GetCallerIdentityCommand({}));
-  return id.Arn ?? 'unknown';
+/**
+ * Who deploys, as history and the lock record it: the local user and host (`user@host`), known
+ * without an AWS call (an STS GetCallerIdentity per deploy and the STS client's load would be
+ * the price of the IAM ARN; CloudTrail has the ARN of every write anyway).
+ */
+export function deployerIdentity(): string {
+  return defaultHolder();
 }
 
 export async function rollout(session: Session, opts: RolloutOptions): Promise<RolloutResult> {
@@ -92,7 +92,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
   const ecs = await aws.get('ecs');
   const table = stateTableName(target);
   const cluster = clusterName(target);
-  const deployer = await deployerIdentity(session);
+  const deployer = deployerIdentity();
   const ready = typeof opts.prepare === 'function' ? null : opts.prepare;
   const recordOf = (p: Prepared) =>
     newRelease({
@@ -114,7 +114,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
     ddb,
     {
       table,
-      holder: defaultHolder(deployer),
+      holder: deployer,
       command: opts.command,
       ttlSeconds: target.deploy.lockTtlSeconds,
       waitSeconds: opts.lockWaitSeconds ?? 0,
@@ -291,6 +291,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const title = `smoke test GET ${smokeSettings.path} through the load balancer`;
           smoke = await events
             .task('smoke', title, async () => {
+              const { runSmoke } = await import('./smoke.js');
               const s = await runSmoke(session, smokeSettings);
               if (!s.ok) throw new SmokeFailed(s);
               return s;

@@ -7,7 +7,6 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { sleeper, throwIfAborted } from '../abort.js';
 import { loadBalancerName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
@@ -69,6 +68,8 @@ export async function runSmoke(
 ): Promise<SmokeResult> {
   const { target, aws } = session;
   const elb = await aws.get('elbv2');
+  // Loaded here, not with the module: a deploy without a smoke test never loads the ELBv2 package.
+  const { DescribeLoadBalancersCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
   const lbs = await elb.send(new DescribeLoadBalancersCommand({ Names: [loadBalancerName(target)] }));
   const dns = lbs.LoadBalancers?.[0]?.DNSName;
   if (!dns) {
