@@ -206,6 +206,30 @@ describe('deploy lock', () => {
     // The transaction was refused on the lock item: the record is written on its own.
     expect(m2.commandCalls(PutItemCommand).map((c) => c.args[0].input.Item?.sk)).toEqual([{ S: 'z' }]);
   });
+  it('a release whose transaction fails is tried again by withLock (the lock is never left); a conflict is retried', async () => {
+    m.on(TX)
+      .resolvesOnce({}) // the lock
+      .rejectsOnce(new Error('throttled after retries')) // the release with the final record
+      .resolves({}); // withLock's own release
+    await expect(
+      withLock(ddb, base(), async (lock) => {
+        await lock.release({ put: [{ pk: { S: 'release' }, sk: { S: 'y' } }] });
+      }),
+    ).rejects.toThrow('throttled');
+    const kinds = txs().map((t) => Object.keys(t[0]!)[0]);
+    expect(kinds).toEqual(['Put', 'Delete', 'Delete']);
+    const conflict = new TransactionCanceledException({
+      message: 'Transaction cancelled [TransactionConflict]',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }],
+    });
+    const m2 = awsMock(DynamoDBClient);
+    m2.on(TX).resolvesOnce({}).rejectsOnce(conflict).resolves({});
+    const lock = await acquireLock(ddb, base());
+    await lock.release({ put: [{ pk: { S: 'release' }, sk: { S: 'y' } }] });
+    expect(m2.commandCalls(TX)).toHaveLength(3);
+    expect(m2.commandCalls(PutItemCommand)).toHaveLength(0);
+  });
   it('unlock deletes whatever is there and returns it', async () => {
     m.on(DeleteItemCommand).resolves({ Attributes: toItem(other) });
     expect((await breakLock(ddb, 't'))?.holder).toBe('ci@runner');

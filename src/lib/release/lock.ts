@@ -201,9 +201,9 @@ export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promi
     return {
       record,
       release: async (writes) => {
-        const first = !released;
+        // Marked released only once it went through: a failed release is tried again (withLock's finally).
+        await releaseLock(ddb, opts.table, released ? null : token, writes);
         released = true;
-        await releaseLock(ddb, opts.table, first ? token : null, writes);
       },
     };
   };
@@ -338,7 +338,9 @@ export async function releaseLock(
     ...(writes.put ?? []).map((Item) => ({ Put: { TableName: table, Item } })),
     ...(writes.delete ?? []).map((Key) => ({ Delete: { TableName: table, Key } })),
   ].slice(0, MAX_TRANSACTION_ITEMS - 1);
-  if (token !== null) {
+  // A concurrent write on the lock item (our own heartbeat) cancels the transaction with
+  // TransactionConflict: try again, a few times.
+  for (let attempt = 1; token !== null; attempt++) {
     try {
       await ddb.send(
         new TransactWriteItemsCommand({
@@ -358,8 +360,14 @@ export async function releaseLock(
       );
       return;
     } catch (err) {
+      const code = cancellation(err)?.[0]?.Code;
+      if (code === 'TransactionConflict' && attempt < 4) {
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+        continue;
+      }
       // Not ours any more (taken over after expiry) or already gone: nothing to release.
-      if (cancellation(err)?.[0]?.Code !== 'ConditionalCheckFailed') throw err;
+      if (code !== 'ConditionalCheckFailed') throw err;
+      break;
     }
   }
   if (rest.length === 1 && rest[0]!.Put) await ddb.send(new PutItemCommand(rest[0]!.Put));
@@ -430,10 +438,9 @@ export async function withLock<T>(
   const lock: HeldLock = opts.releaseWith
     ? {
         record: acquired.record,
-        release: (writes) => {
-          const token = released ? null : acquired.record.token;
+        release: async (writes) => {
+          await releaseLock(opts.releaseWith!, opts.table, released ? null : acquired.record.token, writes);
           released = true;
-          return releaseLock(opts.releaseWith!, opts.table, token, writes);
         },
       }
     : acquired;
