@@ -1,31 +1,44 @@
 #!/usr/bin/env node
 /**
- * Benchmark of `deploy` (image already pushed) and `rollback --to <sha>` on the local world:
- * AWS API calls before UpdateService (target ≤ 6, flat in the number of revisions in the family),
- * total calls and wall time, with 1 and with 500+ revisions in the family; beside an AWS CLI
- * script doing register + update + `ecs wait services-stable` in the same run. Uses the built
- * library (`npm run build`) and the local world (`bash scripts/localworld.sh up`). Writes
- * bench/deploy/results/<time>.json and prints a markdown table.
- *   node bench/deploy/run.mjs [--revisions 500]
+ * Deploy benchmark, side by side in ONE run, interleaved: patchwork, fabfuel's ecs-deploy (pinned in
+ * bench/requirements.txt, installed into .localworld/bench-venv) and an AWS CLI script
+ * (bench/deploy/awscli-deploy.sh), on the same local world, every AWS request through one counting
+ * proxy (test/faults/proxy.ts with no faults; one listener per run, so each run's calls are its own).
+ *   - deploy of an already-pushed image, alternating two images so every run is a real change
+ *     (`--rounds` rounds, each tool once a round, the order rotating);
+ *   - a failed deploy (an image whose containers exit: ECS's circuit breaker) — exit code, and how
+ *     long after ECS's failure event the tool exits;
+ *   - `patchwork rollback --to <sha>` with 20 and 220 revisions in the family (`--big` adds 2,000),
+ *     ListTaskDefinitions paged as ECS pages it (the emulator's pageTaskDefinitions).
+ * For every run: AWS calls, wall time, peak RSS (`/usr/bin/time -v`), time from process start to its
+ * first AWS request (seen by the proxy). Same poll interval everywhere: 1 s.
+ * Needs `npm run build` and the local world (`bash scripts/localworld.sh up`); resets moto.
+ *   node bench/deploy/run.mjs [--rounds 5] [--big]
+ * Writes bench/deploy/results/<time>.json and prints the markdown tables of BENCHMARKS.md.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
-const REVISIONS = Number(arg('--revisions', '500'));
+const argv = process.argv.slice(2);
+const arg = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const ROUNDS = Number(arg('--rounds', '5'));
+const BIG = argv.includes('--big');
+const POLL = 1;
 
 const world = JSON.parse(readFileSync(join(root, '.localworld', 'env.json'), 'utf8'));
 if (!/^http:\/\/(127\.|localhost)/.test(world.endpoint)) {
   console.error('bench/deploy: the local world must be on loopback');
   process.exit(2);
 }
-Object.assign(process.env, {
-  AWS_ENDPOINT_URL: world.endpoint,
+const awsCli = world.awsCli || 'aws';
+const baseEnv = {
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
   AWS_REGION: world.region,
   AWS_DEFAULT_REGION: world.region,
   AWS_ACCESS_KEY_ID: world.accessKeyId,
@@ -33,13 +46,50 @@ Object.assign(process.env, {
   AWS_EC2_METADATA_DISABLED: 'true',
   AWS_CONFIG_FILE: '/nonexistent',
   AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-});
-const { deploy } = await import(join(root, 'dist/lib/deploy.js'));
-const { rollback } = await import(join(root, 'dist/lib/rollback.js'));
-const { provision } = await import(join(root, 'dist/lib/provision.js'));
-const { ApiCallCounter } = await import(join(root, 'dist/lib/aws/counter.js'));
-const { ECSClient, DescribeServicesCommand, DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand } =
-  await import('@aws-sdk/client-ecs');
+  AWS_PAGER: '',
+  DOCKER_HOST: world.dockerHost,
+  NO_COLOR: '1',
+  ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
+};
+
+// ---- the peer's venv ------------------------------------------------------------------------------
+const venv = join(root, '.localworld', 'bench-venv');
+const reqs = readFileSync(join(root, 'bench', 'requirements.txt'), 'utf8');
+const stamp = join(venv, 'requirements.txt');
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== reqs) {
+  console.error('bench/deploy: installing ecs-deploy into', venv);
+  execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+  execFileSync(join(venv, 'bin', 'pip'), ['install', '-q', '-r', join(root, 'bench', 'requirements.txt')], {
+    stdio: 'inherit',
+  });
+  writeFileSync(stamp, reqs);
+}
+
+// ---- the counting proxy: test/faults/proxy.ts, transpiled with the project's TypeScript ----------
+const ts = (await import('typescript')).default;
+const proxyDir = mkdtempSync(join(tmpdir(), 'pw-bench-proxy-'));
+const proxyJs = join(proxyDir, 'proxy.mjs');
+writeFileSync(
+  proxyJs,
+  ts.transpileModule(readFileSync(join(root, 'test', 'faults', 'proxy.ts'), 'utf8'), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText,
+);
+const { FaultProxy } = await import(pathToFileURL(proxyJs).href);
+const proxy = new FaultProxy({ target: world.endpoint, seed: 1, rules: [] });
+
+// ---- the world ------------------------------------------------------------------------------------
+const emu = async (path, body, method) => {
+  const res = await fetch(`${world.endpoint}/${path}`, {
+    method: method ?? (body === undefined ? 'GET' : 'POST'),
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.text();
+};
+await emu('moto-api/reset', {});
+await emu('_patchwork/config', { pageTaskDefinitions: true });
 
 const git = (cwd, ...a) =>
   execFileSync('git', a, {
@@ -53,63 +103,204 @@ const git = (cwd, ...a) =>
       GIT_COMMITTER_EMAIL: 'b@x',
     },
   }).trim();
-
 const app = `bd${Date.now().toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), 'pw-bench-deploy-'));
 cpSync(join(root, 'webapp'), join(dir, 'app'), { recursive: true, filter: (s) => basename(s) !== 'bin' });
 writeFileSync(
   join(dir, 'patchwork.yml'),
-  `app: ${app}\nregion: ${world.region}\nregistry: "${world.registry}"\nservices:\n  web:\n    build: { context: app }\n    port: 8080\n    healthCheck: { path: /healthz }\nenvironments:\n  b: { desiredCount: 1 }\ndeploy: { pollSeconds: 2, keepReleases: 10 }\n`,
+  `app: ${app}\nregion: ${world.region}\nregistry: "${world.registry}"\nservices:\n  web:\n    build: { context: app }\n    port: 8080\n    healthCheck: { path: /healthz }\nenvironments:\n  b: { desiredCount: 1 }\ndeploy: { pollSeconds: ${POLL}, timeoutSeconds: 180, keepReleases: 10 }\n`,
 );
 git(dir, 'init', '-q', '-b', 'main');
 git(dir, 'add', '-A');
 git(dir, 'commit', '-q', '-m', 'one');
-const sha1 = git(dir, 'rev-parse', 'HEAD');
-const common = { config: join(dir, 'patchwork.yml'), env: 'b', cwd: dir };
+const cluster = `${app}-b`;
+const service = `${app}-b-web`;
 
-/** Runs fn with a counter; calls before the first ECS.UpdateService, total calls, seconds. */
-async function measure(label, fn) {
-  const counter = new ApiCallCounter();
-  let before = null;
-  const seq = [];
-  counter.onCall((service, op) => {
-    if (before === null) {
-      if (op === 'UpdateService') before = seq.length;
-      else seq.push(`${service}.${op}`);
-    }
+/** Runs a command under /usr/bin/time -v through its own proxy listener. */
+async function run(tool, label, cmd, args, opts = {}) {
+  const endpoint = await proxy.listen(label);
+  const timeFile = join(proxyDir, `${label}.time`);
+  const env = {
+    ...baseEnv,
+    AWS_ENDPOINT_URL: endpoint,
+    ENDPOINT: endpoint,
+    AWS_CLI: awsCli,
+    POLL: String(POLL),
+    ...(opts.env ?? {}),
+  };
+  const t0 = Date.now();
+  const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, cmd, ...args], { cwd: opts.cwd ?? dir, env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
   });
-  const t0 = performance.now();
-  await fn(counter);
-  const seconds = (performance.now() - t0) / 1000;
-  const snap = counter.snapshot();
-  return { label, callsBeforeUpdate: before, before: seq, total: snap.total, seconds: Math.round(seconds * 10) / 10 };
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  const t1 = Date.now();
+  const calls = proxy.log.filter((e) => e.label === label);
+  const time = readFileSync(timeFile, 'utf8');
+  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(time)?.[1] ?? Number.NaN);
+  const ops = {};
+  for (const c of calls) ops[`${c.service}.${c.operation}`] = (ops[`${c.service}.${c.operation}`] ?? 0) + 1;
+  const r = {
+    tool,
+    label,
+    code,
+    calls: calls.length,
+    ops,
+    wallS: (t1 - t0) / 1000,
+    rssMiB: rssKb / 1024,
+    firstCallS: calls.length ? (Math.min(...calls.map((c) => c.startedAt)) - t0) / 1000 : null,
+    endedAt: t1,
+  };
+  if (opts.expect !== undefined && code !== opts.expect) {
+    console.error(`${label}: exit ${code} (expected ${opts.expect})\n${stderr.slice(-3000)}\n${stdout.slice(-2000)}`);
+    throw new Error(`${label} failed`);
+  }
+  r.stdout = stdout;
+  return r;
+}
+const patchwork = (label, args, opts) =>
+  run('patchwork', label, process.execPath, [join(root, 'bin', 'run.js'), ...args, '-e', 'b', '--json'], opts);
+const resultOf = (r) => JSON.parse(r.stdout.trim().split('\n').filter(Boolean).at(-1));
+
+// Two pushed images (two commits), and a third whose containers exit.
+const direct = { env: { AWS_ENDPOINT_URL: world.endpoint } };
+await patchwork('setup-provision', ['provision', '--yes'], { ...direct, expect: 0 });
+const sha1 = git(dir, 'rev-parse', 'HEAD');
+const d1 = await patchwork('setup-deploy-1', ['deploy'], { ...direct, expect: 0 });
+const image1 = resultOf(d1).services[0].image;
+writeFileSync(join(dir, 'app', 'Dockerfile'), `FROM ${image1}\nLABEL bench=two\n`);
+git(dir, 'commit', '-q', '-am', 'two');
+const sha2 = git(dir, 'rev-parse', 'HEAD');
+const d2 = await patchwork('setup-deploy-2', ['deploy'], { ...direct, expect: 0 });
+const image2 = resultOf(d2).services[0].image;
+writeFileSync(join(dir, 'app', 'Dockerfile'), `FROM ${image1}\nLABEL bench=broken\n`);
+git(dir, 'commit', '-q', '-am', 'broken');
+const built = await patchwork('setup-build-bad', ['build'], { ...direct, expect: 0 });
+const imageBad = `${resultOf(built).images[0].image}@${resultOf(built).images[0].digest}`;
+const images = { [sha1]: image1, [sha2]: image2 };
+let current = sha2;
+const other = () => (current === sha1 ? sha2 : sha1);
+
+const tools = {
+  patchwork: (label, sha) => patchwork(label, ['deploy', '--sha', sha], { expect: 0 }),
+  'ecs-deploy': (label, sha) =>
+    run(
+      'ecs-deploy',
+      label,
+      join(venv, 'bin', 'ecs'),
+      [
+        'deploy',
+        cluster,
+        service,
+        '--image',
+        'web',
+        images[sha],
+        '--timeout',
+        '180',
+        '--sleep-time',
+        String(POLL),
+        '--region',
+        world.region,
+      ],
+      { expect: 0 },
+    ),
+  'AWS CLI script': (label, sha) =>
+    run('AWS CLI script', label, 'bash', [join(here, 'awscli-deploy.sh'), cluster, service, images[sha]], {
+      expect: 0,
+    }),
+};
+const names = Object.keys(tools);
+const deploys = [];
+for (let round = 0; round < ROUNDS; round++) {
+  for (let k = 0; k < names.length; k++) {
+    const name = names[(round + k) % names.length];
+    const sha = other();
+    const r = await tools[name](`deploy-${round}-${name}`, sha);
+    current = sha;
+    deploys.push(r);
+    console.error(
+      `deploy round ${round + 1} ${name}: ${r.calls} calls, ${r.wallS.toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB, first call ${r.firstCallS?.toFixed(2)} s`,
+    );
+    await new Promise((res) => setTimeout(res, 1600)); // the world's ECS read lag: the next tool reads a settled service
+  }
 }
 
-await provision({ ...common, yes: true });
-await deploy(common); // builds and pushes once
-const ecs = new ECSClient({ region: world.region, endpoint: world.endpoint });
-const family = `${app}-b-web`;
-// a second commit: the first image with a label (a different digest, built in seconds)
-const firstTd = (await ecs.send(new DescribeServicesCommand({ cluster: `${app}-b`, services: [family] }))).services[0]
+// A failed deploy: ECS's circuit breaker fails it and rolls back.
+await emu('_patchwork/failing-images', { image: imageBad.split('@')[1] });
+const failed = [];
+const {
+  ECSClient,
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  RegisterTaskDefinitionCommand,
+  ListTaskDefinitionsCommand,
+} = await import('@aws-sdk/client-ecs');
+const ecs = new ECSClient({
+  region: world.region,
+  endpoint: world.endpoint,
+  credentials: { accessKeyId: world.accessKeyId, secretAccessKey: world.secretAccessKey },
+});
+const describe = async () =>
+  (await ecs.send(new DescribeServicesCommand({ cluster, services: [service] }))).services[0];
+/** When ECS's latest "deployment failed" event was (epoch ms), or null. */
+const failEvent = async () => {
+  const ev = (await describe()).events.find((e) => /deployment failed/.test(e.message));
+  return ev ? ev.createdAt.getTime() : null;
+};
+for (const name of names) {
+  const before = await failEvent();
+  const label = `failed-${name}`;
+  const r =
+    name === 'patchwork'
+      ? await patchwork(label, ['deploy', '--image', imageBad])
+      : name === 'ecs-deploy'
+        ? await run(name, label, join(venv, 'bin', 'ecs'), [
+            'deploy',
+            cluster,
+            service,
+            '--image',
+            'web',
+            imageBad,
+            '--timeout',
+            '180',
+            '--sleep-time',
+            String(POLL),
+            '--region',
+            world.region,
+          ])
+        : await run(name, label, 'bash', [join(here, 'awscli-deploy.sh'), cluster, service, imageBad]);
+  await new Promise((res) => setTimeout(res, 300));
+  const at = await failEvent();
+  r.afterFailureS = at && at !== before ? (r.endedAt - at) / 1000 : null;
+  failed.push(r);
+  console.error(
+    `failed deploy ${name}: exit ${r.code}, ${r.calls} calls, ${r.wallS.toFixed(2)} s, exit ${r.afterFailureS} s after ECS's failure event`,
+  );
+  // Let ECS's own rollback settle before the next tool.
+  for (let i = 0; i < 60; i++) {
+    const s = await describe();
+    if (
+      s.deployments.length === 1 &&
+      s.deployments[0].rolloutState === 'COMPLETED' &&
+      s.runningCount === s.desiredCount
+    )
+      break;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+await emu('_patchwork/failing-images', undefined, 'DELETE');
+
+// rollback --to with a family of 20, 220 (and 2,000) revisions.
+const tdNow = (await ecs.send(new DescribeServicesCommand({ cluster, services: [service] }))).services[0]
   .taskDefinition;
-const firstImage = (await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: firstTd }))).taskDefinition
-  .containerDefinitions[0].image;
-writeFileSync(join(dir, 'app', 'Dockerfile'), `FROM ${firstImage}\nLABEL bench=two\n`);
-git(dir, 'commit', '-q', '-am', 'two');
-await deploy(common);
-
-const rows = [];
-rows.push(await measure('deploy (pushed), 2 revisions', (counter) => deploy({ ...common, counter })));
-rows.push(
-  await measure(`rollback --to ${sha1.slice(0, 7)}, 3 revisions`, (counter) =>
-    rollback({ ...common, to: sha1.slice(0, 7), counter }),
-  ),
-);
-
-// Grow the family to REVISIONS revisions (copies of the current one).
-const cur = (await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: family }))).taskDefinition;
+const cur = (await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: tdNow }))).taskDefinition;
 const input = {
-  family,
+  family: service,
   containerDefinitions: cur.containerDefinitions,
   requiresCompatibilities: cur.requiresCompatibilities,
   networkMode: cur.networkMode,
@@ -118,67 +309,133 @@ const input = {
   executionRoleArn: cur.executionRoleArn,
   taskRoleArn: cur.taskRoleArn,
 };
-for (let i = 0; i < REVISIONS; i++) await ecs.send(new RegisterTaskDefinitionCommand(input));
-rows.push(await measure(`deploy (pushed), ${REVISIONS}+ revisions`, (counter) => deploy({ ...common, counter })));
-rows.push(
-  await measure(`rollback --to ${sha1.slice(0, 7)}, ${REVISIONS}+ revisions`, (counter) =>
-    rollback({ ...common, to: sha1.slice(0, 7), counter }),
-  ),
-);
+async function familySize() {
+  let n = 0;
+  let nextToken;
+  do {
+    const page = await ecs.send(new ListTaskDefinitionsCommand({ familyPrefix: service, status: 'ACTIVE', nextToken }));
+    n += page.taskDefinitionArns.length;
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return n;
+}
+async function growTo(n) {
+  const have = await familySize();
+  for (let i = have; i < n; i++) await ecs.send(new RegisterTaskDefinitionCommand(input));
+  return familySize();
+}
+const rollbacks = [];
+for (const size of BIG ? [20, 220, 2000] : [20, 220]) {
+  const revisions = await growTo(size);
+  for (let k = 0; k < 2; k++) {
+    const to = other();
+    const r = await patchwork(`rollback-${size}-${k}`, ['rollback', '--to', to.slice(0, 7)], { expect: 0 });
+    current = to;
+    r.revisions = revisions;
+    rollbacks.push(r);
+    console.error(`rollback --to with ${revisions} revisions: ${r.calls} calls, ${r.wallS.toFixed(2)} s`);
+    await new Promise((res) => setTimeout(res, 1600));
+  }
+}
 
-// The AWS CLI doing the same: register + update + wait services-stable.
-const aws = (...a) => {
-  const r = spawnSync(
-    world.awsCli || 'aws',
-    [...a, '--endpoint-url', world.endpoint, '--region', world.region, '--output', 'json'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout ? JSON.parse(r.stdout) : {};
+// ---- report ---------------------------------------------------------------------------------------
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const t0 = performance.now();
-const reg = aws('ecs', 'register-task-definition', '--cli-input-json', JSON.stringify(input));
-aws(
-  'ecs',
-  'update-service',
-  '--cluster',
-  `${app}-b`,
-  '--service',
-  family,
-  '--task-definition',
-  reg.taskDefinition.taskDefinitionArn,
+const stat = (xs, digits) => {
+  const v = xs.filter((x) => x !== null && !Number.isNaN(x));
+  if (!v.length) return '—';
+  const f = (x) => x.toFixed(digits);
+  return v.length === 1 ? f(v[0]) : `${f(median(v))} (${f(Math.min(...v))}–${f(Math.max(...v))})`;
+};
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const lines = [];
+lines.push(
+  `Run ${new Date().toISOString()}, ${ROUNDS} rounds, poll ${POLL} s, load average after: ${load}. Median (min–max).`,
 );
-spawnSync(world.awsCli || 'aws', [
-  'ecs',
-  'wait',
-  'services-stable',
-  '--cluster',
-  `${app}-b`,
-  '--services',
-  family,
-  '--endpoint-url',
-  world.endpoint,
-  '--region',
-  world.region,
-]);
-rows.push({
-  label: 'AWS CLI: register + update + wait services-stable',
-  callsBeforeUpdate: 1,
-  total: null,
-  seconds: Math.round((performance.now() - t0) / 100) / 10,
-});
-
-const { destroy } = await import(join(root, 'dist/lib/destroy.js'));
-await destroy({ ...common, yes: true }).catch(() => {});
-rmSync(dir, { recursive: true, force: true });
-
-console.log('| run | calls before UpdateService | total calls | wall s |\n|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.label} | ${r.callsBeforeUpdate} | ${r.total ?? '—'} | ${r.seconds} |`);
-console.log(`\ncalls before UpdateService (deploy): ${rows[0].before.join(', ')}`);
+lines.push('');
+lines.push('| deploy of a pushed image | AWS calls | wall s | peak RSS MiB | start → first AWS call s |');
+lines.push('|---|---:|---:|---:|---:|');
+for (const name of names) {
+  const rs = deploys.filter((r) => r.tool === name);
+  lines.push(
+    `| ${name} | ${stat(
+      rs.map((r) => r.calls),
+      0,
+    )} | ${stat(
+      rs.map((r) => r.wallS),
+      2,
+    )} | ${stat(
+      rs.map((r) => r.rssMiB),
+      0,
+    )} | ${stat(
+      rs.map((r) => r.firstCallS),
+      2,
+    )} |`,
+  );
+}
+const pw = deploys.filter((r) => r.tool === 'patchwork');
+const ed = deploys.filter((r) => r.tool === 'ecs-deploy');
+lines.push('');
+lines.push(
+  `patchwork ÷ ecs-deploy wall (medians): ${(median(pw.map((r) => r.wallS)) / median(ed.map((r) => r.wallS))).toFixed(2)}×`,
+);
+lines.push('');
+lines.push("| failed deploy (circuit breaker) | exit code | AWS calls | wall s | exits after ECS's failure event, s |");
+lines.push('|---|---:|---:|---:|---:|');
+for (const r of failed)
+  lines.push(
+    `| ${r.tool} | ${r.code} | ${r.calls} | ${r.wallS.toFixed(2)} | ${r.afterFailureS === null ? '—' : r.afterFailureS.toFixed(2)} |`,
+  );
+lines.push('');
+lines.push('| patchwork rollback --to \\<sha\\> | AWS calls | wall s | peak RSS MiB |');
+lines.push('|---|---:|---:|---:|');
+for (const size of [...new Set(rollbacks.map((r) => r.revisions))]) {
+  const rs = rollbacks.filter((r) => r.revisions === size);
+  lines.push(
+    `| ${size} revisions in the family | ${stat(
+      rs.map((r) => r.calls),
+      0,
+    )} | ${stat(
+      rs.map((r) => r.wallS),
+      2,
+    )} | ${stat(
+      rs.map((r) => r.rssMiB),
+      0,
+    )} |`,
+  );
+}
+lines.push('');
+lines.push('Calls per operation (first run of each):');
+for (const r of [pw[0], ed[0], deploys.find((x) => x.tool === 'AWS CLI script'), rollbacks[0], rollbacks.at(-1)])
+  lines.push(
+    `- ${r.label}: ${Object.entries(r.ops)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+const table = lines.join('\n');
+console.log(table);
 mkdirSync(join(here, 'results'), { recursive: true });
+const strip = (r) => ({ ...r, stdout: undefined });
 writeFileSync(
   join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
-  `${JSON.stringify({ revisions: REVISIONS, rows }, null, 2)}\n`,
+  JSON.stringify(
+    {
+      rounds: ROUNDS,
+      poll: POLL,
+      load,
+      deploys: deploys.map(strip),
+      failed: failed.map(strip),
+      rollbacks: rollbacks.map(strip),
+      table,
+    },
+    null,
+    2,
+  ),
 );
+await proxy.close();
+await patchwork('teardown', ['destroy', '--yes'], direct).catch(() => {});
+rmSync(dir, { recursive: true, force: true });
+rmSync(proxyDir, { recursive: true, force: true });
+process.exit(0);

@@ -66,6 +66,8 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
   let source: DeployResult['source'] = 'build';
   let command = 'deploy HEAD';
   let prepare: () => Promise<{ sha: string | null; changes: Change[] }>;
+  // Known before the lock (nothing to build): recorded in the lock's own transaction.
+  let ready: { sha: string | null; changes: Change[] } | null = null;
   if (opts.image) {
     source = 'image';
     const svc = single(target.services, opts.image);
@@ -75,6 +77,7 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
     // and no write (exit 2, PW_IMAGE_NOT_FOUND).
     const resolved = await resolveImage(session, svc, ref);
     prepare = async () => resolved;
+    ready = resolved;
   } else {
     const buildable = target.services.filter((s) => s.build);
     if (!buildable.length) {
@@ -129,20 +132,21 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
       // registry reads and no write (exit 2, PW_IMAGE_NOT_FOUND).
       const found = toChanges(await runBuild(prepared));
       prepare = async () => found;
+      ready = found;
     } else {
       prepare = async () => toChanges(await runBuild(prepared));
     }
   }
+  const announce = (p: { sha: string | null; changes: Change[] }) => {
+    events.log(
+      `deploying ${p.sha ? p.sha.slice(0, 12) : 'an image (no git sha)'} to ${target.name}: ${p.changes.map((c) => c.image).join(', ')}`,
+    );
+    return p;
+  };
   const result = await rollout(session, {
     kind: 'deploy',
     command,
-    prepare: async () => {
-      const p = await prepare();
-      events.log(
-        `deploying ${p.sha ? p.sha.slice(0, 12) : 'an image (no git sha)'} to ${target.name}: ${p.changes.map((c) => c.image).join(', ')}`,
-      );
-      return p;
-    },
+    prepare: ready ? announce(ready) : async () => announce(await prepare()),
     wait: opts.wait ?? true,
     ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
     ...(opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : {}),

@@ -11,7 +11,7 @@ import { repositoryName, stateTableName } from './desired/names.js';
 import { inEnvironment, PatchworkError } from './errors.js';
 import type { ReleaseDiff } from './release/diff.js';
 import type { DryRunChange } from './release/dryrun.js';
-import { listReleases } from './release/history.js';
+import { readHistory } from './release/history.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { selectRelease } from './release/select.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
@@ -45,7 +45,9 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   const { target, aws, events } = session;
   const ddb = await aws.get('dynamodb');
   const ecs = await aws.get('ecs');
-  const history = await listReleases(ddb, stateTableName(target), Math.max(target.deploy.keepReleases, 10) + 5);
+  // The whole history (retention keeps it at about 2 × keepReleases): a rollback target is found
+  // however many interrupted, failed or unlock entries came after it.
+  const history = await readHistory(ddb, stateTableName(target));
   const chosen = selectRelease(history, opts.to);
   const changes: Change[] = [];
   for (const svc of target.services) {
@@ -89,7 +91,7 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   const result = await rollout(session, {
     kind: 'rollback',
     command: `rollback ${chosen.sha!.slice(0, 12)}`,
-    prepare: async () => ({ sha: chosen.sha!, changes }),
+    prepare: { sha: chosen.sha!, changes },
     wait: opts.wait ?? true,
     rollbackOf: chosen.id,
     ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
@@ -146,7 +148,7 @@ export async function planRollback(opts: CommonOptions & { to?: string }): Promi
   const { target } = session;
   return (async () => {
     const ddb = await session.aws.get('dynamodb');
-    const history = await listReleases(ddb, stateTableName(target), target.deploy.keepReleases + 5);
+    const history = await readHistory(ddb, stateTableName(target));
     const chosen = selectRelease(history, opts.to);
     const changes: DryRunChange[] = [];
     for (const svc of target.services) {

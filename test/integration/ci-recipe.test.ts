@@ -20,7 +20,6 @@ import { git } from '../helpers/git.js';
 import { awsCli, emu, localWorld } from '../helpers/localworld.js';
 import { copyWebapp } from '../helpers/webapp.js';
 
-
 const app = `ci${Date.now().toString(36)}`;
 let base = '';
 let origin = '';

@@ -6,7 +6,7 @@
  *    (PW_LOCK_HELD) naming the holder, having made one lock write and no ECS change.
  * 2. Five deploys at once with --lock-wait 5m, each of its own commit (a real new release each):
  *    all exit 0, and the proxy log shows them one after another: from a process's first
- *    RegisterTaskDefinition/UpdateService to its lock release (DeleteItem of the lock item), no
+ *    RegisterTaskDefinition/UpdateService to its lock release (the transaction deleting the lock item), no
  *    other process registers a task definition or updates the service.
  */
 import { writeFileSync } from 'node:fs';
@@ -26,9 +26,15 @@ const clones: TestApp[] = [];
 
 const ROLLOUT_OPS = new Set(['RegisterTaskDefinition', 'UpdateService']);
 const isRolloutCall = (e: LogEntry) => e.service === 'ecs' && ROLLOUT_OPS.has(e.operation);
-const isLockWrite = (e: LogEntry) => e.operation === 'PutItem' && e.body.includes('attribute_not_exists(pk)');
+// The lock is taken by a TransactWriteItems whose first item puts it (`attribute_not_exists(pk)`),
+// and released by one whose first item deletes it (with the final release record).
+const isLockWrite = (e: LogEntry) =>
+  e.operation === 'TransactWriteItems' && e.body.includes('attribute_not_exists(pk)');
 const isLockRelease = (e: LogEntry) =>
-  e.service === 'dynamodb' && e.operation === 'DeleteItem' && /"pk":\{"S":"lock"\}/.test(e.body);
+  e.service === 'dynamodb' &&
+  e.operation === 'TransactWriteItems' &&
+  /^\{"TransactItems":\[\{"Delete":/.test(e.body) &&
+  /"Key":\{"pk":\{"S":"lock"\}/.test(e.body);
 
 function explain(runs: CliRun[]): string {
   return runs.map((r, i) => `deploy-${i + 1}: exit ${r.code}\n${r.stderr.slice(-1500)}`).join('\n---\n');

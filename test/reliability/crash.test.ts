@@ -346,7 +346,7 @@ describe('kill -9 of deploy at 10 points, then a rerun converges', () => {
       // Had the killed run recorded its success before the kill? (the request body names the outcome)
       const recordedSuccess = killed.log.some(
         (e) =>
-          e.operation === 'PutItem' &&
+          (e.operation === 'PutItem' || e.operation === 'TransactWriteItems') &&
           e.status === 200 &&
           e.body.includes('"pk":{"S":"release"}') &&
           e.body.includes('"outcome":{"S":"succeeded"}'),

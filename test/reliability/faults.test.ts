@@ -11,7 +11,7 @@
  * 3. Lost responses: a third environment where 30 % of the answers to mutating calls are lost
  *    after the request was applied (the SDK retries a request AWS already carried out): provision
  *    and deploy exit 0 and a second provision has nothing left to do.
- * 4. The lock PutItem's answer lost (seed chosen so exactly that happens): the retry's
+ * 4. The lock write's answer lost (its TransactWriteItems; seed chosen so exactly that happens): the retry's
  *    ConditionalCheckFailed shows our own token, so the deploy holds the lock (was: exit 5 naming
  *    itself, lock stuck until it expired).
  * 5. Each create of provision in turn with its first answer lost: an "already exists" on the retry
@@ -169,17 +169,18 @@ describe('provision + deploy through injected AWS faults', () => {
     await expectNoop(a);
   }, 900_000);
 
-  it('the lock PutItem applied but its answer lost: the retry sees our own lock, the deploy proceeds and releases it', async () => {
+  it('the lock write applied but its answer lost: the retry sees our own lock, the deploy proceeds and releases it', async () => {
     const a = apps[0]!; // the baseline environment: provisioned and deployed whatever happened since
-    const rules: FaultRule[] = [{ service: 'dynamodb', operation: 'PutItem', lostResponse: 0.5 }];
-    // Only PutItem draws from the seed, so the sequence is known: pick a seed whose first PutItem
-    // (the lock's) loses its answer and whose second (the SDK's retry of it) goes through.
-    const seed = seedWhere(rules, ['lost-response', null]);
+    const rules: FaultRule[] = [{ service: 'dynamodb', operation: 'TransactWriteItems', lostResponse: 0.5 }];
+    // Only TransactWriteItems draws from the seed, so the sequence is known: pick a seed whose first
+    // one (the lock's) loses its answer, whose second (the SDK's retry of it) goes through, and whose
+    // third (the release with the final record) too.
+    const seed = seedWhere(rules, ['lost-response', null, null], 'dynamodb', 'TransactWriteItems');
     proxy.reset();
     proxy.configure(rules, seed);
     const [dep, seconds] = await timed(() => a.cli(['deploy'], { endpoint: url }));
     console.log(summarize(`lost lock answer (seed ${seed})`, dep, seconds));
-    const puts = proxy.log.filter((e) => e.operation === 'PutItem');
+    const puts = proxy.log.filter((e) => e.operation === 'TransactWriteItems');
     expect(puts[0]!.body).toContain('attribute_not_exists(pk)');
     expect(puts[0]!.injected).toBe('lost-response');
     expect(puts[1]!.body).toContain('attribute_not_exists(pk)');

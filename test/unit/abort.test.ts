@@ -5,11 +5,12 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import {
-  ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interrupted, isInterrupted, sleep } from '../../src/lib/abort.js';
@@ -116,32 +117,39 @@ describe('the deploy lock under an abort', () => {
 
   it('aborted under the lock: fn rejects, the lock is released once, through releaseWith', async () => {
     const m = awsMock(DynamoDBClient);
-    m.on(PutItemCommand).resolves({});
-    m.on(DeleteItemCommand).resolves({});
+    m.on(TransactWriteItemsCommand).resolves({});
     const c = new AbortController();
     const run = withLock(ddb, base(c.signal), async () => {
       setTimeout(() => c.abort('SIGINT'), 10);
       await sleep(60_000, c.signal);
     });
     await expect(run).rejects.toMatchObject({ code: 'PW_INTERRUPTED' });
-    const deletes = m.commandCalls(DeleteItemCommand);
-    expect(deletes).toHaveLength(1);
-    expect(deletes[0]!.thisValue).toBe(cleanup);
-    expect(deletes[0]!.args[0].input).toMatchObject({ TableName: 't', ConditionExpression: '#t = :token' });
+    const [take, ...releases] = m.commandCalls(TransactWriteItemsCommand);
+    expect(take!.args[0].input.TransactItems![0]!.Put).toBeDefined();
+    expect(releases).toHaveLength(1);
+    expect(releases[0]!.thisValue).toBe(cleanup);
+    expect(releases[0]!.args[0].input.TransactItems![0]!.Delete).toMatchObject({
+      TableName: 't',
+      ConditionExpression: '#t = :token',
+    });
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
 
   it('waiting for a held lock (--lock-wait) ends at the abort with PW_INTERRUPTED, nothing to release', async () => {
     const m = awsMock(DynamoDBClient);
     const held = { holder: 'ci', command: 'deploy x', token: 'x', startedAt: Date.now(), expiresAt: Date.now() + 9e5 };
-    m.on(PutItemCommand).rejects(
-      new ConditionalCheckFailedException({ message: 'held', $metadata: {}, Item: toItem(held) }),
+    m.on(TransactWriteItemsCommand).rejects(
+      new TransactionCanceledException({
+        message: 'held',
+        $metadata: {},
+        CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: toItem(held) }],
+      }),
     );
     const c = new AbortController();
     const waiting = acquireLock(ddb, { ...base(c.signal), waitSeconds: 600, pollSeconds: 30 });
     setTimeout(() => c.abort('SIGINT'), 50);
     await expect(waiting).rejects.toMatchObject({ code: 'PW_INTERRUPTED' });
-    expect(m.commandCalls(PutItemCommand)).toHaveLength(1);
+    expect(m.commandCalls(TransactWriteItemsCommand)).toHaveLength(1);
     expect(m.commandCalls(DeleteItemCommand)).toHaveLength(0);
   });
 });

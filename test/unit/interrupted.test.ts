@@ -10,6 +10,8 @@ import {
   DynamoDBClient,
   PutItemCommand,
   QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
@@ -53,6 +55,14 @@ const marks = () =>
     .filter((i) => i.Item?.pk?.S === 'release')
     .map((i) => ({ input: i, record: JSON.parse(i.Item!.record!.S!) as ReleaseRecord }));
 
+/** The lock transaction refused: the lock item is `item`. */
+const refused = (item: typeof dead) =>
+  new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: toItem(item) }],
+  });
+
 beforeEach(() => {
   m = awsMock(DynamoDBClient);
   events = [];
@@ -61,7 +71,8 @@ afterAll(() => restoreAwsMocks());
 
 describe('interrupted releases', () => {
   it('taking over an expired lock marks the dead run in-progress records interrupted, within its lifetime', async () => {
-    m.on(PutItemCommand).resolves({ Attributes: toItem(dead) });
+    m.on(TransactWriteItemsCommand).rejectsOnce(refused(dead)).resolves({});
+    m.on(PutItemCommand).resolves({});
     m.on(QueryCommand).resolves({ Items: [toReleaseItem(killed), toReleaseItem(finished)] });
     const lock = await acquireLock(ddb, opts());
     expect(lock.record.holder).toBe('me');
@@ -88,7 +99,7 @@ describe('interrupted releases', () => {
   });
 
   it('a free lock (nothing taken over) reads no history', async () => {
-    m.on(PutItemCommand).resolves({});
+    m.on(TransactWriteItemsCommand).resolves({});
     await acquireLock(ddb, opts());
     expect(m.commandCalls(QueryCommand)).toHaveLength(0);
   });
@@ -124,7 +135,7 @@ describe('interrupted releases', () => {
   });
 
   it('a failure to mark never costs the lock', async () => {
-    m.on(PutItemCommand).resolves({ Attributes: toItem(dead) });
+    m.on(TransactWriteItemsCommand).rejectsOnce(refused(dead)).resolves({});
     m.on(QueryCommand).rejects(new Error('throttled'));
     const lock = await acquireLock(ddb, opts());
     expect(lock.record.holder).toBe('me');

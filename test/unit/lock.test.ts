@@ -1,11 +1,14 @@
-/** The deploy lock: one conditional PutItem; held → exit 5 naming holder and age; expired → takeover with a warning. */
+/** The deploy lock: one conditional write (TransactWriteItems, with the caller's items); held → exit 5 naming holder and age; expired → takeover with a warning. */
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ResourceNotFoundException,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -40,34 +43,59 @@ beforeEach(() => {
 });
 afterAll(() => restoreAwsMocks());
 
-function held(item = other) {
-  return new ConditionalCheckFailedException({
-    message: 'The conditional request failed',
+/** The refusal of a lock transaction whose first item (the lock) failed its condition. */
+function held(item: typeof other | null = other, more = 0) {
+  return new TransactionCanceledException({
+    message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed]',
     $metadata: {},
-    Item: toItem(item),
+    CancellationReasons: [
+      { Code: 'ConditionalCheckFailed', ...(item ? { Item: toItem(item) } : {}) },
+      ...Array.from({ length: more }, () => ({ Code: 'None' })),
+    ],
   });
 }
+const TX = TransactWriteItemsCommand;
+const txs = () => m.commandCalls(TX).map((c) => c.args[0].input.TransactItems!);
 
 describe('deploy lock', () => {
-  it('is one conditional PutItem covering absence and expiry', async () => {
-    m.on(PutItemCommand).resolves({});
-    const lock = await acquireLock(ddb, base());
-    const calls = m.commandCalls(PutItemCommand);
-    expect(calls).toHaveLength(1);
-    const input = calls[0]!.args[0].input;
-    expect(input.ConditionExpression).toBe('attribute_not_exists(pk) OR expiresAt < :now');
-    expect(input.ExpressionAttributeValues).toEqual({ ':now': { N: String(NOW) } });
-    expect(input.Item!.holder).toEqual({ S: 'me' });
-    expect(input.Item!.command).toEqual({ S: 'deploy abc' });
-    expect(input.Item!.expiresAt).toEqual({ N: String(NOW + 900_000) });
-    m.on(DeleteItemCommand).resolves({});
+  it("is one conditional write, with the caller's items in the same transaction; released with the last writes", async () => {
+    m.on(TX).resolves({});
+    const extra = { pk: { S: 'release' }, sk: { S: 'x' } };
+    const lock = await acquireLock(ddb, { ...base(), with: (r) => [{ ...extra, at: { N: String(r.startedAt) } }] });
+    expect(m.commandCalls(PutItemCommand)).toHaveLength(0);
+    const [items] = txs();
+    expect(items).toHaveLength(2);
+    const put = items![0]!.Put!;
+    expect(put.ConditionExpression).toBe('attribute_not_exists(pk)');
+    expect(put.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
+    expect(put.Item!.holder).toEqual({ S: 'me' });
+    expect(put.Item!.command).toEqual({ S: 'deploy abc' });
+    expect(put.Item!.expiresAt).toEqual({ N: String(NOW + 900_000) });
+    expect(items![1]!.Put!.Item).toEqual({ ...extra, at: { N: String(NOW) } });
+    await lock.release({
+      put: [{ pk: { S: 'release' }, sk: { S: 'y' } }],
+      delete: [{ pk: { S: 'release' }, sk: { S: 'old' } }],
+    });
+    const rel = txs()[1]!;
+    expect(rel.map((i) => Object.keys(i)[0])).toEqual(['Delete', 'Put', 'Delete']);
+    expect(rel[0]!.Delete!.ConditionExpression).toBe('#t = :token');
+    expect(rel[0]!.Delete!.ExpressionAttributeValues).toEqual({ ':token': { S: lock.record.token } });
+    // Twice: the lock goes once; writes given the second time are made alone.
     await lock.release();
-    const del = m.commandCalls(DeleteItemCommand)[0]!.args[0].input;
-    expect(del.ConditionExpression).toBe('#t = :token');
-    expect(del.ExpressionAttributeValues).toEqual({ ':token': { S: lock.record.token } });
+    expect(txs()).toHaveLength(2);
+  });
+  it('our own write whose answer was lost (the SDK retry meets our lock): we hold it', async () => {
+    let token = '';
+    m.on(TX).callsFake((input) => {
+      token = input.TransactItems[0].Put.Item.token.S;
+      throw held({ ...other, holder: 'me', token });
+    });
+    const lock = await acquireLock(ddb, base());
+    expect(lock.record.token).toBe(token);
+    expect(txs()).toHaveLength(1);
   });
   it('held → PW_LOCK_HELD (exit 5) naming the holder and the age', async () => {
-    m.on(PutItemCommand).rejects(held());
+    m.on(TX).rejects(held());
     const e = await acquireLock(ddb, base()).catch((x) => x);
     expect(isPatchworkError(e) && e.code).toBe('PW_LOCK_HELD');
     expect(e.exitCode).toBe(5);
@@ -76,7 +104,7 @@ describe('deploy lock', () => {
   });
   it('--lock-wait: polls until the lock is free', async () => {
     let t = NOW;
-    m.on(PutItemCommand).rejectsOnce(held()).rejectsOnce(held()).resolves({});
+    m.on(TX).rejectsOnce(held()).rejectsOnce(held()).resolves({});
     const lock = await acquireLock(ddb, {
       ...base(),
       now: () => t,
@@ -86,35 +114,47 @@ describe('deploy lock', () => {
       },
     });
     expect(lock.record.holder).toBe('me');
-    expect(m.commandCalls(PutItemCommand)).toHaveLength(3);
+    expect(m.commandCalls(TX)).toHaveLength(3);
     expect(
       events.some((e) => e.type === 'log' && /waiting for the deploy lock held by ci@runner/.test(e.message)),
     ).toBe(true);
   });
-  it('takes over an expired lock with a warning', async () => {
-    m.on(PutItemCommand).resolves({ Attributes: toItem({ ...other, expiresAt: NOW - 65_000 }) });
+  it('takes over an expired lock with a warning: a second write conditional on the dead token and its expiry', async () => {
+    const dead = { ...other, expiresAt: NOW - 65_000 };
+    m.on(TX).rejectsOnce(held(dead)).resolves({});
+    m.on(QueryCommand).resolves({ Items: [] });
     await acquireLock(ddb, base());
+    const second = txs()[1]![0]!.Put!;
+    expect(second.ConditionExpression).toBe('#t = :old AND expiresAt < :now');
+    expect(second.ExpressionAttributeValues).toEqual({ ':old': { S: 'x' }, ':now': { N: String(NOW) } });
     const w = events.find((e) => e.type === 'warning');
     expect(w).toMatchObject({ code: 'PW_LOCK_TAKEN_OVER' });
     expect(w && 'message' in w && w.message).toMatch(/ci@runner.*expired 1m05s ago/);
   });
+  it('two runs taking over the same expired lock: the loser looks again and finds it held', async () => {
+    const dead = { ...other, expiresAt: NOW - 65_000 };
+    const winner = { ...other, holder: 'winner', token: 'w', startedAt: NOW, expiresAt: NOW + 900_000 };
+    m.on(TX).rejectsOnce(held(dead)).rejectsOnce(held(winner)).rejects(held(winner));
+    const e = await acquireLock(ddb, base()).catch((x) => x);
+    expect(e.code).toBe('PW_LOCK_HELD');
+    expect(e.message).toContain('winner');
+    expect(events.some((x) => x.type === 'warning' && x.code === 'PW_LOCK_TAKEN_OVER')).toBe(false);
+  });
   it('withLock releases on throw', async () => {
-    m.on(PutItemCommand).resolves({});
-    m.on(DeleteItemCommand).resolves({});
+    m.on(TX).resolves({});
     await expect(
       withLock(ddb, base(), async () => {
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    expect(m.commandCalls(DeleteItemCommand)).toHaveLength(1);
+    expect(txs().map((t) => Object.keys(t[0]!)[0])).toEqual(['Put', 'Delete']);
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
   it('heartbeat: while held, the expiry moves a TTL ahead every third of the TTL; stops on release', async () => {
     vi.useFakeTimers();
     try {
-      m.on(PutItemCommand).resolves({});
+      m.on(TX).resolves({});
       m.on(UpdateItemCommand).resolves({});
-      m.on(DeleteItemCommand).resolves({});
       let clock = NOW;
       const opts = { ...base(), ttlSeconds: 60, now: () => clock };
       const run = withLock(ddb, opts, async () => {
@@ -141,8 +181,7 @@ describe('deploy lock', () => {
     expect(await renewLock(ddb, 't', 'tok', NOW)).toBe(false);
     vi.useFakeTimers();
     try {
-      m.on(PutItemCommand).resolves({});
-      m.on(DeleteItemCommand).resolves({});
+      m.on(TX).resolves({});
       await withLock(ddb, { ...base(), ttlSeconds: 3 }, async () => {
         await vi.advanceTimersByTimeAsync(3_500);
       });
@@ -156,6 +195,7 @@ describe('deploy lock', () => {
     vi.useFakeTimers();
     let clock = NOW;
     try {
+      m.on(TX).resolves({});
       m.on(PutItemCommand).resolves({});
       m.on(DeleteItemCommand).resolves({});
       m.on(UpdateItemCommand)
@@ -184,6 +224,7 @@ describe('deploy lock', () => {
     vi.useFakeTimers();
     let clock = NOW;
     try {
+      m.on(TX).resolves({});
       m.on(PutItemCommand).resolves({});
       m.on(DeleteItemCommand).resolves({});
       m.on(UpdateItemCommand).rejects(
@@ -218,6 +259,7 @@ describe('deploy lock', () => {
   it('a renewal whose condition fails (another holder) loses the lock at once', async () => {
     vi.useFakeTimers();
     try {
+      m.on(TX).resolves({});
       m.on(PutItemCommand).resolves({});
       m.on(DeleteItemCommand).resolves({});
       m.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
@@ -232,11 +274,44 @@ describe('deploy lock', () => {
     }
   });
 
-  it('release after a takeover by someone else is a no-op', async () => {
+  it('release after a takeover by someone else leaves their lock; the last writes are made alone', async () => {
+    m.on(TX).resolvesOnce({}).rejectsOnce(held(null, 1));
     m.on(PutItemCommand).resolves({});
-    m.on(DeleteItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
     const lock = await acquireLock(ddb, base());
     await expect(lock.release()).resolves.toBeUndefined();
+    await expect(lock.release({ put: [{ pk: { S: 'release' }, sk: { S: 'y' } }] })).resolves.toBeUndefined();
+    expect(m.commandCalls(PutItemCommand).map((c) => c.args[0].input.Item?.sk)).toEqual([{ S: 'y' }]);
+    const m2 = awsMock(DynamoDBClient);
+    m2.on(TX).resolvesOnce({}).rejectsOnce(held(null, 1));
+    m2.on(PutItemCommand).resolves({});
+    const lock2 = await acquireLock(ddb, base());
+    await lock2.release({ put: [{ pk: { S: 'release' }, sk: { S: 'z' } }] });
+    // The transaction was refused on the lock item: the record is written on its own.
+    expect(m2.commandCalls(PutItemCommand).map((c) => c.args[0].input.Item?.sk)).toEqual([{ S: 'z' }]);
+  });
+  it('a release whose transaction fails is tried again by withLock (the lock is never left); a conflict is retried', async () => {
+    m.on(TX)
+      .resolvesOnce({}) // the lock
+      .rejectsOnce(new Error('throttled after retries')) // the release with the final record
+      .resolves({}); // withLock's own release
+    await expect(
+      withLock(ddb, base(), async (lock) => {
+        await lock.release({ put: [{ pk: { S: 'release' }, sk: { S: 'y' } }] });
+      }),
+    ).rejects.toThrow('throttled');
+    const kinds = txs().map((t) => Object.keys(t[0]!)[0]);
+    expect(kinds).toEqual(['Put', 'Delete', 'Delete']);
+    const conflict = new TransactionCanceledException({
+      message: 'Transaction cancelled [TransactionConflict]',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }],
+    });
+    const m2 = awsMock(DynamoDBClient);
+    m2.on(TX).resolvesOnce({}).rejectsOnce(conflict).resolves({});
+    const lock = await acquireLock(ddb, base());
+    await lock.release({ put: [{ pk: { S: 'release' }, sk: { S: 'y' } }] });
+    expect(m2.commandCalls(TX)).toHaveLength(3);
+    expect(m2.commandCalls(PutItemCommand)).toHaveLength(0);
   });
   it('unlock deletes whatever is there and returns it', async () => {
     m.on(DeleteItemCommand).resolves({ Attributes: toItem(other) });
@@ -244,7 +319,7 @@ describe('deploy lock', () => {
     expect(m.commandCalls(GetItemCommand)).toHaveLength(0);
   });
   it('a missing state table → PW_NOT_PROVISIONED (exit 2) naming it; the verb names the environment', async () => {
-    m.on(PutItemCommand).rejects(new ResourceNotFoundException({ message: 'no table', $metadata: {} }));
+    m.on(TX).rejects(new ResourceNotFoundException({ message: 'no table', $metadata: {} }));
     const e = await acquireLock(ddb, base()).catch((x) => x);
     expect(e.code).toBe('PW_NOT_PROVISIONED');
     expect(e.exitCode).toBe(2);

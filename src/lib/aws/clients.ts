@@ -2,7 +2,10 @@
  * The ONE place that builds AWS SDK v3 clients: region, profile, endpoint (AWS_ENDPOINT_URL),
  * adaptive retries, request compression off behind an endpoint override, and a middleware that
  * counts calls and turns SDK failures into PatchworkErrors. Clients (and their SDK packages) are
- * loaded lazily, so `patchwork --help` never loads the SDK.
+ * loaded lazily, on first use: `patchwork --help` never loads the SDK, and a verb loads only the
+ * clients it calls (each client package costs memory and start-up time). The clients of one
+ * factory share one credential provider: the first client's (the SDK's chain, resolved and
+ * cached once), not one chain per client.
  */
 import type { ACMClient } from '@aws-sdk/client-acm';
 import type { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
@@ -92,15 +95,19 @@ export class AwsClients {
   readonly counter: ApiCallCounter;
   readonly endpoint: string | undefined;
   private readonly cache = new Map<ServiceKey, Promise<ClientMap[ServiceKey]>>();
+  /** The credential provider every client of this factory (and of its detached twin) uses. */
+  private readonly shared: { credentials?: AwsCredentialIdentityProvider };
 
   constructor(
     readonly settings: AwsSettings,
     counter?: ApiCallCounter,
     /** Once aborted, no call is started (PW_INTERRUPTED) and calls in flight are cancelled. */
     readonly signal?: AbortSignal,
+    shared?: { credentials?: AwsCredentialIdentityProvider },
   ) {
     this.counter = counter ?? new ApiCallCounter();
     this.endpoint = settings.endpoint || undefined;
+    this.shared = shared ?? {};
   }
 
   /**
@@ -109,7 +116,7 @@ export class AwsClients {
    */
   detached(): AwsClients {
     if (!this.signal) return this;
-    this.unbound ??= new AwsClients(this.settings, this.counter);
+    this.unbound ??= new AwsClients(this.settings, this.counter, undefined, this.shared);
     return this.unbound;
   }
   private unbound: AwsClients | undefined;
@@ -122,7 +129,15 @@ export class AwsClients {
   get<K extends ServiceKey>(service: K): Promise<ClientMap[K]> {
     let client = this.cache.get(service);
     if (!client) {
-      client = loaders[service]().then((ClientClass) => this.instrument(new ClientClass(this.clientConfig(service))));
+      client = loaders[service]().then((ClientClass) => {
+        const made = new ClientClass(this.clientConfig(service));
+        // The first client's provider (the default chain, memoized) serves every later client.
+        if (!this.settings.credentials && !this.shared.credentials) {
+          const provider = (made.config as { credentials?: unknown }).credentials;
+          if (typeof provider === 'function') this.shared.credentials = provider as AwsCredentialIdentityProvider;
+        }
+        return this.instrument(made);
+      });
       this.cache.set(service, client);
     }
     return client as Promise<ClientMap[K]>;
@@ -140,6 +155,7 @@ export class AwsClients {
     };
     if (this.settings.profile) config.profile = this.settings.profile;
     if (this.settings.credentials) config.credentials = this.settings.credentials;
+    else if (this.shared.credentials) config.credentials = this.shared.credentials;
     if (this.endpoint) {
       config.endpoint = this.endpoint;
       // Emulators (and some proxies) do not accept gzip-compressed CloudWatch bodies.

@@ -9,7 +9,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
-  DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
   paginateQuery,
@@ -232,20 +231,83 @@ export async function markInterrupted(
   return marked;
 }
 
-/** Deletes every record past the newest `keep`; returns how many went. */
-export async function pruneReleases(ddb: DynamoDBClient, table: string, keep: number): Promise<number> {
-  const keys: string[] = [];
+/** The key of a record's item (to delete it). */
+export function releaseKey(r: Pick<ReleaseRecord, 'startedAt' | 'id'>): Record<string, AttributeValue> {
+  return { pk: { S: RELEASE_PK }, sk: { S: sortKey(r) } };
+}
+
+/** A release a rollback can go to (and retention keeps). */
+export function isSuccessful(r: ReleaseRecord): boolean {
+  return r.kind !== 'unlock' && r.outcome === 'succeeded' && r.sha !== null;
+}
+
+/**
+ * The whole history, newest first, in one Query (a page holds 1 MB; retention keeps the table at
+ * about 2 × keepReleases items). A consistent read: it decides what is pruned.
+ */
+export async function readHistory(ddb: DynamoDBClient, table: string): Promise<ReleaseRecord[]> {
+  const out: ReleaseRecord[] = [];
   const input = {
     TableName: table,
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': { S: RELEASE_PK } },
-    ProjectionExpression: 'sk',
     ScanIndexForward: false,
+    ConsistentRead: true,
   };
-  for await (const items of queryPages(ddb, input)) for (const item of items) if (item.sk?.S) keys.push(item.sk.S);
-  const old = keys.slice(Math.max(0, keep));
-  for (const sk of old) {
-    await ddb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: RELEASE_PK }, sk: { S: sk } } }));
+  try {
+    for await (const items of queryPages(ddb, input)) {
+      for (const item of items) {
+        const r = fromReleaseItem(item);
+        if (r) out.push(r);
+      }
+    }
+  } catch (err) {
+    if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(table, err);
+    throw err;
   }
-  return old.length;
+  return out;
+}
+
+/** At most this many history items are deleted by one run (they go in the lock's release transaction). */
+export const MAX_PRUNE_PER_RUN = 90;
+/** At most this many task definition revisions are deregistered by one run. */
+export const MAX_DEREGISTER_PER_RUN = 50;
+
+export interface RetentionPlan {
+  /** Records to delete. */
+  prune: ReleaseRecord[];
+  /** Task definition revisions only pruned records name (not kept ones, not protected ones). */
+  deregister: string[];
+}
+
+/**
+ * Pure: what history keeps and what goes. Kept: the newest `keep` records of any kind AND the
+ * newest `keep` successful releases, however many interrupted, failed or unlock entries come
+ * between (so a rollback target is never lost). The rest is pruned, oldest first, up to the
+ * per-run bounds; the task definition revisions that only pruned records name are deregistered
+ * (revisions in `protect` — what the services run — never are). `history` is newest first and
+ * holds this run's own record.
+ */
+export function planRetention(
+  history: ReleaseRecord[],
+  keep: number,
+  protect: string[] = [],
+  max = { prune: MAX_PRUNE_PER_RUN, deregister: MAX_DEREGISTER_PER_RUN },
+): RetentionPlan {
+  const kept = new Set<ReleaseRecord>(history.slice(0, Math.max(0, keep)));
+  for (const r of history.filter(isSuccessful).slice(0, Math.max(0, keep))) kept.add(r);
+  const keptArns = new Set<string>(protect);
+  for (const r of kept) for (const s of r.services) if (s.taskDefinitionArn) keptArns.add(s.taskDefinitionArn);
+  const prune: ReleaseRecord[] = [];
+  const deregister: string[] = [];
+  for (const r of history.filter((h) => !kept.has(h)).reverse()) {
+    const arns = r.services
+      .map((s) => s.taskDefinitionArn)
+      .filter((a): a is string => !!a && !keptArns.has(a) && !deregister.includes(a));
+    const uniq = [...new Set(arns)];
+    if (prune.length >= max.prune || deregister.length + uniq.length > max.deregister) break;
+    prune.push(r);
+    deregister.push(...uniq);
+  }
+  return { prune, deregister };
 }

@@ -51,7 +51,7 @@ async function unlockIn(session: Session, opts: { dryRun?: boolean }): Promise<U
   if (opts.dryRun) return { env: session.target.env, broken: await readLock(ddb, table), dryRun: true };
   const broken = await breakLock(ddb, table, session.events);
   if (broken) {
-    const who = await deployerIdentity(session);
+    const who = deployerIdentity();
     const now = new Date().toISOString();
     await putRelease(
       ddb,

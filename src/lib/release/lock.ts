@@ -1,10 +1,13 @@
 /**
  * The environment's deploy lock, held in AWS (the state table `provision` creates) so every CI
- * runner and laptop sees the same truth. Acquiring is ONE conditional PutItem that also covers
- * taking over an expired lock: `attribute_not_exists(pk) OR expiresAt < :now`. Releasing deletes
- * the item only while we still hold it (`token = :token`), so a run whose lock was taken over
- * never deletes the new holder's lock. Taking over or breaking a lock marks the dead run's
- * release records `interrupted` (history.ts).
+ * runner and laptop sees the same truth. Acquiring is ONE conditional write, a TransactWriteItems
+ * that puts the lock (`attribute_not_exists(pk)`) together with the items the caller gives (the
+ * release record `in-progress`), all or nothing. An expired lock is taken over by a second
+ * conditional write on the dead holder's token (`token = :old AND expiresAt < :now`): atomic, so
+ * of several runs taking it over one wins. Releasing deletes the item only while we still hold it
+ * (`token = :token`), in one transaction with the caller's last writes (the final release record,
+ * pruned history), so a run whose lock was taken over never deletes the new holder's lock.
+ * Taking over or breaking a lock marks the dead run's release records `interrupted` (history.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
@@ -14,6 +17,8 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  type TransactWriteItem,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { sleeper, throwIfAborted } from '../abort.js';
@@ -56,17 +61,35 @@ export interface LockOptions {
    * at an abort passes one that does not, so the lock is released after the abort too.
    */
   releaseWith?: DynamoDBClient;
+  /**
+   * Items written in the same transaction as the lock (all or nothing), built from the lock record
+   * of that attempt (the release record in progress, dated with the lock's start).
+   */
+  with?: (lock: LockRecord) => Record<string, AttributeValue>[];
+}
+
+/** Writes that go with the lock's release, in the same transaction. */
+export interface LockWrites {
+  put?: Record<string, AttributeValue>[];
+  /** Keys of items to delete. */
+  delete?: Record<string, AttributeValue>[];
 }
 
 export interface HeldLock {
   record: LockRecord;
-  /** Deletes the lock if we still hold it; safe to call twice. */
-  release(): Promise<void>;
+  /**
+   * Deletes the lock if we still hold it, with `writes` in the same transaction (when the lock is
+   * not ours any more, the writes are made alone); safe to call twice: the lock goes once.
+   */
+  release(writes?: LockWrites): Promise<void>;
   /** Under withLock: aborted (reason: a PW_LOCK_NOT_HELD error) once the heartbeat finds the lock lost. */
   lost?: AbortSignal;
   /** Under withLock: throws PW_LOCK_NOT_HELD (exit 5) once the lock is lost; call it before each AWS write. */
   assertHeld?: (what?: string) => void;
 }
+
+/** At most this many items in one TransactWriteItems (DynamoDB's limit). */
+export const MAX_TRANSACTION_ITEMS = 100;
 
 /** `user@host` unless a better identity (the IAM ARN) is passed. */
 export function defaultHolder(identity?: string): string {
@@ -131,15 +154,63 @@ async function recordInterrupted(
   }
 }
 
+/** The cancellation reasons of a TransactWriteItems refusal, in the order of its items. */
+function cancellation(err: unknown): { Code?: string; Item?: Record<string, AttributeValue> }[] | null {
+  if (!isAwsError(err, 'TransactionCanceledException')) return null;
+  return (
+    (err as { CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] }).CancellationReasons ??
+    []
+  );
+}
+
+/** Put the lock (under `condition`) and the caller's items, all or nothing. */
+function lockTransaction(
+  table: string,
+  record: LockRecord,
+  condition: { expression: string; names?: Record<string, string>; values: Record<string, AttributeValue> } | null,
+  more: Record<string, AttributeValue>[],
+): TransactWriteItemsCommand {
+  const items: TransactWriteItem[] = [
+    {
+      Put: {
+        TableName: table,
+        Item: toItem(record),
+        ...(condition
+          ? {
+              ConditionExpression: condition.expression,
+              ...(condition.names ? { ExpressionAttributeNames: condition.names } : {}),
+              ...(Object.keys(condition.values).length ? { ExpressionAttributeValues: condition.values } : {}),
+            }
+          : {}),
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    },
+    ...more.map((Item) => ({ Put: { TableName: table, Item } })),
+  ];
+  return new TransactWriteItemsCommand({ TransactItems: items });
+}
+
 /**
- * Takes the lock with one conditional write. Held by someone else → waits up to waitSeconds, then
- * PW_LOCK_HELD (exit 5) naming the holder and age. An expired lock is taken over with a warning.
+ * Takes the lock with one conditional write (with `opts.with`'s items). Held by someone else →
+ * waits up to waitSeconds, then PW_LOCK_HELD (exit 5) naming the holder and age. An expired lock
+ * is taken over (a write conditional on the dead holder's token) with a warning.
  */
 export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promise<HeldLock> {
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? sleeper(opts.signal);
   const deadline = now() + (opts.waitSeconds ?? 0) * 1000;
   const token = randomUUID();
+  const held = (record: LockRecord): HeldLock => {
+    let released = false;
+    return {
+      record,
+      release: async (writes) => {
+        // Marked released only once it went through: a failed release is tried again (withLock's finally).
+        await releaseLock(ddb, opts.table, released ? null : token, writes);
+        released = true;
+      },
+    };
+  };
   let announcedWait = false;
   for (;;) {
     throwIfAborted(opts.signal, 'before taking the deploy lock');
@@ -151,57 +222,99 @@ export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promi
       startedAt: start,
       expiresAt: start + opts.ttlSeconds * 1000,
     };
+    let current: LockRecord | null;
     try {
-      const out = await ddb.send(
-        new PutItemCommand({
-          TableName: opts.table,
-          Item: toItem(record),
-          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-          ExpressionAttributeValues: { ':now': { N: String(start) } },
-          ReturnValues: 'ALL_OLD',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
+      await ddb.send(
+        lockTransaction(
+          opts.table,
+          record,
+          { expression: 'attribute_not_exists(pk)', values: {} },
+          opts.with?.(record) ?? [],
+        ),
       );
-      const old = fromItem(out.Attributes);
-      if (old) {
-        opts.events?.warn(
-          'PW_LOCK_TAKEN_OVER',
-          `took over an expired deploy lock of ${old.holder} (${old.command}, expired ${age(start - old.expiresAt)} ago)`,
-          'lock',
-        );
-        await recordInterrupted(ddb, opts.table, old, start, `lock taken over by ${opts.holder}`, opts.events);
-      }
-      return { record, release: () => releaseLock(ddb, opts.table, token) };
+      return held(record);
     } catch (err) {
-      if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(opts.table, err);
-      if (!isAwsError(err, 'ConditionalCheckFailedException')) throw err;
-      const held =
-        fromItem((err as { Item?: Record<string, AttributeValue> }).Item) ?? (await readLock(ddb, opts.table));
-      // Our own write: an earlier attempt of this PutItem was applied but its answer lost, and the
-      // SDK's retry failed the condition against it. We hold the lock.
-      if (held?.token === token) return { record: held, release: () => releaseLock(ddb, opts.table, token) };
-      if (held && held.expiresAt < now()) {
-        // Expired between our write and now: try again at once (the write covers the takeover).
-        continue;
-      }
-      if (!held) continue; // released in between
-      if (now() >= deadline) {
-        throw new PatchworkError(
-          'PW_LOCK_HELD',
-          `the deploy lock is held by ${held.holder} (${held.command}, for ${age(now() - held.startedAt)}, expires in ${age(held.expiresAt - now())})`,
-          {
-            hint: `wait for it (--lock-wait 10m), or if that run is dead: \`patchwork unlock --env <env>\``,
-            data: { lock: held },
-          },
-        );
-      }
-      if (!announcedWait) {
-        opts.events?.log(`waiting for the deploy lock held by ${held.holder} (${held.command})`, 'info', 'lock');
-        announcedWait = true;
-      }
-      await sleep(Math.min((opts.pollSeconds ?? 2) * 1000, Math.max(0, deadline - now())));
+      current = await heldAfterRefusal(ddb, opts.table, err);
     }
+    // Our own write: an earlier attempt of this transaction was applied but its answer lost, and
+    // the SDK's retry failed the condition against it. We hold the lock.
+    if (current?.token === token) return held(current);
+    if (!current) continue; // released in between
+    if (current.expiresAt < now()) {
+      const took = await takeOver(ddb, opts, current, token, start);
+      if (took) return held(took);
+      continue; // someone else took it over, or its holder renewed it: look again
+    }
+    if (now() >= deadline) {
+      throw new PatchworkError(
+        'PW_LOCK_HELD',
+        `the deploy lock is held by ${current.holder} (${current.command}, for ${age(now() - current.startedAt)}, expires in ${age(current.expiresAt - now())})`,
+        {
+          hint: `wait for it (--lock-wait 10m), or if that run is dead: \`patchwork unlock --env <env>\``,
+          data: { lock: current },
+        },
+      );
+    }
+    if (!announcedWait) {
+      opts.events?.log(`waiting for the deploy lock held by ${current.holder} (${current.command})`, 'info', 'lock');
+      announcedWait = true;
+    }
+    await sleep(Math.min((opts.pollSeconds ?? 2) * 1000, Math.max(0, deadline - now())));
   }
+}
+
+/** The lock that refused our conditional write (its answer's old item, else read); other errors are thrown. */
+async function heldAfterRefusal(ddb: DynamoDBClient, table: string, err: unknown): Promise<LockRecord | null> {
+  if (isAwsError(err, 'ResourceNotFoundException')) throw tableMissing(table, err);
+  const reasons = cancellation(err);
+  // TransactionConflict: another run's transaction on the lock item at the same moment; read who won.
+  if (reasons?.[0]?.Code !== 'ConditionalCheckFailed' && reasons?.[0]?.Code !== 'TransactionConflict') throw err;
+  return fromItem(reasons[0].Item) ?? (await readLock(ddb, table));
+}
+
+/**
+ * Takes over the expired lock `dead`: one write conditional on its token and its expiry, so of two
+ * runs taking it over only one wins. Returns our record, or null when the lock changed meanwhile.
+ */
+async function takeOver(
+  ddb: DynamoDBClient,
+  opts: LockOptions,
+  dead: LockRecord,
+  token: string,
+  at: number,
+): Promise<LockRecord | null> {
+  const record: LockRecord = {
+    holder: opts.holder,
+    command: opts.command,
+    token,
+    startedAt: at,
+    expiresAt: at + opts.ttlSeconds * 1000,
+  };
+  try {
+    await ddb.send(
+      lockTransaction(
+        opts.table,
+        record,
+        {
+          expression: '#t = :old AND expiresAt < :now',
+          names: { '#t': 'token' },
+          values: { ':old': { S: dead.token }, ':now': { N: String(at) } },
+        },
+        opts.with?.(record) ?? [],
+      ),
+    );
+  } catch (err) {
+    const current = await heldAfterRefusal(ddb, opts.table, err);
+    if (current?.token !== token) return null;
+    // Applied, answer lost: the takeover is ours.
+  }
+  opts.events?.warn(
+    'PW_LOCK_TAKEN_OVER',
+    `took over an expired deploy lock of ${dead.holder} (${dead.command}, expired ${age(at - dead.expiresAt)} ago)`,
+    'lock',
+  );
+  await recordInterrupted(ddb, opts.table, dead, at, `lock taken over by ${opts.holder}`, opts.events);
+  return record;
 }
 
 export async function readLock(ddb: DynamoDBClient, table: string): Promise<LockRecord | null> {
@@ -214,21 +327,55 @@ export async function readLock(ddb: DynamoDBClient, table: string): Promise<Lock
   }
 }
 
-export async function releaseLock(ddb: DynamoDBClient, table: string, token: string): Promise<void> {
-  try {
-    await ddb.send(
-      new DeleteItemCommand({
-        TableName: table,
-        Key: { ...LOCK_KEY },
-        ConditionExpression: '#t = :token',
-        ExpressionAttributeNames: { '#t': 'token' },
-        ExpressionAttributeValues: { ':token': { S: token } },
-      }),
-    );
-  } catch (err) {
-    // Not ours any more (taken over after expiry) or already gone: nothing to release.
-    if (!isAwsError(err, 'ConditionalCheckFailedException')) throw err;
+/**
+ * Deletes the lock while `token` holds it, with `writes` in the same transaction. When the lock is
+ * not ours any more (taken over after expiry, broken, or already released: token null), the writes
+ * are made alone and the lock is left to its holder.
+ */
+export async function releaseLock(
+  ddb: DynamoDBClient,
+  table: string,
+  token: string | null,
+  writes: LockWrites = {},
+): Promise<void> {
+  const rest: TransactWriteItem[] = [
+    ...(writes.put ?? []).map((Item) => ({ Put: { TableName: table, Item } })),
+    ...(writes.delete ?? []).map((Key) => ({ Delete: { TableName: table, Key } })),
+  ].slice(0, MAX_TRANSACTION_ITEMS - 1);
+  // A concurrent write on the lock item (our own heartbeat) cancels the transaction with
+  // TransactionConflict: try again, a few times.
+  for (let attempt = 1; token !== null; attempt++) {
+    try {
+      await ddb.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: table,
+                Key: { ...LOCK_KEY },
+                ConditionExpression: '#t = :token',
+                ExpressionAttributeNames: { '#t': 'token' },
+                ExpressionAttributeValues: { ':token': { S: token } },
+              },
+            },
+            ...rest,
+          ],
+        }),
+      );
+      return;
+    } catch (err) {
+      const code = cancellation(err)?.[0]?.Code;
+      if (code === 'TransactionConflict' && attempt < 4) {
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+        continue;
+      }
+      // Not ours any more (taken over after expiry) or already gone: nothing to release.
+      if (code !== 'ConditionalCheckFailed') throw err;
+      break;
+    }
   }
+  if (rest.length === 1 && rest[0]!.Put) await ddb.send(new PutItemCommand(rest[0]!.Put));
+  else if (rest.length) await ddb.send(new TransactWriteItemsCommand({ TransactItems: rest }));
 }
 
 /**
@@ -291,8 +438,15 @@ export async function withLock<T>(
   fn: (lock: HeldLock) => Promise<T>,
 ): Promise<T> {
   const acquired = await acquireLock(ddb, opts);
+  let released = false;
   const lock: HeldLock = opts.releaseWith
-    ? { record: acquired.record, release: () => releaseLock(opts.releaseWith!, opts.table, acquired.record.token) }
+    ? {
+        record: acquired.record,
+        release: async (writes) => {
+          await releaseLock(opts.releaseWith!, opts.table, released ? null : acquired.record.token, writes);
+          released = true;
+        },
+      }
     : acquired;
   // Heartbeat: a long build or rollout (--timeout above the TTL) must not let the lock expire under
   // us. Every third of the TTL the expiry moves a full TTL ahead; a dead run stops renewing, so its

@@ -5,7 +5,7 @@
  * the contract (3 rolled back, 4 timeout).
  */
 
-import { paginateDescribeAlarms } from '@aws-sdk/client-cloudwatch';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeTaskDefinitionCommand,
   RegisterTaskDefinitionCommand,
@@ -13,7 +13,6 @@ import {
   UpdateServiceCommand,
   type UpdateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { interrupted, isInterrupted, throwIfAborted } from '../abort.js';
 import { describeServices } from '../aws/ecs.js';
 import { isAwsError } from '../aws/errors.js';
@@ -23,19 +22,22 @@ import { notProvisioned, PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
 import { type WatchedService, type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
-  listReleases,
   newRelease,
-  pruneReleases,
+  planRetention,
   putRelease,
   type ReleaseKind,
   type ReleaseRecord,
+  type RetentionPlan,
+  readHistory,
+  releaseKey,
   type ServiceRelease,
+  toReleaseItem,
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
 import { runPreDeploy } from './predeploy.js';
 import { protectReleasedImages } from './protect.js';
-import { parseTaskDefinitionArn, pruneTaskDefinitions } from './retention.js';
-import { runSmoke, type SmokeResult, smokeHost } from './smoke.js';
+import { deregisterRevisions } from './retention.js';
+import { type SmokeResult, smokeHost } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
 
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
@@ -48,10 +50,12 @@ export interface RolloutOptions {
   /** What the lock record says is running, e.g. `deploy HEAD` or `rollback 1a2b3c4d5e6f`. */
   command: string;
   /**
-   * Runs under the lock, before anything else: decides (deploy: builds and pushes) the sha and the
-   * image of each service. Throwing here leaves no release record: nothing was changed.
+   * The sha and the image of each service. Known before the lock (nothing to build: a pushed
+   * image, a rollback): the release record `in-progress` is written in the lock's own transaction.
+   * A function runs under the lock, before anything else (deploy: builds and pushes); throwing
+   * there leaves no release record: nothing was changed.
    */
-  prepare: () => Promise<{ sha: string | null; changes: Change[] }>;
+  prepare: Prepared | (() => Promise<Prepared>);
   wait: boolean;
   fast?: boolean;
   lockWaitSeconds?: number;
@@ -62,6 +66,12 @@ export interface RolloutOptions {
   promotedFrom?: string;
 }
 
+export interface Prepared {
+  /** Null: an --image without a revision label (no sha is recorded). */
+  sha: string | null;
+  changes: Change[];
+}
+
 export interface RolloutResult {
   release: ReleaseRecord;
   watch: WatchResult | null;
@@ -70,10 +80,13 @@ export interface RolloutResult {
   services: (ServiceRelease & { previousTaskDefinitionArn: string | null })[];
 }
 
-export async function deployerIdentity(session: Session): Promise<string> {
-  const sts = await session.aws.get('sts');
-  const id = await sts.send(new GetCallerIdentityCommand({}));
-  return id.Arn ?? 'unknown';
+/**
+ * Who deploys, as history and the lock record it: the local user and host (`user@host`), known
+ * without an AWS call (an STS GetCallerIdentity per deploy and the STS client's load would be
+ * the price of the IAM ARN; CloudTrail has the ARN of every write anyway).
+ */
+export function deployerIdentity(): string {
+  return defaultHolder();
 }
 
 export async function rollout(session: Session, opts: RolloutOptions): Promise<RolloutResult> {
@@ -84,48 +97,90 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
   const ecs = await aws.get('ecs');
   const table = stateTableName(target);
   const cluster = clusterName(target);
-  const deployer = await deployerIdentity(session);
+  const deployer = deployerIdentity();
+  const ready = typeof opts.prepare === 'function' ? null : opts.prepare;
+  const recordOf = (p: Prepared) =>
+    newRelease({
+      kind: opts.kind,
+      sha: p.sha,
+      deployer,
+      fast: !!opts.fast,
+      rollbackOf: opts.rollbackOf ?? null,
+      ...(opts.promotedFrom ? { promotedFrom: opts.promotedFrom } : {}),
+      services: p.changes.map((c) => ({
+        service: c.svc.name,
+        image: c.image,
+        digest: c.digest,
+        taskDefinitionArn: c.taskDefinitionArn ?? null,
+      })),
+    });
+  // Known before the lock: the record in progress goes in the lock's transaction, dated with it.
+  let release: ReleaseRecord | null = ready ? recordOf(ready) : null;
   return withLock(
     ddb,
     {
       table,
-      holder: defaultHolder(deployer),
+      holder: deployer,
       command: opts.command,
       ttlSeconds: target.deploy.lockTtlSeconds,
       waitSeconds: opts.lockWaitSeconds ?? 0,
       events,
       ...(signal ? { signal, releaseWith: ddbAfter } : {}),
+      ...(release
+        ? {
+            with: (lock) => {
+              release!.startedAt = new Date(lock.startedAt).toISOString();
+              return [toReleaseItem(release!)];
+            },
+          }
+        : {}),
     },
     async (lock) => {
-      const { sha, changes } = await opts.prepare();
-      throwIfAborted(signal, 'before the release was recorded: nothing changed');
-      lock.assertHeld?.('before the release was recorded: nothing changed');
+      let sha: string | null;
+      let changes: Change[];
+      if (ready && release) ({ sha, changes } = ready);
+      else {
+        ({ sha, changes } = await (opts.prepare as () => Promise<Prepared>)());
+        throwIfAborted(signal, 'before the release was recorded: nothing changed');
+        lock.assertHeld?.('before the release was recorded: nothing changed');
+        release = recordOf({ sha, changes });
+        await putRelease(ddb, table, release);
+      }
       // ECR: tag each released digest release-<digest> so no lifecycle rule expires it.
       await protectReleasedImages(session, changes);
-      const started = Date.now();
-      const release = newRelease({
-        kind: opts.kind,
-        sha,
-        deployer,
-        fast: !!opts.fast,
-        rollbackOf: opts.rollbackOf ?? null,
-        ...(opts.promotedFrom ? { promotedFrom: opts.promotedFrom } : {}),
-        services: changes.map((c) => ({
-          service: c.svc.name,
-          image: c.image,
-          digest: c.digest,
-          taskDefinitionArn: c.taskDefinitionArn ?? null,
-        })),
-      });
-      await putRelease(ddb, table, release);
-      const finish = async (outcome: ReleaseRecord['outcome'], reason: string | null) => {
-        release.outcome = outcome;
-        release.reason = reason;
-        release.finishedAt = new Date().toISOString();
-        release.durationMs = Date.now() - started;
-        await putRelease(ddbAfter, table, release);
-        if (!signal?.aborted) await pruneReleases(ddb, table, target.deploy.keepReleases).catch(() => 0);
+      const rec = release;
+      const started = Date.parse(rec.startedAt);
+      let retention: RetentionPlan | null = null;
+      const finish = async (outcome: ReleaseRecord['outcome'], reason: string | null, protect: string[] = []) => {
+        rec.outcome = outcome;
+        rec.reason = reason;
+        rec.finishedAt = new Date().toISOString();
+        rec.durationMs = Date.now() - started;
+        retention = signal?.aborted
+          ? null
+          : await planHistory(ddb, table, rec, target.deploy.keepReleases, protect).catch(() => null);
+        // The final record, the lock's release and the pruned history: one transaction.
+        await lock.release({
+          put: [toReleaseItem(rec)],
+          ...(retention?.prune.length ? { delete: retention.prune.map(releaseKey) } : {}),
+        });
       };
+      // What the services run whatever the outcome: never deregistered.
+      const running = () => [...prepared.map((p) => p.previous), ...prepared.map((p) => p.arn)];
+      const deregisterPruned = async () => {
+        const doomed = (retention as RetentionPlan | null)?.deregister ?? [];
+        if (!doomed.length || signal?.aborted) return;
+        await deregisterRevisions(ecs, doomed, events).catch((err: unknown) =>
+          events.warn('PW_RETENTION_FAILED', `task definition retention skipped: ${(err as Error).message}`),
+        );
+      };
+      const prepared: {
+        change: Change;
+        service: Service;
+        previous: string;
+        arn: string;
+        deployment?: WatchedService['deployment'];
+      }[] = [];
       try {
         // A deploy right after provision may read its services as MISSING for a moment.
         const described = await describeServices(
@@ -137,13 +192,6 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])
           if (s.status === 'ACTIVE' && s.serviceName) services.set(s.serviceName, s);
-        const prepared: {
-          change: Change;
-          service: Service;
-          previous: string;
-          arn: string;
-          deployment?: WatchedService['deployment'];
-        }[] = [];
         for (const change of changes) {
           const name = ecsServiceName(change.svc);
           const service = services.get(name);
@@ -160,7 +208,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
               image: change.image,
               sha: sha ?? '',
               deployer,
-              time: release.startedAt,
+              time: rec.startedAt,
               imageUser: change.imageUser ?? null,
             });
             const out = await events.task(`register:${change.svc.name}`, `register ${input.family}`, () =>
@@ -169,7 +217,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             arn = out.taskDefinition!.taskDefinitionArn!;
           }
           prepared.push({ change, service, previous: service.taskDefinition, arn });
-          const rs = release.services.find((s) => s.service === change.svc.name);
+          const rs = rec.services.find((s) => s.service === change.svc.name);
           if (rs) rs.taskDefinitionArn = arn;
         }
         // deploy.preDeploy (migrations) on the new task definitions; a failure rolls nothing out.
@@ -208,16 +256,17 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         }
         let smoke: SmokeResult | null = null;
         const result = (watch: WatchResult | null): RolloutResult => ({
-          release,
+          release: rec,
           watch,
           smoke,
-          services: release.services.map((s) => ({
+          services: rec.services.map((s) => ({
             ...s,
             previousTaskDefinitionArn: prepared.find((p) => p.change.svc.name === s.service)?.previous ?? null,
           })),
         });
         if (!opts.wait) {
-          await finish('started', 'not waited for (--no-wait)');
+          await finish('started', 'not waited for (--no-wait)', running());
+          await deregisterPruned();
           return result(null);
         }
         // Waits until every service runs the task definition `which` picks (ours, or the previous).
@@ -262,6 +311,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             : `smoke test GET ${smokeSettings.path} through the load balancer${smokeHostName ? ` (Host: ${smokeHostName})` : ''}`;
           smoke = await events
             .task('smoke', title, async () => {
+              const { runSmoke } = await import('./smoke.js');
               const s = await runSmoke(session, smokeSettings);
               if (!s.ok) throw new SmokeFailed(s);
               return s;
@@ -281,13 +331,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           }
         }
         if (watch.state === 'done' && !failure) {
-          await finish('succeeded', null);
-          await retainTaskDefinitions(
-            session,
-            prepared.map((p) => p.arn),
-          ).catch((err) =>
-            events.warn('PW_RETENTION_FAILED', `task definition retention skipped: ${(err as Error).message}`),
-          );
+          await finish('succeeded', null, running());
+          await deregisterPruned();
           return result(watch);
         }
         // ECS's circuit breaker has already rolled back; an alarm or a failed smoke test is ours to undo.
@@ -323,7 +368,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         if (failure) {
           const why = [failure.reason, ...failure.stoppedReasons.map((r) => `task stopped: ${r}`)].join('; ');
           const rolledBack = failure.cause === 'circuit-breaker' || rollBackOurselves;
-          await finish(rolledBack ? 'rolled-back' : 'failed', why);
+          await finish(rolledBack ? 'rolled-back' : 'failed', why, running());
+          await deregisterPruned();
           throw new PatchworkError(
             'PW_DEPLOY_ROLLED_BACK',
             `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} failed on ${failure.service}${rolledBack ? ' and was rolled back' : ' (first release: nothing to roll back to)'}: ${why}`,
@@ -333,7 +379,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
                   ? `fetch ${smoke?.url ?? smokeSettings?.path} yourself and read the service logs; deploy.smoke sets the path, host (or url) and expected status`
                   : "read the stopped tasks' reasons and the service logs; the previous release is serving",
               data: {
-                release: release.id,
+                release: rec.id,
                 service: failure.service,
                 cause: failure.cause,
                 reason: failure.reason,
@@ -349,13 +395,14 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const waiting = Object.entries(watch.waitingFor)
           .map(([s, w]) => `${s}: ${w.join('; ')}`)
           .join(' | ');
-        await finish('timed-out', `still waiting for ${waiting}${rolledBackTo ? `; ${rolledBackTo}` : ''}`);
+        await finish('timed-out', `still waiting for ${waiting}${rolledBackTo ? `; ${rolledBackTo}` : ''}`, running());
+        await deregisterPruned();
         throw new PatchworkError(
           'PW_TIMEOUT',
           `timed out after ${watch.seconds}s waiting for ${waiting}${rollBackOurselves ? ' (rolled back)' : ''}`,
           {
             hint: '`patchwork status` shows where it stands; raise deploy.timeoutSeconds or --timeout, or pass --rollback-on-timeout',
-            data: { release: release.id, waitingFor: watch.waitingFor },
+            data: { release: rec.id, waitingFor: watch.waitingFor },
           },
         );
       } catch (err) {
@@ -366,9 +413,9 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             : isAwsError(err, 'ClusterNotFoundException')
               ? notProvisioned(target, `cluster ${cluster} does not exist`, err)
               : err;
-        if (release.outcome === 'in-progress') {
+        if (rec.outcome === 'in-progress') {
           const reason = cause instanceof Error ? cause.message : String(cause);
-          await finish(isInterrupted(cause) ? 'interrupted' : 'failed', reason).catch(() => {});
+          await finish(isInterrupted(cause) ? 'interrupted' : 'failed', reason, running()).catch(() => {});
         }
         throw cause;
       }
@@ -392,7 +439,10 @@ function alarmJudge(target: Session['target'], deployed: string[]): (name: strin
 
 /** Names of the alarms `judges` picks that are in ALARM now. */
 async function firingAlarms(session: Session, judges: (name: string) => boolean): Promise<string[]> {
-  const cw = await session.aws.get('cloudwatch');
+  const [cw, { paginateDescribeAlarms }] = await Promise.all([
+    session.aws.get('cloudwatch'),
+    import('@aws-sdk/client-cloudwatch'),
+  ]);
   const names: string[] = [];
   for await (const page of paginateDescribeAlarms(
     { client: cw },
@@ -422,13 +472,19 @@ class SmokeFailed extends Error {
   }
 }
 
-/** Deregisters revisions older than every release kept in history (and the ones just rolled out). */
-async function retainTaskDefinitions(session: Session, current: string[]): Promise<void> {
-  const { target, aws, events } = session;
-  const ddb = await aws.get('dynamodb');
-  const ecs = await aws.get('ecs');
-  const kept = await listReleases(ddb, stateTableName(target), target.deploy.keepReleases);
-  const keep = [...current, ...kept.flatMap((r) => r.services.map((s) => s.taskDefinitionArn ?? ''))].filter(Boolean);
-  const families = new Set(current.map((a) => parseTaskDefinitionArn(a)?.family).filter((f): f is string => !!f));
-  for (const family of families) await pruneTaskDefinitions(ecs, family, keep, events);
+/**
+ * What retention prunes once this run's record is final: the history as it is (one consistent
+ * Query) with this record in it.
+ */
+async function planHistory(
+  ddb: DynamoDBClient,
+  table: string,
+  rec: ReleaseRecord,
+  keep: number,
+  protect: string[],
+): Promise<RetentionPlan> {
+  const history = (await readHistory(ddb, table)).filter((r) => r.id !== rec.id);
+  const at = history.findIndex((r) => r.startedAt < rec.startedAt);
+  history.splice(at < 0 ? history.length : at, 0, rec);
+  return planRetention(history, keep, protect);
 }

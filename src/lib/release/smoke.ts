@@ -12,7 +12,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { sleeper, throwIfAborted } from '../abort.js';
 import type { ResolvedEnvironment, SmokeConfig } from '../config/resolve.js';
 import { loadBalancerName } from '../desired/names.js';
@@ -110,6 +109,8 @@ export async function runSmoke(
   let dns: string | null = null;
   if (!smoke.url) {
     const elb = await aws.get('elbv2');
+    // Loaded here, not with the module: a deploy without a smoke test never loads the ELBv2 package.
+    const { DescribeLoadBalancersCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
     const lbs = await elb.send(new DescribeLoadBalancersCommand({ Names: [loadBalancerName(target)] }));
     dns = lbs.LoadBalancers?.[0]?.DNSName ?? null;
     if (!dns) {

@@ -18,8 +18,11 @@ export interface TargetState {
 
 export interface ObservedRollout {
   service: Pick<Service, 'deployments' | 'desiredCount' | 'runningCount' | 'taskDefinition'>;
-  /** Targets of the service's target group; null = the service has no load balancer. */
-  targets: TargetState[] | null;
+  /**
+   * Targets of the service's target group; null = the service has no load balancer; undefined =
+   * not read yet (the watch reads them once ECS has settled the rollout: `ecsSettled`).
+   */
+  targets: TargetState[] | null | undefined;
   /** Names of patchwork alarms in ALARM (those of the deployed services). */
   alarms: string[];
   /**
@@ -58,6 +61,23 @@ export function deploymentOf(
   return service.deployments?.find((d) => d.taskDefinition === o.taskDefinition);
 }
 
+/**
+ * ECS's side of done: our deployment is the PRIMARY, its rollout COMPLETED (or ECS reports no
+ * rollout state), no other deployment left, running = desired. Only then are the targets worth
+ * reading: before, the verdict is "waiting" whatever they say.
+ */
+export function ecsSettled(service: ObservedRollout['service'], ours: string | OurDeployment): boolean {
+  const deployments = service.deployments ?? [];
+  const mine = deploymentOf(service, ours);
+  return (
+    !!mine &&
+    deployments.length === 1 &&
+    mine.status === 'PRIMARY' &&
+    (!mine.rolloutState || mine.rolloutState === 'COMPLETED') &&
+    (service.runningCount ?? 0) === (service.desiredCount ?? 0)
+  );
+}
+
 export function summarize(o: ObservedRollout): string {
   const deps = (o.service.deployments ?? [])
     .map(
@@ -65,7 +85,7 @@ export function summarize(o: ObservedRollout): string {
     )
     .join(', ');
   const t = o.targets;
-  const targets = t === null ? '' : `; targets ${t.filter((x) => x.state === 'healthy').length}/${t.length} healthy`;
+  const targets = !t ? '' : `; targets ${t.filter((x) => x.state === 'healthy').length}/${t.length} healthy`;
   return `running ${o.service.runningCount ?? 0}/${o.service.desiredCount ?? 0}; deployments: ${deps || 'none'}${targets}`;
 }
 
@@ -128,7 +148,8 @@ export function evaluateRollout(o: ObservedRollout, ours: string | OurDeployment
   const desired = o.service.desiredCount ?? 0;
   const running = o.service.runningCount ?? 0;
   if (running !== desired) waitingFor.push(`running ${running}/${desired} tasks`);
-  if (o.targets !== null) {
+  if (o.targets === undefined) waitingFor.push('target health (read once ECS completes the rollout)');
+  else if (o.targets !== null) {
     const healthy = o.targets.filter((t) => t.state === 'healthy').length;
     if (healthy !== o.targets.length || healthy < desired) {
       const bad = o.targets.filter((t) => t.state !== 'healthy').map((t) => `${t.id}:${t.port ?? ''} ${t.state}`);

@@ -1,21 +1,26 @@
 /**
  * The one combined rollout wait: polls every `pollSeconds` (DescribeServices for all services at
- * once, DescribeTargetHealth per target group, DescribeAlarms by patchwork's prefix), streams new
+ * once, DescribeAlarms by patchwork's prefix; DescribeTargetHealth per target group once ECS
+ * reports the rollout COMPLETED, then on every poll until the targets are healthy), streams new
  * service events and state changes, says what it is still waiting for when nothing changes for
  * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons) or timeout.
+ * The first poll is one interval after the start: the UpdateService answer is the state at the
+ * start, and ECS's reads lag behind its writes.
  */
-import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTasksCommand, ListTasksCommand, type Service } from '@aws-sdk/client-ecs';
-import {
-  DescribeTargetHealthCommand,
-  type ElasticLoadBalancingV2Client,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { sleeper, throwIfAborted } from '../abort.js';
 import type { AwsClients } from '../aws/clients.js';
 import { describeServices } from '../aws/ecs.js';
 import { notProvisioned } from '../errors.js';
 import type { Emitter } from '../events.js';
-import { deploymentOf, evaluateRollout, type OurDeployment, type TargetState, type Verdict } from './evaluate.js';
+import {
+  deploymentOf,
+  ecsSettled,
+  evaluateRollout,
+  type OurDeployment,
+  type TargetState,
+  type Verdict,
+} from './evaluate.js';
 
 export interface WatchedService {
   name: string;
@@ -63,7 +68,6 @@ export type WatchResult =
 
 export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
   const ecs = await o.aws.get('ecs');
-  const elb = await o.aws.get('elbv2');
   const sleep = o.sleep ?? sleeper(o.signal);
   const started = Date.now();
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
@@ -82,7 +86,11 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     ]),
   );
 
+  // The UpdateService answer was the state at the start: the first read is one interval later.
+  let first = !o.services.some((s) => !s.deployment);
   for (;;) {
+    if (first) await sleep(o.pollSeconds * 1000);
+    first = false;
     throwIfAborted(o.signal, 'while waiting for the rollout');
     const described = await describeServices(
       ecs,
@@ -92,7 +100,10 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     const byName = new Map((described.services ?? []).map((s) => [s.serviceName, s] as const));
     let alarms: string[] = [];
     if (o.alarmPrefix && !o.ecsOnly) {
-      const cw = await o.aws.get('cloudwatch');
+      const [cw, { DescribeAlarmsCommand }] = await Promise.all([
+        o.aws.get('cloudwatch'),
+        import('@aws-sdk/client-cloudwatch'),
+      ]);
       const out = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: o.alarmPrefix, StateValue: 'ALARM' }));
       // Filter again: some implementations ignore StateValue when a prefix is given.
       alarms = (out.MetricAlarms ?? [])
@@ -108,8 +119,10 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       const svc = byName.get(w.serviceName);
       if (!svc) throw notProvisioned(null, `service ${w.serviceName} not found in cluster ${o.cluster}`);
       streamEvents(svc, since, seenEvents, o.events, w.name);
-      const targets = o.ecsOnly ? null : await targetsOf(elb, svc);
       const ours = tracked.get(w.name)!;
+      const balanced = (svc.loadBalancers ?? []).some((l) => l.targetGroupArn);
+      // Target health only once ECS has settled the rollout (then on every poll until healthy).
+      const targets = o.ecsOnly || !balanced ? null : ecsSettled(svc, ours) ? await targetsOf(o.aws, svc) : undefined;
       const verdict: Verdict = evaluateRollout(
         { service: svc, targets, alarms, alarmBaseline: [...alarmBaseline] },
         ours,
@@ -158,9 +171,13 @@ function streamEvents(svc: Service, since: number, seen: Set<string>, events: Em
   }
 }
 
-async function targetsOf(elb: ElasticLoadBalancingV2Client, svc: Service): Promise<TargetState[] | null> {
+async function targetsOf(aws: AwsClients, svc: Service): Promise<TargetState[] | null> {
   const arns = (svc.loadBalancers ?? []).map((l) => l.targetGroupArn).filter((a): a is string => !!a);
   if (!arns.length) return null;
+  const [elb, { DescribeTargetHealthCommand }] = await Promise.all([
+    aws.get('elbv2'),
+    import('@aws-sdk/client-elastic-load-balancing-v2'),
+  ]);
   const all: TargetState[] = [];
   for (const arn of arns) {
     const out = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));

@@ -355,9 +355,22 @@ def _ecr(req: Request, action: str) -> list[Authz] | None:
     return [(action, req.arn("ecr", f"repository/{name}"), {})] if name else None
 
 
+# TransactWriteItems is authorised item by item as the write it makes (DynamoDB Developer Guide,
+# "Using IAM with DynamoDB transactions": PutItem, UpdateItem, DeleteItem, ConditionCheckItem).
+_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
 def _dynamodb(req: Request, action: str) -> list[Authz] | None:
     if req.op in ("TagResource", "UntagResource", "ListTagsOfResource"):
         return [(action, str(req.get("ResourceArn") or "*"), {})]
+    if req.op in ("TransactWriteItems", "TransactGetItems"):
+        out: list[Authz] = []
+        for item in req.get("TransactItems") or []:
+            for kind, body in (item or {}).items():
+                op = "GetItem" if kind == "Get" else _TRANSACT_ACTIONS.get(kind)
+                if op and isinstance(body, dict) and body.get("TableName"):
+                    out.append((f"dynamodb:{op}", req.arn("dynamodb", f"table/{body['TableName']}"), {}))
+        return out or None
     table = req.get("TableName")
     if not table:
         return None
