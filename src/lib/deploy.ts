@@ -68,6 +68,8 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
   let prepare: () => Promise<{ sha: string | null; changes: Change[] }>;
   // Known before the lock (nothing to build): recorded in the lock's own transaction.
   let ready: { sha: string | null; changes: Change[] } | null = null;
+  // Built under the lock: the sha is known before, so an interrupted build is still recorded.
+  let building: { sha: string | null } | undefined;
   if (opts.image) {
     source = 'image';
     const svc = single(target.services, opts.image);
@@ -135,6 +137,8 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
       ready = found;
     } else {
       prepare = async () => toChanges(await runBuild(prepared));
+      const tags = [...new Set(prepared.prepared.map((p) => p.tags.tag))];
+      building = { sha: tags.length === 1 ? tags[0]! : tags.join(',') };
     }
   }
   const announce = (p: { sha: string | null; changes: Change[] }) => {
@@ -147,6 +151,7 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
     kind: 'deploy',
     command,
     prepare: ready ? announce(ready) : async () => announce(await prepare()),
+    ...(building ? { building } : {}),
     wait: opts.wait ?? true,
     ...(opts.lockWaitSeconds !== undefined ? { lockWaitSeconds: opts.lockWaitSeconds } : {}),
     ...(opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : {}),

@@ -4,7 +4,8 @@
  * under provision.json, deploy under deploy.json (long enough for the lock heartbeat to renew),
  * status and releases under read-only.json all exit 0; a deploy under read-only.json is refused
  * with PW_ACCESS_DENIED (exit 1) naming the denied action and the policy file it needs; unlock under
- * deploy.json and destroy under provision.json exit 0.
+ * deploy.json, rollback under deploy.json and destroy under provision.json exit 0; deploy.json with
+ * ecs:UpdateService removed is refused naming exactly that action.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -127,6 +128,39 @@ describe('the policy files of examples/iam under IAM evaluation', () => {
       awsCli(['dynamodb', 'get-item', '--table-name', table, '--key', '{"pk":{"S":"lock"},"sk":{"S":"lock"}}']).Item,
     ).toBeUndefined();
   }, 200_000);
+
+  it('rollback with deploy.json goes back to the previous release, exit 0', async () => {
+    // A second release (a new commit: its image is built and pushed under deploy.json too).
+    writeFileSync(join(root, 'app', 'RELEASE.md'), 'second release\n');
+    git(root, 'add', '-A');
+    git(root, 'commit', '-q', '-m', 'second');
+    const second = await as(users.deploy, ['deploy'], 400_000);
+    expect(second.code, second.stderr).toBe(0);
+    await settleEcsReads();
+    const back = await as(users.deploy, ['rollback', '--yes'], 400_000);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.result.ok).toBe(true);
+    await settleEcsReads();
+  }, 900_000);
+
+  it('deploy.json with one action removed (ecs:UpdateService): PW_ACCESS_DENIED naming exactly it', async () => {
+    const doc = policy('deploy.json') as { Statement: { Action: string | string[] }[] };
+    const minus = {
+      ...doc,
+      Statement: doc.Statement.map((st) => ({
+        ...st,
+        Action: (Array.isArray(st.Action) ? st.Action : [st.Action]).filter((a) => a !== 'ecs:UpdateService'),
+      })).filter((st) => st.Action.length > 0),
+    };
+    const user = createIamUser('pw-deploy-minus', { inline: [minus] });
+    // HEAD's image is pushed, but the service runs the rolled-back one: the deploy must update it.
+    const run = await as(user, ['deploy'], 300_000);
+    expect(run.code, run.stderr).toBe(1);
+    const error = run.result.error as { code: string; action?: string };
+    expect(error.code).toBe('PW_ACCESS_DENIED');
+    expect(error.action).toBe('ecs:UpdateService');
+    await settleEcsReads();
+  }, 320_000);
 
   it('deploy with read-only.json: PW_ACCESS_DENIED naming the denied action and deploy.json, exit 1', async () => {
     const run = await as(users.readOnly, ['deploy'], 300_000);

@@ -64,6 +64,8 @@ export interface RolloutOptions {
   rollbackOf?: string;
   /** A promotion: the source environment (recorded as the release's `promotedFrom`). */
   promotedFrom?: string;
+  /** With a prepare function that builds: the sha being built, recorded `interrupted` if the build is cancelled. */
+  building?: { sha: string | null };
 }
 
 export interface Prepared {
@@ -140,8 +142,22 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       let changes: Change[];
       if (ready && release) ({ sha, changes } = ready);
       else {
-        ({ sha, changes } = await (opts.prepare as () => Promise<Prepared>)());
-        throwIfAborted(signal, 'before the release was recorded: nothing changed');
+        try {
+          ({ sha, changes } = await (opts.prepare as () => Promise<Prepared>)());
+          throwIfAborted(signal, 'before the release was recorded: nothing changed');
+        } catch (err) {
+          // Cancelled while building (Ctrl-C): nothing changed in AWS, but history says the run
+          // happened and stopped, so `releases` shows it `interrupted` (never `in-progress`).
+          if (signal?.aborted && opts.building) {
+            const stopped = recordOf({ sha: opts.building.sha, changes: [] });
+            stopped.outcome = 'interrupted';
+            stopped.reason = 'interrupted before anything was deployed (while building)';
+            stopped.finishedAt = new Date().toISOString();
+            stopped.durationMs = Date.parse(stopped.finishedAt) - Date.parse(stopped.startedAt);
+            await putRelease(ddbAfter, table, stopped).catch(() => {});
+          }
+          throw err;
+        }
         lock.assertHeld?.('before the release was recorded: nothing changed');
         release = recordOf({ sha, changes });
         await putRelease(ddb, table, release);
