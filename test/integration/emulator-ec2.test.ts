@@ -5,6 +5,7 @@
  * answers InvalidGroup.NotFound for sgVisibilitySeconds. Each rule is switchable.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu-ec2';
@@ -82,22 +83,9 @@ describe('DeleteSecurityGroup: DependencyViolation while the group is in use (AW
     const { vpc: v, subnet } = vpc();
     const sg = group('ec2-svc', v);
     awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
-    const td = awsCli([
-      'ecs',
-      'register-task-definition',
-      '--family',
-      'ec2-web',
-      '--network-mode',
-      'awsvpc',
-      '--requires-compatibilities',
-      'FARGATE',
-      '--cpu',
-      '256',
-      '--memory',
-      '512',
-      '--container-definitions',
-      JSON.stringify([{ name: 'web', image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:v1', essential: true }]),
-    ]).taskDefinition.taskDefinitionArn;
+    const td = registerFargateTaskDefinition('ec2-web', [
+      { name: 'web', image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:v1', essential: true },
+    ]);
     awsCli([
       'ecs',
       'create-service',

@@ -6,6 +6,7 @@
  * harness's own test credentials are never evaluated.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { fargateTaskDefinitionArgs } from '../helpers/emulator.js';
 import { createIamUser, type IamUser } from '../helpers/iam-users.js';
 import { awsCli, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
@@ -32,31 +33,21 @@ const clusterArn = (name: string) => `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/$
 const roleArn = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 
 function registerArgs(family: string, roles: { execution?: string; task?: string }, secrets?: unknown[]): string[] {
-  return [
-    'ecs',
-    'register-task-definition',
-    '--family',
+  return fargateTaskDefinitionArgs(
     family,
-    '--network-mode',
-    'awsvpc',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    ...(roles.execution ? ['--execution-role-arn', roles.execution] : []),
-    ...(roles.task ? ['--task-role-arn', roles.task] : []),
-    '--container-definitions',
-    JSON.stringify([
+    [
       {
         name: 'web',
         image: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/web:1`,
         essential: true,
         ...(secrets ? { secrets } : {}),
       },
-    ]),
-  ];
+    ],
+    [
+      ...(roles.execution ? ['--execution-role-arn', roles.execution] : []),
+      ...(roles.task ? ['--task-role-arn', roles.task] : []),
+    ],
+  );
 }
 
 const TRUST = JSON.stringify({

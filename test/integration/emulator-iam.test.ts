@@ -5,6 +5,7 @@
  * RegisterScalableTarget race after CreateService, and roles IAM has not propagated yet.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu-iam';
@@ -23,23 +24,11 @@ function network() {
 }
 
 function taskDefinition(family: string, executionRoleArn?: string): string {
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
+  return registerFargateTaskDefinition(
     family,
-    '--network-mode',
-    'awsvpc',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    ...(executionRoleArn ? ['--execution-role-arn', executionRoleArn] : []),
-    '--container-definitions',
-    JSON.stringify([{ name: 'web', image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1', essential: true }]),
-  ]).taskDefinition.taskDefinitionArn;
+    [{ name: 'web', image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1', essential: true }],
+    executionRoleArn ? ['--execution-role-arn', executionRoleArn] : [],
+  );
 }
 
 const createService = (name: string, td: string, net: string, desired = 0) => [

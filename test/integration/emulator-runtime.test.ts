@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { defaultNetwork, registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'rt';
@@ -62,40 +63,12 @@ const WEB = [
   'exec busybox httpd -f -p 127.0.0.1:$PORT -h /www',
 ].join(' ');
 
-function network(): { subnet: string; sg: string; vpc: string } {
-  const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-  const sg = awsCli([
-    'ec2',
-    'describe-security-groups',
-    '--filters',
-    `Name=vpc-id,Values=${subnet.VpcId}`,
-    'Name=group-name,Values=default',
-  ]).SecurityGroups[0].GroupId;
-  return { subnet: subnet.SubnetId, sg, vpc: subnet.VpcId };
-}
-
 function register(family: string, containers: Json[], extra: string[] = []): string {
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
-    family,
-    '--network-mode',
-    'awsvpc',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    '--container-definitions',
-    JSON.stringify(containers),
-    ...extra,
-  ]).taskDefinition.taskDefinitionArn;
+  return registerFargateTaskDefinition(family, containers, extra);
 }
 
 function runService(name: string, td: string): void {
-  const net = network();
+  const net = defaultNetwork();
   const tg = awsCli([
     'elbv2',
     'create-target-group',
@@ -243,7 +216,7 @@ describe.skipIf(!DOCKER_OK || !HAVE_BUSYBOX)('the Fargate task runtime (real con
     const td = register('rt-port', [
       web({ image, user: '65532', portMappings: [{ containerPort: 80, protocol: 'tcp' }] }),
     ]);
-    const net = network();
+    const net = defaultNetwork();
     awsCli([
       'ecs',
       'create-service',

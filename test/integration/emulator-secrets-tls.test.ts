@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu-sec';
@@ -42,44 +43,13 @@ func main() {
 }
 `;
 
-interface Net {
-  subnet: string;
-  sg: string;
-  vpc: string;
-}
-
-function network(): Net {
-  const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-  const sg = awsCli([
-    'ec2',
-    'describe-security-groups',
-    '--filters',
-    `Name=vpc-id,Values=${subnet.VpcId}`,
-    'Name=group-name,Values=default',
-  ]).SecurityGroups[0].GroupId;
-  return { subnet: subnet.SubnetId, sg, vpc: subnet.VpcId };
-}
-
 function taskDefinition(family: string, image: string, secrets: { name: string; valueFrom: string }[]): string {
   const container = { name: 'web', image, essential: true, portMappings: [{ containerPort: 8080 }], secrets };
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
+  return registerFargateTaskDefinition(
     family,
-    '--network-mode',
-    'awsvpc',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    '--execution-role-arn',
-    'arn:aws:iam::123456789012:role/emu-sec-execution',
-    '--container-definitions',
-    JSON.stringify([container]),
-  ]).taskDefinition.taskDefinitionArn;
+    [container],
+    ['--execution-role-arn', 'arn:aws:iam::123456789012:role/emu-sec-execution'],
+  );
 }
 
 function createService(net: Net, name: string, td: string): void {
@@ -107,7 +77,7 @@ beforeEach(async () => {
   // Not a new account (first use has its own tests); reads are current (the lag has its own tests).
   await resetWorld({ rolloutSeconds: 2, consistencyLagSeconds: 0, requireServiceLinkedRoles: false });
   awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
-  net = network();
+  net = defaultNetwork();
 });
 
 describe('task secrets, resolved as ECS does', () => {

@@ -9,28 +9,11 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, freePort, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu';
 const FAKE_REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/emu-web';
-
-interface Net {
-  vpc: string;
-  subnet: string;
-  sg: string;
-}
-
-function network(): Net {
-  const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-  const sg = awsCli([
-    'ec2',
-    'describe-security-groups',
-    '--filters',
-    `Name=vpc-id,Values=${subnet.VpcId}`,
-    'Name=group-name,Values=default',
-  ]).SecurityGroups[0].GroupId;
-  return { vpc: subnet.VpcId, subnet: subnet.SubnetId, sg };
-}
 
 function targetGroup(net: Net, name: string, healthPath = '/healthz'): string {
   return awsCli([
@@ -59,22 +42,7 @@ function taskDefinition(family: string, image: string, env: Record<string, strin
     portMappings: [{ containerPort: 8080, protocol: 'tcp' }],
     environment: Object.entries(env).map(([name, value]) => ({ name, value })),
   };
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
-    family,
-    '--network-mode',
-    'awsvpc',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    '--container-definitions',
-    JSON.stringify([container]),
-  ]).taskDefinition.taskDefinitionArn;
+  return registerFargateTaskDefinition(family, [container]);
 }
 
 function createService(
@@ -153,7 +121,7 @@ beforeEach(async () => {
     requireServiceLinkedRoles: false,
   });
   awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
-  net = network();
+  net = defaultNetwork();
 });
 
 describe('local world', () => {
