@@ -162,8 +162,6 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         release = recordOf({ sha, changes });
         await putRelease(ddb, table, release);
       }
-      // ECR: tag each released digest release-<digest> so no lifecycle rule expires it.
-      await protectReleasedImages(session, changes);
       const rec = release;
       const started = Date.parse(rec.startedAt);
       let retention: RetentionPlan | null = null;
@@ -198,6 +196,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         deployment?: WatchedService['deployment'];
       }[] = [];
       try {
+        // ECR: tag each released digest release-<digest> so no lifecycle rule expires it.
+        await protectReleasedImages(session, changes);
         // A deploy right after provision may read its services as MISSING for a moment.
         const described = await describeServices(
           ecs,
