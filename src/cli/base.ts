@@ -99,6 +99,7 @@ export abstract class PatchworkCommand extends Command {
       },
       counter: this.counter,
       signal: this.abort.signal,
+      processAlive,
     };
   }
 
@@ -268,4 +269,14 @@ function usageLine(s: string): string {
 
 function firstLine(s: string): string {
   return s.split('\n').find((l) => l.trim() !== '') ?? s;
+}
+
+/** Whether a process of this host runs (signal 0 only asks; EPERM: it runs, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

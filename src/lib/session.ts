@@ -41,6 +41,11 @@ export interface CommonOptions {
    * a release in progress is recorded `interrupted`, and the verb rejects with PW_INTERRUPTED.
    */
   signal?: AbortSignal;
+  /**
+   * Whether a process of this host still runs (the CLI passes one; the library never looks at
+   * processes): a deploy lock held by an exited process of this host is taken over at once.
+   */
+  processAlive?: (pid: number) => boolean;
 }
 
 export interface Session {
@@ -52,6 +57,8 @@ export interface Session {
   environment: PatchworkEnv;
   /** The verb's cancellation (CommonOptions.signal); the clients in `aws` honour it too. */
   signal: AbortSignal | undefined;
+  /** CommonOptions.processAlive. */
+  processAlive: ((pid: number) => boolean) | undefined;
 }
 
 export function loadConfig(config: CommonOptions['config'], cwd = process.cwd(), fromEnv?: string): LoadedConfig {
@@ -101,5 +108,13 @@ export async function openSession(opts: CommonOptions): Promise<Session> {
     opts.counter,
     opts.signal,
   );
-  return { config, target, aws, events: new Emitter(opts.onEvent), environment, signal: opts.signal };
+  return {
+    config,
+    target,
+    aws,
+    events: new Emitter(opts.onEvent),
+    environment,
+    signal: opts.signal,
+    processAlive: opts.processAlive,
+  };
 }

@@ -303,6 +303,27 @@ export function deployLock(table: string): Record<string, { S?: string; N?: stri
   return awsCli(['dynamodb', 'get-item', '--table-name', table, '--key', LOCK_KEY, '--consistent-read']).Item;
 }
 
+/**
+ * The deploy lock as if a run on another machine held it (its `host` changed): a run here cannot
+ * tell whether that process still runs, so only the lock's expiry (or unlock) frees it.
+ */
+export function lockFromAnotherHost(table: string): void {
+  awsCli([
+    'dynamodb',
+    'update-item',
+    '--table-name',
+    table,
+    '--key',
+    LOCK_KEY,
+    '--update-expression',
+    'SET #h = :h',
+    '--expression-attribute-names',
+    '{"#h":"host"}',
+    '--expression-attribute-values',
+    '{":h":{"S":"another-host"}}',
+  ]);
+}
+
 /** Sets the lock's expiry `msAgo` into the past with the AWS CLI: what waiting out its TTL would do. */
 export function expireDeployLock(table: string, msAgo: number): void {
   awsCli([

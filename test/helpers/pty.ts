@@ -33,6 +33,8 @@ export function runInPty(
     prompt?: RegExp;
     answer?: string;
     interruptOn?: RegExp;
+    /** A second Ctrl-C this long after the first (a user who does not wait for the clean-up). */
+    interruptAgainMs?: number;
   } = {},
 ): Promise<PtyRun> {
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), TERM: 'xterm-256color' };
@@ -54,6 +56,11 @@ export function runInPty(
       if (opts.interruptOn && !interrupted && opts.interruptOn.test(stripAnsi(output))) {
         interrupted = true;
         child.stdin.write('\x03');
+        if (opts.interruptAgainMs !== undefined) {
+          setTimeout(() => {
+            if (!child.stdin.destroyed) child.stdin.write('\x03');
+          }, opts.interruptAgainMs);
+        }
       }
       if (opts.prompt && !answered && opts.prompt.test(stripAnsi(output))) {
         answered = true;

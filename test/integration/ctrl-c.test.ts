@@ -123,4 +123,27 @@ describe('Ctrl-C during deploys in a terminal', () => {
     expect(last.code, last.stderr).toBe(0);
     expect((await history()).releases[0]?.outcome).toBe('succeeded');
   }, 1_800_000);
+
+  it('a second Ctrl-C exits at once; the next deploy on this host sees that run is gone and takes its lock over', async () => {
+    // The first ^C starts the clean-up (the lock's release); the second, 50 ms later, ends the
+    // process before it: the lock stays behind, held by a process that has exited.
+    const run = await runInPty(['deploy', '--sha', shas[1]!, '-e', 'it', '--yes'], {
+      cwd: root,
+      env,
+      cols: 120,
+      rows: 40,
+      timeoutMs: 180_000,
+      interruptOn: /✓ update service/,
+      interruptAgainMs: 50,
+    });
+    expect([130, 143], run.plain.slice(-1500)).toContain(run.code);
+    const next = await cli(['deploy', '--sha', shas[0]!, '--yes', '--json']);
+    expect(next.code, next.stderr).toBe(0);
+    const warned = next.events.filter((e) => e.type === 'warning').map((e) => String(e.message));
+    const lockWasLeft = (await history()).releases.some((r) => r.outcome === 'interrupted' && r.sha === shas[1]);
+    expect(lockWasLeft).toBe(true);
+    // Either the clean-up won the race (no lock left), or the next run took the dead run's lock over.
+    for (const w of warned.filter((m) => m.includes('took over'))) expect(w).toMatch(/has exited/);
+    expect((await history()).releases.filter((r) => r.outcome === 'in-progress')).toEqual([]);
+  }, 600_000);
 });

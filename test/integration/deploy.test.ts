@@ -19,6 +19,7 @@ import {
   emu,
   expireDeployLock,
   localWorld,
+  lockFromAnotherHost,
 } from '../helpers/localworld.js';
 import { copyWebapp, webappConfig } from '../helpers/webapp.js';
 
@@ -216,12 +217,26 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     ).toEqual([0, 0, 0]);
   }, 300_000);
 
-  it('kill -9 during a deploy leaves the lock: next deploy exits 5; once expired it is taken over with a warning; unlock breaks it', async () => {
-    const child = await deployHoldingLock();
+  it('kill -9 during a deploy leaves the lock: a run here takes it over at once (its process is gone); from another host it holds (exit 5) until it expires; unlock breaks it', async () => {
+    let child = await deployHoldingLock();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     await restoreRollout();
+    // The lock names the dead process and this host: the next run here sees it has exited.
+    expect(lockItem()?.host?.S).toBeTruthy();
+    const here = await cli(['deploy']);
+    expect(here.code, here.stderr).toBe(0);
+    expect(here.stdout).toMatch(
+      /"code":"PW_LOCK_TAKEN_OVER","message":"took over the deploy lock of [^"]*: its process \d+ on this host has exited"/,
+    );
+    expect(lockItem()).toBeUndefined();
 
+    child = await deployHoldingLock();
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    await restoreRollout();
+    // Seen from another machine, which cannot tell that process has exited.
+    lockFromAnotherHost(table);
     const blocked = await cli(['deploy']);
     expect(blocked.code).toBe(5);
     // Time passes: the lock expires (TTL ≥ 60 s; set its expiry into the past rather than sleep).

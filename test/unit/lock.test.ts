@@ -44,7 +44,7 @@ beforeEach(() => {
 afterAll(() => restoreAwsMocks());
 
 /** The refusal of a lock transaction whose first item (the lock) failed its condition. */
-function held(item: typeof other | null = other, more = 0) {
+function held(item: (typeof other & { pid?: number; host?: string }) | null = other, more = 0) {
   return new TransactionCanceledException({
     message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed]',
     $metadata: {},
@@ -130,6 +130,49 @@ describe('deploy lock', () => {
     const w = events.find((e) => e.type === 'warning');
     expect(w).toMatchObject({ code: 'PW_LOCK_TAKEN_OVER' });
     expect(w && 'message' in w && w.message).toMatch(/ci@runner.*expired 1m05s ago/);
+  });
+  it('a lock held by an exited process of this host is taken over at once (conditional on its token), not after its expiry', async () => {
+    const gone = { ...other, pid: 4242, host: 'laptop' };
+    m.on(TX).rejectsOnce(held(gone)).resolves({});
+    m.on(QueryCommand).resolves({ Items: [] });
+    const asked: number[] = [];
+    const owner = {
+      pid: 99,
+      host: 'laptop',
+      isAlive: (pid: number) => {
+        asked.push(pid);
+        return false;
+      },
+    };
+    const lock = await acquireLock(ddb, { ...base(), owner });
+    expect(asked).toEqual([4242]);
+    expect(lock.record).toMatchObject({ holder: 'me', pid: 99, host: 'laptop' });
+    const second = txs()[1]![0]!.Put!;
+    expect(second.ConditionExpression).toBe('#t = :old');
+    expect(second.Item?.pid).toEqual({ N: '99' });
+    const w = events.find((e) => e.type === 'warning');
+    expect(w && 'message' in w && w.message).toMatch(/ci@runner.*process 4242 on this host has exited/);
+  });
+  it('a live local holder, a holder of another host, or no liveness check: the lock stays held (exit 5)', async () => {
+    for (const [lock, owner] of [
+      [
+        { ...other, pid: 4242, host: 'laptop' },
+        { pid: 99, host: 'laptop', isAlive: () => true },
+      ],
+      [
+        { ...other, pid: 4242, host: 'ci-runner' },
+        { pid: 99, host: 'laptop', isAlive: () => false },
+      ],
+      [
+        { ...other, pid: 4242, host: 'laptop' },
+        { pid: 99, host: 'laptop' },
+      ],
+    ] as const) {
+      m.reset();
+      m.on(TX).rejects(held(lock));
+      const e = await acquireLock(ddb, { ...base(), owner }).catch((x: PatchworkError) => x);
+      expect(isPatchworkError(e) && e.code).toBe('PW_LOCK_HELD');
+    }
   });
   it('two runs taking over the same expired lock: the loser looks again and finds it held', async () => {
     const dead = { ...other, expiresAt: NOW - 65_000 };

@@ -38,6 +38,9 @@ export interface LockRecord {
   /** Epoch milliseconds. */
   startedAt: number;
   expiresAt: number;
+  /** The holding process and its host, when the holder gave them (a stale local holder can be seen). */
+  pid?: number;
+  host?: string;
 }
 
 export interface LockOptions {
@@ -66,6 +69,13 @@ export interface LockOptions {
    * of that attempt (the release record in progress, dated with the lock's start).
    */
   with?: (lock: LockRecord) => Record<string, AttributeValue>[];
+  /**
+   * This process (`pid` on `host`, recorded in the lock) and a way to tell whether a process of
+   * this host still runs: a lock held by a process of this host that has exited (a run ended at
+   * once by a second Ctrl-C, a kill -9) is stale and taken over at once instead of waiting for its
+   * expiry. The library does not look at processes itself: the caller (the CLI) passes `isAlive`.
+   */
+  owner?: { pid: number; host: string; isAlive?: (pid: number) => boolean };
 }
 
 /** Writes that go with the lock's release, in the same transaction. */
@@ -110,6 +120,8 @@ export function toItem(r: LockRecord): Record<string, AttributeValue> {
     token: { S: r.token },
     startedAt: { N: String(r.startedAt) },
     expiresAt: { N: String(r.expiresAt) },
+    ...(r.pid !== undefined ? { pid: { N: String(r.pid) } } : {}),
+    ...(r.host !== undefined ? { host: { S: r.host } } : {}),
   };
 }
 
@@ -121,7 +133,15 @@ export function fromItem(item: Record<string, AttributeValue> | undefined): Lock
     token: item.token.S,
     startedAt: Number(item.startedAt?.N ?? 0),
     expiresAt: Number(item.expiresAt?.N ?? 0),
+    ...(item.pid?.N ? { pid: Number(item.pid.N) } : {}),
+    ...(item.host?.S ? { host: item.host.S } : {}),
   };
+}
+
+/** Held by a process of this host that has exited: nobody will renew or release it. */
+function exitedLocalHolder(lock: LockRecord, owner: LockOptions['owner']): boolean {
+  if (!owner?.isAlive || lock.pid === undefined || lock.host !== owner.host || lock.pid === owner.pid) return false;
+  return !owner.isAlive(lock.pid);
 }
 
 /** "3m12s" */
@@ -221,6 +241,7 @@ export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promi
       token,
       startedAt: start,
       expiresAt: start + opts.ttlSeconds * 1000,
+      ...(opts.owner ? { pid: opts.owner.pid, host: opts.owner.host } : {}),
     };
     let current: LockRecord | null;
     try {
@@ -240,8 +261,9 @@ export async function acquireLock(ddb: DynamoDBClient, opts: LockOptions): Promi
     // the SDK's retry failed the condition against it. We hold the lock.
     if (current?.token === token) return held(current);
     if (!current) continue; // released in between
-    if (current.expiresAt < now()) {
-      const took = await takeOver(ddb, opts, current, token, start);
+    const exited = exitedLocalHolder(current, opts.owner);
+    if (current.expiresAt < now() || exited) {
+      const took = await takeOver(ddb, opts, current, token, start, exited);
       if (took) return held(took);
       continue; // someone else took it over, or its holder renewed it: look again
     }
@@ -282,6 +304,8 @@ async function takeOver(
   dead: LockRecord,
   token: string,
   at: number,
+  /** Not expired, but its process (of this host) has exited: conditional on its token alone. */
+  exited = false,
 ): Promise<LockRecord | null> {
   const record: LockRecord = {
     holder: opts.holder,
@@ -289,17 +313,20 @@ async function takeOver(
     token,
     startedAt: at,
     expiresAt: at + opts.ttlSeconds * 1000,
+    ...(opts.owner ? { pid: opts.owner.pid, host: opts.owner.host } : {}),
   };
   try {
     await ddb.send(
       lockTransaction(
         opts.table,
         record,
-        {
-          expression: '#t = :old AND expiresAt < :now',
-          names: { '#t': 'token' },
-          values: { ':old': { S: dead.token }, ':now': { N: String(at) } },
-        },
+        exited
+          ? { expression: '#t = :old', names: { '#t': 'token' }, values: { ':old': { S: dead.token } } }
+          : {
+              expression: '#t = :old AND expiresAt < :now',
+              names: { '#t': 'token' },
+              values: { ':old': { S: dead.token }, ':now': { N: String(at) } },
+            },
         opts.with?.(record) ?? [],
       ),
     );
@@ -310,7 +337,9 @@ async function takeOver(
   }
   opts.events?.warn(
     'PW_LOCK_TAKEN_OVER',
-    `took over an expired deploy lock of ${dead.holder} (${dead.command}, expired ${age(at - dead.expiresAt)} ago)`,
+    exited
+      ? `took over the deploy lock of ${dead.holder} (${dead.command}): its process ${dead.pid} on this host has exited`
+      : `took over an expired deploy lock of ${dead.holder} (${dead.command}, expired ${age(at - dead.expiresAt)} ago)`,
     'lock',
   );
   await recordInterrupted(ddb, opts.table, dead, at, `lock taken over by ${opts.holder}`, opts.events);

@@ -4,7 +4,7 @@
  * services, wait, record the outcome, prune history, and turn the outcome into the exit code of
  * the contract (3 rolled back, 4 timeout).
  */
-
+import { hostname } from 'node:os';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeTaskDefinitionCommand,
@@ -128,6 +128,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       waitSeconds: opts.lockWaitSeconds ?? 0,
       events,
       ...(signal ? { signal, releaseWith: ddbAfter } : {}),
+      owner: {
+        pid: process.pid,
+        host: hostname(),
+        ...(session.processAlive ? { isAlive: session.processAlive } : {}),
+      },
       ...(release
         ? {
             with: (lock) => {
