@@ -48,6 +48,8 @@ export function runInPty(
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // A key typed after the CLI ended (`script` closed its side) is an EPIPE, not a test error.
+    child.stdin.on('error', () => {});
     let output = '';
     let answered = false;
     let interrupted = false;
@@ -58,7 +60,7 @@ export function runInPty(
         child.stdin.write('\x03');
         if (opts.interruptAgainMs !== undefined) {
           setTimeout(() => {
-            if (!child.stdin.destroyed) child.stdin.write('\x03');
+            if (!child.stdin.destroyed && child.exitCode === null) child.stdin.write('\x03');
           }, opts.interruptAgainMs);
         }
       }

@@ -66,6 +66,7 @@ interface ImageInspect {
     User: string;
     ExposedPorts?: Record<string, object>;
     Entrypoint: string[] | null;
+    Cmd: string[] | null;
     Healthcheck?: { Test: string[] };
   };
 }
@@ -117,7 +118,9 @@ describe('webapp image', () => {
     expect(info!.Size).toBeLessThanOrEqual(MAX_IMAGE_BYTES);
     expect(info!.Config.User).toBe('65532:65532');
     expect(Object.keys(info!.Config.ExposedPorts ?? {})).toEqual(['8080/tcp']);
-    expect(info!.Config.Entrypoint).toEqual(['/webapp']);
+    // CMD, not ENTRYPOINT: a one-off task's command override (`patchwork run -- /webapp -version`) replaces it whole.
+    expect(info!.Config.Entrypoint).toBeNull();
+    expect(info!.Config.Cmd).toEqual(['/webapp']);
     expect(info!.Config.Healthcheck?.Test).toEqual(['CMD', '/webapp', '-healthcheck']);
   });
 
