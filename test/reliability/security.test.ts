@@ -19,6 +19,8 @@ const APP = 'sec';
 const ENV = 'it';
 const NAME = `${APP}-${ENV}`;
 const SVC = `${NAME}-web`;
+/** The image repository: shared by the app's environments (`<app>-<service>`). */
+const REPO = `${APP}-web`;
 const PORT = 8080;
 const ACCOUNT = '123456789012';
 let dir = '';
@@ -96,9 +98,12 @@ describe('IAM: the execution role', () => {
       }
       for (const r of resources) expect(r, `${action} on *`).not.toBe('*');
     }
-    const repoArn = `arn:aws:ecr:${region}:${ACCOUNT}:repository/${SVC}`;
+    const repoArn = `arn:aws:ecr:${region}:${ACCOUNT}:repository/${REPO}`;
+    // The app's shared repository, and the environment's own of the layout before (README "promote":
+    // running tasks and rollbacks to releases from before the switch still pull from it).
+    const legacyArn = `arn:aws:ecr:${region}:${ACCOUNT}:repository/${SVC}`;
     for (const a of ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability']) {
-      expect(byAction.get(a), a).toEqual([repoArn]);
+      expect([...(byAction.get(a) ?? [])].sort(), a).toEqual([repoArn, legacyArn].sort());
     }
     const logArn = `arn:aws:logs:${region}:${ACCOUNT}:log-group:${SVC}:*`;
     for (const a of ['logs:CreateLogStream', 'logs:PutLogEvents']) expect(byAction.get(a), a).toEqual([logArn]);
@@ -164,7 +169,7 @@ describe('network', () => {
 
 describe('images and containers', () => {
   it('the ECR repository has immutable tags and scans on push', () => {
-    const repo = awsCli(['ecr', 'describe-repositories', '--repository-names', SVC]).repositories[0];
+    const repo = awsCli(['ecr', 'describe-repositories', '--repository-names', REPO]).repositories[0];
     expect(repo.imageTagMutability).toBe('IMMUTABLE');
     expect(repo.imageScanningConfiguration?.scanOnPush).toBe(true);
   });
