@@ -53,6 +53,37 @@ export const mutatingFlags = {
   yes: Flags.boolean({ char: 'y', description: 'accepted for scripts; this verb never asks for confirmation' }),
 };
 
+/** The flags of every verb that rolls out (deploy, promote, rollback): how it waits and for how long. */
+export const rolloutFlags = {
+  'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
+  timeout: durationFlag({
+    description: 'how long to wait for the rollout (90s, 10m, 1h) [default: deploy.timeoutSeconds]',
+    min: 1,
+  }),
+  'lock-wait': durationFlag({
+    description: 'wait this long for a held deploy lock (90s, 10m, 1h) instead of exiting 5',
+  }),
+};
+
+export const rollbackOnTimeoutFlag = {
+  'rollback-on-timeout': Flags.boolean({ description: 'on timeout, put the previous task definition back' }),
+};
+
+/** The library's rollout options from those flags (absent flags leave the config's defaults). */
+export function rolloutOptions(flags: {
+  'no-wait'?: boolean;
+  timeout?: number | undefined;
+  'lock-wait'?: number | undefined;
+  'rollback-on-timeout'?: boolean;
+}): { wait: boolean; timeoutSeconds?: number; lockWaitSeconds?: number; rollbackOnTimeout?: true } {
+  return {
+    wait: !flags['no-wait'],
+    ...(flags.timeout !== undefined ? { timeoutSeconds: flags.timeout } : {}),
+    ...(flags['lock-wait'] !== undefined ? { lockWaitSeconds: flags['lock-wait'] } : {}),
+    ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true as const } : {}),
+  };
+}
+
 /** `--yes`, described as what it does for this verb (README: "Confirmation"). */
 export const yesFlag = (description: string) => Flags.boolean({ char: 'y', description });
 

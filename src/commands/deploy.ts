@@ -1,5 +1,12 @@
 import { Flags } from '@oclif/core';
-import { durationFlag, mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
+import {
+  mutatingFlags,
+  type Outcome,
+  PatchworkCommand,
+  rollbackOnTimeoutFlag,
+  rolloutFlags,
+  rolloutOptions,
+} from '../cli/base.js';
 
 export default class Deploy extends PatchworkCommand {
   static override summary = 'Build, register a digest-pinned task definition and roll it out under the deploy lock';
@@ -28,15 +35,8 @@ export default class Deploy extends PatchworkCommand {
       default: true,
       allowNo: true,
     }),
-    'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
-    timeout: durationFlag({
-      description: 'how long to wait for the rollout (90s, 10m, 1h) [default: deploy.timeoutSeconds]',
-      min: 1,
-    }),
-    'lock-wait': durationFlag({
-      description: 'wait this long for a held deploy lock (90s, 10m, 1h) instead of exiting 5',
-    }),
-    'rollback-on-timeout': Flags.boolean({ description: 'on timeout, put the previous task definition back' }),
+    ...rolloutFlags,
+    ...rollbackOnTimeoutFlag,
     'allow-dirty': Flags.boolean({ description: 'deploy uncommitted changes, tagged <sha>-dirty-<hash>' }),
     fast: Flags.boolean({
       description:
@@ -68,10 +68,7 @@ export default class Deploy extends PatchworkCommand {
     const { deploy } = await import('../lib/deploy.js');
     const result = await deploy({
       ...common,
-      wait: !flags['no-wait'],
-      ...(flags.timeout !== undefined ? { timeoutSeconds: flags.timeout } : {}),
-      ...(flags['lock-wait'] !== undefined ? { lockWaitSeconds: flags['lock-wait'] } : {}),
-      ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true } : {}),
+      ...rolloutOptions(flags),
       ...(flags['allow-dirty'] ? { allowDirty: true } : {}),
       ...(flags.fast ? { fast: true } : {}),
       ...(flags.build ? {} : { build: false }),

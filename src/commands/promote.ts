@@ -1,5 +1,12 @@
 import { Flags } from '@oclif/core';
-import { durationFlag, mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
+import {
+  mutatingFlags,
+  type Outcome,
+  PatchworkCommand,
+  rollbackOnTimeoutFlag,
+  rolloutFlags,
+  rolloutOptions,
+} from '../cli/base.js';
 
 export default class Promote extends PatchworkCommand {
   static override summary = "Deploy exactly the image digests another environment's successful release runs";
@@ -17,15 +24,8 @@ export default class Promote extends PatchworkCommand {
     sha: Flags.string({
       description: "git sha (full or a unique prefix) of the source's release [default: its newest successful one]",
     }),
-    'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
-    timeout: durationFlag({
-      description: 'how long to wait for the rollout (90s, 10m, 1h) [default: deploy.timeoutSeconds]',
-      min: 1,
-    }),
-    'lock-wait': durationFlag({
-      description: 'wait this long for a held deploy lock (90s, 10m, 1h) instead of exiting 5',
-    }),
-    'rollback-on-timeout': Flags.boolean({ description: 'on timeout, put the previous task definition back' }),
+    ...rolloutFlags,
+    ...rollbackOnTimeoutFlag,
   };
 
   async execute(): Promise<Outcome> {
@@ -55,10 +55,7 @@ export default class Promote extends PatchworkCommand {
     const { promote } = await import('../lib/promote.js');
     const result = await promote({
       ...common,
-      wait: !flags['no-wait'],
-      ...(flags.timeout !== undefined ? { timeoutSeconds: flags.timeout } : {}),
-      ...(flags['lock-wait'] !== undefined ? { lockWaitSeconds: flags['lock-wait'] } : {}),
-      ...(flags['rollback-on-timeout'] ? { rollbackOnTimeout: true } : {}),
+      ...rolloutOptions(flags),
     });
     const { describeDeploy } = await import('../cli/format/deploy.js');
     const phases = { ...this.phases.seconds(), ...(result.watch ? { rollout: result.watch.seconds } : {}) };

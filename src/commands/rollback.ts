@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { durationFlag, mutatingFlags, type Outcome, PatchworkCommand } from '../cli/base.js';
+import { mutatingFlags, type Outcome, PatchworkCommand, rolloutFlags, rolloutOptions } from '../cli/base.js';
 
 export default class Rollback extends PatchworkCommand {
   static override summary = 'Roll back to the previous release, or to a given git sha';
@@ -12,14 +12,7 @@ export default class Rollback extends PatchworkCommand {
   static override flags = {
     ...mutatingFlags,
     to: Flags.string({ description: 'git sha (full or a unique prefix) of the release to go back to' }),
-    'no-wait': Flags.boolean({ description: 'return after UpdateService' }),
-    timeout: durationFlag({
-      description: 'how long to wait for the rollout (90s, 10m, 1h) [default: deploy.timeoutSeconds]',
-      min: 1,
-    }),
-    'lock-wait': durationFlag({
-      description: 'wait this long for a held deploy lock (90s, 10m, 1h) instead of exiting 5',
-    }),
+    ...rolloutFlags,
   };
 
   async execute(): Promise<Outcome> {
@@ -41,9 +34,7 @@ export default class Rollback extends PatchworkCommand {
     const result = await rollback({
       ...this.common(flags),
       ...(flags.to ? { to: flags.to } : {}),
-      wait: !flags['no-wait'],
-      ...(flags.timeout !== undefined ? { timeoutSeconds: flags.timeout } : {}),
-      ...(flags['lock-wait'] !== undefined ? { lockWaitSeconds: flags['lock-wait'] } : {}),
+      ...rolloutOptions(flags),
     });
     const lines = result.services.map((s) => `${s.service}: ${s.taskDefinitionArn} (${s.image})`);
     return {
