@@ -154,16 +154,9 @@ export interface RuntimePlatform {
   operatingSystemFamily: 'LINUX';
 }
 
-export interface Bootstrap {
-  /** Task definition family to register when the service is created. */
-  family: string;
+/** What the service's container is made of, shared by the bootstrap placeholder and every release. */
+export interface ContainerContent {
   image: string;
-  /** True: a placeholder image that was never pushed; the service starts with 0 tasks. */
-  placeholder: boolean;
-  cpu: number;
-  memory: number;
-  executionRole: string;
-  taskRole: string;
   logGroup: string;
   env: Record<string, string>;
   secrets: Record<string, string>;
@@ -174,6 +167,17 @@ export interface Bootstrap {
   /** Container user (never root unless the config says so). */
   user: string;
   healthCheck: ContainerHealth | null;
+}
+
+export interface Bootstrap extends ContainerContent {
+  /** Task definition family to register when the service is created. */
+  family: string;
+  /** True: a placeholder image that was never pushed; the service starts with 0 tasks. */
+  placeholder: boolean;
+  cpu: number;
+  memory: number;
+  executionRole: string;
+  taskRole: string;
 }
 
 export interface EcsService extends Base {

@@ -14,7 +14,7 @@ import type {
 } from '@aws-sdk/client-ecs';
 import { DEFAULT_USER, isNonRootUser, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName, taskFamily } from '../desired/names.js';
-import type { ContainerHealth, ImageFacts, RuntimePlatform } from '../desired/types.js';
+import type { ContainerContent, ContainerHealth, ImageFacts, RuntimePlatform } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 
 export type { ContainerHealth, RuntimePlatform } from '../desired/types.js';
@@ -154,19 +154,9 @@ export function writableVolumes(paths: string[]): { volumes: Volume[]; mountPoin
 }
 
 /** Everything the service container is made of: the bootstrap placeholder and deploy both build from it. */
-export interface ContainerSpec {
+export interface ContainerSpec extends ContainerContent {
   name: string;
-  image: string;
   port: number;
-  env: Record<string, string>;
-  secrets: Record<string, string>;
-  command: string[] | null;
-  readonlyRootFilesystem: boolean;
-  /** Each gets a task volume (see writableVolumes). */
-  writablePaths: string[];
-  user: string;
-  healthCheck: ContainerHealth | null;
-  logGroup: string;
   region: string;
   /** Log stream prefix: the config service name. */
   streamPrefix: string;
