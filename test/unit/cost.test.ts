@@ -236,12 +236,13 @@ describe('plan cost', () => {
       [
         `Estimated monthly cost (USD, 730 h, prices of ${PRICE_TABLE.date}; us-east-1)`,
         '  Fargate tasks    $18.02 → $27.03   +$9.01  web: 3 × 0.25 vCPU / 0.5 GB x86',
-        '  load balancer             $22.27           1 ALB, 1 LCU assumed on average',
+        '  load balancer               $22.27           1 ALB, 1 LCU assumed on average',
         '  NAT gateways      $0.00 → $32.85  +$32.85  1 NAT gateway',
         '  public IPv4      $14.60 → $10.95   -$3.65  addresses: ALB 2, NAT 1',
-        '  CloudWatch Logs    $1.61 → $2.42   +$0.81  ingested and kept 30 d',
+        '  CloudWatch Logs   $1.61 →  $2.42   +$0.81  ingested and kept 30 d',
         '  total            $56.50 → $95.52  +$39.02',
-        '  assumes 730 hours a month; the load balancer uses 1 LCU on average; each task writes 0.05 GB of logs a day; data processing (NAT gateway and endpoint GBs, ALB LCUs above the assumption), data transfer, ECR storage, Container Insights metrics and log queries are extra',
+        '  assumes 730 hours a month; the load balancer uses 1 LCU on average; each task writes 0.05 GB of logs a day',
+        '  not included: data processing (NAT gateway and endpoint GBs, LCUs above the assumption), data transfer, ECR storage, Container Insights, log queries',
       ].join('\n'),
     );
   });

@@ -22,32 +22,48 @@ export function describeCost(c: PlanCost): string {
       ? `${c.region} carried from ${c.carried.from} × ${c.carried.multiplier.toFixed(2)}, an estimate`
       : c.region;
   const head = `Estimated monthly cost (${c.currency}, ${c.hoursPerMonth} h, prices of ${c.table.date}; ${where})`;
+  // Columns: label, now, →, planned, delta, max, detail (now and → only where the plan changes the line).
   const rows = c.lines
     .filter((l) => l.desired !== 0 || l.max !== 0 || c.changes.some((x) => x.component === l.component && x.delta))
     .map((l) => {
       const ch = c.changes.find((x) => x.component === l.component);
+      const moved = !!ch && ch.delta !== 0;
       return [
         LABEL[l.component],
-        ch && ch.delta !== 0 ? `${usd(ch.before)} → ${usd(l.desired)}` : usd(l.desired),
-        ch && ch.delta !== 0 ? signed(ch.delta) : '',
+        moved ? usd(ch.before) : '',
+        moved ? '→' : '',
+        usd(l.desired),
+        moved ? signed(ch.delta) : '',
         l.max !== l.desired ? `max ${usd(l.max)}` : '',
         l.detail,
       ];
     });
+  const moved = c.delta !== 0;
   const total = [
     'total',
-    c.delta !== 0 ? `${usd(c.before.total)} → ${usd(c.total.desired)}` : usd(c.total.desired),
-    c.delta !== 0 ? signed(c.delta) : '',
+    moved ? usd(c.before.total) : '',
+    moved ? '→' : '',
+    usd(c.total.desired),
+    moved ? signed(c.delta) : '',
     c.total.max !== c.total.desired ? `max ${usd(c.total.max)}` : '',
     '',
   ];
   const all = [...rows, total];
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...all.map((r) => r[i]!.length)));
+  const last = 6;
+  const widths = all[0]!.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   // Columns no row uses (no change, no autoscaling) are left out.
   const fmt = (r: string[]) =>
     `  ${r
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[0]!) : i === 4 ? cell : cell.padStart(widths[i]!)))
-      .filter((_, i) => i === 0 || i === 4 || widths[i]! > 0)
-      .join('  ')}`.trimEnd();
-  return [head, ...rows.map(fmt), fmt(total), `  assumes ${c.assumptions.join('; ')}; ${c.excluded}`].join('\n');
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[0]!) : i === last ? cell : cell.padStart(widths[i]!)))
+      .filter((_, i) => i === 0 || i === last || widths[i]! > 0)
+      .join('  ')}`
+      .replace(/ {2}→ {2}/g, ' → ')
+      .trimEnd();
+  return [
+    head,
+    ...rows.map(fmt),
+    fmt(total),
+    `  assumes ${c.assumptions.join('; ')}`,
+    `  not included: ${c.excluded}`,
+  ].join('\n');
 }

@@ -271,7 +271,7 @@ export function estimateCost(inputs: CostInputs, table: PriceTable = PRICE_TABLE
       `each task writes ${ASSUMPTIONS.logGbPerTaskDay} GB of logs a day`,
     ],
     excluded:
-      'data processing (NAT gateway and endpoint GBs, ALB LCUs above the assumption), data transfer, ECR storage, Container Insights metrics and log queries are extra',
+      'data processing (NAT gateway and endpoint GBs, LCUs above the assumption), data transfer, ECR storage, Container Insights, log queries',
   };
 }
 
