@@ -223,6 +223,40 @@ describe('plan cost', () => {
     expect(c.changes.filter((x) => x.delta !== 0).map((x) => x.component)).toEqual(['fargate', 'logs']);
   });
 
+  it('now is read off the observed resources: the task definition in use gives size and architecture', () => {
+    const yaml = WITH_NETWORK('none');
+    const d = desired(yaml, FACTS);
+    const observed = asObserved(d).map((r) =>
+      r.kind === 'ecs-service'
+        ? {
+            ...r,
+            desiredCount: 2,
+            runtimePlatform: { cpuArchitecture: 'ARM64' as const, operatingSystemFamily: 'LINUX' as const },
+            meta: { size: { cpu: 1024, memory: 2048 } },
+          }
+        : r,
+    );
+    const c = planCost({ config: cfg(yaml), target: target(yaml), desired: d.resources, observed });
+    // Now: 2 × (1 × 0.03238 + 2 × 0.00356) × 730 = 57.6664; planned: 2 × 9.010025 (x86, 0.25 vCPU / 0.5 GB).
+    expect(c.changes.find((x) => x.component === 'fargate')).toEqual({
+      component: 'fargate',
+      before: 57.67,
+      after: 18.02,
+      delta: -39.65,
+    });
+    expect(describeCost(c)).toMatch(/Fargate tasks {4}\$57\.67 → \$18\.02 {2}-\$39\.65/);
+  });
+
+  it('an unpriced region says so instead of dollars', () => {
+    const yaml = WITH_NETWORK('nat').replace('region: us-east-1', 'region: cn-north-1');
+    const d = desired(yaml, FACTS);
+    const c = planCost({ config: cfg(yaml), target: target(yaml), desired: d.resources, observed: [] });
+    expect(c.total).toEqual({ desired: 0, max: 0 });
+    expect(describeCost(c).split('\n')[0]).toBe(
+      `Estimated monthly cost (USD, 730 h, prices of ${PRICE_TABLE.date}; cn-north-1: not priced (AWS China prices are in CNY, on amazonaws.cn))`,
+    );
+  });
+
   it('renders now → planned with the delta, max, the table date and what is not included', () => {
     const d = desired(WITH_NETWORK('nat'), FACTS);
     const observed = asObserved(d).map((r) => (r.kind === 'ecs-service' ? { ...r, desiredCount: 2 } : r));
