@@ -21,6 +21,7 @@ export default class Provision extends PatchworkCommand {
     this.startOutput(flags);
     const { provision } = await import('../lib/provision.js');
     const { describePlan } = await import('../cli/format/plan.js');
+    const { describeCost } = await import('../cli/format/cost.js');
     const dryRun = flags['dry-run'];
     const asking = !flags.yes && !dryRun && canAsk();
     const result = await provision({
@@ -36,6 +37,7 @@ export default class Provision extends PatchworkCommand {
         : {}),
     });
     const exitCode = dryRun && flags['exit-code'] && result.pending ? ExitCode.CHANGES_OR_UNHEALTHY : ExitCode.OK;
-    return { result: { ...result }, text: describePlan(result.plan, dryRun), exitCode };
+    const text = `${describePlan(result.plan, dryRun)}\n${describeCost(result.cost)}`;
+    return { result: { ...result }, text, exitCode };
   }
 }

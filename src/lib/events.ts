@@ -4,6 +4,7 @@
  */
 
 import type { ImageResult } from './build.js';
+import type { PlanCost } from './cost/index.js';
 import type { LayerProgress } from './docker/image.js';
 import type { LogLine } from './logs/index.js';
 import type { PublicPlan } from './plan/index.js';
@@ -57,6 +58,8 @@ export interface WarningEvent extends Base {
 export interface DataKinds {
   /** provision's plan; destroy's adds the task definition families it deregisters. */
   plan: PublicPlan & { taskDefinitions?: unknown };
+  /** provision's monthly cost estimate: per component, desired and max, before → after (USD). */
+  cost: PlanCost;
   /** One image built, pushed, found in the registry, or (dry run) that would be built. */
   image: ImageResult;
   /** A layer of a push changed status or made progress (throttled). */

@@ -4,6 +4,7 @@
  * With `dryRun` it stops after the plan and changes nothing.
  */
 import { apply, declareTasks } from './apply/index.js';
+import { type PlanCost, planCost } from './cost/index.js';
 import { desiredState } from './desired/index.js';
 import { imageFactsOf } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
@@ -37,6 +38,8 @@ export interface ProvisionResult {
   pending: boolean;
   /** Changes carried out by this run. */
   applied: number;
+  /** Monthly cost estimate of what the plan runs, against what runs now (USD, list prices). */
+  cost: PlanCost;
 }
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
@@ -57,6 +60,8 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   const shown = publicPlan(planned);
   for (const w of shown.warnings) events.warn(w.code, w.message);
   events.emit({ type: 'data', kind: 'plan', data: shown });
+  const cost = planCost({ config, target, desired: desired.resources, observed: [...observed.resources.values()] });
+  events.emit({ type: 'data', kind: 'cost', data: cost });
 
   const destructive = shown.summary.replace > 0 || shown.summary.delete > 0;
   if (!opts.dryRun && destructive && opts.confirm && !(await opts.confirm(shown))) {
@@ -94,5 +99,6 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
     plan: shown,
     pending: shown.pending,
     applied,
+    cost,
   };
 }

@@ -147,6 +147,21 @@ export const NetworkSchema = z.strictObject({
     .optional(),
   publicSubnets: z.array(subnetId).min(2, 'an ALB needs subnets in at least two availability zones').optional(),
   privateSubnets: z.array(subnetId).min(1).optional(),
+  create: z
+    .boolean()
+    .optional()
+    .describe('Create a VPC for the environment (public subnets for the ALB, private for tasks)'),
+  azs: z
+    .union([z.literal(2), z.literal(3)])
+    .optional()
+    .describe('Availability zones of a created VPC (default 2)'),
+  cidr: cidr.optional().describe('CIDR of a created VPC (default 10.0.0.0/16)'),
+  egress: z
+    .enum(['nat', 'nat-per-az', 'endpoints', 'none'])
+    .optional()
+    .describe(
+      "How a created VPC's private tasks reach AWS: nat (one NAT gateway, default), nat-per-az, endpoints (interface endpoints, no NAT), none",
+    ),
 });
 
 export const AutoscalingSchema = z.strictObject({

@@ -229,15 +229,18 @@ export const ecsService: ResourceKind<'ecs-service'> = {
         'ClusterNotFoundException',
       );
       const active = (out?.services ?? []).filter((s) => s.status === 'ACTIVE');
-      // The platform lives in the task definition in use.
+      // The platform (and the task size, for the cost estimate) live in the task definition in use.
+      const sizes: ({ cpu: number; memory: number } | null)[] = [];
       const platforms = await Promise.all(
-        active.map(async (s) => {
+        active.map(async (s, i) => {
           if (!s.taskDefinition) return X86;
           const td = await orNull(
             ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: s.taskDefinition })),
             'ClientException',
           );
-          const p = td?.taskDefinition?.runtimePlatform;
+          const t = td?.taskDefinition;
+          sizes[i] = t?.cpu && t.memory ? { cpu: Number(t.cpu), memory: Number(t.memory) } : null;
+          const p = t?.runtimePlatform;
           return {
             cpuArchitecture: (p?.cpuArchitecture ?? 'X86_64') as RuntimePlatform['cpuArchitecture'],
             operatingSystemFamily: (p?.operatingSystemFamily ?? 'LINUX') as 'LINUX',
@@ -279,7 +282,7 @@ export const ecsService: ResourceKind<'ecs-service'> = {
           propagateTags: s.propagateTags ?? 'NONE',
           taskFamily: family,
           runtimePlatform: platforms[i] ?? X86,
-          meta: { taskDefinition: s.taskDefinition, runningCount: s.runningCount },
+          meta: { taskDefinition: s.taskDefinition, runningCount: s.runningCount, size: sizes[i] ?? null },
         });
       });
     },
