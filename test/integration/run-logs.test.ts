@@ -102,7 +102,20 @@ describe.skipIf(!GO || !dockerOk())('run and logs (local world)', () => {
         desiredStatus: string;
       };
     const arnIn = (out: string) => /arn:aws:ecs:[^\s]+:task\/[^\s]+/.exec(out)?.[0] ?? '';
-    const long = () => ['run', '-e', 'it', '--image', image, '--', '/task', 'say', 'started', 'sleep', '120'];
+    const long = (...flags: string[]) => [
+      'run',
+      '-e',
+      'it',
+      '--image',
+      image,
+      ...flags,
+      '--',
+      '/task',
+      'say',
+      'started',
+      'sleep',
+      '120',
+    ];
     const prompt = /Stop task [0-9a-f-]+\? \[Y\/n\] $/;
 
     it("in a terminal it asks; 'n' leaves the task running and says how to follow and stop it (exit 0)", async () => {
@@ -133,7 +146,7 @@ describe.skipIf(!GO || !dockerOk())('run and logs (local world)', () => {
     }, 300_000);
 
     it('without a terminal Ctrl-C (SIGINT) stops the task at once, asking nothing (exit 130)', async () => {
-      const child = spawn(process.execPath, [BIN, ...long(), '--json'], { cwd: root, env, stdio: 'pipe' });
+      const child = spawn(process.execPath, [BIN, ...long('--json')], { cwd: root, env, stdio: 'pipe' });
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => {
@@ -220,4 +233,60 @@ describe.skipIf(!GO || !dockerOk())('run and logs (local world)', () => {
       /preDeploy \/webapp -no-such-flag on web exited 2; output:\n.*flag provided but not defined: -no-such-flag/s,
     );
   }, 400_000);
+
+  it('a release that exits at start: deploy exits 3 showing its stopped task and last log lines; status, while it crash-loops, exits 6 with the same', async () => {
+    // The first commit's image is pushed (the commits after it only change patchwork.yml).
+    const sha = git(root, 'rev-list', '--max-parents=0', 'HEAD');
+    // The webapp refuses a bad LOG_LEVEL: it prints why on stderr and exits 2 before listening.
+    writeFileSync(
+      join(root, 'patchwork.yml'),
+      webappConfig({ app, deploy: '{ pollSeconds: 1, timeoutSeconds: 120 }' }).replace(
+        '    healthCheck: { path: /healthz }\n',
+        '    healthCheck: { path: /healthz }\n    env: { LOG_LEVEL: bogus }\n',
+      ),
+    );
+    git(root, 'commit', '-q', '-am', 'a release that exits at start');
+    const crash = 'LOG_LEVEL="bogus": expected debug, info, warn or error';
+    const r = await cli(['deploy', '--sha', sha], 300_000);
+    expect(r.code, r.stderr).toBe(3);
+    // Progress lines (no terminal: plain lines on stdout), then the error line on stderr.
+    expect(r.stdout).toMatch(/web: stopped task [0-9a-f-]+: Essential container in task exited \(exit code 2\)/);
+    expect(r.stdout).toMatch(/web: {3}its last \d+ log line\(s\):/);
+    expect(r.stdout).toContain(`web:   | ${crash}`);
+    expect(r.stderr).toMatch(/^PW_DEPLOY_ROLLED_BACK: /);
+    // --json: the same lines as log events, and the task in the error's data.
+    const j = await cli(['deploy', '--json', '--sha', sha], 300_000);
+    expect(j.code, j.stderr).toBe(3);
+    expect(j.result.error).toMatchObject({
+      code: 'PW_DEPLOY_ROLLED_BACK',
+      failedTask: { stopCode: 'EssentialContainerExited', exitCode: 2, logError: null },
+    });
+    expect((j.result.error as { failedTask: { logTail: string[] } }).failedTask.logTail).toContain(crash);
+    expect(j.events.some((e) => e.type === 'log' && e.message === `web:   | ${crash}`)).toBe(true);
+
+    // Without the breaker tripping (the world's threshold raised) the service keeps crash-looping.
+    await emu('config', { failThreshold: 1000 });
+    try {
+      const started = await cli(['deploy', '--sha', sha, '--no-wait'], 300_000);
+      expect(started.code, started.stderr).toBe(0);
+      const j = await waitFor(
+        async () => {
+          const st = await cli(['status', '--json']);
+          const web = (st.result.status as { services: { stoppedTask: { logTail: string[] } | null }[] })?.services[0];
+          return st.code === 6 && web?.stoppedTask?.logTail.includes(crash) ? st : false;
+        },
+        { timeoutMs: 60_000, intervalMs: 2000, what: 'status to show the crashed task' },
+      );
+      const web = (j.result.status as { services: { stoppedTask: Record<string, unknown> }[] }).services[0]!;
+      expect(web.stoppedTask).toMatchObject({ stopCode: 'EssentialContainerExited', exitCode: 2, logError: null });
+      const text = await cli(['status']);
+      expect(text.code).toBe(6);
+      expect(text.stdout).toMatch(
+        / {4}stopped task [0-9a-f-]+ at \S+: Essential container in task exited \(exit code 2\)/,
+      );
+      expect(text.stdout).toContain(`      | ${crash}`);
+    } finally {
+      await emu('config', undefined, 'DELETE');
+    }
+  }, 600_000);
 });
