@@ -1,16 +1,19 @@
 /**
  * `run` and `logs` on the local world with the webapp deployed (real containers, the awslogs driver
  * shipping their output into CloudWatch Logs): a one-off task's output and exit code, a task that
- * cannot pull, the access lines of requests made through the load balancer (then followed), and a
- * deploy.preDeploy task that fails before anything is rolled out.
+ * cannot pull, Ctrl-C while run waits (in a pty: both answers to its question; without a terminal),
+ * the access lines of requests made through the load balancer (then followed), a deploy.preDeploy
+ * task that fails before anything is rolled out, and a release that exits at start (deploy and
+ * status show its stopped task's last log lines, also under read-only.json).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
+import { createIamUser, fillPolicy } from '../helpers/iam-users.js';
 import { awsCli, emu, localWorld, waitFor } from '../helpers/localworld.js';
 import { runInPty } from '../helpers/pty.js';
 import { dockerOk, findGo, taskImage } from '../helpers/task-image.js';
@@ -279,6 +282,26 @@ describe.skipIf(!GO || !dockerOk())('run and logs (local world)', () => {
       );
       const web = (j.result.status as { services: { stoppedTask: Record<string, unknown> }[] }).services[0]!;
       expect(web.stoppedTask).toMatchObject({ stopCode: 'EssentialContainerExited', exitCode: 2, logError: null });
+      // Under read-only.json (IAM evaluated by the world): ListTasks, DescribeTasks and GetLogEvents allowed.
+      const reader = createIamUser(`pw-ro-${app}`, {
+        inline: [
+          fillPolicy(JSON.parse(readFileSync(join(ROOT, 'examples', 'iam', 'read-only.json'), 'utf8')), {
+            account: '123456789012',
+            region: localWorld().region,
+            app,
+            env: 'it',
+          }),
+        ],
+      });
+      const ro = await runCli(['status', '-e', 'it', '--json'], {
+        cwd: root,
+        env: { ...env, AWS_ACCESS_KEY_ID: reader.accessKeyId, AWS_SECRET_ACCESS_KEY: reader.secretAccessKey },
+      });
+      expect(ro.code, ro.stderr).toBe(6);
+      const roWeb = (ro.result.status as { services: { stoppedTask: { logTail: string[]; logError: null } }[] })
+        .services[0]!;
+      expect(roWeb.stoppedTask.logError).toBeNull();
+      expect(roWeb.stoppedTask.logTail).toContain(crash);
       const text = await cli(['status']);
       expect(text.code).toBe(6);
       expect(text.stdout).toMatch(
