@@ -109,6 +109,8 @@ export abstract class PatchworkCommand extends Command {
   /** Cancels the library call: SIGINT or SIGTERM aborts it (see interruptOnSignals). */
   protected readonly abort = new AbortController();
   private stopSignals: (() => void) | undefined;
+  /** What the first SIGINT/SIGTERM prints (null: nothing, the command asks a question instead). */
+  protected interruptNote: string | null = 'stopping (releasing the deploy lock); press Ctrl-C again to exit at once';
   private caughtSignal: NodeJS.Signals | undefined;
 
   /** Runs the command; flags are parsed by the subclass with this.parse. */
@@ -147,7 +149,7 @@ export abstract class PatchworkCommand extends Command {
         process.exit(signal === 'SIGTERM' ? 143 : 130);
       }
       this.caughtSignal = signal;
-      process.stderr.write(`${signal}: stopping (releasing the deploy lock); press Ctrl-C again to exit at once\n`);
+      if (this.interruptNote !== null) process.stderr.write(`${signal}: ${this.interruptNote}\n`);
       this.abort.abort(signal);
     };
     process.on('SIGINT', onSignal);

@@ -8,7 +8,7 @@ import type { StatusReport } from '../lib/status/model.js';
 export default class Status extends PatchworkCommand {
   static override summary = 'Show the live state of an environment; exit 0 healthy, 6 unhealthy';
   static override description =
-    'Per service: tasks, deployments (with release sha and rollout state), target health, alarms, the last hour of metrics and recent events; the current release and the deploy lock. Exit 0 when healthy (steady state, all targets healthy, no alarm), 6 when not (or when provisioned but never deployed: state `not-deployed`), 2 when the environment was never provisioned. With --json the result line carries one `status` object (schemaVersion 1).';
+    'Per service: tasks, deployments (with release sha and rollout state), target health, alarms, the last hour of metrics and recent events; for a service that is not healthy, its newest task that stopped on its own (stop reason, exit code, the last 10 lines of its log); the current release and the deploy lock. Exit 0 when healthy (steady state, all targets healthy, no alarm), 6 when not (or when provisioned but never deployed: state `not-deployed`), 2 when the environment was never provisioned. With --json the result line carries one `status` object (schemaVersion 1).';
   static override examples = [
     '<%= config.bin %> status --env prod',
     '<%= config.bin %> status --env prod --service web --json',

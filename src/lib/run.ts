@@ -2,7 +2,9 @@
  * `patchwork run`: a one-off task on a service's task definition (or a one-off revision of it with
  * another image, pinned by digest) in the service's own subnets and security groups, its log
  * streamed while it runs; the result is the essential container's exit code. Aborting the signal
- * stops the task (StopTask) before the verb rejects with PW_INTERRUPTED; a timeout stops it too.
+ * stops the task (StopTask) before the verb rejects with PW_INTERRUPTED — or, with `confirmStop`,
+ * asks the host first: stop it (and wait until STOPPED) or leave it running (a detached result).
+ * A timeout stops it too.
  */
 import {
   DescribeTaskDefinitionCommand,
@@ -15,7 +17,7 @@ import {
   type Task,
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
-import { isInterrupted, sleep } from './abort.js';
+import { interrupted, isInterrupted, sleep } from './abort.js';
 import { describeServices } from './aws/ecs.js';
 import { isAwsError } from './aws/errors.js';
 import type { ResolvedService } from './config/resolve.js';
@@ -43,17 +45,36 @@ export interface RunOptions extends CommonOptions {
   pollSeconds?: number;
   /** Every log line of the task (also emitted as `data` events of kind `log.line`). */
   onLine?: (line: LogLine) => void;
+  /**
+   * Asked when the signal aborts while the task runs (the CLI asks in a terminal): true stops it
+   * and waits until it is STOPPED, then rejects with PW_INTERRUPTED; false leaves it running and
+   * resolves with a detached result (`leftRunning`). Without it an abort stops the task at once.
+   */
+  confirmStop?: (task: StopQuestion) => Promise<boolean>;
+}
+
+/** What `confirmStop` is asked about. */
+export interface StopQuestion {
+  service: string;
+  cluster: string;
+  taskArn: string;
+  taskId: string;
+  /** Its last known status (PROVISIONING, PENDING, RUNNING, …). */
+  lastStatus: string;
 }
 
 export interface RunResult {
   env: string;
   service: string;
+  cluster: string;
   taskArn: string;
   taskId: string;
   taskDefinition: string;
   /** A one-off revision was registered for --image/--sha. */
   oneOff: boolean;
   detached: boolean;
+  /** Interrupted, and `confirmStop` said to leave the task running (it is detached). */
+  leftRunning: boolean;
   /** The essential container's exit code (null: detached, or it never ran). */
   exitCode: number | null;
   stopCode: string | null;
@@ -119,6 +140,8 @@ async function runIn(session: Session, opts: RunOptions): Promise<RunResult> {
     ...(opts.detach ? { detach: true } : {}),
     pollSeconds: opts.pollSeconds ?? 1,
     ...(opts.onLine ? { onLine: opts.onLine } : {}),
+    ...(opts.confirmStop ? { confirmStop: opts.confirmStop } : {}),
+    oneOffVerb: true,
   });
 }
 
@@ -171,6 +194,9 @@ export interface TaskRun {
   detach?: boolean;
   pollSeconds: number;
   onLine?: (line: LogLine) => void;
+  confirmStop?: (task: StopQuestion) => Promise<boolean>;
+  /** The `run` verb (not a deploy's preDeploy): an interrupt says what became of its task. */
+  oneOffVerb?: boolean;
 }
 
 /** RunTask, then (unless detached) follow it to STOPPED with its log. Shared with deploy.preDeploy. */
@@ -210,6 +236,7 @@ export async function runTask(session: Session, svc: ResolvedService, r: TaskRun
   const base = {
     env: target.env,
     service: svc.name,
+    cluster,
     taskArn,
     taskId,
     taskDefinition: r.taskDefinition,
@@ -221,7 +248,15 @@ export async function runTask(session: Session, svc: ResolvedService, r: TaskRun
     data: { taskArn, taskId, lastStatus: task.lastStatus ?? 'PROVISIONING', taskDefinition: r.taskDefinition },
   });
   if (r.detach) {
-    return { ...base, detached: true, exitCode: null, stopCode: null, stoppedReason: null, tail: [] };
+    return {
+      ...base,
+      detached: true,
+      leftRunning: false,
+      exitCode: null,
+      stopCode: null,
+      stoppedReason: null,
+      tail: [],
+    };
   }
 
   const seen = new SeenWindow();
@@ -265,19 +300,76 @@ export async function runTask(session: Session, svc: ResolvedService, r: TaskRun
       }
     }
   } catch (err) {
-    if (isInterrupted(err)) await stop(session, cluster, taskArn, 'patchwork run: interrupted');
-    throw err;
+    // An AWS call cut short by the abort fails with the SDK's own error: the abort is the cause.
+    if (!isInterrupted(err) && !session.signal?.aborted) throw err;
+    const interruptedRun = (stopped: boolean) =>
+      new PatchworkError(
+        'PW_INTERRUPTED',
+        interrupted(session.signal, `and task ${taskId} ${stopped ? 'stopped' : 'told to stop'}`).message,
+        { hint: 'run the command again to start a new task', data: { taskArn, stopped } },
+      );
+    if (!r.confirmStop) {
+      await stop(session, cluster, taskArn, 'patchwork run: interrupted');
+      // A deploy's preDeploy task: the deploy's own interruption (its lock, its release record).
+      throw r.oneOffVerb ? interruptedRun(false) : isInterrupted(err) ? err : interrupted(session.signal);
+    }
+    const question = { service: svc.name, cluster, taskArn, taskId, lastStatus: status ?? 'PROVISIONING' };
+    if (!(await r.confirmStop(question))) {
+      return { ...base, detached: true, leftRunning: true, exitCode: null, stopCode: null, stoppedReason: null, tail };
+    }
+    await stop(session, cluster, taskArn, 'patchwork run: interrupted');
+    const stopped = await waitStopped(session, cluster, taskArn, r.taskDefinition);
+    throw interruptedRun(stopped);
   }
   const container = last?.containers?.find((c) => c.name === containerName(svc)) ?? last?.containers?.[0];
   const exitCode = typeof container?.exitCode === 'number' ? container.exitCode : null;
   return {
     ...base,
     detached: false,
+    leftRunning: false,
     exitCode,
     stopCode: last?.stopCode ?? null,
     stoppedReason: last?.stoppedReason ?? null,
     tail,
   };
+}
+
+/** How long an interrupted run waits for its stopped task to reach STOPPED (ECS's stop timeout is 30 s by default). */
+const STOP_WAIT_MS = 120_000;
+
+/** DescribeTasks (outside the aborted signal) until the task is STOPPED; false when it did not in STOP_WAIT_MS. */
+async function waitStopped(
+  session: Session,
+  cluster: string,
+  taskArn: string,
+  taskDefinition: string,
+): Promise<boolean> {
+  const ecs = await session.aws.detached().get('ecs');
+  const taskId = taskArn.split('/').pop()!;
+  const until = Date.now() + STOP_WAIT_MS;
+  let status = '';
+  while (Date.now() < until) {
+    const d = await ecs.send(new DescribeTasksCommand({ cluster, tasks: [taskArn] })).catch(() => undefined);
+    const now = d?.tasks?.[0]?.lastStatus;
+    if (now && now !== status) {
+      status = now;
+      session.events.emit({
+        type: 'data',
+        kind: 'run.task',
+        data: { taskArn, taskId, lastStatus: now, taskDefinition },
+      });
+    }
+    if (status === 'STOPPED') {
+      session.events.log(`task ${taskId} is STOPPED`);
+      return true;
+    }
+    await sleep(1000);
+  }
+  session.events.warn(
+    'PW_TASK_STILL_RUNNING',
+    `task ${taskId} did not stop within ${STOP_WAIT_MS / 1000}s (last ${status || 'unknown'})`,
+  );
+  return false;
 }
 
 /** StopTask even when the verb's signal has aborted (the clean-up it still owes). */

@@ -46,6 +46,7 @@ function service(name: string, healthy: boolean, events = 8): ServiceStatus {
     deployed: true,
     healthy,
     problems: healthy ? [] : [`${name}: 1/2 running`],
+    stoppedTask: null,
   };
 }
 

@@ -4,8 +4,15 @@
  * report read through mocked SDK clients (snapshot: a change here is a contract change).
  */
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeServicesCommand, DescribeTaskDefinitionCommand, ECSClient } from '@aws-sdk/client-ecs';
+import {
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+} from '@aws-sdk/client-ecs';
 import {
   DescribeLoadBalancersCommand,
   DescribeTargetHealthCommand,
@@ -474,5 +481,75 @@ describe('a whole report through mocked SDK clients', () => {
     expect(text).toContain('84ms');
     expect(text).toContain('lock: held by alice@laptop (deploy)');
     expect(statusText(report)).not.toMatch(/[▁▂▃▄▅▆▇█]/);
+  });
+
+  it('a service that is not healthy shows its newest task that stopped on its own, with its last log lines (3 more calls)', async () => {
+    const mocks = mockWorld('ALARM');
+    const ecs = mocks[0]!;
+    const arn = (id: string) => `arn:aws:ecs:eu-west-1:123456789012:task/shop-prod/${id}`;
+    ecs.on(ListTasksCommand).resolves({ taskArns: [arn('old'), arn('new'), arn('replaced')] });
+    const stopped = (id: string, at: string, over: Record<string, unknown>) => ({
+      taskArn: arn(id),
+      taskDefinitionArn: TD2,
+      lastStatus: 'STOPPED',
+      desiredStatus: 'STOPPED',
+      stoppedAt: new Date(at),
+      containers: [{ name: 'web', exitCode: 2 }],
+      ...over,
+    });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        stopped('old', '2026-11-23T09:50:00Z', {
+          stopCode: 'EssentialContainerExited',
+          stoppedReason: 'Essential container in task exited',
+        }),
+        stopped('new', '2026-11-23T09:55:00Z', {
+          stopCode: 'EssentialContainerExited',
+          stoppedReason: 'Essential container in task exited',
+        }),
+        // Newer, but the scheduler replaced it: not a failure.
+        stopped('replaced', '2026-11-23T09:58:00Z', {
+          stopCode: 'ServiceSchedulerInitiated',
+          stoppedReason: 'Scaling activity initiated by (deployment ecs-svc/1)',
+        }),
+      ],
+    });
+    const logs = awsMock(CloudWatchLogsClient);
+    logs.on(GetLogEventsCommand).resolves({
+      events: [{ message: 'webapp: invalid configuration:\n' }, { message: 'LOG_LEVEL="x": expected debug' }],
+    });
+    const report = await readStatus(await session(), { now: () => NOW });
+    expect(report.healthy).toBe(false);
+    expect(report.services[0]!.stoppedTask).toEqual({
+      taskId: 'new',
+      taskArn: arn('new'),
+      taskDefinition: TD2,
+      stoppedAt: '2026-11-23T09:55:00.000Z',
+      stopCode: 'EssentialContainerExited',
+      stoppedReason: 'Essential container in task exited',
+      exitCode: 2,
+      logTail: ['webapp: invalid configuration:', 'LOG_LEVEL="x": expected debug'],
+      logError: null,
+    });
+    expect(logs.commandCalls(GetLogEventsCommand)[0]!.args[0].input).toEqual({
+      logGroupName: 'shop-prod-web',
+      logStreamName: 'web/web/new',
+      limit: 10,
+      startFromHead: false,
+    });
+    expect(ecs.commandCalls(ListTasksCommand)[0]!.args[0].input).toMatchObject({
+      serviceName: 'shop-prod-web',
+      desiredStatus: 'STOPPED',
+    });
+    // The 8 reads of a healthy report, then ListTasks, DescribeTasks, GetLogEvents.
+    expect([...mocks, logs].reduce((n, m) => n + m.calls().length, 0)).toBe(11);
+    expect(statusText(report)).toContain(
+      [
+        '    stopped task new at 2026-11-23T09:55:00.000Z: Essential container in task exited (exit code 2)',
+        '      its last 2 log line(s):',
+        '      | webapp: invalid configuration:',
+        '      | LOG_LEVEL="x": expected debug',
+      ].join('\n'),
+    );
   });
 });

@@ -9,6 +9,7 @@ import {
   type ServiceStatus,
   type StatusReport,
   shortAge,
+  stoppedTaskLines,
 } from '../../lib/status/model.js';
 import { sparkline, toBuckets } from './sparkline.js';
 
@@ -130,7 +131,7 @@ export function statusText(report: StatusReport, opts: TextOptions = {}): string
   for (const s of report.services) {
     lines.push('', serviceHead(s), ...deploymentLines(s), ...targetLines(s));
     for (const a of s.alarms) lines.push(`    alarm ${a.name}: ${a.state}`);
-    lines.push(...metricLines(s, report, opts), ...eventLines(s));
+    lines.push(...stoppedLines(s), ...metricLines(s, report, opts), ...eventLines(s));
   }
   if (report.alarms.length) {
     lines.push('');
@@ -193,6 +194,7 @@ export function statusScreen(report: StatusReport, opts: ScreenOptions): string 
     pieces.push({ level: 0, lines: [serviceHead(s)] });
     pieces.push({ level: 1, lines: deploymentLines(s) });
     pieces.push({ level: 2, lines: [...targetSummary(s), ...s.alarms.map((a) => `    alarm ${a.name}: ${a.state}`)] });
+    pieces.push({ level: 2, lines: stoppedLines(s) });
     pieces.push({ level: 3, lines: eventLines(s, 3) });
     pieces.push({ level: 5, lines: metricLines(s, report, opts) });
   }
@@ -210,6 +212,11 @@ export function statusScreen(report: StatusReport, opts: ScreenOptions): string 
   const folded = fullLines.filter((l) => l !== '').length - shown.length;
   const note = `… ${Math.max(folded, 1)} more lines: resize the terminal or run \`patchwork status --env ${report.env}\``;
   return [...shown, note].map(cut).join('\n');
+}
+
+/** The newest task that stopped on its own (read for a service that is not healthy) and its log's last lines. */
+function stoppedLines(s: ServiceStatus): string[] {
+  return s.stoppedTask ? stoppedTaskLines(s.stoppedTask, '    ') : [];
 }
 
 function shortTd(arn: string): string {

@@ -5,7 +5,7 @@
  * until the signal aborts, remembering the ids of the events it has shown in a bounded window.
  */
 import { type FilteredLogEvent, paginateFilterLogEvents } from '@aws-sdk/client-cloudwatch-logs';
-import { isInterrupted, sleep } from '../abort.js';
+import { isInterrupted, sleep, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName } from '../desired/names.js';
@@ -154,8 +154,15 @@ async function logsIn(session: Session, opts: LogsOptions): Promise<LogsResult> 
   if (opts.follow) {
     const every = (opts.pollSeconds ?? target.deploy.pollSeconds) * 1000;
     try {
+      // Polls start on a fixed tick (every `every` ms from the first), not `every` after the last
+      // one ended: a line is shown at most one interval (plus one poll's duration) after it landed.
+      let tick = Date.now();
       for (;;) {
-        await sleep(every, session.signal);
+        tick += every;
+        const wait = tick - Date.now();
+        if (wait > 0) await sleep(wait, session.signal);
+        else tick = Date.now(); // a poll longer than the interval: the next one starts at once
+        throwIfAborted(session.signal);
         await poll(Math.max(0, Math.min(latest, Date.now()) - OVERLAP_MS));
       }
     } catch (err) {

@@ -20,6 +20,7 @@ import type { ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { notProvisioned, PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
+import { stoppedTaskLines } from '../status/model.js';
 import { type WatchedService, type WatchOptions, type WatchResult, watchRollout } from '../watch/index.js';
 import {
   newRelease,
@@ -387,6 +388,15 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             events.warn('PW_ROLLBACK_INCOMPLETE', `the rollback did not settle: ${back.state}`);
         }
         if (failure) {
+          // The newest task of the new revision that stopped on its own: its reason and last log lines.
+          let failedTask = 'failedTask' in failure ? failure.failedTask : null;
+          const failedSvc = prepared.find((p) => p.change.svc.name === failure?.service)?.change.svc;
+          if (failedTask && failedSvc) {
+            const { withLogTail } = await import('../logs/stopped.js');
+            failedTask = await withLogTail(session, failedSvc, failedTask);
+            for (const line of stoppedTaskLines(failedTask, '', { time: false }))
+              events.log(`${failure.service}: ${line}`, 'info');
+          }
           const why = [failure.reason, ...failure.stoppedReasons.map((r) => `task stopped: ${r}`)].join('; ');
           const rolledBack = failure.cause === 'circuit-breaker' || rollBackOurselves;
           await finish(rolledBack ? 'rolled-back' : 'failed', why, running());
@@ -405,6 +415,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
                 cause: failure.cause,
                 reason: failure.reason,
                 stoppedReasons: failure.stoppedReasons,
+                failedTask,
                 rolledBack,
                 ...(smoke ? { smoke } : {}),
               },

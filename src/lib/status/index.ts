@@ -153,6 +153,7 @@ export async function readStatus(
       deployed,
       healthy: true,
       problems: [],
+      stoppedTask: null,
     });
   }
   const health = evaluateEnvironment(facts, envAlarms);
@@ -160,6 +161,18 @@ export async function readStatus(
     s.problems = health.byService.get(s.name) ?? [];
     s.healthy = s.problems.length === 0;
   }
+  // Only for a service that is not healthy: why its newest failed task stopped, and its last lines.
+  await Promise.all(
+    target.services.map(async (svc) => {
+      const s = out.find((o) => o.name === svc.name);
+      if (!s || s.healthy || !s.deployed) return;
+      const { lastStoppedTask } = await import('../logs/stopped.js');
+      s.stoppedTask = await lastStoppedTask(session, svc).catch((err: unknown) => {
+        session.events.log(`${svc.name}: stopped tasks not read: ${(err as Error)?.message ?? err}`, 'debug');
+        return null;
+      });
+    }),
+  );
 
   return {
     schemaVersion: STATUS_SCHEMA_VERSION,

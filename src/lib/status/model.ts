@@ -5,6 +5,7 @@
  *
  * Scripts read this object: add fields freely, never rename or remove one.
  */
+import type { Task } from '@aws-sdk/client-ecs';
 
 export const STATUS_SCHEMA_VERSION = 1;
 
@@ -91,6 +92,8 @@ export interface ServiceStatus {
   deployed: boolean;
   healthy: boolean;
   problems: string[];
+  /** Read only when the service is not healthy: its newest task that stopped on its own, with its log's last lines. */
+  stoppedTask: StoppedTaskStatus | null;
 }
 
 export interface ReleaseSummary {
@@ -316,4 +319,63 @@ export function dedupeEvents(
     out.push(item);
   }
   return out.slice(0, limit);
+}
+
+/** The newest task of a service that stopped on its own (essential container exited, health check failed, could not start). */
+export interface StoppedTaskStatus {
+  taskId: string;
+  taskArn: string;
+  taskDefinition: string | null;
+  stoppedAt: string | null;
+  /** EssentialContainerExited, TaskFailedToStart, ServiceSchedulerInitiated (failed health checks). */
+  stopCode: string | null;
+  stoppedReason: string | null;
+  /** The essential container's exit code, when it ran. */
+  exitCode: number | null;
+  /** The last lines of its awslogs stream (`<service>/<container>/<task id>`), oldest first (at most 10). */
+  logTail: string[];
+  /** Why the tail could not be read (e.g. AccessDeniedException), else null. */
+  logError: string | null;
+}
+
+/** Whether a stopped task stopped on its own: its container exited, it could not start, or it failed health checks. */
+export function stoppedOnItsOwn(t: { stopCode?: string | undefined; stoppedReason?: string | undefined }): boolean {
+  if (t.stopCode === 'EssentialContainerExited' || t.stopCode === 'TaskFailedToStart') return true;
+  return t.stopCode === 'ServiceSchedulerInitiated' && /health check/i.test(t.stoppedReason ?? '');
+}
+
+/** Lines for people: the stop reason, then the tail (`  | line`). */
+export function stoppedTaskLines(t: StoppedTaskStatus, indent = '', opts: { time?: boolean } = {}): string[] {
+  const exit = t.exitCode !== null ? ` (exit code ${t.exitCode})` : '';
+  const at = opts.time !== false && t.stoppedAt ? ` at ${t.stoppedAt}` : '';
+  const head = `${indent}stopped task ${t.taskId}${at}: ${t.stoppedReason ?? t.stopCode ?? 'stopped'}${exit}`;
+  const tail = t.logTail.length
+    ? [`${indent}  its last ${t.logTail.length} log line(s):`, ...t.logTail.map((l) => `${indent}  | ${l}`)]
+    : [`${indent}  ${t.logError ? `its log could not be read: ${t.logError}` : 'its log is empty'}`];
+  return [head, ...tail];
+}
+
+/** The newest task (by stoppedAt) of `tasks` that stopped on its own; of `taskDefinition` only when given. */
+export function newestFailedTask(tasks: Task[], taskDefinition?: string): Task | undefined {
+  return tasks
+    .filter((t) => t.lastStatus === 'STOPPED' || t.desiredStatus === 'STOPPED')
+    .filter((t) => stoppedOnItsOwn(t) && (!taskDefinition || t.taskDefinitionArn === taskDefinition))
+    .sort((a, b) => (b.stoppedAt?.getTime() ?? 0) - (a.stoppedAt?.getTime() ?? 0))[0];
+}
+
+/** A described task as the report shows it (its log tail not read yet). */
+export function stoppedTaskOf(t: Task, container: string): StoppedTaskStatus {
+  const arn = t.taskArn ?? '';
+  const c = t.containers?.find((x) => x.name === container) ?? t.containers?.[0];
+  return {
+    taskId: arn.split('/').pop() ?? arn,
+    taskArn: arn,
+    taskDefinition: t.taskDefinitionArn ?? null,
+    stoppedAt: t.stoppedAt ? new Date(t.stoppedAt).toISOString() : null,
+    stopCode: t.stopCode ?? null,
+    stoppedReason: t.stoppedReason ?? null,
+    exitCode: typeof c?.exitCode === 'number' ? c.exitCode : null,
+    logTail: [],
+    logError: null,
+  };
 }

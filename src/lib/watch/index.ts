@@ -13,6 +13,7 @@ import type { AwsClients } from '../aws/clients.js';
 import { describeServices } from '../aws/ecs.js';
 import { notProvisioned } from '../errors.js';
 import type { Emitter } from '../events.js';
+import { newestFailedTask, type StoppedTaskStatus, stoppedTaskOf } from '../status/model.js';
 import {
   deploymentOf,
   ecsSettled,
@@ -62,6 +63,8 @@ export type WatchResult =
       cause: 'circuit-breaker' | 'alarm';
       reason: string;
       stoppedReasons: string[];
+      /** The newest task of the rolled-out revision that stopped on its own (its log tail not read here). */
+      failedTask: StoppedTaskStatus | null;
       seconds: number;
     }
   | { state: 'timeout'; waitingFor: Record<string, string[]>; seconds: number };
@@ -134,13 +137,14 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
         o.events.log(`${w.name}: ${verdict.summary}`, 'info', w.serviceName);
       }
       if (verdict.state === 'failed') {
-        const stoppedReasons = await stoppedTaskReasons(o, svc, w.taskDefinition);
+        const { stoppedReasons, failedTask } = await stoppedTaskReasons(o, svc, w.taskDefinition, w.name);
         return {
           state: 'failed',
           service: w.name,
           cause: verdict.cause,
           reason: verdict.reason,
           stoppedReasons,
+          failedTask,
           seconds: seconds(),
         };
       }
@@ -191,8 +195,14 @@ async function targetsOf(aws: AwsClients, svc: Service): Promise<TargetState[] |
   return all;
 }
 
-/** Why our deployment's tasks stopped (up to 5 distinct reasons). */
-async function stoppedTaskReasons(o: WatchOptions, svc: Service, taskDefinition: string): Promise<string[]> {
+/** Why our deployment's tasks stopped (up to 5 distinct reasons), and the newest that stopped on its own. */
+async function stoppedTaskReasons(
+  o: WatchOptions,
+  svc: Service,
+  taskDefinition: string,
+  container: string,
+): Promise<{ stoppedReasons: string[]; failedTask: StoppedTaskStatus | null }> {
+  const none = { stoppedReasons: [], failedTask: null };
   try {
     const ecs = await o.aws.get('ecs');
     const listed = await ecs.send(
@@ -204,7 +214,7 @@ async function stoppedTaskReasons(o: WatchOptions, svc: Service, taskDefinition:
       }),
     );
     const arns = (listed.taskArns ?? []).slice(0, 100);
-    if (!arns.length) return [];
+    if (!arns.length) return none;
     const tasks = await ecs.send(new DescribeTasksCommand({ cluster: o.cluster, tasks: arns }));
     const reasons = (tasks.tasks ?? [])
       .filter((t) => t.taskDefinitionArn === taskDefinition)
@@ -212,8 +222,12 @@ async function stoppedTaskReasons(o: WatchOptions, svc: Service, taskDefinition:
         const exit = t.containers?.find((c) => c.exitCode !== undefined)?.exitCode;
         return `${t.stoppedReason ?? t.stopCode ?? 'stopped'}${exit !== undefined ? ` (exit code ${exit})` : ''}`;
       });
-    return [...new Set(reasons)].slice(0, 5);
+    const failed = newestFailedTask(tasks.tasks ?? [], taskDefinition);
+    return {
+      stoppedReasons: [...new Set(reasons)].slice(0, 5),
+      failedTask: failed ? stoppedTaskOf(failed, container) : null,
+    };
   } catch {
-    return [];
+    return none;
   }
 }
