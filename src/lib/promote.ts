@@ -20,6 +20,7 @@ import { perEnvRepositoryName, repositoryName, stateTableName } from './desired/
 import { basicAuth, copyImage, hasManifest, type RegistryEndpoint } from './docker/copy.js';
 import { EcrRegistry, inOwnRegistry, lookupImage, repositoryOfImage, splitImageRef } from './docker/registry.js';
 import { inEnvironment, PatchworkError } from './errors.js';
+import { settleRepositoryLayout } from './layout.js';
 import { listReleases, type ReleaseRecord } from './release/history.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
@@ -119,9 +120,11 @@ export function choosePromotion(
 
 export async function promote(opts: PromoteOptions): Promise<PromoteResult> {
   const session = await openSession(opts);
-  return promoteIn(session, opts).catch((err: unknown) => {
-    throw inEnvironment(err, session.target);
-  });
+  return settleRepositoryLayout(session)
+    .then(() => promoteIn(session, opts))
+    .catch((err: unknown) => {
+      throw inEnvironment(err, session.target);
+    });
 }
 
 /** The source's history and the digests each target service gets (reads only, before the lock). */
@@ -385,6 +388,7 @@ async function promoteIn(session: Session, opts: PromoteOptions): Promise<Promot
 export async function planPromote(opts: PromoteOptions): Promise<PromotePlan> {
   const session = await openSession(opts);
   return (async () => {
+    await settleRepositoryLayout(session);
     const { sha, promoted } = await resolvePromotion(session, opts);
     const { describeServices } = await import('./aws/ecs.js');
     const { clusterName, ecsServiceName } = await import('./desired/names.js');

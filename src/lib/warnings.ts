@@ -23,6 +23,8 @@ export const WarningCodes = {
     'an alarm was in ALARM before the deploy: a baseline, not a failure (unless it clears and fires again)',
   PW_RELEASE_TAG_FAILED: 'a released image could not be tagged release-<digest>: the lifecycle policy may expire it',
   PW_NO_REVISION: 'an --image has no org.opencontainers.image.revision label: the release records no git sha',
+  PW_PER_ENV_REPOSITORY:
+    'registryLayout is not set and the old <app>-<env>-<svc> repository holds images (no shared one): it is kept; set registryLayout to migrate',
 } as const satisfies Record<`PW_${string}`, string>;
 export type WarningCode = keyof typeof WarningCodes;
 
