@@ -6,7 +6,8 @@
 #             patchwork's extension (test/emulator/launcher.py): ECS services
 #             get real deployments, tasks can run as containers.
 #   Docker    the local engine; started here (dockerd) when none answers.
-#   Registry  Debian's docker-registry on 127.0.0.1:<free port>.
+#   Registry  Debian's docker-registry on 127.0.0.1:<free port>, and a second one (registry-b)
+#             standing for another account's or region's registry.
 #
 # Usage: scripts/localworld.sh up|down|env|status|reset
 #   up      install what is missing (apt: docker.io docker-registry awscli curl bsdutils;
@@ -31,7 +32,7 @@ REGION=eu-west-1
 say() { echo "localworld: $*" >&2; }
 die() { echo "localworld: error: $*" >&2; exit 1; }
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
 
@@ -191,25 +192,30 @@ registry_answers() { # port
   http_ok "http://127.0.0.1:$1/v2/"
 }
 
+# ensure_registry NAME: a docker-registry with its own port and storage ($STATE/NAME*), its port in
+# REGISTRY_PORT. Two are started: `registry`, and `registry-b`, the registry of a second account or
+# region (ECR has one registry per account and region; a promotion across them copies the image
+# from one to the other, so a test needs two distinct registries: test/emulator/README.md
+# "Several accounts").
 ensure_registry() {
-  local port
-  if [ -s "$STATE/registry.port" ]; then
-    port=$(cat "$STATE/registry.port")
-    if pid_alive "$STATE/registry.pid" && registry_answers "$port"; then
+  local name=${1:-registry} port
+  if [ -s "$STATE/$name.port" ]; then
+    port=$(cat "$STATE/$name.port")
+    if pid_alive "$STATE/$name.pid" && registry_answers "$port"; then
       REGISTRY_PORT=$port
       return 0
     fi
   fi
-  stop_pidfile "$STATE/registry.pid" registry
+  stop_pidfile "$STATE/$name.pid" "$name"
   port=$(free_port)
-  mkdir -p "$STATE/registry"
-  cat >"$STATE/registry.yml" <<EOF
+  mkdir -p "$STATE/$name"
+  cat >"$STATE/$name.yml" <<EOF
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $STATE/registry
+    rootdirectory: $STATE/$name
   delete:
     enabled: true
 http:
@@ -217,13 +223,13 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 EOF
-  say "starting docker-registry on 127.0.0.1:$port"
-  setsid /usr/bin/docker-registry serve "$STATE/registry.yml" >>"$STATE/registry.log" 2>&1 </dev/null 8>&- &
-  echo $! >"$STATE/registry.pid"
-  echo "$port" >"$STATE/registry.port"
-  if ! wait_for 30 registry registry_answers "$port"; then
-    tail -20 "$STATE/registry.log" >&2
-    die "docker-registry did not answer on 127.0.0.1:$port within 30 s (see $STATE/registry.log)"
+  say "starting docker-registry ($name) on 127.0.0.1:$port"
+  setsid /usr/bin/docker-registry serve "$STATE/$name.yml" >>"$STATE/$name.log" 2>&1 </dev/null 8>&- &
+  echo $! >"$STATE/$name.pid"
+  echo "$port" >"$STATE/$name.port"
+  if ! wait_for 30 "$name" registry_answers "$port"; then
+    tail -20 "$STATE/$name.log" >&2
+    die "docker-registry ($name) did not answer on 127.0.0.1:$port within 30 s (see $STATE/$name.log)"
   fi
   REGISTRY_PORT=$port
 }
@@ -236,7 +242,7 @@ ensure_golang_image() {
 }
 
 write_env() {
-  local endpoint="http://127.0.0.1:$MOTO_PORT" registry="127.0.0.1:$REGISTRY_PORT"
+  local endpoint="http://127.0.0.1:$MOTO_PORT" registry="127.0.0.1:$REGISTRY_PORT" registry_b="127.0.0.1:$REGISTRY_B_PORT"
   local docker_host=${DOCKER_HOST:-unix:///var/run/docker.sock} aws
   aws=$(aws_cli_path)
   cat >"$STATE/env.json.tmp" <<EOF
@@ -244,6 +250,7 @@ write_env() {
   "endpoint": "$endpoint",
   "motoPort": $MOTO_PORT,
   "registry": "$registry",
+  "registryB": "$registry_b",
   "region": "$REGION",
   "accessKeyId": "testing",
   "secretAccessKey": "testing",
@@ -261,6 +268,7 @@ export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=$REGION
 export AWS_DEFAULT_REGION=$REGION
 export PATCHWORK_REGISTRY=$registry
+export PATCHWORK_REGISTRY_B=$registry_b
 export AWS_PAGER=""
 # The world's CA: its HTTPS listeners serve certificates it issued (tls.py). Node adds it to its roots;
 # AWS calls stay plain http to moto, so no AWS_CA_BUNDLE (it would replace the CLI's roots).
@@ -277,7 +285,9 @@ cmd_up() {
   ensure_venv
   ensure_docker # before moto: the emulator looks for an engine when it starts tasks
   ensure_moto
-  ensure_registry
+  ensure_registry registry-b
+  REGISTRY_B_PORT=$REGISTRY_PORT
+  ensure_registry registry
   ensure_golang_image
   write_env
   echo "local world up: AWS (moto+extension) http://127.0.0.1:$MOTO_PORT, registry 127.0.0.1:$REGISTRY_PORT, docker $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'); env: $STATE/env.json"
@@ -306,6 +316,11 @@ cmd_status() {
   else
     echo "registry: not running"; rc=1
   fi
+  if [ -s "$STATE/registry-b.port" ] && registry_answers "$(cat "$STATE/registry-b.port")"; then
+    echo "registry-b: running on 127.0.0.1:$(cat "$STATE/registry-b.port") (pid $(cat "$STATE/registry-b.pid" 2>/dev/null || echo ?))"
+  else
+    echo "registry-b: not running"; rc=1
+  fi
   return $rc
 }
 
@@ -330,8 +345,9 @@ cmd_down() {
     fi
   fi
   stop_pidfile "$STATE/registry.pid" registry
+  stop_pidfile "$STATE/registry-b.pid" registry-b
   stop_pidfile "$STATE/dockerd.pid" dockerd
-  rm -f "$STATE/moto.port" "$STATE/registry.port" "$STATE/env.json" "$STATE/env.sh" "$STATE/moto.codehash"
+  rm -f "$STATE/moto.port" "$STATE/registry.port" "$STATE/registry-b.port" "$STATE/env.json" "$STATE/env.sh" "$STATE/moto.codehash"
   echo "local world down"
 }
 

@@ -46,7 +46,8 @@ export default class Promote extends PatchworkCommand {
         text: [
           `would promote ${plan.sha.slice(0, 12)} from ${plan.from} to ${plan.env}`,
           ...plan.services.map(
-            (s) => `  ${s.service}: ${s.change ? `would deploy ${s.image}` : `already on ${s.current ?? '?'}`}`,
+            (s) =>
+              `  ${s.service}: ${s.change ? `would deploy ${s.image}` : `already on ${s.current ?? '?'}`}${s.copy && !s.copy.present ? ` (would copy it from ${s.copy.from})` : ''}`,
           ),
         ].join('\n'),
         ...(flags['exit-code'] && pending ? { exitCode: 6 } : {}),

@@ -16,6 +16,7 @@ import type { ImageRegistry, RemoteImage } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
 import type { Emitter } from './events.js';
 import type { GitState, TagChoice } from './git/repo.js';
+import { settleRepositoryLayout } from './layout.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
 
 export interface BuildOptions extends CommonOptions {
@@ -174,7 +175,8 @@ export async function runBuild(pb: PreparedBuild): Promise<BuildResult> {
   const dryRun = !!opts.dryRun;
   const lookupOnly = !!opts.lookupOnly;
 
-  // 3. The registry.
+  // 3. The registry: first which repositories (the layout a config that does not say it keeps).
+  if (push || dryRun || lookupOnly) await settleRepositoryLayout(session);
   let registry: ImageRegistry | null = null;
   if (target.registry) {
     const { PlainRegistry } = await import('./docker/registry.js');

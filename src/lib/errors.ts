@@ -64,6 +64,8 @@ export const ErrorCodes = {
   PW_REPOSITORY_NOT_FOUND: ExitCode.UNEXPECTED,
   PW_TASK_NOT_STARTED: ExitCode.UNEXPECTED,
   PW_PREDEPLOY_FAILED: ExitCode.ROLLED_BACK,
+  // promote across accounts (issue 17)
+  PW_WRONG_ACCOUNT: ExitCode.USAGE,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

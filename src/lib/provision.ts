@@ -8,6 +8,7 @@ import { type PlanCost, planCost } from './cost/index.js';
 import { desiredState } from './desired/index.js';
 import { imageFactsOf } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
+import { settleRepositoryLayout } from './layout.js';
 import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
 import { type PublicPlan, plan, publicPlan } from './plan/index.js';
@@ -43,7 +44,9 @@ export interface ProvisionResult {
 }
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
-  const { config, target, aws, events } = await openSession(opts);
+  const session = await openSession(opts);
+  await settleRepositoryLayout(session);
+  const { config, target, aws, events } = session;
   const facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
     const [found, images] = await Promise.all([
       observeFacts(aws, target, config),

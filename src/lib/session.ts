@@ -76,7 +76,10 @@ export async function openSession(opts: CommonOptions): Promise<Session> {
   const environment = readEnv(opts.environment);
   const config = loadConfig(opts.config, cwd, environment.config);
   const envName = pickEnvironment(config, opts.env ?? environment.env);
-  const profile = opts.profile ?? environment.profile;
+  // The profile: --profile, else the environment's own `profile:` (its account), else AWS_PROFILE.
+  const rawEnv = config.raw.environments[envName];
+  const configProfile = rawEnv?.profile ?? config.raw.defaults?.profile;
+  const profile = opts.profile ?? configProfile ?? environment.profile;
   const resolveOpts = {
     ...(opts.region ? { region: opts.region } : {}),
     ...(opts.service ? { service: opts.service } : {}),

@@ -24,6 +24,8 @@ export const WarningCodes = {
   PW_RELEASE_TAG_FAILED: 'a released image could not be tagged release-<digest>: the lifecycle policy may expire it',
   PW_NO_REVISION: 'an --image has no org.opencontainers.image.revision label: the release records no git sha',
   PW_TASK_STILL_RUNNING: 'run was interrupted and stopped its task, but the task did not reach STOPPED within 2 min',
+  PW_PER_ENV_REPOSITORY:
+    'registryLayout is not set and the old <app>-<env>-<svc> repository holds images (no shared one): it is kept; set registryLayout to migrate',
 } as const satisfies Record<`PW_${string}`, string>;
 export type WarningCode = keyof typeof WarningCodes;
 

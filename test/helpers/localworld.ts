@@ -19,6 +19,8 @@ export interface LocalWorld {
   motoPort: number;
   /** The loopback registry, host:port (push images as `${registry}/name:tag`). */
   registry: string;
+  /** A second loopback registry: another account's or region's (test/emulator/README.md "Several accounts"). */
+  registryB?: string;
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -196,8 +198,10 @@ export interface AwsCliOptions {
    * counts it apart from patchwork's and the harness's requests.
    */
   expectViolation?: boolean;
-  /** Sign as someone else (an IAM user of the world) instead of the harness's test credentials. */
+  /** Sign as someone else (an IAM user of the world, or a 12-digit key: that account) instead of the harness's test credentials. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Another region than the world's. */
+  region?: string;
 }
 
 /** The AWS CLI's exit status, stdout and stderr (for requests that are meant to fail). */
@@ -225,7 +229,7 @@ export function runAwsCli(args: string[], opts: AwsCliOptions = {}) {
   }
   return spawnSync(
     world.awsCli || 'aws',
-    [...args, '--output', 'json', '--endpoint-url', world.endpoint, '--region', world.region],
+    [...args, '--output', 'json', '--endpoint-url', world.endpoint, '--region', opts.region ?? world.region],
     { env, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
   );
 }

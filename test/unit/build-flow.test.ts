@@ -7,7 +7,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { DescribeImagesCommand, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
+import {
+  DescribeImagesCommand,
+  DescribeRepositoriesCommand,
+  ECRClient,
+  GetAuthorizationTokenCommand,
+} from '@aws-sdk/client-ecr';
 import { STSClient } from '@aws-sdk/client-sts';
 import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -106,6 +111,8 @@ function fakeEngine(calls: EngineCalls, digest = DIGEST): Docker {
 function ecrMock() {
   const ecr = awsMock(ECRClient);
   awsMock(STSClient);
+  // The shared repository exists (layout.ts asks when the config does not set registryLayout).
+  ecr.on(DescribeRepositoriesCommand).resolves({ repositories: [{ repositoryName: 'shop-web' }] });
   ecr.on(GetAuthorizationTokenCommand).resolves({
     authorizationData: [
       { authorizationToken: Buffer.from('AWS:tok3n').toString('base64'), proxyEndpoint: `https://${HOST}` },

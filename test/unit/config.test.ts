@@ -63,6 +63,20 @@ describe('parseConfig', () => {
     ],
     ['fargate cpu', base.replace('port: 8080', 'port: 8080\n    cpu: 300'), 7, 'services.web.cpu', /Fargate CPU/],
     [
+      'account not 12 digits',
+      base.replace('desiredCount: 2', 'desiredCount: 2\n    account: "12345"'),
+      10,
+      'environments.prod.account',
+      /12-digit AWS account id/,
+    ],
+    [
+      'account as a number that lost its leading zero',
+      base.replace('desiredCount: 2', 'desiredCount: 2\n    account: 012345678901'),
+      10,
+      'environments.prod.account',
+      /quoted/,
+    ],
+    [
       'plaintext secret',
       base.replace('port: 8080', 'port: 8080\n    secrets: { DB: hunter2 }'),
       7,
@@ -75,6 +89,17 @@ describe('parseConfig', () => {
     const issue = issues.find((i) => i.path === path);
     expect(issue).toMatchObject({ line, path });
     expect(issue?.message).toMatch(message);
+  });
+
+  it('account and profile: per environment over defaults; a 12-digit number is accepted as the account', () => {
+    const cfg = parseConfig(
+      base
+        .replace('desiredCount: 2', 'desiredCount: 2\n    account: 222222222222\n    profile: shop-prod')
+        .replace('environments:', 'defaults: { account: "111111111111" }\nenvironments:'),
+    );
+    expect(resolveEnvironment(cfg, 'prod')).toMatchObject({ account: '222222222222', profile: 'shop-prod' });
+    expect(resolveEnvironment(cfg, 'staging')).toMatchObject({ account: '111111111111', profile: null });
+    expect(resolveEnvironment(cfg, 'staging').registryLayoutConfigured).toBe(false);
   });
 
   it('reports YAML syntax errors with their line', () => {

@@ -11,7 +11,7 @@ import { AWS_CONTEXT, deniedAction, mapAwsError, POLICY_FILES } from '../../src/
 import type { PatchworkError } from '../../src/lib/errors.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const FILES = ['provision.json', 'deploy.json', 'read-only.json'] as const;
+const FILES = ['provision.json', 'deploy.json', 'read-only.json', 'promote-source.json'] as const;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const section = README.slice(README.indexOf('## IAM permissions'), README.indexOf('## Development'));
 
@@ -45,7 +45,7 @@ describe('examples/iam policy files and README "IAM permissions"', () => {
     const fromReadme: Record<string, string> = {};
     for (const [, verbs, file] of rows) for (const v of verbs!.matchAll(/`(\w+)`/g)) fromReadme[v[1]!] = file!;
     expect(fromReadme).toEqual(POLICY_FILES);
-    for (const file of new Set(Object.values(POLICY_FILES))) expect(FILES).toContain(file);
+    for (const file of new Set(Object.values(POLICY_FILES))) expect(FILES as readonly string[]).toContain(file);
   });
 
   it.each(FILES)(

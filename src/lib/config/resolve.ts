@@ -105,8 +105,14 @@ export interface ResolvedEnvironment {
   name: string;
   region: string;
   registry: string | null;
+  /** environments.<env>.account (or defaults.account): the account its credentials must be in; null = not said. */
+  account: string | null;
+  /** environments.<env>.profile (or defaults.profile): the AWS profile its calls use (beneath --profile). */
+  profile: string | null;
   /** shared: `<app>-<service>` repositories; per-env: `<app>-<env>-<service>`. */
   registryLayout: 'shared' | 'per-env';
+  /** registryLayout is written in the config (else the default, which layout.ts may settle to per-env). */
+  registryLayoutConfigured: boolean;
   configFile: string;
   baseDir: string;
   services: ResolvedService[];
@@ -509,7 +515,13 @@ export function resolveEnvironment(
     name,
     region,
     registry: registry ?? null,
+    account: (() => {
+      const a = env.account ?? defaults.account;
+      return a === undefined ? null : String(a);
+    })(),
+    profile: env.profile ?? defaults.profile ?? null,
     registryLayout,
+    registryLayoutConfigured: (env.registryLayout ?? defaults.registryLayout) !== undefined,
     configFile: config.file,
     baseDir: config.baseDir,
     services: opts.service ? services.filter((s) => s.name === opts.service) : services,

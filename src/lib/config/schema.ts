@@ -239,6 +239,20 @@ const LOG_RETENTION = [
 const environmentSettings = {
   region: z.string().min(1).optional(),
   registry: z.string().min(1).nullish().describe('host[:port] of a plain registry; default ECR'),
+  account: z
+    .union([z.string(), z.number()])
+    .refine((v) => /^\d{12}$/.test(String(v)), {
+      message: 'expected a 12-digit AWS account id, quoted ("012345678901")',
+    })
+    .optional()
+    .describe(
+      "The AWS account the environment lives in: checked against the credentials' account before promote copies an image into or out of it",
+    ),
+  profile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The AWS profile (~/.aws/config) the environment's calls use; --profile beats it, it beats AWS_PROFILE"),
   desiredCount: int(0, 1000).optional(),
   network: NetworkSchema.optional(),
   autoscaling: AutoscalingSchema.nullish(),

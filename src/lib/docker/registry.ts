@@ -223,10 +223,17 @@ async function describeEcrImage(aws: AwsClients, repo: string, ref: string, env:
 
 const ECR_HOST_RE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\//;
 
-/** Is `image` in the environment's own registry: the configured plain one, or ECR in its region? */
-export function inOwnRegistry(image: string, target: { registry: string | null; region: string }): boolean {
+/**
+ * Is `image` in the environment's own registry: the configured plain one, or ECR in its region (and
+ * its account, when the config names one)?
+ */
+export function inOwnRegistry(
+  image: string,
+  target: { registry: string | null; region: string; account?: string | null },
+): boolean {
   if (target.registry) return image.startsWith(`${target.registry}/`);
-  return ECR_HOST_RE.exec(image)?.[2] === target.region;
+  const m = ECR_HOST_RE.exec(image);
+  return !!m && m[2] === target.region && (!target.account || m[1] === target.account);
 }
 
 /** The repository of an image in the environment's own registry (`host/repo[:tag][@digest]` → `repo`), else null. */

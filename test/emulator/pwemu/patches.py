@@ -22,6 +22,7 @@ from moto.elbv2 import models as elbv2_models
 from . import iamrules
 from . import ec2
 from . import standalone
+from . import accounts
 from .alb import DataPlane
 from .world import LOCK, World
 
@@ -78,6 +79,7 @@ def apply(world: World) -> None:
     iamrules.apply(world)
     ec2.apply(world)
     standalone.apply(world)
+    accounts.apply()
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
