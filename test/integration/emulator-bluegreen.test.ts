@@ -14,6 +14,9 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+type Json = any;
+
 const CLUSTER = 'bg';
 const BAKE_SCALE = 0.5; // seconds per "minute" of bake time in this file
 
@@ -220,13 +223,12 @@ async function sample(dns: string, port: number, n: number): Promise<Record<stri
   return seen;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
 async function untilDeployment(
   arn: string,
-  done: (d: any) => boolean,
+  done: (d: Json) => boolean,
   what: string,
   timeoutMs = 120_000,
-): Promise<any> {
+): Promise<Json> {
   return waitFor(
     () => {
       const d = serviceDeployment(arn);
