@@ -409,7 +409,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     const w = setUpWorld();
     const dc = {
       strategy: 'BLUE_GREEN',
-      bakeTimeInMinutes: 4,
+      bakeTimeInMinutes: 40, // 20 s: long enough to look at both revisions through a slow CLI
       deploymentCircuitBreaker: BREAKER,
       lifecycleHooks: [
         {
