@@ -6,6 +6,7 @@
 import { apply, declareTasks } from './apply/index.js';
 import { type PlanCost, planCost } from './cost/index.js';
 import { desiredState } from './desired/index.js';
+import { isNetworkKind } from './desired/network.js';
 import { imageFactsOf } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
 import { settleRepositoryLayout } from './layout.js';
@@ -47,7 +48,7 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
   const session = await openSession(opts);
   await settleRepositoryLayout(session);
   const { config, target, aws, events } = session;
-  const facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
+  let facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
     const [found, images] = await Promise.all([
       observeFacts(aws, target, config),
       imageFactsOf(target),
@@ -55,11 +56,11 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
     ]);
     return { ...found, images };
   });
-  const desired = desiredState(target, facts);
-  const observed = await events.task('observe/resources', `read ${target.name} from AWS`, () =>
+  let desired = desiredState(target, facts);
+  let observed = await events.task('observe/resources', `read ${target.name} from AWS`, () =>
     observe(aws, desired, facts),
   );
-  const planned = plan(desired, observed.resources.values());
+  let planned = plan(desired, observed.resources.values());
   const shown = publicPlan(planned);
   for (const w of shown.warnings) events.warn(w.code, w.message);
   events.emit({ type: 'data', kind: 'plan', data: shown });
@@ -80,19 +81,33 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
         ensureServiceLinkedRoles(aws, roles),
       );
     declareTasks(events, planned.changes);
-    const result = await apply(
-      {
-        aws,
-        region: target.region,
-        facts,
-        ids: observed.ids,
-        events,
-        pollMs: opts.pollMs ?? 2_000,
-        waitMs: opts.waitMs ?? 600_000,
-      },
-      planned.changes,
-    );
-    applied = result.applied;
+    const context = (ids: typeof observed.ids) => ({
+      aws,
+      region: target.region,
+      facts,
+      ids,
+      events,
+      pollMs: opts.pollMs ?? 2_000,
+      waitMs: opts.waitMs ?? 600_000,
+    });
+    const networkFirst = planned.changes.filter((c) => isNetworkKind(c.kind));
+    if (target.network.create && networkFirst.some((c) => c.action !== 'noop')) {
+      // network.create: the VPC and subnets come first; their ids are facts everything else is
+      // built from (security groups, target groups, the load balancer, the services), so the rest
+      // is planned again once they exist (the first plan is what was shown).
+      applied += (await apply(context(observed.ids), networkFirst)).applied;
+      const images = facts.images;
+      facts = { ...(await observeFacts(aws, target, config)), images };
+      desired = desiredState(target, facts);
+      observed = await events.task('observe/resources#network', `read ${target.name} from AWS again`, () =>
+        observe(aws, desired, facts),
+      );
+      planned = plan(desired, observed.resources.values());
+      const rest = planned.changes.filter((c) => !isNetworkKind(c.kind));
+      applied += (await apply(context(observed.ids), rest)).applied;
+    } else {
+      applied += (await apply(context(observed.ids), planned.changes)).applied;
+    }
   }
   return {
     env: target.env,

@@ -81,6 +81,13 @@ export interface EmulatorConfig {
   eniLingerSeconds?: number;
   /** Seconds a just-created security group answers InvalidGroup.NotFound (world default: 1). */
   sgVisibilitySeconds?: number;
+  /** Seconds a new NAT gateway is pending, a deleted one deleting (world default: 2 each). */
+  natPendingSeconds?: number;
+  natDeletingSeconds?: number;
+  /** ReleaseAddress refuses an Elastic IP a NAT gateway not yet deleted holds (world default: on). */
+  natHoldsAddress?: boolean;
+  /** DeleteSubnet refuses a subnet that still holds a network interface (world default: on). */
+  subnetDependencies?: boolean;
   /** Requests signed by an IAM user are authorised against its policies; task secrets against the execution role's (world default: on). */
   evaluateIam?: boolean;
   /** Task containers get the task definition's user, read-only root, volumes, limits (world default: on). */

@@ -193,3 +193,58 @@ describe('a just-created security group is not visible at once (AWS CLI)', () =>
     expect(awsCli(['ec2', 'describe-security-groups', '--group-ids', alb]).SecurityGroups).toHaveLength(1);
   });
 });
+
+describe('NAT gateways: pending → available, deleting → deleted; their address and subnet are held until deleted (AWS CLI)', () => {
+  const natState = (id: string): string =>
+    awsCli(['ec2', 'describe-nat-gateways', '--nat-gateway-ids', id]).NatGateways[0].State;
+  function natInNewSubnet(cidr: string): { subnet: string; allocation: string; nat: string } {
+    const vpcId = awsCli(['ec2', 'create-vpc', '--cidr-block', `${cidr}.0.0/16`]).Vpc.VpcId;
+    const subnet = awsCli([
+      'ec2',
+      'create-subnet',
+      '--vpc-id',
+      vpcId,
+      '--cidr-block',
+      `${cidr}.0.0/24`,
+      '--availability-zone',
+      'eu-west-1a',
+    ]).Subnet.SubnetId;
+    const allocation = awsCli(['ec2', 'allocate-address', '--domain', 'vpc']).AllocationId;
+    const nat = awsCli(['ec2', 'create-nat-gateway', '--subnet-id', subnet, '--allocation-id', allocation]).NatGateway;
+    return { subnet, allocation, nat: nat.NatGatewayId };
+  }
+
+  it('a new gateway is pending, then available; deleted, it is deleting and holds its Elastic IP and subnet until deleted', async () => {
+    await resetWorld({ natPendingSeconds: 12, natDeletingSeconds: 12 });
+    const { subnet, allocation, nat } = natInNewSubnet('10.61');
+    expect(natState(nat)).toBe('pending');
+    await waitFor(() => natState(nat) === 'available', { what: 'NAT available', timeoutMs: 30_000, intervalMs: 500 });
+
+    awsCli(['ec2', 'delete-nat-gateway', '--nat-gateway-id', nat]);
+    expect(natState(nat)).toBe('deleting');
+    expect(refusal(['ec2', 'release-address', '--allocation-id', allocation])).toBe(
+      'An error occurred (AuthFailure) when calling the ReleaseAddress operation: You do not have permission to access the specified resource.',
+    );
+    expect(refusal(['ec2', 'delete-subnet', '--subnet-id', subnet])).toBe(
+      `An error occurred (DependencyViolation) when calling the DeleteSubnet operation: The subnet '${subnet}' has dependencies and cannot be deleted.`,
+    );
+    await waitFor(() => natState(nat) === 'deleted', { what: 'NAT deleted', timeoutMs: 30_000, intervalMs: 500 });
+    expect(runAwsCli(['ec2', 'release-address', '--allocation-id', allocation]).status).toBe(0);
+    expect(runAwsCli(['ec2', 'delete-subnet', '--subnet-id', subnet]).status).toBe(0);
+  }, 90_000);
+
+  it('switchable: with 0 seconds and natHoldsAddress / subnetDependencies off, moto’s immediate behaviour', async () => {
+    await resetWorld({
+      natPendingSeconds: 0,
+      natDeletingSeconds: 0,
+      natHoldsAddress: false,
+      subnetDependencies: false,
+    });
+    const { subnet, allocation, nat } = natInNewSubnet('10.62');
+    expect(natState(nat)).toBe('available');
+    awsCli(['ec2', 'delete-nat-gateway', '--nat-gateway-id', nat]);
+    expect(natState(nat)).toBe('deleted');
+    expect(runAwsCli(['ec2', 'release-address', '--allocation-id', allocation]).status).toBe(0);
+    expect(runAwsCli(['ec2', 'delete-subnet', '--subnet-id', subnet]).status).toBe(0);
+  }, 60_000);
+});

@@ -50,7 +50,11 @@ async function runStage(
   if (kindOf(kind).sequential) {
     // The environment's own first when writing (services' resources refer to them), last when
     // removing (a tasks group's rule names the load balancer's group: DependencyViolation).
-    const envFirst = (c: PlannedChange) => Number(!!c.service);
+    const spec = kindOf(kind);
+    const envFirst = (c: PlannedChange) => {
+      const r = c.desired ?? c.observed;
+      return spec.sequence && r && isKind(kind)(r) ? spec.sequence(r) : Number(!!c.service);
+    };
     const ordered = [...items].sort((a, b) => (removing ? envFirst(b) - envFirst(a) : envFirst(a) - envFirst(b)));
     for (const c of ordered) await fn(c);
   } else {

@@ -98,6 +98,13 @@ export interface ResolvedService {
   tags: Record<string, string>;
 }
 
+/** What `network: { create: true }` asks for (defaults applied). */
+export interface NetworkCreate {
+  azs: 2 | 3;
+  cidr: string;
+  egress: 'nat' | 'nat-per-az' | 'endpoints' | 'none';
+}
+
 export interface ResolvedEnvironment {
   app: string;
   env: string;
@@ -116,7 +123,13 @@ export interface ResolvedEnvironment {
   configFile: string;
   baseDir: string;
   services: ResolvedService[];
-  network: { vpc: string; publicSubnets: string[] | null; privateSubnets: string[] | null };
+  network: {
+    vpc: string;
+    publicSubnets: string[] | null;
+    privateSubnets: string[] | null;
+    /** network.create: the VPC patchwork makes (null: a given or the default VPC). */
+    create: NetworkCreate | null;
+  };
   autoscaling: {
     min: number;
     max: number;
@@ -298,6 +311,27 @@ export function resolveEnvironment(
       );
     else if (!sm.url && !sm.path)
       issues.push(source.issue(smokeAt, 'the smoke test needs path: (through the load balancer) or url:'));
+  }
+
+  const networkAt = (key: string): KeyPath =>
+    (env.network as Record<string, unknown> | undefined)?.[key] !== undefined
+      ? [...envPath, 'network', key]
+      : ['defaults', 'network', key];
+  if (network.create) {
+    for (const key of ['vpc', 'publicSubnets', 'privateSubnets'] as const) {
+      if (network[key] !== undefined)
+        issues.push(
+          source.issue(
+            networkAt(key),
+            `network.create makes the VPC and its subnets: remove ${key}, or remove create to use a given network`,
+          ),
+        );
+    }
+  } else {
+    for (const key of ['azs', 'cidr', 'egress'] as const) {
+      if (network[key] !== undefined)
+        issues.push(source.issue(networkAt(key), `${key} applies only with network.create: true`));
+    }
   }
 
   if (autoscaling && autoscaling.min > autoscaling.max) {
@@ -529,6 +563,9 @@ export function resolveEnvironment(
       vpc: network.vpc ?? 'default',
       publicSubnets: network.publicSubnets ?? null,
       privateSubnets: network.privateSubnets ?? null,
+      create: network.create
+        ? { azs: network.azs ?? 2, cidr: network.cidr ?? '10.0.0.0/16', egress: network.egress ?? 'nat' }
+        : null,
     },
     autoscaling: autoscaling
       ? {

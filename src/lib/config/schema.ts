@@ -36,6 +36,16 @@ export function isCidr(value: string): boolean {
 }
 const cidr = z.string().refine(isCidr, { message: 'expected a CIDR such as 203.0.113.0/24' });
 
+/** An IPv4 CIDR whose prefix is /16 to /24, with no host bits set (a VPC's block). */
+export function isVpcCidr(value: string): boolean {
+  if (!isCidr(value) || !z.ipv4().safeParse(value.split('/')[0]).success) return false;
+  const [addr, prefix] = value.split('/') as [string, string];
+  const bits = Number(prefix);
+  if (bits < 16 || bits > 24) return false;
+  const n = addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  return n % 2 ** (32 - bits) === 0;
+}
+
 const subnetId = z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'expected a subnet id such as subnet-0abc1234');
 
 /** Fargate's valid cpu → memory (MiB) combinations. */
@@ -148,19 +158,20 @@ export const NetworkSchema = z.strictObject({
   publicSubnets: z.array(subnetId).min(2, 'an ALB needs subnets in at least two availability zones').optional(),
   privateSubnets: z.array(subnetId).min(1).optional(),
   create: z
-    .boolean()
+    .literal(true)
     .optional()
-    .describe('Create a VPC for the environment (public subnets for the ALB, private for tasks)'),
-  azs: z
-    .union([z.literal(2), z.literal(3)])
+    .describe('patchwork creates the VPC, subnets, gateways and routes (not with vpc/publicSubnets/privateSubnets)'),
+  azs: z.literal([2, 3]).optional().describe('With create: availability zones to span (default 2)'),
+  cidr: z
+    .string()
+    .refine(isVpcCidr, { message: 'expected an IPv4 CIDR from /16 to /24 such as 10.0.0.0/16' })
     .optional()
-    .describe('Availability zones of a created VPC (default 2)'),
-  cidr: cidr.optional().describe('CIDR of a created VPC (default 10.0.0.0/16)'),
+    .describe('With create: the VPC CIDR, /16 to /24 (default 10.0.0.0/16)'),
   egress: z
     .enum(['nat', 'nat-per-az', 'endpoints', 'none'])
     .optional()
     .describe(
-      "How a created VPC's private tasks reach AWS: nat (one NAT gateway, default), nat-per-az, endpoints (interface endpoints, no NAT), none",
+      'With create: how private tasks reach AWS and the internet: one NAT gateway (default), one per AZ, VPC endpoints only, or none',
     ),
 });
 

@@ -35,7 +35,10 @@ environments:
     autoscaling: { min: 2, max: 10, cpuPercent: 60, requestsPerTarget: 1000 }
     alarms: { http5xxPerMinute: 5, cpuPercent: 80, memoryPercent: 80 }
     # https: { certificateArn: arn:aws:acm:${opts.region}:123456789012:certificate/... }
-    # network: { vpc: vpc-0abc..., publicSubnets: [...], privateSubnets: [...] }
+    # patchwork makes the VPC: the load balancer in public subnets, the tasks in private ones (no public IPs),
+    # one NAT gateway as their way out (nat-per-az: one per zone; endpoints: VPC endpoints, no NAT).
+    # Or use a network you have: network: { vpc: vpc-0abc..., publicSubnets: [...], privateSubnets: [...] }
+    network: { create: true, azs: 2, cidr: 10.0.0.0/16, egress: nat }
 
 deploy:
   timeoutSeconds: 600

@@ -46,20 +46,16 @@ export function networkCost(net: CreatedNetwork, endpoints: string[]): NonNullab
 
 /**
  * NAT gateways and interface endpoints among observed resources. The merge point with network
- * creation: resources of kind `nat-gateway` count one each, of kind `vpc-endpoint` one per subnet
- * (AZ) unless they are gateway endpoints (free). Without such kinds it finds none.
+ * creation: each `nat-gateway` counts one, each interface `vpc-endpoint` one per subnet (AZ); gateway
+ * endpoints are free.
  */
 export function observedNetwork(resources: readonly Resource[]): CostInputs['network'] {
-  const fields = (r: Resource) => r as unknown as Record<string, unknown>;
-  const kindIs = (r: Resource, k: string) => (r.kind as string) === k;
-  const natGateways = resources.filter((r) => kindIs(r, 'nat-gateway')).length;
-  const interfaceEndpoints = resources
-    .filter((r) => kindIs(r, 'vpc-endpoint'))
-    .filter((r) => !/gateway/i.test(String(fields(r).type ?? fields(r).endpointType ?? '')))
-    .map((r) => ({
-      service: String(fields(r).service ?? fields(r).serviceName ?? r.name),
-      azs: Array.isArray(fields(r).subnets) ? (fields(r).subnets as unknown[]).length : 1,
-    }));
+  const natGateways = resources.filter((r) => r.kind === 'nat-gateway').length;
+  const interfaceEndpoints = resources.flatMap((r) =>
+    r.kind === 'vpc-endpoint' && r.type === 'Interface'
+      ? [{ service: r.serviceName.replace(/^com\.amazonaws\.[a-z0-9-]+\./, ''), azs: Math.max(1, r.subnets.length) }]
+      : [],
+  );
   return natGateways || interfaceEndpoints.length ? { natGateways, interfaceEndpoints } : null;
 }
 

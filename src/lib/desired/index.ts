@@ -26,7 +26,7 @@ export function desiredState(target: ResolvedEnvironment, facts: Facts): Desired
     warnings.push({
       code: 'PW_PUBLIC_TASKS',
       message:
-        'no privateSubnets configured: tasks run in the public subnets with public IPs (reachable only through their security group); set network.privateSubnets to keep them private',
+        'no privateSubnets configured: tasks run in the public subnets with public IPs (reachable only through their security group); set network.privateSubnets, or network: { create: true } for a VPC of its own, to keep them private',
     });
   }
   for (const svc of target.services) {

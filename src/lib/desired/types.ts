@@ -7,12 +7,19 @@
 
 /** Every kind, in the order apply creates them (destroy deletes in reverse). */
 export const KINDS = [
+  'vpc',
+  'internet-gateway',
+  'subnet',
+  'elastic-ip',
+  'nat-gateway',
+  'route-table',
   'state-table',
   'ecr-repository',
   'log-group',
   'iam-role',
   'ecs-cluster',
   'security-group',
+  'vpc-endpoint',
   'load-balancer',
   'target-group',
   'listener',
@@ -31,6 +38,68 @@ interface Base {
   /** The config service this belongs to (absent for environment-wide resources). */
   service?: string;
   tags: Tags;
+}
+
+/** network.create: the environment's VPC (DNS support and hostnames on, for interface endpoints). */
+export interface Vpc extends Base {
+  kind: 'vpc';
+  cidr: string;
+}
+
+/** The VPC's internet gateway; `vpc` is the VPC it is attached to (a name), or null. */
+export interface InternetGateway extends Base {
+  kind: 'internet-gateway';
+  vpc: string | null;
+}
+
+/** A public (load balancer, NAT) or private (tasks) subnet of the created VPC, in one zone. */
+export interface Subnet extends Base {
+  kind: 'subnet';
+  /** VPC name. */
+  vpc: string;
+  cidr: string;
+  zone: string;
+}
+
+/** An Elastic IP of a NAT gateway. */
+export interface ElasticIp extends Base {
+  kind: 'elastic-ip';
+}
+
+/** A NAT gateway in a public subnet, with its Elastic IP (both by name). */
+export interface NatGateway extends Base {
+  kind: 'nat-gateway';
+  subnet: string;
+  eip: string;
+}
+
+/** A route: a destination CIDR to a gateway, by kind and name (`internet-gateway/<name>`, `nat-gateway/<name>`). */
+export interface Route {
+  destination: string;
+  target: string;
+}
+
+/** A route table with its routes (sorted; the local route and endpoints' prefix-list routes are not listed) and the subnets it is associated with (names, sorted). */
+export interface RouteTable extends Base {
+  kind: 'route-table';
+  vpc: string;
+  routes: Route[];
+  subnets: string[];
+}
+
+/** A VPC endpoint: Interface (in the private subnets, with the endpoints' security group) or the S3 Gateway (on route tables). */
+export interface VpcEndpoint extends Base {
+  kind: 'vpc-endpoint';
+  vpc: string;
+  serviceName: string;
+  type: 'Interface' | 'Gateway';
+  /** Interface: subnet names, sorted. */
+  subnets: string[];
+  /** Interface: security group names, sorted. */
+  securityGroups: string[];
+  /** Gateway: route table names, sorted. */
+  routeTables: string[];
+  privateDns: boolean;
 }
 
 export interface StateTable extends Base {
@@ -240,6 +309,13 @@ export interface Alarm extends Base {
 }
 
 export type Resource =
+  | Vpc
+  | InternetGateway
+  | Subnet
+  | ElasticIp
+  | NatGateway
+  | RouteTable
+  | VpcEndpoint
   | StateTable
   | EcrRepository
   | LogGroup
@@ -269,6 +345,8 @@ export interface Facts {
   /** Where tasks run: private subnets when given, else the public ones. */
   taskSubnets: string[];
   tasksArePrivate: boolean;
+  /** network.create: the availability zones the environment spans (DescribeAvailabilityZones, sorted). */
+  zones?: string[];
   /** What the registry says of each `image:` service's image (config service name → facts); absent: unknown. */
   images?: Record<string, ImageFacts>;
 }

@@ -4,17 +4,25 @@
  * the config path, before any mutating call (PW_UNKNOWN_NETWORK, exit 2).
  */
 import { DescribeCertificateCommand } from '@aws-sdk/client-acm';
-import { DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from '@aws-sdk/client-ec2';
+import {
+  DescribeAvailabilityZonesCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcsCommand,
+  paginateDescribeSubnets,
+  paginateDescribeVpcs,
+  type Subnet,
+} from '@aws-sdk/client-ec2';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import type { AwsClients } from '../aws/clients.js';
 import { isAwsError } from '../aws/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ResolvedEnvironment } from '../config/resolve.js';
 import { formatPath, type KeyPath } from '../config/source.js';
+import { createdNetworkFacts } from '../desired/network.js';
 import type { Facts } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 
-type NetworkKey = 'vpc' | 'publicSubnets' | 'privateSubnets';
+type NetworkKey = 'vpc' | 'publicSubnets' | 'privateSubnets' | 'azs';
 
 /** `file:line path` of a network setting, wherever it was written (environment, else defaults). */
 export function networkWhere(target: ResolvedEnvironment, config: LoadedConfig | undefined, key: NetworkKey): string {
@@ -57,6 +65,7 @@ async function observeNetwork(
   config?: LoadedConfig,
 ): Promise<Omit<Facts, 'accountId' | 'partition'>> {
   const ec2 = await aws.get('ec2');
+  if (target.network.create) return observeCreatedNetwork(aws, target, config);
   const { vpc, publicSubnets, privateSubnets } = target.network;
   const configured = [...(publicSubnets ?? []), ...(privateSubnets ?? [])];
 
@@ -153,6 +162,61 @@ async function observeNetwork(
     taskSubnets: [...(priv.length ? priv : pub)].sort(),
     tasksArePrivate: priv.length > 0,
   };
+}
+
+/**
+ * network.create: the region's zones, and the VPC and subnets patchwork made (found by the
+ * environment's tags and their Name): their ids where they exist, their names where provision is
+ * still to create them.
+ */
+async function observeCreatedNetwork(
+  aws: AwsClients,
+  target: ResolvedEnvironment,
+  config?: LoadedConfig,
+): Promise<Omit<Facts, 'accountId' | 'partition'>> {
+  const ec2 = await aws.get('ec2');
+  const owned = [
+    { Name: 'tag:patchwork:app', Values: [target.app] },
+    { Name: 'tag:patchwork:env', Values: [target.env] },
+    { Name: 'tag:managed-by', Values: ['patchwork'] },
+  ];
+  const collect = async <P, T>(pages: AsyncIterable<P>, pick: (p: P) => T[] | undefined) => {
+    const out: T[] = [];
+    for await (const p of pages) out.push(...(pick(p) ?? []));
+    return out;
+  };
+  const [zonesOut, vpcs, subnets] = await Promise.all([
+    ec2.send(
+      new DescribeAvailabilityZonesCommand({
+        Filters: [
+          { Name: 'state', Values: ['available'] },
+          { Name: 'zone-type', Values: ['availability-zone'] },
+        ],
+      }),
+    ),
+    collect(paginateDescribeVpcs({ client: ec2 }, { Filters: owned }), (p) => p.Vpcs),
+    collect(paginateDescribeSubnets({ client: ec2 }, { Filters: owned }), (p) => p.Subnets),
+  ]);
+  const zones = (zonesOut.AvailabilityZones ?? []).map((z) => z.ZoneName!).filter(Boolean);
+  const wanted = target.network.create!.azs;
+  if (zones.length < wanted) {
+    throw unknownNetwork(
+      `${target.region} has ${zones.length} availability zone${zones.length === 1 ? '' : 's'} available, and network.azs asks for ${wanted}`,
+      networkWhere(target, config, 'azs'),
+      { zones, region: target.region },
+    );
+  }
+  const found = new Map<string, string>();
+  const nameOf = (tags: { Key?: string; Value?: string }[] | undefined) => tags?.find((t) => t.Key === 'Name')?.Value;
+  for (const v of vpcs) {
+    const name = nameOf(v.Tags);
+    if (name && v.VpcId) found.set(`vpc/${name}`, v.VpcId);
+  }
+  for (const sn of subnets) {
+    const name = nameOf(sn.Tags);
+    if (name && sn.SubnetId) found.set(`subnet/${name}`, sn.SubnetId);
+  }
+  return createdNetworkFacts(target, zones, found);
 }
 
 /**

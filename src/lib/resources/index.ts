@@ -9,27 +9,41 @@ import { alarm } from './alarm.js';
 import { ecrRepository } from './ecr-repository.js';
 import { ecsCluster } from './ecs-cluster.js';
 import { ecsService } from './ecs-service.js';
+import { elasticIp } from './elastic-ip.js';
 import { iamRole } from './iam-role.js';
+import { internetGateway } from './internet-gateway.js';
 import type { ResourceKind } from './kind.js';
 import { listener } from './listener.js';
 import { listenerRule } from './listener-rule.js';
 import { loadBalancer } from './load-balancer.js';
 import { logGroup } from './log-group.js';
+import { natGateway } from './nat-gateway.js';
+import { routeTable } from './route-table.js';
 import { scalableTarget } from './scalable-target.js';
 import { scalingPolicy } from './scaling-policy.js';
 import { securityGroup } from './security-group.js';
 import { stateTable } from './state-table.js';
+import { subnet } from './subnet.js';
 import { targetGroup } from './target-group.js';
+import { vpc } from './vpc.js';
+import { vpcEndpoint } from './vpc-endpoint.js';
 
 export type Registry = { [K in Kind]: ResourceKind<K> };
 
 export const REGISTRY: Registry = {
+  vpc,
+  'internet-gateway': internetGateway,
+  subnet,
+  'elastic-ip': elasticIp,
+  'nat-gateway': natGateway,
+  'route-table': routeTable,
   'state-table': stateTable,
   'ecr-repository': ecrRepository,
   'log-group': logGroup,
   'iam-role': iamRole,
   'ecs-cluster': ecsCluster,
   'security-group': securityGroup,
+  'vpc-endpoint': vpcEndpoint,
   'load-balancer': loadBalancer,
   'target-group': targetGroup,
   listener,

@@ -25,6 +25,8 @@ export interface ObservedState {
     targetGroups: Map<string, string>;
     loadBalancers: Map<string, string>;
     listeners: Map<number, string>;
+    /** network.create: `kind/name` → id of the VPC, subnets, gateways, route tables, endpoints (resources/network.ts). */
+    network?: Map<string, string>;
   };
 }
 
@@ -72,6 +74,8 @@ export interface ResourceKind<K extends Kind> {
   irreplaceable?: { what: string; why: string };
   /** Resources of this kind are applied one at a time (environment-wide first). */
   sequential?: boolean;
+  /** With `sequential`: lower first when writing, first last when removing (default: environment-wide 0, a service's 1). */
+  sequence?(r: ResourceOf<K>): number;
   create(ctx: ApplyContext, want: ResourceOf<K>): Promise<void>;
   update(ctx: ApplyContext, want: ResourceOf<K>, have: ObservedOf<K>, diff: FieldDiff[]): Promise<void>;
   delete(ctx: ApplyContext, have: ObservedOf<K>, opts: DeleteOptions): Promise<void>;

@@ -15,6 +15,7 @@ import {
 import { type ApplyContext, sgId, sleep, tagList } from '../apply/context.js';
 import { isAwsError } from '../aws/errors.js';
 import { albSecurityGroupName, serviceSecurityGroupName } from '../desired/names.js';
+import { endpointSecurityGroupName } from '../desired/network.js';
 import { canonicalJson, type SgRule } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import { changed, hasTagDiff, ifExists, ignore, ofKind, type ResourceKind, tagsFrom } from './kind.js';
@@ -161,6 +162,26 @@ export const securityGroup: ResourceKind<'security-group'> = {
             ),
           ),
         },
+        // network.create with egress endpoints: the interface endpoints answer HTTPS from the tasks only.
+        ...(target.network.create?.egress === 'endpoints'
+          ? [
+              {
+                kind: 'security-group' as const,
+                name: endpointSecurityGroupName(target),
+                tags: { ...target.tags },
+                vpcId: facts.vpcId,
+                description: `patchwork ${target.name}: VPC endpoints, HTTPS from the tasks`,
+                ingress: sortRules(
+                  target.services.map((svc) => ({
+                    protocol: 'tcp',
+                    fromPort: 443,
+                    toPort: 443,
+                    sourceGroup: serviceSecurityGroupName(svc),
+                  })),
+                ),
+              },
+            ]
+          : []),
       ];
     },
     service: ({ target, facts }, svc) => [
@@ -187,7 +208,16 @@ export const securityGroup: ResourceKind<'security-group'> = {
             ...(facts.vpcId
               ? [{ Name: 'vpc-id', Values: [facts.vpcId] }]
               : [{ Name: 'tag:patchwork:env', Values: [wanted[0]!.tags['patchwork:env'] ?? ''] }]),
-            { Name: 'group-name', Values: wanted.map((w) => w.name) },
+            // A created network's endpoints group is read even when no longer wanted (egress changed): it is deleted.
+            {
+              Name: 'group-name',
+              Values: [
+                ...new Set([
+                  ...wanted.map((w) => w.name),
+                  ...(ofKind(desired, 'vpc').length ? [endpointSecurityGroupName(desired.env)] : []),
+                ]),
+              ],
+            },
           ],
         }),
       );
@@ -211,8 +241,13 @@ export const securityGroup: ResourceKind<'security-group'> = {
     },
   },
   fields: { update: ['ingress'], replace: ['vpcId'] },
-  // Groups may refer to each other: one at a time, the environment's own first.
+  orphan: (have) =>
+    have.name === endpointSecurityGroupName({ name: `${have.tags['patchwork:app']}-${have.tags['patchwork:env']}` }) &&
+    have.tags['managed-by'] === 'patchwork',
+  // Groups may refer to each other: one at a time, the load balancer's first, then the services',
+  // then the endpoints' (its rules name the services' groups); removed in the reverse order.
   sequential: true,
+  sequence: (r) => (r.service ? 1 : r.name.endsWith('-endpoints') ? 2 : 0),
   async create(ctx, want) {
     const ec2 = await ctx.aws.get('ec2');
     const groupId = await ec2

@@ -7,6 +7,13 @@
 * A just-created security group is not visible for `sgVisibilitySeconds`: AuthorizeSecurityGroup-
   Ingress/Egress on it or referencing it, and DescribeSecurityGroups naming it by id, answer
   `InvalidGroup.NotFound` (EC2's eventual consistency).
+* NAT gateways take time (config `natPendingSeconds`, `natDeletingSeconds`): CreateNatGateway
+  answers `pending` and the gateway becomes `available` later; DeleteNatGateway makes it `deleting`,
+  then `deleted`, and only then gives up its network interface and Elastic IP. moto makes both at once.
+* ReleaseAddress of an Elastic IP a NAT gateway still holds answers `AuthFailure` (config
+  `natHoldsAddress`), as EC2 does until the gateway is deleted.
+* DeleteSubnet answers `DependencyViolation` while a network interface is in the subnet (config
+  `subnetDependencies`): a NAT gateway's until it is deleted, a stopped task's while it lingers.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from moto.ec2.exceptions import DependencyViolationError, InvalidSecurityGroupNotFoundError
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError, InvalidSecurityGroupNotFoundError
+from moto.ec2.models import EC2Backend
 from moto.ec2.responses import security_groups as sg_responses
 
 from .world import LOCK, World
@@ -83,6 +91,101 @@ def apply(world: World) -> None:
             return orig_delete(self)
 
     Response.delete_security_group = delete_security_group
+    apply_nat(world)
+
+
+def apply_nat(world: World) -> None:
+    """NAT gateway lifecycle, the Elastic IP it holds, and subnets holding network interfaces."""
+
+    def advance(backend: Any) -> None:
+        now = time.monotonic()
+        for nat in list(backend.nat_gateways.values()):
+            until = getattr(nat, "_pw_until", None)
+            if until is None or now < until[1]:
+                continue
+            nat.state, nat._pw_until = until[0], None
+            if nat.state == "deleted":
+                release_nat(backend, nat)
+
+    def release_nat(backend: Any, nat: Any) -> None:
+        """A deleted gateway's interface goes, and its Elastic IP is free again."""
+        eni = getattr(nat, "_eni", None)
+        if eni is None:
+            return
+        for eip in backend.addresses:
+            if eip.eni is eni:
+                eip.eni, eip.instance, eip.association_id = None, None, None
+        backend.enis.pop(eni.id, None)
+        nat._eni = None
+
+    orig_create = EC2Backend.create_nat_gateway
+
+    def create_nat_gateway(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with LOCK:
+            nat = orig_create(self, *args, **kwargs)
+            pending = float(world.config.get("natPendingSeconds", 0) or 0)
+            if pending > 0:
+                nat.state, nat._pw_until = "pending", ("available", time.monotonic() + pending)
+            return nat
+
+    EC2Backend.create_nat_gateway = create_nat_gateway
+    orig_delete_nat = EC2Backend.delete_nat_gateway
+
+    def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+        with LOCK:
+            advance(self)
+            nat = self.nat_gateways.get(nat_gateway_id)
+            if nat is None:
+                return orig_delete_nat(self, nat_gateway_id)
+            if nat.state in ("deleting", "deleted"):
+                return nat
+            deleting = float(world.config.get("natDeletingSeconds", 0) or 0)
+            if deleting > 0:
+                nat.state, nat._pw_until = "deleting", ("deleted", time.monotonic() + deleting)
+                return nat
+            nat.state, nat._pw_until = "deleted", None
+            release_nat(self, nat)
+            return nat
+
+    EC2Backend.delete_nat_gateway = delete_nat_gateway
+
+    orig_describe = EC2Backend.describe_nat_gateways
+
+    def describe_nat_gateways(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with LOCK:
+            advance(self)
+            return orig_describe(self, *args, **kwargs)
+
+    EC2Backend.describe_nat_gateways = describe_nat_gateways
+
+    orig_release = EC2Backend.release_address
+
+    def release_address(self: Any, address: str | None = None, allocation_id: str | None = None) -> Any:
+        with LOCK:
+            advance(self)
+            if world.config.get("natHoldsAddress", True):
+                for nat in self.nat_gateways.values():
+                    held = [a.get("allocationId") for a in nat.address_set]
+                    if nat.state != "deleted" and allocation_id and allocation_id in held:
+                        # EC2's answer while a NAT gateway holds the address (eformat/sno-for-100 #5, kops #1604).
+                        raise EC2ClientError("AuthFailure", "You do not have permission to access the specified resource.")
+            return orig_release(self, address=address, allocation_id=allocation_id)
+
+    EC2Backend.release_address = release_address
+
+    orig_delete_subnet = EC2Backend.delete_subnet
+
+    def delete_subnet(self: Any, subnet_id: str) -> Any:
+        with LOCK:
+            advance(self)
+            if world.config.get("subnetDependencies", True):
+                if any(getattr(eni.subnet, "id", None) == subnet_id for eni in self.enis.values()):
+                    raise DependencyViolationError(
+                        f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+                    )
+            return orig_delete_subnet(self, subnet_id)
+
+    EC2Backend.delete_subnet = delete_subnet
 
 
 def dependents(backend: Any, group_id: str) -> list[str]:

@@ -73,6 +73,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "eniLingerSeconds": 3.0,
     # A just-created security group answers InvalidGroup.NotFound this long (EC2 eventual consistency).
     "sgVisibilitySeconds": 1.0,
+    # NAT gateways (ec2.py): pending this long before available, deleting this long before deleted
+    # (AWS: minutes); the Elastic IP a NAT gateway holds cannot be released before it is deleted; a
+    # subnet holding a network interface cannot be deleted.
+    "natPendingSeconds": 2.0,
+    "natDeletingSeconds": 2.0,
+    "natHoldsAddress": True,
+    "subnetDependencies": True,
     "tickSeconds": 0.1,
     # ECS reads are eventually consistent: for this long after CreateService / UpdateService,
     # DescribeServices and ListTasks answer the service's previous state (0 = read-after-write).
