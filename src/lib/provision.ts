@@ -9,6 +9,7 @@ import { imageFactsOf } from './docker/registry.js';
 import { PatchworkError } from './errors.js';
 import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
+import { preflightNetwork } from './observe/network-preflight.js';
 import { type PublicPlan, plan, publicPlan } from './plan/index.js';
 import { ensureServiceLinkedRoles, serviceLinkedRolesFor } from './service-linked-roles.js';
 import { type CommonOptions, openSession } from './session.js';
@@ -40,13 +41,15 @@ export interface ProvisionResult {
 }
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
-  const { config, target, aws, events } = await openSession(opts);
+  const { config, target, aws, events, environment } = await openSession(opts);
   const facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
     const [found, images] = await Promise.all([
       observeFacts(aws, target, config),
       imageFactsOf(target),
       checkCertificate(aws, target, config),
     ]);
+    // A given network that cannot work (routes, endpoints, zones): exit 2 before any change.
+    await preflightNetwork(aws, target, environment, config, found.vpcId);
     return { ...found, images };
   });
   const desired = desiredState(target, facts);
