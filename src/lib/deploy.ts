@@ -7,6 +7,7 @@ import { prepareBuild, runBuild } from './build.js';
 import type { ResolvedService } from './config/resolve.js';
 import { inOwnRegistry } from './docker/registry.js';
 import { inEnvironment, PatchworkError } from './errors.js';
+import { preflightNetwork } from './observe/network-preflight.js';
 import type { ReleaseDiff } from './release/diff.js';
 import type { DryRunChange } from './release/dryrun.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
@@ -63,6 +64,8 @@ export async function deploy(opts: DeployOptions): Promise<DeployResult> {
 async function deployIn(session: Session, opts: DeployOptions): Promise<DeployResult> {
   const { target, events } = session;
   if (opts.sha && opts.image) throw new PatchworkError('PW_USAGE', '--sha and --image are exclusive', {});
+  // A given network that cannot work (routes, endpoints, zones): exit 2 before any change.
+  await preflightNetwork(session.aws, target, session.environment, session.config);
   let source: DeployResult['source'] = 'build';
   let command = 'deploy HEAD';
   let prepare: () => Promise<{ sha: string | null; changes: Change[] }>;

@@ -1,11 +1,13 @@
 /**
  * `patchwork doctor`: checks that config, region, credentials, endpoint, Docker engine and
- * registry are usable, and reports each. Read-only: one STS call.
+ * registry are usable, and reports each. Read-only: one STS call (and, for a given network, the
+ * preflight's Describe calls).
  */
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { mapAwsError } from './aws/errors.js';
 import { connectDocker, dockerTarget } from './docker/engine.js';
 import { type ErrorCode, isPatchworkError, PatchworkError } from './errors.js';
+import { preflightApplies, preflightNetwork } from './observe/network-preflight.js';
 import { type CommonOptions, openSession } from './session.js';
 
 export interface Check {
@@ -26,7 +28,7 @@ export interface DoctorResult {
 }
 
 export async function doctor(opts: CommonOptions & { skipDocker?: boolean }): Promise<DoctorResult> {
-  const { target, aws, events, environment } = await openSession(opts);
+  const { target, aws, events, environment, config } = await openSession(opts);
   const checks: Check[] = [];
   const record = (check: Check) => {
     checks.push(check);
@@ -57,6 +59,15 @@ export async function doctor(opts: CommonOptions & { skipDocker?: boolean }): Pr
     });
   } catch (err) {
     record(failed('aws', mapAwsError(err)));
+  }
+
+  if (account && preflightApplies(target)) {
+    try {
+      await preflightNetwork(aws, target, environment, config);
+      record({ name: 'network', ok: true, detail: 'the given subnets route as the load balancer and the tasks need' });
+    } catch (err) {
+      record(failed('network', err));
+    }
   }
 
   const needsDocker = target.services.some((s) => s.build !== null);

@@ -36,6 +36,11 @@ export interface PatchworkEnv {
   retryMode: string | undefined;
   /** PATCHWORK_ALLOW_UNKNOWN_REGION=1: accept a region-shaped name newer than the known list. */
   allowUnknownRegion: boolean;
+  /**
+   * PATCHWORK_SKIP_NETWORK_PREFLIGHT=1: TEST-ONLY — skip the preflight of given networks (to show
+   * the local world refusing what the preflight would have caught). Never set it for real use.
+   */
+  skipNetworkPreflight: boolean;
   /** DOCKER_HOST. */
   dockerHost: string | undefined;
   /** DOCKER_TLS_VERIFY or DOCKER_CERT_PATH set: the engine is reached over TLS. */
@@ -63,6 +68,7 @@ export function readEnv(source: EnvSource = process.env): PatchworkEnv {
     maxAttempts: Number.isFinite(attempts) && attempts > 0 ? attempts : undefined,
     retryMode: nonEmpty(source.AWS_RETRY_MODE),
     allowUnknownRegion: source.PATCHWORK_ALLOW_UNKNOWN_REGION === '1',
+    skipNetworkPreflight: source.PATCHWORK_SKIP_NETWORK_PREFLIGHT === '1',
     dockerHost: nonEmpty(source.DOCKER_HOST),
     dockerTls: !!(nonEmpty(source.DOCKER_TLS_VERIFY) || nonEmpty(source.DOCKER_CERT_PATH)),
     ci: nonEmpty(source.CI) !== undefined,

@@ -12,6 +12,7 @@ import { PatchworkError } from './errors.js';
 import { settleRepositoryLayout } from './layout.js';
 import { checkCertificate, observeFacts } from './observe/facts.js';
 import { observe } from './observe/index.js';
+import { preflightNetwork } from './observe/network-preflight.js';
 import { type PublicPlan, plan, publicPlan } from './plan/index.js';
 import { ensureServiceLinkedRoles, serviceLinkedRolesFor } from './service-linked-roles.js';
 import { type CommonOptions, openSession } from './session.js';
@@ -47,13 +48,15 @@ export interface ProvisionResult {
 export async function provision(opts: ProvisionOptions): Promise<ProvisionResult> {
   const session = await openSession(opts);
   await settleRepositoryLayout(session);
-  const { config, target, aws, events } = session;
+  const { config, target, aws, events, environment } = session;
   let facts = await events.task('observe/facts', 'read account, network and certificate', async () => {
     const [found, images] = await Promise.all([
       observeFacts(aws, target, config),
       imageFactsOf(target),
       checkCertificate(aws, target, config),
     ]);
+    // A given network that cannot work (routes, endpoints, zones): exit 2 before any change.
+    await preflightNetwork(aws, target, environment, config, found.vpcId);
     return { ...found, images };
   });
   let desired = desiredState(target, facts);

@@ -57,6 +57,8 @@ export interface EmulatorConfig {
   /** A role this new cannot be passed to CreateService/UpdateService or start a task (0 = off). */
   iamPropagationSeconds: number;
   tickSeconds: number;
+  /** A Fargate task needs a route (NAT; IGW with a public IP) or VPC endpoints to pull its image, logs and secrets. */
+  networkReachability?: boolean;
   /** Check every request against AWS's API models (botocore's service-2.json) before moto sees it. */
   validateRequests: boolean;
   /** ECS reads lag behind writes: DescribeServices/ListTasks show the previous state this long after CreateService/UpdateService. */

@@ -100,7 +100,7 @@ describe('DeleteSecurityGroup: DependencyViolation while the group is in use (AW
       '--launch-type',
       'FARGATE',
       '--network-configuration',
-      JSON.stringify({ awsvpcConfiguration: { subnets: [subnet], securityGroups: [sg], assignPublicIp: 'DISABLED' } }),
+      JSON.stringify({ awsvpcConfiguration: { subnets: [subnet], securityGroups: [sg], assignPublicIp: 'ENABLED' } }),
     ]);
     const eni = () =>
       awsCli(['ec2', 'describe-network-interfaces', '--filters', `Name=group-id,Values=${sg}`]).NetworkInterfaces;

@@ -216,7 +216,7 @@ describe("a task's secrets are read with its execution role", () => {
     ]);
     awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
     const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-    const net = JSON.stringify({ awsvpcConfiguration: { subnets: [subnet.SubnetId], assignPublicIp: 'DISABLED' } });
+    const net = JSON.stringify({ awsvpcConfiguration: { subnets: [subnet.SubnetId], assignPublicIp: 'ENABLED' } });
     for (const which of ['denied', 'allowed']) {
       const td = awsCli(
         registerArgs(`emu-${which}`, { execution: roleArn(`emu-${which}-execution`) }, [

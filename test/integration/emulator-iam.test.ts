@@ -20,7 +20,7 @@ function refused(args: string[]): string {
 
 function network() {
   const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-  return JSON.stringify({ awsvpcConfiguration: { subnets: [subnet.SubnetId], assignPublicIp: 'DISABLED' } });
+  return JSON.stringify({ awsvpcConfiguration: { subnets: [subnet.SubnetId], assignPublicIp: 'ENABLED' } });
 }
 
 function taskDefinition(family: string, executionRoleArn?: string): string {

@@ -56,7 +56,7 @@ function runTask(td: string, command: string[]): string {
     '--started-by',
     'emu-test',
     '--network-configuration',
-    JSON.stringify({ awsvpcConfiguration: { subnets: [subnet()], assignPublicIp: 'DISABLED' } }),
+    JSON.stringify({ awsvpcConfiguration: { subnets: [subnet()], assignPublicIp: 'ENABLED' } }),
     '--overrides',
     JSON.stringify({ containerOverrides: [{ name: 'job', command }] }),
   ]).tasks[0].taskArn;

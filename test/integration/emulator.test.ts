@@ -66,7 +66,7 @@ function createService(
     'FARGATE',
     '--network-configuration',
     JSON.stringify({
-      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'DISABLED' },
+      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
     }),
     '--deployment-configuration',
     JSON.stringify({

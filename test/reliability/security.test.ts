@@ -42,8 +42,35 @@ beforeAll(async () => {
   const sorted = subnets.sort((a: J, b: J) => String(a.AvailabilityZone).localeCompare(String(b.AvailabilityZone)));
   expect(sorted.length).toBeGreaterThanOrEqual(3);
   const vpc = sorted[0].VpcId as string;
-  const [pub1, pub2, priv] = sorted.map((s: J) => s.SubnetId as string);
-  privateSubnet = priv!;
+  const [pub1, pub2] = sorted.map((s: J) => s.SubnetId as string);
+  // A private subnet as AWS needs one (the network preflight checks it): in the load balancer's first
+  // zone, its own route table sending 0.0.0.0/0 to a NAT gateway in a public subnet.
+  const priv = awsCli([
+    'ec2',
+    'create-subnet',
+    '--vpc-id',
+    sorted[0].VpcId,
+    '--cidr-block',
+    '172.31.96.0/20',
+    '--availability-zone',
+    sorted[0].AvailabilityZone,
+  ]).Subnet.SubnetId as string;
+  const eip = awsCli(['ec2', 'allocate-address', '--domain', 'vpc']).AllocationId as string;
+  const nat = awsCli(['ec2', 'create-nat-gateway', '--subnet-id', pub1!, '--allocation-id', eip]).NatGateway
+    .NatGatewayId;
+  const rt = awsCli(['ec2', 'create-route-table', '--vpc-id', sorted[0].VpcId]).RouteTable.RouteTableId as string;
+  awsCli(['ec2', 'associate-route-table', '--route-table-id', rt, '--subnet-id', priv]);
+  awsCli([
+    'ec2',
+    'create-route',
+    '--route-table-id',
+    rt,
+    '--destination-cidr-block',
+    '0.0.0.0/0',
+    '--nat-gateway-id',
+    nat,
+  ]);
+  privateSubnet = priv;
   certArn = awsCli(['acm', 'request-certificate', '--domain-name', 'sec.example.com']).CertificateArn;
   expect(certArn).toMatch(/^arn:aws:acm:/);
   secretArn = `arn:aws:ssm:${region}:${ACCOUNT}:parameter/sec/db`;

@@ -14,6 +14,9 @@
   `natHoldsAddress`), as EC2 does until the gateway is deleted.
 * DeleteSubnet answers `DependencyViolation` while a network interface is in the subnet (config
   `subnetDependencies`): a NAT gateway's until it is deleted, a stopped task's while it lingers.
+* The default VPC has an attached internet gateway and a 0.0.0.0/0 route to it in its main route
+  table, as AWS makes it (reach.py; moto's has neither). Every ENI has a private DNS name (moto's
+  ECS tasks fail in a VPC without DNS hostnames otherwise).
 """
 
 from __future__ import annotations
@@ -29,6 +32,34 @@ from .world import LOCK, World
 
 
 def apply(world: World) -> None:
+    from moto.ec2.models import EC2Backend
+
+    from . import reach
+
+    orig_default_vpc = EC2Backend.create_default_vpc
+
+    def create_default_vpc(self: Any) -> Any:
+        # AWS's default VPC has an internet gateway and a 0.0.0.0/0 route to it (always; fidelity).
+        vpc = orig_default_vpc(self)
+        reach.add_default_vpc_internet_gateway(self, vpc)
+        return vpc
+
+    EC2Backend.create_default_vpc = create_default_vpc
+
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+    from moto.ec2.utils import generate_dns_from_ip
+
+    orig_eni_init = NetworkInterface.__init__
+
+    def eni_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        # Every ENI has a private DNS name on AWS; moto sets one only when the VPC enables DNS
+        # hostnames, and its ECS RunTask/CreateService then fails (AttributeError) in any other VPC.
+        orig_eni_init(self, *args, **kwargs)
+        if not getattr(self, "private_dns_name", None) and self.private_ip_address:
+            self.private_dns_name = generate_dns_from_ip(self.private_ip_address)
+
+    NetworkInterface.__init__ = eni_init
+
     Response = sg_responses.SecurityGroups
 
     def invisible(group_id: str | None) -> bool:

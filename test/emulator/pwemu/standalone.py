@@ -198,6 +198,10 @@ def _start_error(world: World, backend: Any, task: OneOffTask, td: Any, spec: di
     fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(world, backend.account_id, a)), None)
     if fresh:
         return iamrules.unassumable_role_message(fresh)
+    net_error = world.egress_error(backend.account_id, task.region_name, getattr(task, "network_configuration", None),
+                                   World._task_subnet(SimpleNamespace(moto_task=task)), list(td.container_definitions or []))
+    if net_error:
+        return net_error
     values, secret_error = world._resolve_secrets(shim, spec["definition"])
     if secret_error:
         return secret_error

@@ -88,6 +88,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # loopback-registry manifest that is missing or a registry that does not answer) stops with
     # CannotPullContainerError and counts for the circuit breaker.
     "checkImages": True,
+    # A Fargate task reaches the registry, CloudWatch Logs, SSM and Secrets Manager only through its
+    # subnet's route table (a NAT gateway; an internet gateway with a public IP) or VPC endpoints;
+    # without a way out it stops with CannotPullContainerError / ResourceInitializationError (reach.py).
+    "networkReachability": True,
     # ELBv2 rules (see README "Rules AWS enforces"): at most 5 condition values per rule; health-check
     # timeout below the interval on ModifyTargetGroup; no load balancer name beginning with
     # "internal-"; listener certificates ISSUED by ACM in the load balancer's region.
@@ -269,7 +273,7 @@ class World:
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
                 if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
-                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam", "applyTaskRuntime", "runSidecars") or key.startswith("check"):
+                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam", "applyTaskRuntime", "runSidecars", "networkReachability") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
@@ -637,11 +641,16 @@ class World:
             if c is not essential and not secret_error:
                 side_secrets[c.get("name", "")], secret_error = self._resolve_secrets(st, c, getattr(td, "execution_role_arn", None), t.id)
         pull_error = self._pull_error(st, image) if self.config["checkImages"] else ""
+        net_error = self.egress_error(st.backend.account_id, svc.region_name, svc.network_configuration,
+                                      self._task_subnet(t), t.definitions)
         fresh = next((a for a in iamrules.task_definition_roles(td) if iamrules.fresh_role(self, backend.account_id, a)), None)
         if fresh:
             # ECS cannot assume a role IAM has not propagated yet: the task never starts.
             t.failing, t.fail_reason = True, iamrules.unassumable_role_message(fresh)
             t.fail_code, t.fail_exit = "TaskFailedToStart", None
+        elif net_error:
+            t.failing, t.fail_reason, t.fail_code, t.fail_exit = True, net_error, "TaskFailedToStart", None
+            t.note = "no route from the task's subnet (networkReachability)"
         elif secret_error:
             t.failing, t.fail_reason, t.fail_code, t.fail_exit = True, secret_error, "TaskFailedToStart", None
         elif pull_error:
@@ -690,6 +699,26 @@ class World:
         st.started_batch.append(t.id)
         self._trim_stopped(st)
         return t
+
+    def egress_error(self, account: str, region: str, network_configuration: dict[str, Any] | None,
+                     subnet_id: str | None, containers: list[dict[str, Any]]) -> str:
+        """Why a task in this subnet cannot reach its registry, logs or secrets (reach.py), or ""."""
+        if not self.config["networkReachability"]:
+            return ""
+        from . import reach
+
+        def is_ecr(image: str) -> bool:  # the loopback registry stands for ECR in this world
+            return bool(_ECR_IMAGE.match(image)) or docker.is_loopback_registry_ref(image)
+
+        return reach.egress_error(account, region, network_configuration, subnet_id, containers, is_ecr)
+
+    @staticmethod
+    def _task_subnet(t: Any) -> str | None:
+        for att in getattr(t.moto_task, "attachments", None) or []:
+            for d in att.get("details", []):
+                if d.get("name") == "subnetId":
+                    return d["value"]
+        return None
 
     def _pull_error(self, st: ServiceState, image: str) -> str:
         """Why ECS could not pull `image` (a CannotPullContainerError reason), or "" when it can.
@@ -856,7 +885,8 @@ class World:
             for c in mt.containers:
                 c.last_status = STOPPED
                 c.exitCode = t.container_exits.get(c.name, t.exit_code) if t.containers else t.exit_code
-                c.reason = t.stopped_reason if t.stop_code == "EssentialContainerExited" else None
+                c.reason = t.stopped_reason if t.stop_code == "EssentialContainerExited" or (
+                    t.stopped_reason or "").startswith("CannotPullContainerError") else None
         else:
             for c in mt.containers:
                 c.last_status = STOPPED if c.name in t.container_exits else t.status
