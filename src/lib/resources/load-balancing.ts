@@ -18,6 +18,7 @@ import {
   type TargetGroupAttribute,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsClients } from '../aws/clients.js';
+import { ALTERNATE_SUFFIX } from '../config/resolve.js';
 import type { ListenerAction, Tags } from '../desired/types.js';
 import { allPages, chunk, type ObserveContext, ofKind, orNull, tagsFrom } from './kind.js';
 
@@ -75,15 +76,19 @@ async function describeTargetGroups(aws: AwsClients, wanted: string[]): Promise<
 async function read({ aws, desired, state }: ObserveContext): Promise<LoadBalancing> {
   const elb = await aws.get('elbv2');
   const [lbWant] = ofKind(desired, 'load-balancer');
+  const wantedGroups = ofKind(desired, 'target-group').map((t) => t.name);
+  const leftover = wantedGroups
+    .filter((t) => !t.endsWith(ALTERNATE_SUFFIX))
+    .map((t) => `${t}${ALTERNATE_SUFFIX}`)
+    .filter((t) => !wantedGroups.includes(t));
   const [lbOut, targetGroups] = await Promise.all([
     lbWant
       ? orNull(elb.send(new DescribeLoadBalancersCommand({ Names: [lbWant.name] })), 'LoadBalancerNotFoundException')
       : Promise.resolve(null),
-    describeTargetGroups(
-      aws,
-      ofKind(desired, 'target-group').map((t) => t.name),
-    ),
-  ]);
+    describeTargetGroups(aws, wantedGroups),
+    // Each service's second group (progressive strategies) when not desired, so one left after a switch to rolling is found.
+    describeTargetGroups(aws, leftover),
+  ]).then(([l, a, b]): [typeof l, ElbTargetGroup[]] => [l, [...a, ...b]]);
   const lb = lbOut?.LoadBalancers?.[0];
   const tgNames = new Map(targetGroups.map((t) => [t.TargetGroupArn!, t.TargetGroupName!]));
   for (const t of targetGroups) state.ids.targetGroups.set(t.TargetGroupName!, t.TargetGroupArn!);
