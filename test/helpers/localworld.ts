@@ -91,6 +91,10 @@ export interface EmulatorConfig {
   checkPortPrivilege?: boolean;
   /** The image's architecture must be the task's runtimePlatform (world default: on). */
   checkArchitecture?: boolean;
+  /** ECS BLUE_GREEN/CANARY/LINEAR: seconds per minute of bake times and hook timeouts (world default: 1). */
+  deploymentBakeScale?: number;
+  /** CreateService/UpdateService refuse strategy settings AWS refuses (world default: on). */
+  checkDeploymentStrategies?: boolean;
 }
 
 export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {

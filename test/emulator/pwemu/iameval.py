@@ -313,6 +313,16 @@ def _ecs(req: Request, action: str) -> list[Authz]:
         roles += [(str(overrides[k]), "ecs-tasks.amazonaws.com") for k in ("taskRoleArn", "executionRoleArn") if overrides.get(k)]
     elif op == "CreateService" and req.get("role"):
         roles.append((str(req.get("role")), "ecs.amazonaws.com"))
+    if op in ("CreateService", "UpdateService"):
+        # Blue/green: the infrastructure role for the load balancers and the lifecycle hooks' roles are
+        # passed to ECS (ECS Developer Guide, "Amazon ECS infrastructure IAM role for load balancers").
+        for lb in req.get("loadBalancers") or []:
+            role = (lb.get("advancedConfiguration") or {}).get("roleArn") if isinstance(lb, dict) else None
+            if role:
+                roles.append((str(role), "ecs.amazonaws.com"))
+        for hook in (req.get("deploymentConfiguration") or {}).get("lifecycleHooks") or []:
+            if isinstance(hook, dict) and hook.get("roleArn"):
+                roles.append((str(hook["roleArn"]), "ecs.amazonaws.com"))
     for role, to in roles:
         role_arn = role if role.startswith("arn:") else f"arn:aws:iam::{req.account}:role/{role}"
         out.append(("iam:PassRole", role_arn, {"iam:PassedToService": to}))

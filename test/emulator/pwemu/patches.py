@@ -19,6 +19,7 @@ from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 
+from . import bluegreen
 from . import iamrules
 from . import ec2
 from . import standalone
@@ -78,6 +79,7 @@ def apply(world: World) -> None:
     iamrules.apply(world)
     ec2.apply(world)
     standalone.apply(world)
+    bluegreen.apply(world)
 
 
 def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:

@@ -107,6 +107,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # task's runtimePlatform.cpuArchitecture (exec format error).
     "checkPortPrivilege": True,
     "checkArchitecture": True,
+    # ECS's native BLUE_GREEN / CANARY / LINEAR deployments (bluegreen.py): bake times, canary and linear
+    # step bakes and lifecycle-hook timeouts pass at this many seconds per minute; AWS's rules for the
+    # strategies' settings (advancedConfiguration, ranges, hooks) are enforced on CreateService/UpdateService.
+    "deploymentBakeScale": 1.0,
+    "checkDeploymentStrategies": True,
 }
 
 
@@ -213,6 +218,8 @@ class ServiceState:
     last_completed: tuple[str, str] | None = None  # (deployment id, task definition ARN)
     steady: bool = False
     started_batch: list[str] = field(default_factory=list)
+    # blue/green: deployment id -> {loadBalancers[].targetGroupArn: the target group its tasks register in}
+    tg_map: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def live_tasks(self) -> list[EmuTask]:
         return [t for t in self.tasks if t.live]
@@ -242,6 +249,9 @@ class World:
         self.lingering_enis: list[tuple[float, Any, str]] = []
         # the ALB data plane (alb.DataPlane), set by patches.apply
         self.alb: Any = None
+        # service deployments (bluegreen.py): ARN -> bluegreen.SD
+        self.service_deployments: dict[str, Any] = {}
+        self.revision_counter = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -332,6 +342,7 @@ class World:
             self.service_created_at.clear()
             self.sg_created.clear()
             self.lingering_enis.clear()
+            self.service_deployments.clear()
             self.config = dict(self.defaults)
             self._apply_settings()
             if self.alb is not None:
@@ -385,7 +396,10 @@ class World:
         if desired_changed:
             st.steady = False
         if new_deployment and (svc.deployment_controller or {}).get("type", "ECS") == "ECS":
-            self._new_deployment(st, svc.task_definition)
+            dep = self._new_deployment(st, svc.task_definition)
+            from . import bluegreen
+
+            bluegreen.begin(self, st, dep, time.monotonic())
         self._refresh_counts(st)
 
     def on_delete(self, svc: Any) -> None:
@@ -432,6 +446,9 @@ class World:
         svc.deployments = [dep, *older]
         st.meta[dep_id] = DeploymentMeta()
         st.steady = False
+        from . import bluegreen
+
+        bluegreen.record(self, st, dep)
         return dep
 
     def _replace_deployment(self, st: ServiceState, dep_id: str, **changes: Any) -> None:
@@ -439,8 +456,8 @@ class World:
             {**d, **changes, "updatedAt": utcnow()} if d["id"] == dep_id else d for d in st.svc.deployments
         ]
 
-    def _fail_deployment(self, st: ServiceState, dep: dict[str, Any], rollback: bool, now: float) -> None:
-        reason = "ECS deployment circuit breaker: tasks failed to start."
+    def _fail_deployment(self, st: ServiceState, dep: dict[str, Any], rollback: bool, now: float,
+                         reason: str = "ECS deployment circuit breaker: tasks failed to start.") -> None:
         for t in st.live_tasks():
             if t.deployment_id == dep["id"] and t.desired == RUNNING:
                 self._drain(st, t, f"Scaling activity initiated by (deployment {dep['id']})", now, delay=0)
@@ -479,6 +496,19 @@ class World:
 
         primary = svc.deployments[0]
         pm = st.meta.setdefault(primary["id"], DeploymentMeta())
+        from . import bluegreen
+
+        if self.service_deployments:
+            bluegreen.settle(self, st)
+        sd = bluegreen.active_bg(self, st, primary)
+        if sd is not None:  # a BLUE_GREEN / CANARY / LINEAR deployment drives its own stages
+            bluegreen.tick(self, sd, now)
+            if st.started_batch:
+                ids = " ".join(f"(task {i})" for i in st.started_batch)
+                self._event(st, f"has started {len(st.started_batch)} tasks: {ids}.")
+                st.started_batch = []
+            self._refresh_counts(st)
+            return
         desired = int(svc.desired_count or 0)
         dcfg = getattr(svc, "deployment_configuration", None) or {}
 
@@ -900,19 +930,22 @@ class World:
             pass
 
     # ------------------------------------------------------------------ load balancer targets
-    def _target_groups(self, st: ServiceState) -> list[tuple[Any, int | None]]:
+    def _target_groups(self, st: ServiceState, t: EmuTask | None = None) -> list[tuple[Any, int | None]]:
+        """The target groups a task of `st` registers in: the service's, or (blue/green) its deployment's."""
         from moto.elbv2.models import elbv2_backends
 
         out = []
         elbv2 = elbv2_backends[st.backend.account_id][st.svc.region_name]
+        mapping = st.tg_map.get(t.deployment_id, {}) if t is not None else {}
         for lb in st.svc.load_balancers or []:
-            tg = elbv2.target_groups.get(lb.get("targetGroupArn", ""))
+            arn = lb.get("targetGroupArn", "")
+            tg = elbv2.target_groups.get(mapping.get(arn, arn))
             if tg is not None:
                 out.append((tg, lb.get("containerPort")))
         return out
 
     def _register_targets(self, st: ServiceState, t: EmuTask) -> None:
-        for tg, container_port in self._target_groups(st):
+        for tg, container_port in self._target_groups(st, t):
             if t.mode == "real":
                 tid, port, state = "127.0.0.1", int(t.port or 0), ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
             else:
@@ -997,7 +1030,7 @@ class World:
     def _probes(self, t: EmuTask) -> list[tuple[str, str, str, bool, int]]:
         """(arn, path, matcher, enabled, unhealthy threshold) of the target groups t is registered in."""
         out = []
-        for tg, _ in self._target_groups(t.st):
+        for tg, _ in self._target_groups(t.st, t):
             if any(arn == tg.arn for arn, _, _ in t.targets):
                 try:
                     threshold = max(1, int(tg.unhealthy_threshold_count or 2))
