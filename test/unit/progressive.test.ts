@@ -3,14 +3,23 @@
  * validation, the extra desired resources, the service's deploymentConfiguration, and that what
  * ECS does between deployments (weights moved, the pair swapped) is not drift.
  */
-import { CreateServiceCommand, DescribeTaskDefinitionCommand, ECSClient } from '@aws-sdk/client-ecs';
+import {
+  ContinueServiceDeploymentCommand,
+  CreateServiceCommand,
+  DescribeServiceDeploymentsCommand,
+  DescribeTaskDefinitionCommand,
+  ECSClient,
+  ListServiceDeploymentsCommand,
+  type ServiceDeployment,
+} from '@aws-sdk/client-ecs';
 import { DescribeRulesCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/lib/config/load.js';
 import { resolveEnvironment } from '../../src/lib/config/resolve.js';
 import type { EcsService } from '../../src/lib/desired/types.js';
-import { Emitter } from '../../src/lib/events.js';
+import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
 import { plan } from '../../src/lib/plan/index.js';
+import { followDeployment, nextStep, viewOf } from '../../src/lib/release/progressive.js';
 import { deploymentConfigurationOf, observedProgressive } from '../../src/lib/resources/ecs-service.js';
 import { REGISTRY } from '../../src/lib/resources/index.js';
 import { forwardTargets, matchRule } from '../../src/lib/resources/listener-rule.js';
@@ -372,5 +381,106 @@ describe('ecs-service create', () => {
     ]);
     expect(input.deploymentConfiguration?.strategy).toBe('BLUE_GREEN');
     expect(input.deploymentConfiguration?.bakeTimeInMinutes).toBe(2);
+  });
+});
+
+describe('following a service deployment', () => {
+  const sd = (over: Partial<ServiceDeployment>): ServiceDeployment => ({
+    serviceDeploymentArn: 'arn:sd/1',
+    status: 'IN_PROGRESS',
+    ...over,
+  });
+
+  it('reads stage, weights, the waiting PAUSE hook and the rollback reason', () => {
+    expect(
+      viewOf(
+        sd({
+          lifecycleStage: 'POST_TEST_TRAFFIC_SHIFT',
+          lifecycleHookDetails: [{ hookId: 'h1', targetType: 'PAUSE', status: 'AWAITING_ACTION' }],
+          targetServiceRevision: { requestedProductionTrafficWeight: 0, requestedTestTrafficWeight: 100 },
+        }),
+      ),
+    ).toEqual({
+      arn: 'arn:sd/1',
+      status: 'IN_PROGRESS',
+      stage: 'POST_TEST_TRAFFIC_SHIFT',
+      pausedHook: 'h1',
+      productionWeight: 0,
+      testWeight: 100,
+      reason: null,
+    });
+    expect(
+      viewOf(sd({ status: 'ROLLBACK_SUCCESSFUL', alarms: { triggeredAlarmNames: ['shop-prod-web-cpu'] } })).reason,
+    ).toBe('alarm shop-prod-web-cpu in ALARM');
+  });
+
+  it('next step: done, rolled back, failed, answer the pause once, else wait', () => {
+    const v = (over: Partial<ServiceDeployment>) => viewOf(sd(over));
+    const paused = v({
+      lifecycleStage: 'POST_TEST_TRAFFIC_SHIFT',
+      lifecycleHookDetails: [{ hookId: 'h1', targetType: 'PAUSE', status: 'AWAITING_ACTION' }],
+    });
+    expect(nextStep(v({ status: 'SUCCESSFUL' }), new Set())).toEqual({ kind: 'done' });
+    expect(nextStep(v({ status: 'ROLLBACK_IN_PROGRESS', rollback: { reason: 'circuit breaker' } }), new Set())).toEqual(
+      {
+        kind: 'rolled-back',
+        reason: 'circuit breaker',
+      },
+    );
+    expect(nextStep(v({ status: 'ROLLBACK_FAILED' }), new Set()).kind).toBe('failed');
+    expect(nextStep(v({ status: 'STOPPED' }), new Set()).kind).toBe('failed');
+    expect(nextStep(paused, new Set())).toEqual({ kind: 'pause', hookId: 'h1' });
+    expect(nextStep(paused, new Set(['h1']))).toEqual({ kind: 'wait' });
+    expect(nextStep(v({ lifecycleStage: 'BAKE_TIME' }), new Set())).toEqual({ kind: 'wait' });
+  });
+
+  const follow = async (reads: ServiceDeployment[], ok: boolean) => {
+    const ecs = awsMock(ECSClient);
+    ecs.on(ListServiceDeploymentsCommand).resolves({ serviceDeployments: [{ serviceDeploymentArn: 'arn:sd/1' }] });
+    const d = ecs.on(DescribeServiceDeploymentsCommand);
+    for (const r of reads) d.resolvesOnce({ serviceDeployments: [r] });
+    ecs.on(ContinueServiceDeploymentCommand).resolves({});
+    const events: PatchworkEvent[] = [];
+    const out = await followDeployment({
+      ecs: await testClients().get('ecs'),
+      cluster: 'shop-prod',
+      service: 'web',
+      serviceName: 'shop-prod-web',
+      since: new Date(0),
+      pollMs: 1,
+      deadline: Date.now() + 10_000,
+      events: new Emitter((e) => events.push(e)),
+      check: async () => (ok ? { ok: true } : { ok: false, reason: 'GET /ready answered 500' }),
+      sleep: async () => {},
+    });
+    return { out, ecs, events };
+  };
+  const pause = sd({
+    lifecycleStage: 'POST_TEST_TRAFFIC_SHIFT',
+    lifecycleHookDetails: [{ hookId: 'h1', targetType: 'PAUSE', status: 'AWAITING_ACTION' }],
+  });
+
+  it('a passing check continues; stage events follow the deployment to SUCCESSFUL', async () => {
+    const { out, ecs, events } = await follow(
+      [sd({ lifecycleStage: 'SCALE_UP' }), pause, sd({ lifecycleStage: 'BAKE_TIME' }), sd({ status: 'SUCCESSFUL' })],
+      true,
+    );
+    expect(out).toEqual({ state: 'done', arn: 'arn:sd/1' });
+    expect(ecs.commandCalls(ContinueServiceDeploymentCommand).map((c) => c.args[0].input)).toEqual([
+      { serviceDeploymentArn: 'arn:sd/1', hookId: 'h1', action: 'CONTINUE' },
+    ]);
+    const stages = events.flatMap((e) => (e.type === 'data' && e.kind === 'deployment.stage' ? [e.data.stage] : []));
+    expect(stages).toEqual(['SCALE_UP', 'POST_TEST_TRAFFIC_SHIFT', 'BAKE_TIME', null]);
+  });
+
+  it('a failing check answers ROLLBACK and the result names the check', async () => {
+    const { out, ecs } = await follow([pause, sd({ status: 'ROLLBACK_IN_PROGRESS' })], false);
+    expect(out).toEqual({
+      state: 'rolled-back',
+      arn: 'arn:sd/1',
+      reason: 'GET /ready answered 500',
+      cause: 'pre-traffic',
+    });
+    expect(ecs.commandCalls(ContinueServiceDeploymentCommand)[0]!.args[0].input.action).toBe('ROLLBACK');
   });
 });
