@@ -81,7 +81,8 @@ describe('progressive delivery: blue-green through the CLI (local world)', () =>
   beforeAll(async () => {
     execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
     await emu('config', undefined, 'DELETE');
-    await emu('config', { deploymentBakeScale: 1 });
+    // 5 s per minute: bake 2 min = 10 s; the pause hook's timeout (5 min) = 25 s, beyond the checks' 10 s.
+    await emu('config', { deploymentBakeScale: 5 });
     ({ root, env } = webappProject({ app, deploy: DEPLOY, prefix: 'pw-progressive-it-' }));
     const prov = await cli(['provision', '--yes']);
     expect(prov.code, prov.stderr).toBe(0);

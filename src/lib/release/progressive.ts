@@ -12,10 +12,14 @@ import {
   type ECSClient,
   ListServiceDeploymentsCommand,
   type ServiceDeployment,
+  StopServiceDeploymentCommand,
 } from '@aws-sdk/client-ecs';
 import { sleeper, throwIfAborted } from '../abort.js';
+import { isAwsError } from '../aws/errors.js';
 import type { Emitter } from '../events.js';
 import { PAUSE_STAGE } from '../resources/ecs-service.js';
+
+class CheckFailed extends Error {}
 
 /** One reading of a service deployment, in the terms deploy and status use. */
 export interface StageView {
@@ -161,23 +165,61 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
         if (step.kind === 'failed') return { state: 'failed', arn, reason: step.reason };
         if (step.kind === 'pause') {
           answered.add(step.hookId);
-          const verdict = await o.events.task(
-            `pre-traffic:${o.service}`,
-            `check ${o.service}'s new revision through the test listener`,
-            o.check,
-          );
+          // A failed check ends its task as failed (✗ and the reason); the deployment is then rolled back.
+          const verdict = await o.events
+            .task(
+              `pre-traffic:${o.service}`,
+              `check ${o.service}'s new revision through the test listener`,
+              async () => {
+                const v = await o.check();
+                if (!v.ok) throw new CheckFailed(v.reason);
+                return v;
+              },
+            )
+            .catch((err: unknown) => {
+              if (err instanceof CheckFailed) return { ok: false as const, reason: err.message };
+              throw err;
+            });
           if (!verdict.ok) failedCheck = verdict.reason;
-          await o.ecs.send(
-            new ContinueServiceDeploymentCommand({
-              serviceDeploymentArn: arn,
-              hookId: step.hookId,
-              action: verdict.ok ? 'CONTINUE' : 'ROLLBACK',
-            }),
-          );
+          await o.ecs
+            .send(
+              new ContinueServiceDeploymentCommand({
+                serviceDeploymentArn: arn,
+                hookId: step.hookId,
+                action: verdict.ok ? 'CONTINUE' : 'ROLLBACK',
+              }),
+            )
+            .catch((err: unknown) => {
+              // The hook timed out meanwhile (ECS then rolls back by itself) or was answered: keep following.
+              if (!isAwsError(err, 'InvalidParameterException', 'ConflictException')) throw err;
+              o.events.log(`${o.service}: the pause was no longer waiting (${(err as Error).message})`, 'warn');
+            });
           continue;
         }
       }
     }
     await sleep(o.pollMs);
   }
+}
+
+/**
+ * `rollback` during a progressive deployment (a bake, a canary): StopServiceDeployment ROLLBACK,
+ * which makes ECS put production traffic back on the old revision at once. Returns the stopped
+ * deployment's ARN, or null when none was in flight.
+ */
+export async function stopInFlight(
+  ecs: ECSClient,
+  cluster: string,
+  serviceName: string,
+  events: Emitter,
+): Promise<string | null> {
+  const out = await ecs.send(
+    new ListServiceDeploymentsCommand({ cluster, service: serviceName, status: ['PENDING', 'IN_PROGRESS'] }),
+  );
+  const arn = out.serviceDeployments?.[0]?.serviceDeploymentArn;
+  if (!arn) return null;
+  await events.task(`stop:${serviceName}`, `return ${serviceName}'s traffic to the old revision`, () =>
+    ecs.send(new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' })),
+  );
+  return arn;
 }
