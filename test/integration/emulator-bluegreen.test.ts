@@ -14,6 +14,9 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+type Json = any;
+
 const CLUSTER = 'bg';
 const BAKE_SCALE = 0.5; // seconds per "minute" of bake time in this file
 
@@ -220,8 +223,12 @@ async function sample(dns: string, port: number, n: number): Promise<Record<stri
   return seen;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
-async function untilDeployment(arn: string, done: (d: any) => boolean, what: string, timeoutMs = 60_000): Promise<any> {
+async function untilDeployment(
+  arn: string,
+  done: (d: Json) => boolean,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<Json> {
   return waitFor(
     () => {
       const d = serviceDeployment(arn);
@@ -334,10 +341,40 @@ describe('CreateService/UpdateService: the strategies as AWS validates them', ()
       JSON.stringify({ strategy: 'LINEAR', linearConfiguration: { stepPercent: 101 } }),
     ]);
     expect(res.stderr).toMatch(/canaryConfiguration is only valid|stepPercent/);
+    // advancedConfiguration.roleArn is a passed role: the caller needs iam:PassRole on it (IAM evaluation).
+    awsCli(['iam', 'create-user', '--user-name', 'deployer']);
+    const key = awsCli(['iam', 'create-access-key', '--user-name', 'deployer']).AccessKey;
+    const allow = (actions: string[]) =>
+      awsCli([
+        'iam',
+        'put-user-policy',
+        '--user-name',
+        'deployer',
+        '--policy-name',
+        'deploy',
+        '--policy-document',
+        JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] }),
+      ]);
+    const credentials = { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey };
+    allow(['ecs:*', 'elasticloadbalancing:*', 'ec2:*']);
+    const denied = runAwsCli(createServiceArgs(w, 'by-user', td, { strategy: 'BLUE_GREEN', bakeTimeInMinutes: 1 }), {
+      credentials,
+    });
+    expect(denied.stderr).toMatch(
+      /AccessDenied.*iam:PassRole on resource: arn:aws:iam::\d{12}:role\/ecsInfrastructureRoleForLoadBalancers/,
+    );
+    allow(['ecs:*', 'elasticloadbalancing:*', 'ec2:*', 'iam:PassRole']);
+    await waitFor(
+      () =>
+        runAwsCli(createServiceArgs(w, 'by-user', td, { strategy: 'BLUE_GREEN', bakeTimeInMinutes: 1 }), {
+          credentials,
+        }).status === 0 || undefined,
+      { timeoutMs: 15_000, intervalMs: 1000, what: 'CreateService with iam:PassRole allowed' },
+    );
     // Switchable, as every rule of the world.
     await emu('config', { checkDeploymentStrategies: false });
     expect(runAwsCli(createServiceArgs(w, 'unchecked', td, { strategy: 'BLUE_GREEN' })).status).toBe(0);
-  });
+  }, 300_000);
 });
 
 describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the ALB data plane', () => {
@@ -362,7 +399,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     );
     image = digests.find((d) => d.startsWith(`${localWorld().registry}/bg-app@sha256:`))!;
     expect(image).toBeTruthy();
-  }, 120_000);
+  }, 300_000);
 
   beforeEach(async () => {
     await emu('config', { runContainers: true, healthTimeoutSeconds: 20 });
@@ -372,7 +409,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     const w = setUpWorld();
     const dc = {
       strategy: 'BLUE_GREEN',
-      bakeTimeInMinutes: 4,
+      bakeTimeInMinutes: 40, // 20 s: long enough to look at both revisions through a slow CLI
       deploymentCircuitBreaker: BREAKER,
       lifecycleHooks: [
         {
@@ -456,7 +493,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
       'web',
     ]).serviceDeployments;
     expect(list.map((d: { status: string }) => d.status)).toEqual(['SUCCESSFUL', 'SUCCESSFUL']);
-  }, 120_000);
+  }, 300_000);
 
   it('CANARY: canaryPercent of production on green during the canary bake, then all of it', async () => {
     const w = setUpWorld();
@@ -484,7 +521,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     expect(seen.v2).toBeLessThan(200 * 0.3 + 25);
     await untilDeployment(arn, (d) => d.status === 'SUCCESSFUL', 'canary deployment successful');
     expect(await sample(w.dns, 80, 10)).toEqual({ v2: 10 });
-  }, 120_000);
+  }, 300_000);
 
   it('an alarm in ALARM during the bake rolls back by itself: production and test back on blue, green stopped', async () => {
     const w = setUpWorld();
@@ -530,7 +567,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
       '--state-reason',
       'test',
     ]);
-    const rolled = await untilDeployment(arn, (d) => d.status === 'ROLLBACK_SUCCESSFUL', 'rolled back', 30_000);
+    const rolled = await untilDeployment(arn, (d) => d.status === 'ROLLBACK_SUCCESSFUL', 'rolled back', 60_000);
     expect(rolled.alarms).toMatchObject({ status: 'TRIGGERED', triggeredAlarmNames: ['bg-5xx'] });
     expect(rolled.rollback.reason).toMatch(/bg-5xx/);
     expect(weights(w.prodRule)).toEqual([100, 0]);
@@ -543,7 +580,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     expect(awsCli(['elbv2', 'describe-target-health', '--target-group-arn', w.green]).TargetHealthDescriptions).toEqual(
       [],
     );
-  }, 120_000);
+  }, 300_000);
 
   it('StopServiceDeployment ROLLBACK during the bake returns production traffic at once', async () => {
     const w = setUpWorld();
@@ -558,11 +595,11 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
         .serviceDeploymentArn,
     ).toBe(arn);
     expect(await sample(w.dns, 80, 20)).toEqual({ v1: 20 });
-    const rolled = await untilDeployment(arn, (d) => d.status === 'ROLLBACK_SUCCESSFUL', 'rolled back', 30_000);
+    const rolled = await untilDeployment(arn, (d) => d.status === 'ROLLBACK_SUCCESSFUL', 'rolled back', 60_000);
     expect(rolled.rollback.reason).toMatch(/StopServiceDeployment/);
     // A finished deployment cannot be stopped again.
     expect(
       runAwsCli(['ecs', 'stop-service-deployment', '--service-deployment-arn', arn, '--stop-type', 'ROLLBACK']).stderr,
     ).toMatch(/ConflictException/);
-  }, 120_000);
+  }, 300_000);
 });

@@ -245,11 +245,10 @@ def record(world: Any, st: Any, dep: dict[str, Any]) -> SD:
         strategy=dcfg.get("strategy") or "ROLLING",
         config=dcfg,
     )
-    for other in world.service_deployments.values():
-        if other.st is st and other.dep_id != dep["id"] and other.status == "SUCCESSFUL" and other.dep_id in [
-            d["id"] for d in st.svc.deployments or []
-        ]:
-            sd.source.append((other.dep_id, other.task_definition, other.revision_arn))
+    # The source revision: the one the service last completed (blue).
+    blue = sd_for(world, st, st.last_completed[0]) if st.last_completed else None
+    if blue is not None:
+        sd.source.append((blue.dep_id, blue.task_definition, blue.revision_arn))
     world.service_deployments[sd.arn] = sd
     st.svc.current_service_deployment = sd.arn
     return sd
