@@ -236,7 +236,12 @@ describe('progressive delivery: blue-green through the CLI (local world)', () =>
     const sha = commit('fifth', canary);
     const prov = await cli(['provision', '--yes']);
     expect(prov.code, prov.stderr).toBe(0);
-    expect(service().deploymentConfiguration).toMatchObject({
+    // ECS reads lag UpdateService (the world models it): wait for the new configuration to show.
+    const dc = await waitFor(() => {
+      const d = service().deploymentConfiguration;
+      return d.strategy === 'CANARY' ? d : undefined;
+    });
+    expect(dc).toMatchObject({
       strategy: 'CANARY',
       canaryConfiguration: { canaryPercent: 20, canaryBakeTimeInMinutes: 1 },
     });
