@@ -222,12 +222,16 @@ export const iamRole: ResourceKind<'iam-role'> = {
     },
   },
   observe: {
-    async read({ aws, desired, add }) {
+    // The listeners tell whether a progressive strategy left its role behind (below).
+    after: ['listener'],
+    async read({ aws, desired, state, add }) {
       const wanted: IamRole[] = ofKind(desired, 'iam-role');
       if (!wanted.length) return;
-      // The load-balancer role is looked for under a rolling strategy too: left from a progressive one, it is deleted.
+      // Under rolling, a test listener still there means a progressive strategy was switched off: its role is looked for, to be deleted.
       const lbRole = `${desired.env.name}-ecs-lb`;
-      if (!wanted.some((w) => w.name === lbRole))
+      const ports = new Set(ofKind(desired, 'listener').map((l) => l.port));
+      const leftTestListener = [...state.ids.listeners.keys()].some((p) => !ports.has(p));
+      if (leftTestListener && !wanted.some((w) => w.name === lbRole))
         wanted.push({
           kind: 'iam-role',
           name: lbRole,

@@ -86,9 +86,7 @@ async function read({ aws, desired, state }: ObserveContext): Promise<LoadBalanc
       ? orNull(elb.send(new DescribeLoadBalancersCommand({ Names: [lbWant.name] })), 'LoadBalancerNotFoundException')
       : Promise.resolve(null),
     describeTargetGroups(aws, wantedGroups),
-    // Each service's second group (progressive strategies) when not desired, so one left after a switch to rolling is found.
-    describeTargetGroups(aws, leftover),
-  ]).then(([l, a, b]): [typeof l, ElbTargetGroup[]] => [l, [...a, ...b]]);
+  ]);
   const lb = lbOut?.LoadBalancers?.[0];
   const tgNames = new Map(targetGroups.map((t) => [t.TargetGroupArn!, t.TargetGroupName!]));
   for (const t of targetGroups) state.ids.targetGroups.set(t.TargetGroupName!, t.TargetGroupArn!);
@@ -100,6 +98,18 @@ async function read({ aws, desired, state }: ObserveContext): Promise<LoadBalanc
       )
     : [];
   for (const l of found) state.ids.listeners.set(l.Port!, l.ListenerArn!);
+  // A listener beyond 80/443 that is not desired is a progressive strategy's test listener left after
+  // a switch to rolling: then each service's second group is looked up too, to be deleted (no extra
+  // call otherwise).
+  const wantedPorts = new Set(ofKind(desired, 'listener').map((l) => l.port));
+  if (leftover.length && found.some((l) => !wantedPorts.has(l.Port!))) {
+    const more = await describeTargetGroups(aws, leftover);
+    targetGroups.push(...more);
+    for (const t of more) {
+      tgNames.set(t.TargetGroupArn!, t.TargetGroupName!);
+      state.ids.targetGroups.set(t.TargetGroupName!, t.TargetGroupArn!);
+    }
+  }
   const listeners = await Promise.all(
     found.map(async (listener) => {
       const pages = await allPages(paginateDescribeRules({ client: elb }, { ListenerArn: listener.ListenerArn }));
