@@ -72,6 +72,16 @@ export interface DataKinds {
   'run.task': { taskArn: string; taskId: string; lastStatus: string; taskDefinition: string };
   /** `deploy --dry-run` / `rollback --dry-run`: the field-level difference per service. */
   diff: ReleaseDiff;
+  /** A blue-green, canary or linear deployment changed stage, status or traffic weights. */
+  'deployment.stage': {
+    service: string;
+    serviceDeploymentArn: string;
+    status: string;
+    stage: string | null;
+    /** Share of production / test traffic to the new revision (null: unknown). */
+    productionWeight: number | null;
+    testWeight: number | null;
+  };
 }
 export type DataKind = keyof DataKinds;
 

@@ -6,8 +6,8 @@
  */
 import { DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { isAwsError } from './aws/errors.js';
-import type { ResolvedService } from './config/resolve.js';
-import { repositoryName, stateTableName } from './desired/names.js';
+import { isProgressive, type ResolvedService } from './config/resolve.js';
+import { clusterName, ecsServiceName, repositoryName, stateTableName } from './desired/names.js';
 import { inEnvironment, PatchworkError } from './errors.js';
 import type { ReleaseDiff } from './release/diff.js';
 import type { DryRunChange } from './release/dryrun.js';
@@ -88,6 +88,15 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   events.log(
     `rolling back ${target.name} to ${chosen.sha!.slice(0, 12)} (release ${chosen.id} of ${chosen.startedAt})`,
   );
+  // A progressive deployment in flight (a bake, a canary): ECS returns its traffic at once, lock or not.
+  if (isProgressive(target.deploy.strategy)) {
+    const { stopInFlight } = await import('./release/progressive.js');
+    for (const svc of target.services) {
+      const stopped = await stopInFlight(ecs, clusterName(target), ecsServiceName(svc), events);
+      if (stopped)
+        events.log(`${svc.name}: stopped deployment ${stopped}; ECS puts production traffic back on the old revision`);
+    }
+  }
   const result = await rollout(session, {
     kind: 'rollback',
     command: `rollback ${chosen.sha!.slice(0, 12)}`,

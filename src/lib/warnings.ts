@@ -19,6 +19,8 @@ export const WarningCodes = {
   PW_RETENTION_FAILED: 'deregistering old task definition revisions failed (the deploy succeeded)',
   PW_IMAGES_KEPT: 'destroy kept an ECR repository that holds images (--delete-images deletes it)',
   PW_METRICS_UNAVAILABLE: 'status could not read CloudWatch metrics (the rest of the report stands)',
+  PW_PAUSE_UNANSWERED:
+    'deploy --no-wait with a blue-green, canary or linear strategy: nobody answers the pause hook, so ECS rolls back at its timeout',
   PW_ALARM_ALREADY_FIRING:
     'an alarm was in ALARM before the deploy: a baseline, not a failure (unless it clears and fires again)',
   PW_RELEASE_TAG_FAILED: 'a released image could not be tagged release-<digest>: the lifecycle policy may expire it',

@@ -163,6 +163,12 @@ describe('resolveEnvironment', () => {
       lockTtlSeconds: 900,
       smoke: null,
       preDeploy: [],
+      strategy: 'rolling',
+      bakeMinutes: 5,
+      canary: null,
+      linear: null,
+      testListenerPort: 9000,
+      preTraffic: [],
     });
   });
 

@@ -78,11 +78,26 @@ describe('examples/iam policy files and README "IAM permissions"', () => {
 
   it('iam:PassRole is scoped to the environment roles, passed to ECS tasks only', () => {
     for (const file of ['provision.json', 'deploy.json']) {
-      const pass = load(file).Statement.filter((s) => list(s.Action).includes('iam:PassRole'));
+      const pass = load(file).Statement.filter(
+        (s) => list(s.Action).includes('iam:PassRole') && s.Sid !== 'PassLoadBalancerRole',
+      );
       expect(pass).toHaveLength(1);
       expect(list(pass[0]!.Resource).every((r) => /role\/<app>-<env>-\*-(execution|task)$/.test(r))).toBe(true);
       expect(pass[0]!.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
     }
+  });
+
+  it('provision.json passes the load-balancer role (progressive strategies) to ECS itself only', () => {
+    const pass = load('provision.json').Statement.filter((s) => s.Sid === 'PassLoadBalancerRole');
+    expect(pass).toEqual([
+      {
+        Sid: 'PassLoadBalancerRole',
+        Effect: 'Allow',
+        Action: 'iam:PassRole',
+        Resource: 'arn:aws:iam::<account>:role/<app>-<env>-ecs-lb',
+        Condition: { StringEquals: { 'iam:PassedToService': 'ecs.amazonaws.com' } },
+      },
+    ]);
   });
 
   it('deploy.json grants the lock heartbeat (dynamodb:UpdateItem); read-only.json grants no write', () => {

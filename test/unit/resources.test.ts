@@ -231,7 +231,7 @@ describe('listener-rule handler', () => {
     });
   });
 
-  it('update: priority by SetRulePriorities, paths by ModifyRule', async () => {
+  it('update: priority by SetRulePriorities, paths by ModifyRule (conditions only: ECS may own the weights)', async () => {
     const elb = awsMock(ElasticLoadBalancingV2Client);
     elb.on(SetRulePrioritiesCommand).resolves({});
     elb.on(ModifyRuleCommand).resolves({});
@@ -243,6 +243,19 @@ describe('listener-rule handler', () => {
     expect(elb.commandCalls(SetRulePrioritiesCommand)[0]!.args[0].input).toEqual({
       RulePriorities: [{ RuleArn: 'id-listener-rule-shop-prod-web:80', Priority: want('listener-rule').priority }],
     });
+    expect(elb.commandCalls(ModifyRuleCommand)[0]!.args[0].input).toEqual({
+      RuleArn: 'id-listener-rule-shop-prod-web:80',
+      Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }],
+    });
+  });
+
+  it('update: a rule forwarding elsewhere is pointed back at its target group', async () => {
+    const elb = awsMock(ElasticLoadBalancingV2Client);
+    elb.on(ModifyRuleCommand).resolves({});
+    const c = updateOf('listener-rule', (have) => {
+      have.targetGroup = 'someone-elses';
+    });
+    await runUpdate('listener-rule', c);
     expect(elb.commandCalls(ModifyRuleCommand)[0]!.args[0].input).toEqual({
       RuleArn: 'id-listener-rule-shop-prod-web:80',
       Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }],

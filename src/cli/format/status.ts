@@ -79,6 +79,16 @@ function serviceHead(s: ServiceStatus): string {
 
 function deploymentLines(s: ServiceStatus): string[] {
   const lines: string[] = [];
+  const d = s.delivery;
+  if (d) {
+    const split =
+      d.productionWeight !== null
+        ? `, production ${d.productionWeight}% / test ${d.testWeight ?? 0}% to the newest revision`
+        : '';
+    lines.push(
+      `    strategy ${d.strategy}: ${d.status ?? 'no deployment yet'}${d.stage ? ` at ${d.stage}` : ''}${split}`,
+    );
+  }
   for (const d of s.deployments) {
     const state = d.rolloutState ? ` ${d.rolloutState}` : '';
     lines.push(

@@ -40,7 +40,18 @@ export const DEFAULTS = {
   lockTtlSeconds: 900,
   smokeStatus: 200,
   smokeTimeout: 10,
+  strategy: 'rolling',
+  bakeMinutes: 5,
+  canaryPercent: 10,
+  canaryBakeMinutes: 10,
+  linearStepPercent: 10,
+  linearStepBakeMinutes: 6,
+  testListenerPort: 9000,
+  preTrafficStatus: 200,
 } as const;
+
+/** The alternate (green) target group of a progressive strategy adds `-b` to the service's name. */
+export const ALTERNATE_SUFFIX = '-b';
 
 /** The container user when neither config nor image names a non-root one (distroless's `nonroot`). */
 export const DEFAULT_USER = '65532';
@@ -158,11 +169,25 @@ export interface ResolvedEnvironment {
     smoke: SmokeConfig | null;
     /** deploy.preDeploy: one-off tasks on the new task definition of `service` (config name) before UpdateService. */
     preDeploy: { service: string; command: string[] }[];
+    /** rolling, or one of ECS's native strategies (a green revision beside the old, traffic shifted by ECS). */
+    strategy: Strategy;
+    /** Minutes ECS keeps the old revision after all production traffic moved (progressive strategies). */
+    bakeMinutes: number;
+    canary: { percent: number; bakeMinutes: number } | null;
+    linear: { stepPercent: number; stepBakeMinutes: number } | null;
+    /** The test listener's port (progressive strategies). */
+    testListenerPort: number;
+    /** deploy.preTraffic: GETs through the test listener before production traffic moves. */
+    preTraffic: { path: string; expectStatus: number }[];
   };
   /** Customer-managed KMS keys of the services' secrets (kms:Decrypt for the execution roles). */
   secretsKmsKeys: string[];
   tags: Record<string, string>;
 }
+
+export type Strategy = 'rolling' | 'blue-green' | 'canary' | 'linear';
+/** blue-green, canary and linear: ECS's own deployments with a test listener and an alternate target group. */
+export const isProgressive = (s: Strategy): boolean => s !== 'rolling';
 
 /** `deploy.smoke`: `url` replaces the load balancer URL entirely; else `path` through it, with `host` as Host and SNI. */
 export interface SmokeConfig {
@@ -334,6 +359,30 @@ export function resolveEnvironment(
     }
   }
 
+  const strategy: Strategy = deploy.strategy ?? DEFAULTS.strategy;
+  const deployAt = (key: string): KeyPath =>
+    env.deploy?.[key as 'strategy'] !== undefined
+      ? [...envPath, 'deploy', key]
+      : defaults.deploy?.[key as 'strategy'] !== undefined
+        ? ['defaults', 'deploy', key]
+        : ['deploy', key];
+  for (const [key, wants] of [
+    ['canary', 'canary'],
+    ['linear', 'linear'],
+  ] as const) {
+    if (deploy[key] && strategy !== wants)
+      issues.push(
+        source.issue(deployAt(key), `${key}: applies only to strategy: ${wants} (the strategy here is ${strategy})`),
+      );
+  }
+  if (!isProgressive(strategy)) {
+    for (const key of ['testListener', 'preTraffic', 'bakeMinutes'] as const)
+      if (deploy[key] !== undefined)
+        issues.push(
+          source.issue(deployAt(key), `${key}: applies to strategy blue-green, canary or linear, not ${strategy}`),
+        );
+  }
+
   if (autoscaling && autoscaling.min > autoscaling.max) {
     issues.push(
       source.issue([...whereSet('autoscaling'), 'min'], `min ${autoscaling.min} is above max ${autoscaling.max}`),
@@ -375,7 +424,14 @@ export function resolveEnvironment(
     const over = (env.services && Object.hasOwn(env.services, svcName) ? env.services[svcName] : undefined) ?? {};
     const svcPath: KeyPath = ['services', svcName];
     const fullName = `${name}-${svcName}`;
-    if (fullName.length > MAX_NAME) {
+    if (isProgressive(strategy) && fullName.length + ALTERNATE_SUFFIX.length > MAX_NAME) {
+      issues.push(
+        source.issue(
+          deployAt('strategy'),
+          `strategy ${strategy} needs a second target group "${fullName}${ALTERNATE_SUFFIX}" (${fullName.length + ALTERNATE_SUFFIX.length} characters); AWS allows ${MAX_NAME}: shorten app, environment or service names`,
+        ),
+      );
+    } else if (fullName.length > MAX_NAME) {
       issues.push(
         source.issue(
           envPath,
@@ -608,6 +664,27 @@ export function resolveEnvironment(
       preDeploy: (deploy.preDeploy ?? []).map((p) => ({
         service: p.service ?? Object.keys(raw.services)[0]!,
         command: p.command,
+      })),
+      strategy,
+      bakeMinutes: deploy.bakeMinutes ?? DEFAULTS.bakeMinutes,
+      canary:
+        strategy === 'canary'
+          ? {
+              percent: deploy.canary?.percent ?? DEFAULTS.canaryPercent,
+              bakeMinutes: deploy.canary?.bakeMinutes ?? DEFAULTS.canaryBakeMinutes,
+            }
+          : null,
+      linear:
+        strategy === 'linear'
+          ? {
+              stepPercent: deploy.linear?.stepPercent ?? DEFAULTS.linearStepPercent,
+              stepBakeMinutes: deploy.linear?.stepBakeMinutes ?? DEFAULTS.linearStepBakeMinutes,
+            }
+          : null,
+      testListenerPort: deploy.testListener?.port ?? DEFAULTS.testListenerPort,
+      preTraffic: (deploy.preTraffic ?? []).map((c) => ({
+        path: c.path,
+        expectStatus: c.expectStatus ?? DEFAULTS.preTrafficStatus,
       })),
     },
     tags,

@@ -221,7 +221,57 @@ export const SmokeSchema = z.strictObject({
   timeoutSeconds: int(1, 300).optional(),
 });
 
+/** A percentage ECS accepts for canary / linear steps: multiples of 0.1 in [min, 100]. */
+const tenthPercent = (min: number) =>
+  z
+    .number()
+    .min(min)
+    .max(100)
+    .refine((n) => Math.abs(n * 10 - Math.round(n * 10)) < 1e-9, { message: 'expected a multiple of 0.1' });
+const bakeMinutes = int(0, 1440);
+
+export const STRATEGIES = ['rolling', 'blue-green', 'canary', 'linear'] as const;
+
 export const DeploySchema = z.strictObject({
+  strategy: z
+    .enum(STRATEGIES)
+    .optional()
+    .describe(
+      'rolling (default): replace tasks in place; blue-green, canary, linear: ECS starts a green revision beside the old one, checks it on the test listener, then shifts production traffic (all at once, a canary share first, or in equal steps)',
+    ),
+  bakeMinutes: bakeMinutes
+    .optional()
+    .describe('blue-green, canary, linear: minutes the old revision is kept after all traffic moved (default 5)'),
+  canary: z
+    .strictObject({
+      percent: tenthPercent(0.1).optional().describe('Share of production traffic sent first (default 10)'),
+      bakeMinutes: bakeMinutes.optional().describe('Minutes at that share before the rest moves (default 10)'),
+    })
+    .optional(),
+  linear: z
+    .strictObject({
+      stepPercent: tenthPercent(3).optional().describe('Share of production traffic moved per step (default 10)'),
+      stepBakeMinutes: bakeMinutes.optional().describe('Minutes between steps (default 6)'),
+    })
+    .optional(),
+  testListener: z
+    .strictObject({
+      port: int(1, 65535)
+        .refine((p) => p !== 80 && p !== 443, { message: 'ports 80 and 443 serve production traffic' })
+        .optional()
+        .describe('Port of the test listener that reaches the new revision before production does (default 9000)'),
+    })
+    .optional(),
+  preTraffic: z
+    .array(
+      z.strictObject({
+        path: z.string().startsWith('/'),
+        expectStatus: int(100, 599).optional().describe('Default 200'),
+      }),
+    )
+    .max(20)
+    .optional()
+    .describe('GETs through the test listener (after the smoke test) that must pass before production traffic moves'),
   timeoutSeconds: int(30, 86400).optional(),
   pollSeconds: int(1, 60).optional(),
   keepReleases: int(1, 100).optional(),

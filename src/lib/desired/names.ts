@@ -32,6 +32,12 @@ export const sharedRepositoryTags = (t: Pick<ResolvedEnvironment, 'app'>, s: Pic
 export const logGroupName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
 export const targetGroupName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
 export const ecsServiceName = (s: Pick<ResolvedService, 'fullName'>): string => s.fullName;
+/** Progressive strategies: the green revision's target group `<app>-<env>-<svc>-b`. */
+export const alternateTargetGroupName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-b`;
+/** The role ECS assumes to shift listener rules during blue/green, canary and linear deployments. */
+export const loadBalancerRoleName = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-ecs-lb`;
+/** The inline policy of that role. */
+export const LOAD_BALANCER_POLICY_NAME = 'patchwork-ecs-load-balancer';
 /** IAM roles: the execution role (pull, logs, secrets) and the task role (the app's own permissions). */
 export const executionRoleName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-execution`;
 export const taskRoleName = (s: Pick<ResolvedService, 'fullName'>): string => `${s.fullName}-task`;

@@ -125,7 +125,8 @@ export interface LogGroup extends Base {
 
 export interface IamRole extends Base {
   kind: 'iam-role';
-  role: 'execution' | 'task';
+  /** execution, task (per service), or load-balancer: the role ECS shifts listener rules with (progressive strategies). */
+  role: 'execution' | 'task' | 'load-balancer';
   trustService: string;
   /** patchwork's inline policy (canonical JSON document), or null for none. */
   inlinePolicy: { name: string; document: string } | null;
@@ -206,6 +207,11 @@ export interface ListenerRule extends Base {
   paths: string[];
   hosts: string[] | null;
   targetGroup: string;
+  /**
+   * Progressive strategies: the service's second target group. ECS moves the rule's weights
+   * between the two during a deployment, so forwarding to either, in any weights, is not drift.
+   */
+  alternateTargetGroup: string | null;
 }
 
 /** How a container is checked from inside (ECS bounds applied). */
@@ -265,6 +271,9 @@ export interface EcsService extends Base {
   assignPublicIp: 'ENABLED' | 'DISABLED';
   loadBalancer: { targetGroup: string; containerName: string; containerPort: number };
   deployment: { minimumHealthyPercent: number; maximumPercent: number; circuitBreaker: boolean; rollback: boolean };
+  /** ECS's deployment strategy; BLUE_GREEN, CANARY and LINEAR come with `progressive`. */
+  strategy: EcsStrategy;
+  progressive: Progressive | null;
   healthCheckGracePeriodSeconds: number;
   enableExecuteCommand: boolean;
   propagateTags: string;
@@ -273,6 +282,31 @@ export interface EcsService extends Base {
   /** Desired: from `build.platform`. Observed: the task definition in use (absent there means X86_64). */
   runtimePlatform: RuntimePlatform;
   bootstrap?: Bootstrap;
+}
+
+export type EcsStrategy = 'ROLLING' | 'BLUE_GREEN' | 'CANARY' | 'LINEAR';
+
+/** A listener rule, by where it is (its ARN is found at apply time). */
+export interface RuleRef {
+  listenerPort: number;
+  priority: number;
+}
+
+/** What ECS needs to run a blue/green, canary or linear deployment of a service. */
+export interface Progressive {
+  bakeTimeInMinutes: number;
+  canary: { canaryPercent: number; canaryBakeTimeInMinutes: number } | null;
+  linear: { stepPercent: number; stepBakeTimeInMinutes: number } | null;
+  /** Target group NAME of the green revision. */
+  alternateTargetGroup: string;
+  productionListenerRule: RuleRef;
+  testListenerRule: RuleRef;
+  /** IAM role NAME ECS assumes to modify the listener rules. */
+  role: string;
+  /** The PAUSE hook after test traffic moved: the CLI continues or rolls back; nobody within this → ECS rolls back. */
+  pauseHookTimeoutMinutes: number;
+  /** Alarm NAMES that make ECS roll back by itself (enable + rollback). */
+  alarms: string[];
 }
 
 export interface ScalableTarget extends Base {

@@ -16,7 +16,7 @@ import {
 import { interrupted, isInterrupted, throwIfAborted } from '../abort.js';
 import { describeServices } from '../aws/ecs.js';
 import { isAwsError } from '../aws/errors.js';
-import type { ResolvedService } from '../config/resolve.js';
+import { isProgressive, type ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { notProvisioned, PatchworkError } from '../errors.js';
 import type { Session } from '../session.js';
@@ -36,6 +36,7 @@ import {
 } from './history.js';
 import { defaultHolder, withLock } from './lock.js';
 import { runPreDeploy } from './predeploy.js';
+import { type FollowResult, followDeployment, type PreTrafficCheck } from './progressive.js';
 import { protectReleasedImages } from './protect.js';
 import { deregisterRevisions } from './retention.js';
 import { type SmokeResult, smokeHost } from './smoke.js';
@@ -286,7 +287,13 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             previousTaskDefinitionArn: prepared.find((p) => p.change.svc.name === s.service)?.previous ?? null,
           })),
         });
+        const progressive = isProgressive(target.deploy.strategy);
         if (!opts.wait) {
+          if (progressive)
+            events.warn(
+              'PW_PAUSE_UNANSWERED',
+              `strategy ${target.deploy.strategy}: nobody answers the deployment's pause after test traffic, so ECS rolls this ${opts.kind} back when the hook times out (${Math.ceil(target.deploy.timeoutSeconds / 60)} min); run without --no-wait to let it go live`,
+            );
           await finish('started', 'not waited for (--no-wait)', running());
           await deregisterPruned();
           return result(null);
@@ -313,6 +320,47 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             ...(signal ? { signal } : {}),
             ...more,
           });
+        if (progressive) {
+          const followed = await followProgressive(session, opts, prepared, started);
+          if (followed.every((f) => f.state === 'done')) {
+            await finish('succeeded', null, running());
+            await deregisterPruned();
+            return result(null);
+          }
+          const bad = followed.find(
+            (f): f is Extract<FollowResult, { state: 'rolled-back' | 'failed' }> =>
+              f.state === 'rolled-back' || f.state === 'failed',
+          );
+          const names = prepared.map((p) => p.change.svc.name);
+          if (bad) {
+            const service = names[followed.indexOf(bad)] ?? '';
+            const cause = bad.state === 'rolled-back' ? bad.cause : 'ecs';
+            const rolledBack = bad.state === 'rolled-back';
+            await finish(rolledBack ? 'rolled-back' : 'failed', bad.reason, running());
+            await deregisterPruned();
+            throw new PatchworkError(
+              'PW_DEPLOY_ROLLED_BACK',
+              `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} ${rolledBack ? 'was rolled back' : 'failed'} on ${service}${cause === 'pre-traffic' ? ' before production traffic moved' : ''}: ${bad.reason}`,
+              {
+                hint:
+                  cause === 'pre-traffic'
+                    ? `fetch the failing path through the test listener (port ${target.deploy.testListenerPort}) and read the service logs; the previous release kept all production traffic`
+                    : "read the service's events and logs; the previous release is serving",
+                data: { release: rec.id, service, cause, reason: bad.reason, rolledBack },
+              },
+            );
+          }
+          const waiting = followed
+            .map((f, i) => (f.state === 'timeout' ? `${names[i]}: at ${f.stage ?? 'the start'}` : null))
+            .filter(Boolean)
+            .join(' | ');
+          await finish('timed-out', `still waiting for ${waiting}`, running());
+          await deregisterPruned();
+          throw new PatchworkError('PW_TIMEOUT', `timed out waiting for ${waiting}`, {
+            hint: '`patchwork status` shows the stage; ECS rolls back when the pause hook times out, or `patchwork rollback` returns traffic now',
+            data: { release: rec.id },
+          });
+        }
         const watch = await waitOn((p) => p.arn, {
           alarmPrefix: target.alarms ? alarmPrefix(target) : null,
           judgesAlarm,
@@ -452,6 +500,60 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         throw cause;
       }
     },
+  );
+}
+
+/**
+ * Follows each service's progressive deployment (in parallel) and answers its pause: a deploy runs
+ * the smoke test (path) and deploy.preTraffic through the test listener; a rollback continues.
+ */
+async function followProgressive(
+  session: Session,
+  opts: RolloutOptions,
+  prepared: { change: Change; service: Service }[],
+  started: number,
+): Promise<FollowResult[]> {
+  const { target, aws, events, signal } = session;
+  const ecs = await aws.get('ecs');
+  const deadline = Date.now() + (opts.timeoutSeconds ?? target.deploy.timeoutSeconds) * 1000;
+  const { runSmoke } = await import('./smoke.js');
+  const port = target.deploy.testListenerPort;
+  const smoke = target.deploy.smoke;
+  const checks = [
+    ...(smoke?.path && !smoke.url ? [smoke] : []),
+    ...target.deploy.preTraffic.map((c) => ({
+      path: c.path,
+      host: smoke?.host ?? null,
+      url: null,
+      expectStatus: c.expectStatus,
+      timeoutSeconds: smoke?.timeoutSeconds ?? 10,
+    })),
+  ];
+  const check: PreTrafficCheck = async () => {
+    if (opts.kind !== 'deploy') return { ok: true };
+    for (const c of checks) {
+      const r = await runSmoke(session, c, undefined, port);
+      if (!r.ok)
+        return { ok: false, reason: `pre-traffic check GET ${r.url}: ${r.reason} after ${r.attempts} attempt(s)` };
+      events.log(`pre-traffic check: ${r.url} answered ${r.status}`);
+    }
+    return { ok: true };
+  };
+  return Promise.all(
+    prepared.map((p) =>
+      followDeployment({
+        ecs,
+        cluster: clusterName(target),
+        service: p.change.svc.name,
+        serviceName: p.service.serviceName!,
+        since: new Date(started - 1000),
+        pollMs: target.deploy.pollSeconds * 1000,
+        deadline,
+        events,
+        ...(signal ? { signal } : {}),
+        check,
+      }),
+    ),
   );
 }
 

@@ -57,9 +57,17 @@ export function smokeHost(target: ResolvedEnvironment, smoke: SmokeSettings): st
 }
 
 /** Pure: the smoke test's request, from the config and the load balancer's DNS name (unused with `url`). */
-export function smokeTarget(target: ResolvedEnvironment, smoke: SmokeSettings, dnsName: string | null): SmokeTarget {
+export function smokeTarget(
+  target: ResolvedEnvironment,
+  smoke: SmokeSettings,
+  dnsName: string | null,
+  testPort?: number,
+): SmokeTarget {
   if (smoke.url) return { url: smoke.url, host: null, checkHost: true };
   const host = smokeHost(target, smoke);
+  // The test listener (progressive strategies) is plain HTTP on its own port.
+  if (testPort !== undefined)
+    return { url: `http://${dnsName ?? ''}:${testPort}${smoke.path ?? '/'}`, host, checkHost: false };
   return { url: smokeUrl(dnsName ?? '', !!target.https, smoke.path ?? '/'), host, checkHost: host !== null };
 }
 
@@ -104,6 +112,8 @@ export async function runSmoke(
   session: Session,
   smoke: SmokeSettings,
   sleep: (ms: number) => Promise<void> = sleeper(session.signal),
+  /** Through the test listener on this port instead of production. */
+  testPort?: number,
 ): Promise<SmokeResult> {
   const { target, aws } = session;
   let dns: string | null = null;
@@ -119,7 +129,7 @@ export async function runSmoke(
       });
     }
   }
-  const { url, host, checkHost } = smokeTarget(target, smoke, dns);
+  const { url, host, checkHost } = smokeTarget(target, smoke, dns, testPort);
   const started = Date.now();
   const deadline = started + smoke.timeoutSeconds * 1000;
   let attempts = 0;

@@ -6,6 +6,7 @@
 import {
   CreateServiceCommand,
   DeleteServiceCommand,
+  type DeploymentConfiguration,
   DescribeTaskDefinitionCommand,
   TagResourceCommand as EcsTagResource,
   RegisterTaskDefinitionCommand,
@@ -15,12 +16,21 @@ import {
   type UpdateServiceCommandInput,
   waitForServicesInactive,
 } from '@aws-sdk/client-ecs';
+import { paginateDescribeRules } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { type ApplyContext, settled, sgId, tagListLower, tgArn, waiter } from '../apply/context.js';
 import { describeServices } from '../aws/ecs.js';
 import { retryPropagation } from '../aws/propagation.js';
-import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+import { isProgressive, type ResolvedEnvironment, type ResolvedService, type Strategy } from '../config/resolve.js';
 import * as n from '../desired/names.js';
-import type { Bootstrap, EcsService, Facts, RuntimePlatform } from '../desired/types.js';
+import type {
+  Bootstrap,
+  EcsService,
+  EcsStrategy,
+  Facts,
+  Progressive,
+  RuleRef,
+  RuntimePlatform,
+} from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import {
   containerDefinition,
@@ -31,7 +41,99 @@ import {
   writablePathsOf,
   writableVolumes,
 } from '../release/taskdef.js';
-import { changed, hasTagDiff, ifExists, ignore, nameOf, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
+import { alarm } from './alarm.js';
+import {
+  allPages,
+  changed,
+  type DesiredInput,
+  hasTagDiff,
+  ifExists,
+  ignore,
+  nameOf,
+  ofKind,
+  orNull,
+  type ResourceKind,
+  tagsFrom,
+} from './kind.js';
+import { loadBalancing } from './load-balancing.js';
+
+const ECS_STRATEGY: Record<Strategy, EcsStrategy> = {
+  rolling: 'ROLLING',
+  'blue-green': 'BLUE_GREEN',
+  canary: 'CANARY',
+  linear: 'LINEAR',
+};
+
+/**
+ * What ECS needs for a blue/green, canary or linear deployment of `svc`: the second target group,
+ * the production and test listener rules, the role that shifts them, the bake times, a PAUSE hook
+ * after test traffic moved (the CLI checks the green revision there and continues or rolls back;
+ * when nobody answers within the deploy timeout, ECS rolls back) and the alarms that make ECS roll
+ * back on its own.
+ */
+export function progressiveOf(input: DesiredInput, svc: ResolvedService): Progressive | null {
+  const { target } = input;
+  const d = target.deploy;
+  if (!isProgressive(d.strategy)) return null;
+  const alarms = [...(alarm.desired.environment?.(input) ?? []), ...(alarm.desired.service?.(input, svc) ?? [])].map(
+    (a) => a.name,
+  );
+  return {
+    bakeTimeInMinutes: d.bakeMinutes,
+    canary: d.canary ? { canaryPercent: d.canary.percent, canaryBakeTimeInMinutes: d.canary.bakeMinutes } : null,
+    linear: d.linear ? { stepPercent: d.linear.stepPercent, stepBakeTimeInMinutes: d.linear.stepBakeMinutes } : null,
+    alternateTargetGroup: n.alternateTargetGroupName(svc),
+    productionListenerRule: { listenerPort: target.https ? 443 : 80, priority: svc.route.priority },
+    testListenerRule: { listenerPort: d.testListenerPort, priority: svc.route.priority },
+    role: n.loadBalancerRoleName(target),
+    pauseHookTimeoutMinutes: Math.max(1, Math.ceil(d.timeoutSeconds / 60)),
+    alarms: [...new Set(alarms)].sort(),
+  };
+}
+
+/** The stage the PAUSE hook waits at: the green revision has all test traffic, production none. */
+export const PAUSE_STAGE = 'POST_TEST_TRAFFIC_SHIFT';
+
+/** The deploymentConfiguration ECS gets for a service (rolling, or a progressive strategy). */
+export function deploymentConfigurationOf(want: EcsService, switchingBack = false): DeploymentConfiguration {
+  const out: DeploymentConfiguration = {
+    minimumHealthyPercent: want.deployment.minimumHealthyPercent,
+    maximumPercent: want.deployment.maximumPercent,
+    deploymentCircuitBreaker: { enable: want.deployment.circuitBreaker, rollback: want.deployment.rollback },
+  };
+  const p = want.progressive;
+  // ROLLING is ECS's default: said only when switching back from another strategy.
+  if (want.strategy !== 'ROLLING' || switchingBack) out.strategy = want.strategy;
+  if (!p) return out;
+  out.bakeTimeInMinutes = p.bakeTimeInMinutes;
+  if (p.canary) out.canaryConfiguration = { ...p.canary };
+  if (p.linear) out.linearConfiguration = { ...p.linear };
+  out.lifecycleHooks = [
+    {
+      targetType: 'PAUSE',
+      lifecycleStages: [PAUSE_STAGE],
+      timeoutConfiguration: { timeoutInMinutes: p.pauseHookTimeoutMinutes, action: 'ROLLBACK' },
+    },
+  ];
+  out.alarms = { alarmNames: [...p.alarms], enable: p.alarms.length > 0, rollback: p.alarms.length > 0 };
+  return out;
+}
+
+/** The ARN of our rule at `ref` (listener port + priority), read at apply time. */
+async function ruleArn(ctx: ApplyContext, ref: RuleRef): Promise<string> {
+  const listenerArn = ctx.ids.listeners.get(ref.listenerPort);
+  if (!listenerArn)
+    throw new PatchworkError('PW_UNEXPECTED', `listener on port ${ref.listenerPort} does not exist yet`);
+  const elb = await ctx.aws.get('elbv2');
+  const pages = await allPages(paginateDescribeRules({ client: elb }, { ListenerArn: listenerArn }));
+  const rule = pages.flatMap((p) => p.Rules ?? []).find((r) => r.Priority === String(ref.priority));
+  if (!rule?.RuleArn)
+    throw new PatchworkError(
+      'PW_UNEXPECTED',
+      `listener rule at priority ${ref.priority} on port ${ref.listenerPort} does not exist yet`,
+    );
+  return rule.RuleArn;
+}
 
 export function registryHost(target: ResolvedEnvironment, facts: Pick<Facts, 'accountId'>): string {
   return target.registry ?? `${facts.accountId}.dkr.ecr.${target.region}.amazonaws.com`;
@@ -139,7 +241,16 @@ export function withPlatform(
   return input;
 }
 
-function serviceShape(ctx: ApplyContext, want: EcsService) {
+async function serviceShape(ctx: ApplyContext, want: EcsService) {
+  const p = want.progressive;
+  const advancedConfiguration = p
+    ? {
+        alternateTargetGroupArn: tgArn(ctx, p.alternateTargetGroup),
+        productionListenerRule: await ruleArn(ctx, p.productionListenerRule),
+        testListenerRule: await ruleArn(ctx, p.testListenerRule),
+        roleArn: `arn:${ctx.facts.partition}:iam::${ctx.facts.accountId}:role/${p.role}`,
+      }
+    : undefined;
   return {
     networkConfiguration: {
       awsvpcConfiguration: {
@@ -153,16 +264,55 @@ function serviceShape(ctx: ApplyContext, want: EcsService) {
         targetGroupArn: tgArn(ctx, want.loadBalancer.targetGroup),
         containerName: want.loadBalancer.containerName,
         containerPort: want.loadBalancer.containerPort,
+        ...(advancedConfiguration ? { advancedConfiguration } : {}),
       },
     ],
-    deploymentConfiguration: {
-      minimumHealthyPercent: want.deployment.minimumHealthyPercent,
-      maximumPercent: want.deployment.maximumPercent,
-      deploymentCircuitBreaker: { enable: want.deployment.circuitBreaker, rollback: want.deployment.rollback },
-    },
+    deploymentConfiguration: deploymentConfigurationOf(want),
     healthCheckGracePeriodSeconds: want.healthCheckGracePeriodSeconds,
     enableExecuteCommand: want.enableExecuteCommand,
     propagateTags: want.propagateTags as 'SERVICE',
+  };
+}
+
+/** What DescribeServices says of a progressive strategy, in desired terms (names, rule positions). */
+export function observedProgressive(
+  s: import('@aws-sdk/client-ecs').Service,
+  rules: Map<string, RuleRef>,
+  targetGroups: Map<string, string>,
+): Progressive | null {
+  const dc = s.deploymentConfiguration;
+  const adv = s.loadBalancers?.[0]?.advancedConfiguration;
+  if (!dc?.strategy || dc.strategy === 'ROLLING') return null;
+  const hook = dc.lifecycleHooks?.find(
+    (h) =>
+      h.targetType === 'PAUSE' &&
+      h.lifecycleStages?.includes(PAUSE_STAGE) &&
+      h.timeoutConfiguration?.action !== 'CONTINUE',
+  );
+  const ref = (arn: string | undefined): RuleRef => rules.get(arn ?? '') ?? { listenerPort: 0, priority: 0 };
+  const on = dc.alarms?.enable && dc.alarms.rollback;
+  return {
+    bakeTimeInMinutes: dc.bakeTimeInMinutes ?? 0,
+    canary:
+      dc.strategy === 'CANARY'
+        ? {
+            canaryPercent: dc.canaryConfiguration?.canaryPercent ?? 0,
+            canaryBakeTimeInMinutes: dc.canaryConfiguration?.canaryBakeTimeInMinutes ?? 0,
+          }
+        : null,
+    linear:
+      dc.strategy === 'LINEAR'
+        ? {
+            stepPercent: dc.linearConfiguration?.stepPercent ?? 0,
+            stepBakeTimeInMinutes: dc.linearConfiguration?.stepBakeTimeInMinutes ?? 0,
+          }
+        : null,
+    alternateTargetGroup: adv?.alternateTargetGroupArn ? nameOf(targetGroups, adv.alternateTargetGroupArn) : '',
+    productionListenerRule: ref(adv?.productionListenerRule),
+    testListenerRule: ref(adv?.testListenerRule),
+    role: adv?.roleArn?.split('/').pop() ?? '',
+    pauseHookTimeoutMinutes: hook ? (hook.timeoutConfiguration?.timeoutInMinutes ?? 1440) : 0,
+    alarms: on ? [...(dc.alarms?.alarmNames ?? [])].sort() : [],
   };
 }
 
@@ -179,7 +329,8 @@ const X86: RuntimePlatform = { cpuArchitecture: 'X86_64', operatingSystemFamily:
 export const ecsService: ResourceKind<'ecs-service'> = {
   kind: 'ecs-service',
   desired: {
-    service: ({ target, facts }, svc) => {
+    service: (input, svc) => {
+      const { target, facts } = input;
       const bootstrap = bootstrapOf(target, svc, facts);
       const bounds = target.autoscaling ? { min: target.autoscaling.min, max: target.autoscaling.max } : null;
       return [
@@ -201,6 +352,8 @@ export const ecsService: ResourceKind<'ecs-service'> = {
             containerPort: svc.port,
           },
           deployment: { ...SERVICE_DEPLOYMENT },
+          strategy: ECS_STRATEGY[target.deploy.strategy],
+          progressive: progressiveOf(input, svc),
           healthCheckGracePeriodSeconds: svc.healthCheck.gracePeriodSeconds,
           enableExecuteCommand: false,
           propagateTags: 'SERVICE',
@@ -214,9 +367,14 @@ export const ecsService: ResourceKind<'ecs-service'> = {
   observe: {
     // Security group ids and target group ARNs map back to names.
     after: ['security-group', 'target-group'],
-    async read({ aws, desired, state, add }) {
+    async read(ctx) {
+      const { aws, desired, state, add } = ctx;
       const wanted = ofKind(desired, 'ecs-service');
       if (!wanted.length) return;
+      // Listener rule ARN → where it is (port + priority), for advancedConfiguration.
+      const rules = new Map<string, RuleRef>();
+      for (const { listener: l, rules: rs } of (await loadBalancing(ctx)).listeners)
+        for (const r of rs) rules.set(r.RuleArn!, { listenerPort: l.Port!, priority: Number(r.Priority) });
       const ecs = await aws.get('ecs');
       const cluster = wanted[0]!.cluster;
       const out = await orNull(
@@ -253,6 +411,20 @@ export const ecsService: ResourceKind<'ecs-service'> = {
         const dc = s.deploymentConfiguration;
         const w = wanted.find((x) => x.name === s.serviceName);
         const family = s.taskDefinition?.split('/').pop()?.replace(/:\d+$/, '') ?? null;
+        const observedLb = {
+          targetGroup: lb?.targetGroupArn ? nameOf(state.ids.targetGroups, lb.targetGroupArn) : '',
+          containerName: lb?.containerName ?? '',
+          containerPort: lb?.containerPort ?? 0,
+        };
+        const progressive = observedProgressive(s, rules, state.ids.targetGroups);
+        // ECS swaps the pair at each blue/green deployment: either one serving is the desired pair.
+        const wp = w?.progressive;
+        if (wp && progressive && observedLb.targetGroup === wp.alternateTargetGroup) {
+          if (progressive.alternateTargetGroup === w.loadBalancer.targetGroup) {
+            observedLb.targetGroup = w.loadBalancer.targetGroup;
+            progressive.alternateTargetGroup = wp.alternateTargetGroup;
+          }
+        }
         add({
           kind: 'ecs-service',
           name: s.serviceName!,
@@ -266,17 +438,15 @@ export const ecsService: ResourceKind<'ecs-service'> = {
           subnets: [...(vpc?.subnets ?? [])].sort(),
           securityGroups: (vpc?.securityGroups ?? []).map((id) => nameOf(state.ids.securityGroups, id)).sort(),
           assignPublicIp: (vpc?.assignPublicIp ?? 'DISABLED') as 'DISABLED',
-          loadBalancer: {
-            targetGroup: lb?.targetGroupArn ? nameOf(state.ids.targetGroups, lb.targetGroupArn) : '',
-            containerName: lb?.containerName ?? '',
-            containerPort: lb?.containerPort ?? 0,
-          },
+          loadBalancer: observedLb,
           deployment: {
             minimumHealthyPercent: dc?.minimumHealthyPercent ?? 100,
             maximumPercent: dc?.maximumPercent ?? 200,
             circuitBreaker: dc?.deploymentCircuitBreaker?.enable ?? false,
             rollback: dc?.deploymentCircuitBreaker?.rollback ?? false,
           },
+          strategy: (dc?.strategy ?? 'ROLLING') as EcsStrategy,
+          progressive,
           healthCheckGracePeriodSeconds: s.healthCheckGracePeriodSeconds ?? 0,
           enableExecuteCommand: s.enableExecuteCommand ?? false,
           propagateTags: s.propagateTags ?? 'NONE',
@@ -294,6 +464,8 @@ export const ecsService: ResourceKind<'ecs-service'> = {
       'assignPublicIp',
       'loadBalancer',
       'deployment',
+      'strategy',
+      'progressive',
       'healthCheckGracePeriodSeconds',
       'enableExecuteCommand',
       'propagateTags',
@@ -301,10 +473,13 @@ export const ecsService: ResourceKind<'ecs-service'> = {
     ],
     replace: ['launchType', 'cluster'],
   },
-  replacedWith: (child, parent) => parent.kind === 'target-group' && child.loadBalancer.targetGroup === parent.name,
+  replacedWith: (child, parent) =>
+    parent.kind === 'target-group' &&
+    (child.loadBalancer.targetGroup === parent.name || child.progressive?.alternateTargetGroup === parent.name),
   async create(ctx, want) {
     const ecs = await ctx.aws.get('ecs');
     const taskDefinition = await bootstrapTaskDefinition(ctx, want);
+    const shape = await serviceShape(ctx, want);
     await retryPropagation(`create service ${want.name}`, () =>
       ecs.send(
         new CreateServiceCommand({
@@ -315,7 +490,7 @@ export const ecsService: ResourceKind<'ecs-service'> = {
           launchType: 'FARGATE',
           schedulingStrategy: 'REPLICA',
           enableECSManagedTags: true,
-          ...serviceShape(ctx, want),
+          ...shape,
           tags: tagListLower(want.tags),
         }),
       ),
@@ -332,14 +507,16 @@ export const ecsService: ResourceKind<'ecs-service'> = {
   },
   async update(ctx, want, have, diff) {
     const ecs = await ctx.aws.get('ecs');
-    const shape = serviceShape(ctx, want);
+    const shape = await serviceShape(ctx, want);
     const input: UpdateServiceCommandInput = { cluster: want.cluster, service: want.name };
     const count = diff.find((d) => d.field === 'desiredCount');
     if (count) input.desiredCount = count.to as number;
     if (changed(diff, 'subnets') || changed(diff, 'securityGroups') || changed(diff, 'assignPublicIp'))
       input.networkConfiguration = shape.networkConfiguration;
-    if (changed(diff, 'loadBalancer')) input.loadBalancers = shape.loadBalancers;
-    if (changed(diff, 'deployment')) input.deploymentConfiguration = shape.deploymentConfiguration;
+    const progressive = changed(diff, 'progressive') || changed(diff, 'strategy');
+    if (changed(diff, 'loadBalancer') || progressive) input.loadBalancers = shape.loadBalancers;
+    if (changed(diff, 'deployment') || progressive)
+      input.deploymentConfiguration = deploymentConfigurationOf(want, have.strategy !== want.strategy);
     if (changed(diff, 'healthCheckGracePeriodSeconds'))
       input.healthCheckGracePeriodSeconds = shape.healthCheckGracePeriodSeconds;
     if (changed(diff, 'enableExecuteCommand')) input.enableExecuteCommand = shape.enableExecuteCommand;

@@ -1,4 +1,7 @@
-/** Two IAM roles per service: the execution role (pull, logs, secrets) and the task role (the app's). */
+/**
+ * Two IAM roles per service: the execution role (pull, logs, secrets) and the task role (the app's);
+ * with a progressive strategy one more per environment, the role ECS assumes to shift listener rules.
+ */
 import {
   AttachRolePolicyCommand,
   CreateRoleCommand,
@@ -14,12 +17,57 @@ import {
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { tagList } from '../apply/context.js';
-import type { ResolvedEnvironment, ResolvedService } from '../config/resolve.js';
+import { isProgressive, type ResolvedEnvironment, type ResolvedService } from '../config/resolve.js';
 import * as n from '../desired/names.js';
 import { canonicalJson, type Facts, type IamRole } from '../desired/types.js';
 import { changed, hasTagDiff, ignore, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
 
 const TRUST_SERVICE = 'ecs-tasks.amazonaws.com';
+/** ECS itself (not its tasks) assumes the load-balancer role ("infrastructure IAM role for load balancers"). */
+const ECS_SERVICE = 'ecs.amazonaws.com';
+
+/**
+ * The load-balancer role's policy: what ECS's managed AmazonECSInfrastructureRolePolicyForLoadBalancers
+ * grants for blue/green deployments, scoped to this environment. ELB's Describe* actions take no
+ * resource; the writes are scoped to the listeners and rules of this environment's load balancer
+ * (whose ARNs end in ids only AWS knows, so `<lb name>/*`) and to the services' two target groups.
+ */
+export function loadBalancerRolePolicy(target: ResolvedEnvironment, facts: Facts): string {
+  const elb = `arn:${facts.partition}:elasticloadbalancing:${target.region}:${facts.accountId}`;
+  const lb = n.loadBalancerName(target);
+  const groups = target.services
+    .flatMap((s) => [n.targetGroupName(s), n.alternateTargetGroupName(s)])
+    .sort()
+    .map((g) => `${elb}:targetgroup/${g}/*`);
+  return canonicalJson({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'DescribeLoadBalancing',
+        Effect: 'Allow',
+        Action: [
+          'elasticloadbalancing:DescribeListeners',
+          'elasticloadbalancing:DescribeRules',
+          'elasticloadbalancing:DescribeTargetGroups',
+          'elasticloadbalancing:DescribeTargetHealth',
+        ],
+        Resource: ['*'],
+      },
+      {
+        Sid: 'ShiftOwnListenerRules',
+        Effect: 'Allow',
+        Action: ['elasticloadbalancing:ModifyListener', 'elasticloadbalancing:ModifyRule'],
+        Resource: [`${elb}:listener/app/${lb}/*`, `${elb}:listener-rule/app/${lb}/*`],
+      },
+      {
+        Sid: 'RegisterOwnTargets',
+        Effect: 'Allow',
+        Action: ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
+        Resource: groups,
+      },
+    ],
+  });
+}
 
 /** The execution role may pull only its service's repositories, write only its own log group, read only its secrets. */
 export function executionPolicy(target: ResolvedEnvironment, svc: ResolvedService, facts: Facts): string {
@@ -133,6 +181,20 @@ function trustDocument(service: string): string {
 export const iamRole: ResourceKind<'iam-role'> = {
   kind: 'iam-role',
   desired: {
+    environment: ({ target, facts }) =>
+      isProgressive(target.deploy.strategy)
+        ? [
+            {
+              kind: 'iam-role',
+              name: n.loadBalancerRoleName(target),
+              tags: { ...target.tags },
+              role: 'load-balancer',
+              trustService: ECS_SERVICE,
+              inlinePolicy: { name: n.LOAD_BALANCER_POLICY_NAME, document: loadBalancerRolePolicy(target, facts) },
+              managedPolicyArns: [],
+            },
+          ]
+        : [],
     service: ({ target, facts }, svc) => {
       const tags = { ...svc.tags };
       return [
@@ -160,9 +222,25 @@ export const iamRole: ResourceKind<'iam-role'> = {
     },
   },
   observe: {
-    async read({ aws, desired, add }) {
-      const wanted = ofKind(desired, 'iam-role');
+    // The listeners tell whether a progressive strategy left its role behind (below).
+    after: ['listener'],
+    async read({ aws, desired, state, add }) {
+      const wanted: IamRole[] = ofKind(desired, 'iam-role');
       if (!wanted.length) return;
+      // Under rolling, a test listener still there means a progressive strategy was switched off: its role is looked for, to be deleted.
+      const lbRole = `${desired.env.name}-ecs-lb`;
+      const ports = new Set(ofKind(desired, 'listener').map((l) => l.port));
+      const leftTestListener = [...state.ids.listeners.keys()].some((p) => !ports.has(p));
+      if (leftTestListener && !wanted.some((w) => w.name === lbRole))
+        wanted.push({
+          kind: 'iam-role',
+          name: lbRole,
+          tags: {},
+          role: 'load-balancer',
+          trustService: ECS_SERVICE,
+          inlinePolicy: { name: n.LOAD_BALANCER_POLICY_NAME, document: '' },
+          managedPolicyArns: [],
+        });
       const iam = await aws.get('iam');
       await Promise.all(
         wanted.map(async (w: IamRole) => {
@@ -209,6 +287,8 @@ export const iamRole: ResourceKind<'iam-role'> = {
     },
   },
   fields: { update: ['trustService', 'inlinePolicy', 'managedPolicyArns'], replace: [] },
+  // Not desired: a progressive strategy's role, left after a switch back to rolling.
+  orphan: (have) => have.role === 'load-balancer' && have.tags['managed-by'] === 'patchwork',
   async create(ctx, want) {
     const iam = await ctx.aws.get('iam');
     await iam

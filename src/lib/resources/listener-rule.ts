@@ -1,16 +1,22 @@
-/** One rule per service on the serving listener: its paths (and hosts) forward to its target group. */
+/**
+ * One rule per service on the serving listener: its paths (and hosts) forward to its target group.
+ * Progressive strategies add the same rule on the test listener; ECS shifts both rules' weights
+ * between the service's two target groups during a deployment (that is not drift).
+ */
 import {
   AddTagsCommand,
   CreateRuleCommand,
   DeleteRuleCommand,
   DescribeRulesCommand,
   ModifyRuleCommand,
+  type Rule,
   type RuleCondition,
   SetRulePrioritiesCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { tagList, tgArn } from '../apply/context.js';
 import { isAwsError } from '../aws/errors.js';
-import { targetGroupName } from '../desired/names.js';
+import { isProgressive } from '../config/resolve.js';
+import { alternateTargetGroupName, targetGroupName } from '../desired/names.js';
 import type { ListenerRule } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
 import { changed, hasTagDiff, ifExists, ignore, ofKind, type ResourceKind } from './kind.js';
@@ -31,6 +37,29 @@ async function whilePriorityInUse<T>(call: () => Promise<T>, tries = 6, ms = 250
   }
 }
 
+/** The target group names a rule forwards to (a weighted forward: every group in it, any weight). */
+export function forwardTargets(rule: Pick<Rule, 'Actions'>, tgNames: Map<string, string>): string[] {
+  const a = rule.Actions?.find((x) => x.Type === 'forward');
+  if (!a) return [];
+  const arns = a.ForwardConfig?.TargetGroups?.length
+    ? a.ForwardConfig.TargetGroups.map((t) => t.TargetGroupArn ?? '')
+    : [a.TargetGroupArn ?? ''];
+  return arns.map((arn) => tgNames.get(arn) ?? arn);
+}
+
+/**
+ * The desired rule an observed one is, on listener `port`: one forwarding (in any weights) only to
+ * the pair of target groups of a progressive service is that service's rule.
+ */
+export function matchRule(wanted: ListenerRule[], port: number, targets: string[]): ListenerRule | undefined {
+  if (!targets.length) return undefined;
+  return wanted.find((w) => {
+    if (w.listenerPort !== port) return false;
+    const pair = [w.targetGroup, ...(w.alternateTargetGroup ? [w.alternateTargetGroup] : [])];
+    return targets.every((t) => pair.includes(t));
+  });
+}
+
 function conditions(want: ListenerRule): RuleCondition[] {
   const out: RuleCondition[] = [{ Field: 'path-pattern', PathPatternConfig: { Values: want.paths } }];
   if (want.hosts) out.push({ Field: 'host-header', HostHeaderConfig: { Values: want.hosts } });
@@ -42,19 +71,22 @@ export const listenerRule: ResourceKind<'listener-rule'> = {
   desired: {
     service: ({ target }, svc) => {
       const servingPort = target.https ? 443 : 80;
-      return [
-        {
+      const progressive = isProgressive(target.deploy.strategy);
+      const ports = progressive ? [servingPort, target.deploy.testListenerPort] : [servingPort];
+      return ports.map(
+        (port): ListenerRule => ({
           kind: 'listener-rule',
-          name: `${svc.fullName}:${servingPort}`,
+          name: `${svc.fullName}:${port}`,
           service: svc.name,
           tags: { ...svc.tags },
-          listenerPort: servingPort,
+          listenerPort: port,
           priority: svc.route.priority,
           paths: [...svc.route.paths],
           hosts: svc.route.hosts ? [...svc.route.hosts] : null,
           targetGroup: targetGroupName(svc),
-        },
-      ];
+          alternateTargetGroup: progressive ? alternateTargetGroupName(svc) : null,
+        }),
+      );
     },
   },
   observe: {
@@ -65,14 +97,21 @@ export const listenerRule: ResourceKind<'listener-rule'> = {
       for (const { listener: l, rules } of listeners) {
         for (const r of rules) {
           const action = actionFrom(r.Actions, tgNames);
-          const target = action.type === 'forward' ? action.targetGroup : `${action.type}@${r.Priority}`;
+          const targets = forwardTargets(r, tgNames);
+          const mine = matchRule(wanted, l.Port!, targets);
+          // A progressive service's rule, wherever ECS left its weights, reads as the desired one.
+          const target = mine
+            ? mine.targetGroup
+            : action.type === 'forward'
+              ? action.targetGroup
+              : `${action.type}@${r.Priority}`;
           const paths = r.Conditions?.filter((c) => c.Field === 'path-pattern').flatMap(
             (c) => c.PathPatternConfig?.Values ?? c.Values ?? [],
           );
           const hosts = r.Conditions?.filter((c) => c.Field === 'host-header').flatMap(
             (c) => c.HostHeaderConfig?.Values ?? c.Values ?? [],
           );
-          const svc = wanted.find((w) => w.name === `${target}:${l.Port}`)?.service;
+          const svc = (mine ?? wanted.find((w) => w.name === `${target}:${l.Port}`))?.service;
           ctx.add({
             kind: 'listener-rule',
             name: `${target}:${l.Port}`,
@@ -84,14 +123,18 @@ export const listenerRule: ResourceKind<'listener-rule'> = {
             paths: paths ?? [],
             hosts: hosts?.length ? hosts : null,
             targetGroup: target,
+            alternateTargetGroup: mine?.alternateTargetGroup ?? null,
+            meta: { targets },
           });
         }
       }
     },
   },
-  fields: { update: ['priority', 'paths', 'hosts', 'targetGroup'], replace: [] },
+  fields: { update: ['priority', 'paths', 'hosts', 'targetGroup', 'alternateTargetGroup'], replace: [] },
   replacedWith: (child, parent) =>
-    parent.kind === 'load-balancer' || (parent.kind === 'target-group' && child.targetGroup === parent.name),
+    parent.kind === 'load-balancer' ||
+    (parent.kind === 'target-group' &&
+      (child.targetGroup === parent.name || child.alternateTargetGroup === parent.name)),
   orphan: (have) => have.tags['managed-by'] === 'patchwork',
   async create(ctx, want) {
     const elb = await ctx.aws.get('elbv2');
@@ -129,12 +172,14 @@ export const listenerRule: ResourceKind<'listener-rule'> = {
       await whilePriorityInUse(() =>
         elb.send(new SetRulePrioritiesCommand({ RulePriorities: [{ RuleArn: have.id, Priority: want.priority }] })),
       );
-    if (changed(diff, 'paths') || changed(diff, 'hosts') || changed(diff, 'targetGroup')) {
+    const retarget = changed(diff, 'targetGroup') || changed(diff, 'alternateTargetGroup');
+    if (retarget || changed(diff, 'paths') || changed(diff, 'hosts')) {
+      // Only the conditions when the action is fine: ECS owns a progressive rule's weights.
       await elb.send(
         new ModifyRuleCommand({
           RuleArn: have.id,
           Conditions: conditions(want),
-          Actions: [{ Type: 'forward', TargetGroupArn: tgArn(ctx, want.targetGroup) }],
+          ...(retarget ? { Actions: [{ Type: 'forward', TargetGroupArn: tgArn(ctx, want.targetGroup) }] } : {}),
         }),
       );
     }

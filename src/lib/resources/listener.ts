@@ -1,4 +1,8 @@
-/** The load balancer's listeners: 80 (or 443 with 80 redirecting to it), answering 404 when no rule matches. */
+/**
+ * The load balancer's listeners: 80 (or 443 with 80 redirecting to it), answering 404 when no rule
+ * matches; with a progressive strategy also the test listener (HTTP on deploy.testListener.port),
+ * whose rules reach the green revision before production traffic does.
+ */
 import {
   type Action,
   AddTagsCommand,
@@ -8,7 +12,7 @@ import {
   ModifyListenerCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { type ApplyContext, lbArn, tagList, tgArn } from '../apply/context.js';
-import type { ResolvedEnvironment } from '../config/resolve.js';
+import { isProgressive, type ResolvedEnvironment } from '../config/resolve.js';
 import { loadBalancerName } from '../desired/names.js';
 import type { Listener, ListenerAction, Tags } from '../desired/types.js';
 import { hasTagDiff, ifExists, ignore, ofKind, type ResourceKind } from './kind.js';
@@ -73,7 +77,10 @@ export const listener: ResourceKind<'listener'> = {
     environment: ({ target }) => {
       const tags = { ...target.tags };
       const https = target.https;
-      if (!https) return [listenerOf(target, 80, 'HTTP', null, null, NOT_FOUND, tags)];
+      const test = isProgressive(target.deploy.strategy)
+        ? [listenerOf(target, target.deploy.testListenerPort, 'HTTP', null, null, NOT_FOUND, tags)]
+        : [];
+      if (!https) return [listenerOf(target, 80, 'HTTP', null, null, NOT_FOUND, tags), ...test];
       return [
         listenerOf(target, 443, 'HTTPS', https.certificateArn, https.sslPolicy, NOT_FOUND, tags),
         listenerOf(
@@ -85,6 +92,7 @@ export const listener: ResourceKind<'listener'> = {
           { type: 'redirect', protocol: 'HTTPS', port: '443', statusCode: 'HTTP_301' },
           tags,
         ),
+        ...test,
       ];
     },
   },

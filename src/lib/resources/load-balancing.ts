@@ -18,6 +18,7 @@ import {
   type TargetGroupAttribute,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsClients } from '../aws/clients.js';
+import { ALTERNATE_SUFFIX } from '../config/resolve.js';
 import type { ListenerAction, Tags } from '../desired/types.js';
 import { allPages, chunk, type ObserveContext, ofKind, orNull, tagsFrom } from './kind.js';
 
@@ -75,14 +76,16 @@ async function describeTargetGroups(aws: AwsClients, wanted: string[]): Promise<
 async function read({ aws, desired, state }: ObserveContext): Promise<LoadBalancing> {
   const elb = await aws.get('elbv2');
   const [lbWant] = ofKind(desired, 'load-balancer');
+  const wantedGroups = ofKind(desired, 'target-group').map((t) => t.name);
+  const leftover = wantedGroups
+    .filter((t) => !t.endsWith(ALTERNATE_SUFFIX))
+    .map((t) => `${t}${ALTERNATE_SUFFIX}`)
+    .filter((t) => !wantedGroups.includes(t));
   const [lbOut, targetGroups] = await Promise.all([
     lbWant
       ? orNull(elb.send(new DescribeLoadBalancersCommand({ Names: [lbWant.name] })), 'LoadBalancerNotFoundException')
       : Promise.resolve(null),
-    describeTargetGroups(
-      aws,
-      ofKind(desired, 'target-group').map((t) => t.name),
-    ),
+    describeTargetGroups(aws, wantedGroups),
   ]);
   const lb = lbOut?.LoadBalancers?.[0];
   const tgNames = new Map(targetGroups.map((t) => [t.TargetGroupArn!, t.TargetGroupName!]));
@@ -95,6 +98,18 @@ async function read({ aws, desired, state }: ObserveContext): Promise<LoadBalanc
       )
     : [];
   for (const l of found) state.ids.listeners.set(l.Port!, l.ListenerArn!);
+  // A listener beyond 80/443 that is not desired is a progressive strategy's test listener left after
+  // a switch to rolling: then each service's second group is looked up too, to be deleted (no extra
+  // call otherwise).
+  const wantedPorts = new Set(ofKind(desired, 'listener').map((l) => l.port));
+  if (leftover.length && found.some((l) => !wantedPorts.has(l.Port!))) {
+    const more = await describeTargetGroups(aws, leftover);
+    targetGroups.push(...more);
+    for (const t of more) {
+      tgNames.set(t.TargetGroupArn!, t.TargetGroupName!);
+      state.ids.targetGroups.set(t.TargetGroupName!, t.TargetGroupArn!);
+    }
+  }
   const listeners = await Promise.all(
     found.map(async (listener) => {
       const pages = await allPages(paginateDescribeRules({ client: elb }, { ListenerArn: listener.ListenerArn }));

@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { type ApplyContext, sgId, sleep, tagList } from '../apply/context.js';
 import { isAwsError } from '../aws/errors.js';
+import { isProgressive } from '../config/resolve.js';
 import { albSecurityGroupName, serviceSecurityGroupName } from '../desired/names.js';
 import { endpointSecurityGroupName } from '../desired/network.js';
 import { canonicalJson, type SgRule } from '../desired/types.js';
@@ -156,10 +157,12 @@ export const securityGroup: ResourceKind<'security-group'> = {
           tags: { ...target.tags },
           vpcId: facts.vpcId,
           description: `patchwork ${target.name}: load balancer`,
+          // The test listener (progressive strategies) is open to the same sources as production.
           ingress: sortRules(
-            (target.https ? [80, 443] : [80]).flatMap((port) =>
-              cidrs.map((cidr) => ({ protocol: 'tcp', fromPort: port, toPort: port, cidr })),
-            ),
+            [
+              ...(target.https ? [80, 443] : [80]),
+              ...(isProgressive(target.deploy.strategy) ? [target.deploy.testListenerPort] : []),
+            ].flatMap((port) => cidrs.map((cidr) => ({ protocol: 'tcp', fromPort: port, toPort: port, cidr }))),
           ),
         },
         // network.create with egress endpoints: the interface endpoints answer HTTPS from the tasks only.

@@ -1,4 +1,7 @@
-/** One target group per service: IP targets, the service's health check, a short drain. */
+/**
+ * One target group per service: IP targets, the service's health check, a short drain. Progressive
+ * strategies (blue-green, canary, linear) add a second one, `<name>-b`, alike, for the green revision.
+ */
 import {
   AddTagsCommand,
   CreateTargetGroupCommand,
@@ -8,7 +11,8 @@ import {
   ModifyTargetGroupCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { retryOn, tagList } from '../apply/context.js';
-import { targetGroupName } from '../desired/names.js';
+import { ALTERNATE_SUFFIX, isProgressive } from '../config/resolve.js';
+import { alternateTargetGroupName, targetGroupName } from '../desired/names.js';
 import type { TargetGroup } from '../desired/types.js';
 import { changed, hasTagDiff, ifExists, ignore, ofKind, type ResourceKind } from './kind.js';
 import { loadBalancing } from './load-balancing.js';
@@ -37,12 +41,14 @@ const delayAttribute = (want: TargetGroup) => [
 export const targetGroup: ResourceKind<'target-group'> = {
   kind: 'target-group',
   desired: {
-    service: ({ facts }, svc) => {
+    service: ({ target, facts }, svc) => {
       const hc = svc.healthCheck;
-      return [
-        {
+      const names = [targetGroupName(svc)];
+      if (isProgressive(target.deploy.strategy)) names.push(alternateTargetGroupName(svc));
+      return names.map(
+        (name): TargetGroup => ({
           kind: 'target-group',
-          name: targetGroupName(svc),
+          name,
           service: svc.name,
           tags: { ...svc.tags },
           vpcId: facts.vpcId,
@@ -60,8 +66,8 @@ export const targetGroup: ResourceKind<'target-group'> = {
             unhealthyThreshold: hc.unhealthyThreshold,
           },
           deregistrationDelaySeconds: DEREGISTRATION_DELAY,
-        },
-      ];
+        }),
+      );
     },
   },
   observe: {
@@ -101,6 +107,8 @@ export const targetGroup: ResourceKind<'target-group'> = {
     },
   },
   fields: { update: ['healthCheck', 'deregistrationDelaySeconds'], replace: ['vpcId', 'protocol', 'targetType'] },
+  // Not desired: a progressive strategy's second group, left after a switch back to rolling.
+  orphan: (have) => have.name.endsWith(ALTERNATE_SUFFIX) && have.tags['managed-by'] === 'patchwork',
   async create(ctx, want) {
     const elb = await ctx.aws.get('elbv2');
     const arn = await elb

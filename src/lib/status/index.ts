@@ -21,6 +21,7 @@ import { type CommonOptions, openSession, type Session } from '../session.js';
 import {
   type AlarmStatus,
   attributeSha,
+  type DeliveryStatus,
   type DeploymentStatus,
   dedupeEvents,
   evaluateEnvironment,
@@ -66,6 +67,7 @@ export async function readStatus(
   const start = new Date(end.getTime() - minutes * 60_000);
 
   const services = await describeServices(session);
+  const deliveryPromise = readDelivery(session, services);
   const lbPromise = describeLoadBalancer(session);
   const alarmsPromise = describeAlarms(session);
   const releasesPromise = readReleases(session, now);
@@ -90,7 +92,8 @@ export async function readStatus(
     return new Map<string, Record<MetricKey, MetricSeries>>();
   });
 
-  const [tds, targets, alarms, metrics, { releases, history }] = await Promise.all([
+  const [delivery, tds, targets, alarms, metrics, { releases, history }] = await Promise.all([
+    deliveryPromise,
     tdsPromise,
     targetsPromise,
     alarmsPromise,
@@ -141,6 +144,7 @@ export async function readStatus(
     out.push({
       name: svc.name,
       fullName: svc.fullName,
+      ...(delivery.has(svc.name) ? { delivery: delivery.get(svc.name)! } : {}),
       serviceStatus: f.serviceStatus,
       taskDefinition: s?.taskDefinition ?? null,
       counts: f.counts,
@@ -195,6 +199,47 @@ export async function readStatus(
     },
     releases,
   };
+}
+
+/** Per progressive service (deploymentConfiguration.strategy other than ROLLING): its latest service deployment. */
+async function readDelivery(
+  session: Session,
+  services: Map<string, Service | undefined>,
+): Promise<Map<string, DeliveryStatus>> {
+  const out = new Map<string, DeliveryStatus>();
+  const progressive = [...services].filter(
+    ([, s]) => (s?.deploymentConfiguration?.strategy ?? 'ROLLING') !== 'ROLLING',
+  );
+  if (!progressive.length) return out;
+  const ecs = await session.aws.get('ecs');
+  const { ListServiceDeploymentsCommand, DescribeServiceDeploymentsCommand } = await import('@aws-sdk/client-ecs');
+  const { viewOf } = await import('../release/progressive.js');
+  await Promise.all(
+    progressive.map(async ([name, s]) => {
+      const list = await ecs.send(
+        new ListServiceDeploymentsCommand({ cluster: clusterName(session.target), service: s!.serviceName! }),
+      );
+      const latest = [...(list.serviceDeployments ?? [])].sort(
+        (a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0),
+      )[0];
+      const sd = latest?.serviceDeploymentArn
+        ? (
+            await ecs.send(
+              new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [latest.serviceDeploymentArn] }),
+            )
+          ).serviceDeployments?.[0]
+        : undefined;
+      const v = sd ? viewOf(sd) : null;
+      out.set(name, {
+        strategy: s!.deploymentConfiguration!.strategy!,
+        status: v?.status ?? null,
+        stage: v?.stage ?? null,
+        productionWeight: v?.productionWeight ?? null,
+        testWeight: v?.testWeight ?? null,
+      });
+    }),
+  );
+  return out;
 }
 
 function notProvisioned(target: ResolvedEnvironment, what: string): PatchworkError {

@@ -75,9 +75,22 @@ export interface MetricSeries {
   latest: number | null;
 }
 
+/** A blue-green, canary or linear service: its latest service deployment (ECS's own). */
+export interface DeliveryStatus {
+  strategy: string;
+  /** The latest service deployment: its status and lifecycle stage (null: none yet). */
+  status: string | null;
+  stage: string | null;
+  /** Share of production / test traffic to that deployment's revision (the listener rules' weights). */
+  productionWeight: number | null;
+  testWeight: number | null;
+}
+
 export interface ServiceStatus {
   name: string;
   fullName: string;
+  /** blue-green, canary, linear: the strategy, stage and traffic split (absent for rolling services). */
+  delivery?: DeliveryStatus;
   /** ECS service status (ACTIVE, DRAINING, INACTIVE) or MISSING. */
   serviceStatus: string;
   taskDefinition: string | null;

@@ -1,0 +1,225 @@
+/**
+ * Following an ECS-native blue/green, canary or linear deployment (deploymentConfiguration.strategy)
+ * after UpdateService: the service deployment's lifecycle stage and status from
+ * ListServiceDeployments / DescribeServiceDeployments, one `deployment.stage` event per change, and
+ * at the PAUSE hook (POST_TEST_TRAFFIC_SHIFT: the green revision has all test traffic, production
+ * none) the pre-traffic checks, answered with ContinueServiceDeployment CONTINUE or ROLLBACK.
+ * ECS itself rolls back on an alarm, the circuit breaker, or the hook's timeout.
+ */
+import {
+  ContinueServiceDeploymentCommand,
+  DescribeServiceDeploymentsCommand,
+  type ECSClient,
+  ListServiceDeploymentsCommand,
+  type ServiceDeployment,
+  StopServiceDeploymentCommand,
+} from '@aws-sdk/client-ecs';
+import { sleeper, throwIfAborted } from '../abort.js';
+import { isAwsError } from '../aws/errors.js';
+import type { Emitter } from '../events.js';
+import { PAUSE_STAGE } from '../resources/ecs-service.js';
+
+class CheckFailed extends Error {}
+
+/** One reading of a service deployment, in the terms deploy and status use. */
+export interface StageView {
+  arn: string;
+  status: string;
+  stage: string | null;
+  /** A PAUSE hook waiting for an answer. */
+  pausedHook: string | null;
+  /** Share of production / test traffic the new revision is to get (null: no load balancer). */
+  productionWeight: number | null;
+  testWeight: number | null;
+  reason: string | null;
+}
+
+export function viewOf(sd: ServiceDeployment): StageView {
+  const hook = (sd.lifecycleHookDetails ?? []).find(
+    (h) => h.targetType === 'PAUSE' && h.status === 'AWAITING_ACTION' && h.hookId,
+  );
+  const triggered = sd.alarms?.triggeredAlarmNames ?? [];
+  const reason =
+    sd.rollback?.reason ??
+    (triggered.length ? `alarm ${triggered.join(', ')} in ALARM` : null) ??
+    (sd.deploymentCircuitBreaker?.status === 'TRIGGERED' ? 'the circuit breaker triggered' : null) ??
+    sd.statusReason ??
+    null;
+  return {
+    arn: sd.serviceDeploymentArn ?? '',
+    status: sd.status ?? 'PENDING',
+    stage: sd.lifecycleStage ?? null,
+    pausedHook: sd.lifecycleStage === PAUSE_STAGE || hook ? (hook?.hookId ?? null) : null,
+    productionWeight: sd.targetServiceRevision?.requestedProductionTrafficWeight ?? null,
+    testWeight: sd.targetServiceRevision?.requestedTestTrafficWeight ?? null,
+    reason,
+  };
+}
+
+export type Step =
+  | { kind: 'wait' }
+  | { kind: 'pause'; hookId: string }
+  | { kind: 'done' }
+  | { kind: 'rolled-back'; reason: string }
+  | { kind: 'failed'; reason: string };
+
+/** What to do after one reading (pure). `answered`: hooks already answered by this run. */
+export function nextStep(v: StageView, answered: ReadonlySet<string>): Step {
+  switch (v.status) {
+    case 'SUCCESSFUL':
+      return { kind: 'done' };
+    case 'ROLLBACK_REQUESTED':
+    case 'ROLLBACK_IN_PROGRESS':
+    case 'ROLLBACK_SUCCESSFUL':
+      return { kind: 'rolled-back', reason: v.reason ?? 'ECS rolled the deployment back' };
+    case 'ROLLBACK_FAILED':
+      return { kind: 'failed', reason: `the rollback failed: ${v.reason ?? 'no reason given'}` };
+    case 'STOPPED':
+    case 'STOP_REQUESTED':
+      return { kind: 'failed', reason: `the deployment was stopped${v.reason ? `: ${v.reason}` : ''}` };
+  }
+  if (v.pausedHook && !answered.has(v.pausedHook)) return { kind: 'pause', hookId: v.pausedHook };
+  return { kind: 'wait' };
+}
+
+/** The check run at the pause: ok, or why the release must not take production traffic. */
+export type PreTrafficCheck = () => Promise<{ ok: true } | { ok: false; reason: string }>;
+
+export interface FollowOptions {
+  ecs: ECSClient;
+  cluster: string;
+  /** Config service name (events) and ECS service name. */
+  service: string;
+  serviceName: string;
+  /** Deployments created before this are not ours. */
+  since: Date;
+  pollMs: number;
+  deadline: number;
+  events: Emitter;
+  signal?: AbortSignal;
+  check: PreTrafficCheck;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type FollowResult =
+  | { state: 'done'; arn: string }
+  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'ecs' }
+  | { state: 'failed'; arn: string; reason: string }
+  | { state: 'timeout'; arn: string | null; stage: string | null };
+
+/** The newest service deployment of `serviceName` created at or after `since`. */
+async function ours(o: FollowOptions): Promise<string | null> {
+  const out = await o.ecs.send(
+    new ListServiceDeploymentsCommand({ cluster: o.cluster, service: o.serviceName, createdAt: { after: o.since } }),
+  );
+  const list = [...(out.serviceDeployments ?? [])].sort(
+    (a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0),
+  );
+  return list[0]?.serviceDeploymentArn ?? null;
+}
+
+export async function followDeployment(o: FollowOptions): Promise<FollowResult> {
+  const sleep = o.sleep ?? sleeper(o.signal);
+  const answered = new Set<string>();
+  let arn: string | null = null;
+  let last = '';
+  let stage: string | null = null;
+  let failedCheck: string | null = null;
+  for (;;) {
+    throwIfAborted(o.signal, `following ${o.serviceName}'s deployment`);
+    if (Date.now() > o.deadline) return { state: 'timeout', arn, stage };
+    arn ??= await ours(o);
+    if (arn) {
+      const out = await o.ecs.send(new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] }));
+      const sd = out.serviceDeployments?.[0];
+      if (sd) {
+        const v = viewOf(sd);
+        stage = v.stage;
+        const key = `${v.status}|${v.stage}|${v.productionWeight}|${v.testWeight}`;
+        if (key !== last) {
+          last = key;
+          o.events.emit({
+            type: 'data',
+            kind: 'deployment.stage',
+            data: {
+              service: o.service,
+              serviceDeploymentArn: v.arn,
+              status: v.status,
+              stage: v.stage,
+              productionWeight: v.productionWeight,
+              testWeight: v.testWeight,
+            },
+          });
+          o.events.log(
+            `${o.service}: ${v.stage ?? v.status}${v.productionWeight !== null ? ` (production ${v.productionWeight}% / test ${v.testWeight ?? 0}% to the new revision)` : ''}`,
+            'info',
+            o.serviceName,
+          );
+        }
+        const step = nextStep(v, answered);
+        if (step.kind === 'done') return { state: 'done', arn };
+        if (step.kind === 'rolled-back')
+          return failedCheck
+            ? { state: 'rolled-back', arn, reason: failedCheck, cause: 'pre-traffic' }
+            : { state: 'rolled-back', arn, reason: step.reason, cause: 'ecs' };
+        if (step.kind === 'failed') return { state: 'failed', arn, reason: step.reason };
+        if (step.kind === 'pause') {
+          answered.add(step.hookId);
+          // A failed check ends its task as failed (✗ and the reason); the deployment is then rolled back.
+          const verdict = await o.events
+            .task(
+              `pre-traffic:${o.service}`,
+              `check ${o.service}'s new revision through the test listener`,
+              async () => {
+                const v = await o.check();
+                if (!v.ok) throw new CheckFailed(v.reason);
+                return v;
+              },
+            )
+            .catch((err: unknown) => {
+              if (err instanceof CheckFailed) return { ok: false as const, reason: err.message };
+              throw err;
+            });
+          if (!verdict.ok) failedCheck = verdict.reason;
+          await o.ecs
+            .send(
+              new ContinueServiceDeploymentCommand({
+                serviceDeploymentArn: arn,
+                hookId: step.hookId,
+                action: verdict.ok ? 'CONTINUE' : 'ROLLBACK',
+              }),
+            )
+            .catch((err: unknown) => {
+              // The hook timed out meanwhile (ECS then rolls back by itself) or was answered: keep following.
+              if (!isAwsError(err, 'InvalidParameterException', 'ConflictException')) throw err;
+              o.events.log(`${o.service}: the pause was no longer waiting (${(err as Error).message})`, 'warn');
+            });
+          continue;
+        }
+      }
+    }
+    await sleep(o.pollMs);
+  }
+}
+
+/**
+ * `rollback` during a progressive deployment (a bake, a canary): StopServiceDeployment ROLLBACK,
+ * which makes ECS put production traffic back on the old revision at once. Returns the stopped
+ * deployment's ARN, or null when none was in flight.
+ */
+export async function stopInFlight(
+  ecs: ECSClient,
+  cluster: string,
+  serviceName: string,
+  events: Emitter,
+): Promise<string | null> {
+  const out = await ecs.send(
+    new ListServiceDeploymentsCommand({ cluster, service: serviceName, status: ['PENDING', 'IN_PROGRESS'] }),
+  );
+  const arn = out.serviceDeployments?.[0]?.serviceDeploymentArn;
+  if (!arn) return null;
+  await events.task(`stop:${serviceName}`, `return ${serviceName}'s traffic to the old revision`, () =>
+    ecs.send(new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' })),
+  );
+  return arn;
+}
