@@ -5,7 +5,11 @@
  * (bench/deploy/awscli-deploy.sh), on the same local world, every AWS request through one counting
  * proxy (test/faults/proxy.ts with no faults; one listener per run, so each run's calls are its own).
  *   - deploy of an already-pushed image, alternating two images so every run is a real change
- *     (`--rounds` rounds, each tool once a round, the order rotating);
+ *     (`--rounds` rounds, each tool once a round per world, the order rotating), in two worlds
+ *     interleaved round by round: ECS's read-after-write lag on (the emulator's default
+ *     consistencyLagSeconds, 1.5 s) and off (0) — with the lag, a tool that trusts its first
+ *     DescribeServices after UpdateService sees the old deployment COMPLETED and returns before its
+ *     rollout did; "exit − rollout completed" (from ECS's "deployment completed" event) shows it;
  *   - a failed deploy (an image whose containers exit: ECS's circuit breaker) — exit code, and how
  *     long after ECS's failure event the tool exits;
  *   - `patchwork rollback --to <sha>` with 20 and 220 revisions in the family (`--big` adds 2,000),
@@ -215,24 +219,6 @@ const tools = {
     }),
 };
 const names = Object.keys(tools);
-const deploys = [];
-for (let round = 0; round < ROUNDS; round++) {
-  for (let k = 0; k < names.length; k++) {
-    const name = names[(round + k) % names.length];
-    const sha = other();
-    const r = await tools[name](`deploy-${round}-${name}`, sha);
-    current = sha;
-    deploys.push(r);
-    console.error(
-      `deploy round ${round + 1} ${name}: ${r.calls} calls, ${r.wallS.toFixed(2)} s, ${r.rssMiB.toFixed(0)} MiB, first call ${r.firstCallS?.toFixed(2)} s`,
-    );
-    await new Promise((res) => setTimeout(res, 1600)); // the world's ECS read lag: the next tool reads a settled service
-  }
-}
-
-// A failed deploy: ECS's circuit breaker fails it and rolls back.
-await emu('_patchwork/failing-images', { image: imageBad.split('@')[1] });
-const failed = [];
 const {
   ECSClient,
   DescribeServicesCommand,
@@ -252,6 +238,55 @@ const failEvent = async () => {
   const ev = (await describe()).events.find((e) => /deployment failed/.test(e.message));
   return ev ? ev.createdAt.getTime() : null;
 };
+// The emulator's default ECS read-after-write lag (DEFAULT_CONFIG in test/emulator/pwemu/world.py), and none.
+const DEFAULT_LAG = 1.5;
+const worlds = [
+  { name: `ECS read lag ${DEFAULT_LAG} s (default)`, lag: DEFAULT_LAG },
+  { name: 'ECS read lag 0', lag: 0 },
+];
+/** After a run: waits out the lag, then for the service to be steady; when ECS said "deployment completed" (epoch ms) after `since`. */
+async function rolloutCompletedAt(since) {
+  await new Promise((res) => setTimeout(res, 1600)); // the world's ECS read lag: read a settled service
+  for (let i = 0; i < 120; i++) {
+    const s = await describe();
+    if (
+      s.deployments.length === 1 &&
+      s.deployments[0].rolloutState === 'COMPLETED' &&
+      s.runningCount === s.desiredCount
+    ) {
+      const ev = s.events.find((e) => /deployment completed/.test(e.message));
+      return ev && ev.createdAt.getTime() >= since ? ev.createdAt.getTime() : null;
+    }
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return null;
+}
+const deploys = [];
+for (let round = 0; round < ROUNDS; round++) {
+  for (let w = 0; w < worlds.length; w++) {
+    const lagWorld = worlds[(round + w) % worlds.length];
+    await emu('_patchwork/config', { consistencyLagSeconds: lagWorld.lag });
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(round + k) % names.length];
+      const sha = other();
+      const t0 = Date.now();
+      const r = await tools[name](`deploy-${round}-${lagWorld.lag}-${name}`, sha);
+      current = sha;
+      r.world = lagWorld.name;
+      const done = await rolloutCompletedAt(t0);
+      r.afterRolloutS = done === null ? null : (r.endedAt - done) / 1000;
+      deploys.push(r);
+      console.error(
+        `deploy round ${round + 1} [${lagWorld.name}] ${name}: ${r.calls} calls, ${r.wallS.toFixed(2)} s, exit ${r.afterRolloutS?.toFixed(2)} s after the rollout completed, ${r.rssMiB.toFixed(0)} MiB, first call ${r.firstCallS?.toFixed(2)} s`,
+      );
+    }
+  }
+}
+await emu('_patchwork/config', { consistencyLagSeconds: DEFAULT_LAG });
+
+// A failed deploy: ECS's circuit breaker fails it and rolls back.
+await emu('_patchwork/failing-images', { image: imageBad.split('@')[1] });
+const failed = [];
 for (const name of names) {
   const before = await failEvent();
   const label = `failed-${name}`;
@@ -355,32 +390,40 @@ lines.push(
   `Run ${new Date().toISOString()}, ${ROUNDS} rounds, poll ${POLL} s, load average after: ${load}. Median (min–max).`,
 );
 lines.push('');
-lines.push('| deploy of a pushed image | AWS calls | wall s | peak RSS MiB | start → first AWS call s |');
-lines.push('|---|---:|---:|---:|---:|');
-for (const name of names) {
-  const rs = deploys.filter((r) => r.tool === name);
-  lines.push(
-    `| ${name} | ${stat(
-      rs.map((r) => r.calls),
-      0,
-    )} | ${stat(
-      rs.map((r) => r.wallS),
-      2,
-    )} | ${stat(
-      rs.map((r) => r.rssMiB),
-      0,
-    )} | ${stat(
-      rs.map((r) => r.firstCallS),
-      2,
-    )} |`,
-  );
+lines.push(
+  '| deploy of a pushed image | world | AWS calls | wall s | exit − rollout completed s | peak RSS MiB | start → first AWS call s |',
+);
+lines.push('|---|---|---:|---:|---:|---:|---:|');
+for (const world of worlds) {
+  for (const name of names) {
+    const rs = deploys.filter((r) => r.tool === name && r.world === world.name);
+    lines.push(
+      `| ${name} | ${world.name} | ${stat(
+        rs.map((r) => r.calls),
+        0,
+      )} | ${stat(
+        rs.map((r) => r.wallS),
+        2,
+      )} | ${stat(
+        rs.map((r) => r.afterRolloutS),
+        2,
+      )} | ${stat(
+        rs.map((r) => r.rssMiB),
+        0,
+      )} | ${stat(
+        rs.map((r) => r.firstCallS),
+        2,
+      )} |`,
+    );
+  }
 }
 const pw = deploys.filter((r) => r.tool === 'patchwork');
 const ed = deploys.filter((r) => r.tool === 'ecs-deploy');
 lines.push('');
-lines.push(
-  `patchwork ÷ ecs-deploy wall (medians): ${(median(pw.map((r) => r.wallS)) / median(ed.map((r) => r.wallS))).toFixed(2)}×`,
-);
+for (const world of worlds) {
+  const wall = (rs) => median(rs.filter((r) => r.world === world.name).map((r) => r.wallS));
+  lines.push(`- patchwork ÷ ecs-deploy wall (medians), ${world.name}: ${(wall(pw) / wall(ed)).toFixed(2)}×`);
+}
 lines.push('');
 lines.push("| failed deploy (circuit breaker) | exit code | AWS calls | wall s | exits after ECS's failure event, s |");
 lines.push('|---|---:|---:|---:|---:|');
@@ -408,7 +451,15 @@ for (const size of [...new Set(rollbacks.map((r) => r.revisions))]) {
 }
 lines.push('');
 lines.push('Calls per operation (first run of each):');
-for (const r of [pw[0], ed[0], deploys.find((x) => x.tool === 'AWS CLI script'), rollbacks[0], rollbacks.at(-1)])
+for (const r of [
+  pw[0],
+  pw.find((x) => x.world !== pw[0].world),
+  ed[0],
+  ed.find((x) => x.world !== ed[0].world),
+  deploys.find((x) => x.tool === 'AWS CLI script'),
+  rollbacks[0],
+  rollbacks.at(-1),
+])
   lines.push(
     `- ${r.label}: ${Object.entries(r.ops)
       .map(([k, v]) => `${k} ${v}`)

@@ -4,10 +4,9 @@
  * Exit codes: 3 circuit breaker / alarm rolled back, 4 timeout, 5 lock held.
  */
 import { prepareBuild, runBuild } from './build.js';
-import type { ResolvedService } from './config/resolve.js';
+import { preflightApplies, type ResolvedService } from './config/resolve.js';
 import { inOwnRegistry } from './docker/registry.js';
 import { inEnvironment, PatchworkError } from './errors.js';
-import { preflightNetwork } from './observe/network-preflight.js';
 import type { ReleaseDiff } from './release/diff.js';
 import type { DryRunChange } from './release/dryrun.js';
 import { type Change, type RolloutResult, rollout } from './release/rollout.js';
@@ -65,7 +64,11 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
   const { target, events } = session;
   if (opts.sha && opts.image) throw new PatchworkError('PW_USAGE', '--sha and --image are exclusive', {});
   // A given network that cannot work (routes, endpoints, zones): exit 2 before any change.
-  await preflightNetwork(session.aws, target, session.environment, session.config);
+  // (Loaded only then: it brings the EC2 client, which a deploy in the default VPC never needs.)
+  if (preflightApplies(target)) {
+    const { preflightNetwork } = await import('./observe/network-preflight.js');
+    await preflightNetwork(session.aws, target, session.environment, session.config);
+  }
   let source: DeployResult['source'] = 'build';
   let command = 'deploy HEAD';
   let prepare: () => Promise<{ sha: string | null; changes: Change[] }>;

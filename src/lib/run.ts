@@ -6,26 +6,30 @@
  * asks the host first: stop it (and wait until STOPPED) or leave it running (a detached result).
  * A timeout stops it too.
  */
-import {
-  DescribeTaskDefinitionCommand,
-  DescribeTasksCommand,
-  type NetworkConfiguration,
-  RegisterTaskDefinitionCommand,
-  type RegisterTaskDefinitionCommandInput,
-  RunTaskCommand,
-  StopTaskCommand,
-  type Task,
-  type TaskDefinition,
+import type {
+  NetworkConfiguration,
+  RegisterTaskDefinitionCommandInput,
+  Task,
+  TaskDefinition,
 } from '@aws-sdk/client-ecs';
 import { interrupted, isInterrupted, sleep } from './abort.js';
 import { describeServices } from './aws/ecs.js';
 import { isAwsError } from './aws/errors.js';
+import { ecsSdk } from './aws/sdk.js';
 import type { ResolvedService } from './config/resolve.js';
 import { clusterName, containerName, ecsServiceName, repositoryName } from './desired/names.js';
 import { inEnvironment, notProvisioned, PatchworkError } from './errors.js';
 import { type LogLine, readLines, SeenWindow } from './logs/index.js';
 import { pinImage } from './release/taskdef.js';
 import { type CommonOptions, openSession, type Session } from './session.js';
+
+const {
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  RegisterTaskDefinitionCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+} = ecsSdk();
 
 export interface RunOptions extends CommonOptions {
   /** The command (replaces the container's command). Empty: the container's own. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, runCli } from '../helpers/cli.js';
-import { awsCli, localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { awsCli, localWorld, resetWorld, settleEcsReads, worldAwsEnv } from '../helpers/localworld.js';
 import { addNatRoute, createTestVpc, type TestVpc } from '../helpers/network.js';
 
 const region = () => localWorld().region;
@@ -69,6 +69,7 @@ describe('network preflight', () => {
     const skip = { PATCHWORK_SKIP_NETWORK_PREFLIGHT: '1' };
     const prov = await cli(['provision'], skip);
     expect(prov.code, prov.stderr).toBe(0);
+    await settleEcsReads(); // ECS reads lag a just-created service
     const service = awsCli(['ecs', 'describe-services', '--cluster', 'netpf-prod', '--services', 'netpf-prod-web'])
       .services[0];
     expect(service.networkConfiguration.awsvpcConfiguration.assignPublicIp).toBe('DISABLED');

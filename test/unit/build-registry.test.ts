@@ -1,11 +1,14 @@
 /** What a registry holds: the Registry HTTP API v2 (fake fetch) and ECR (the shared SDK mock). */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DescribeImagesCommand, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   EcrRegistry,
   ecrHost,
+  httpFetch,
   isLoopback,
   MANIFEST_TYPES,
   manifestSize,
@@ -133,6 +136,59 @@ describe('PlainRegistry', () => {
     expect(manifestSize(manifest)).toBe(6000);
     expect(manifestSize('{"manifests":[]}')).toBeNull();
     expect(manifestSize('nope')).toBeNull();
+  });
+});
+
+describe('PlainRegistry over node:http (its default, not fetch)', () => {
+  it('HEADs and GETs a real loopback registry: status, digest header, body; 404 is null', async () => {
+    const seen: { method: string; url: string; accept: string }[] = [];
+    const server = createServer((req, res) => {
+      seen.push({ method: req.method!, url: req.url!, accept: String(req.headers.accept) });
+      if (!req.url!.endsWith('/t')) {
+        res.writeHead(404).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
+        return;
+      }
+      res.writeHead(200, { 'Docker-Content-Digest': manifestDigest, 'Content-Type': 'application/json' });
+      res.end(req.method === 'HEAD' ? undefined : manifest);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const reg = new PlainRegistry(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+      expect(await reg.find('r', 't')).toEqual({ digest: manifestDigest, sizeBytes: null });
+      expect(await reg.find('r', 't', { size: true })).toEqual({ digest: manifestDigest, sizeBytes: 6000 });
+      expect(await reg.find('r', 'missing')).toBeNull();
+      expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+        'HEAD /v2/r/manifests/t',
+        'GET /v2/r/manifests/t',
+        'HEAD /v2/r/manifests/missing',
+      ]);
+      expect(seen[0]!.accept).toBe(MANIFEST_TYPES.join(', '));
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
+  });
+
+  it("a refused connection fails with the socket's error: PW_REGISTRY_UNREACHABLE naming its code", async () => {
+    const err = await httpFetch('http://127.0.0.1:1/v2/').catch((e: unknown) => e);
+    expect((err as { code: string }).code).toBe('ECONNREFUSED');
+    const wrapped = (await new PlainRegistry('127.0.0.1:1').find('r', 't').catch((e) => e)) as PatchworkError;
+    expect(wrapped.code).toBe('PW_REGISTRY_UNREACHABLE');
+    expect(wrapped.message).toContain('ECONNREFUSED');
+  });
+
+  it('a registry that does not answer in time is given up on', async () => {
+    const server = createServer(() => {});
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const err = await httpFetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(50) }).catch(
+        (e: unknown) => e,
+      );
+      expect((err as Error).name).toBe('AbortError');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    }
   });
 });
 

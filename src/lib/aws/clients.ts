@@ -23,6 +23,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { interrupted } from '../abort.js';
 import { ApiCallCounter, isMutating } from './counter.js';
 import { AWS_CONTEXT } from './errors.js';
+import { sdkPackage } from './sdk.js';
 
 export interface AwsSettings {
   region: string;
@@ -56,20 +57,20 @@ export type ServiceKey = keyof ClientMap;
 
 type Ctor = new (config: Record<string, unknown>) => ClientMap[ServiceKey];
 const loaders: Record<ServiceKey, () => Promise<Ctor>> = {
-  ecs: async () => (await import('@aws-sdk/client-ecs')).ECSClient as unknown as Ctor,
-  ecr: async () => (await import('@aws-sdk/client-ecr')).ECRClient as unknown as Ctor,
+  ecs: async () => sdkPackage('@aws-sdk/client-ecs').ECSClient as unknown as Ctor,
+  ecr: async () => sdkPackage('@aws-sdk/client-ecr').ECRClient as unknown as Ctor,
   elbv2: async () =>
-    (await import('@aws-sdk/client-elastic-load-balancing-v2')).ElasticLoadBalancingV2Client as unknown as Ctor,
-  cloudwatch: async () => (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient as unknown as Ctor,
-  logs: async () => (await import('@aws-sdk/client-cloudwatch-logs')).CloudWatchLogsClient as unknown as Ctor,
-  ec2: async () => (await import('@aws-sdk/client-ec2')).EC2Client as unknown as Ctor,
-  iam: async () => (await import('@aws-sdk/client-iam')).IAMClient as unknown as Ctor,
-  sts: async () => (await import('@aws-sdk/client-sts')).STSClient as unknown as Ctor,
-  ssm: async () => (await import('@aws-sdk/client-ssm')).SSMClient as unknown as Ctor,
-  dynamodb: async () => (await import('@aws-sdk/client-dynamodb')).DynamoDBClient as unknown as Ctor,
+    sdkPackage('@aws-sdk/client-elastic-load-balancing-v2').ElasticLoadBalancingV2Client as unknown as Ctor,
+  cloudwatch: async () => sdkPackage('@aws-sdk/client-cloudwatch').CloudWatchClient as unknown as Ctor,
+  logs: async () => sdkPackage('@aws-sdk/client-cloudwatch-logs').CloudWatchLogsClient as unknown as Ctor,
+  ec2: async () => sdkPackage('@aws-sdk/client-ec2').EC2Client as unknown as Ctor,
+  iam: async () => sdkPackage('@aws-sdk/client-iam').IAMClient as unknown as Ctor,
+  sts: async () => sdkPackage('@aws-sdk/client-sts').STSClient as unknown as Ctor,
+  ssm: async () => sdkPackage('@aws-sdk/client-ssm').SSMClient as unknown as Ctor,
+  dynamodb: async () => sdkPackage('@aws-sdk/client-dynamodb').DynamoDBClient as unknown as Ctor,
   autoscaling: async () =>
-    (await import('@aws-sdk/client-application-auto-scaling')).ApplicationAutoScalingClient as unknown as Ctor,
-  acm: async () => (await import('@aws-sdk/client-acm')).ACMClient as unknown as Ctor,
+    sdkPackage('@aws-sdk/client-application-auto-scaling').ApplicationAutoScalingClient as unknown as Ctor,
+  acm: async () => sdkPackage('@aws-sdk/client-acm').ACMClient as unknown as Ctor,
 };
 
 /** Short service names for the counter, from the SDK's client class names. */

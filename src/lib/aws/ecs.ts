@@ -5,14 +5,11 @@
  * service names can have at most 10 items.` beyond that): `describeServices` splits the names into
  * batches of 10, sends them in parallel, and merges `services` and `failures` in the caller's order.
  */
-import {
-  DescribeServicesCommand,
-  type ECSClient,
-  type Failure,
-  type Service,
-  type ServiceField,
-} from '@aws-sdk/client-ecs';
+import type { ECSClient, Failure, Service, ServiceField } from '@aws-sdk/client-ecs';
 import { sleep } from '../abort.js';
+import { ecsSdk } from './sdk.js';
+
+const { DescribeServicesCommand } = ecsSdk();
 
 /** ECS's documented maximum of services per DescribeServices call. */
 export const DESCRIBE_SERVICES_MAX = 10;

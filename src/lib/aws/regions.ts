@@ -1,4 +1,4 @@
-import { loadSharedConfigFiles } from '@smithy/core/config';
+import { createRequire } from 'node:module';
 
 /**
  * Known AWS regions, checked offline so a typo in a region is a config error (exit 2, no call)
@@ -71,6 +71,10 @@ export async function profileRegion(files: {
   awsConfigFile: string;
   awsCredentialsFile: string;
 }): Promise<string | undefined> {
+  // Loaded only when no option, config or variable named a region (CommonJS: require, see aws/sdk.ts).
+  const { loadSharedConfigFiles } = createRequire(import.meta.url)(
+    '@smithy/core/config',
+  ) as typeof import('@smithy/core/config');
   const { configFile } = await loadSharedConfigFiles({
     configFilepath: files.awsConfigFile,
     filepath: files.awsCredentialsFile,

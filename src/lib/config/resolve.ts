@@ -759,3 +759,10 @@ function compactList(values: number[]): string {
   if (values.length <= 4) return values.join(', ');
   return `${values[0]}–${values[values.length - 1]} in steps of ${values[1]! - values[0]!}`;
 }
+
+/** Whether the preflight applies: subnets are given (not the default VPC's, not a network patchwork creates). */
+export function preflightApplies(target: ResolvedEnvironment): boolean {
+  const net = target.network;
+  if (net.create) return false;
+  return !!(net.publicSubnets?.length || net.privateSubnets?.length);
+}

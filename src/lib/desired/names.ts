@@ -60,3 +60,9 @@ export const scalingPolicyName = (s: Pick<ResolvedService, 'fullName'>, metric: 
   `${s.fullName}-${metric}`;
 /** CloudWatch alarms: `<app>-<env>-<svc>-<what>` and `<app>-<env>-alb-5xx`. */
 export const alarmPrefix = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-`;
+
+/** The tag prefix deploy gives every digest it releases (release/protect.ts; the ECR lifecycle policy keeps them). */
+export const RELEASE_TAG_PREFIX = 'release-';
+
+/** The stage the PAUSE hook waits at: the green revision has all test traffic, production none. */
+export const PAUSE_STAGE = 'POST_TEST_TRAFFIC_SHIFT';

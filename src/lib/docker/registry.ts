@@ -3,6 +3,8 @@
  * ECR API. Used to skip builds whose tag is already pushed and to check the digest of a push.
  */
 import { createHash } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AwsClients } from '../aws/clients.js';
 import { isAwsError } from '../aws/errors.js';
 import { PatchworkError } from '../errors.js';
@@ -34,7 +36,62 @@ export interface ImageRegistry {
   find(repo: string, tag: string, opts?: { size?: boolean }): Promise<RemoteImage | null>;
 }
 
-type Fetch = typeof fetch;
+/** The part of a fetch Response the registry client reads. */
+interface RegistryResponse {
+  status: number;
+  headers: { get(name: string): string | null };
+  body?: { cancel(): Promise<void> } | null;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  json(): Promise<unknown>;
+}
+type Fetch = (
+  url: string,
+  init?: { method?: string; headers?: Record<string, string>; signal?: AbortSignal },
+) => Promise<RegistryResponse>;
+
+/**
+ * The registry's few HEADs and GETs over node:http(s), shaped like fetch (the default of
+ * PlainRegistry): the global fetch loads undici and compiles its HTTP parser (WebAssembly), which
+ * costs a CLI that asks one manifest ~10–40 MiB of memory and start-up time. Fails with the
+ * socket's own error (its `code`: ECONNREFUSED, …; an AbortError on timeout). Follows no redirects: manifests are served
+ * by the registry itself (blob reads, which a registry may redirect to its storage, keep fetch).
+ */
+export const httpFetch: Fetch = (url, init = {}) =>
+  new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(u, { method: init.method ?? 'GET', headers: init.headers ?? {}, signal: init.signal });
+    req.on('error', reject);
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      const done = new Promise<Buffer>((ok, fail) => {
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok(Buffer.concat(chunks)));
+        res.on('error', fail);
+      });
+      done.catch(() => {});
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: {
+          get: (name) => {
+            const v = res.headers[name.toLowerCase()];
+            return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+          },
+        },
+        body: {
+          cancel: async () => {
+            res.destroy();
+          },
+        },
+        arrayBuffer: async () => {
+          const b = await done;
+          return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+        },
+        json: async () => JSON.parse((await done).toString('utf8')) as unknown,
+      });
+    });
+    req.end();
+  });
 
 export function isLoopback(host: string): boolean {
   const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
@@ -48,7 +105,7 @@ export class PlainRegistry implements ImageRegistry {
 
   constructor(
     readonly host: string,
-    private readonly fetchImpl: Fetch = fetch,
+    private readonly fetchImpl: Fetch = httpFetch,
     private readonly timeoutMs = 10_000,
   ) {}
 
@@ -70,9 +127,9 @@ export class PlainRegistry implements ImageRegistry {
     return this.scheme.then((s) => `${s}://${this.host}`);
   }
 
-  private async request(method: 'HEAD' | 'GET', path: string): Promise<Response> {
+  private async request(method: 'HEAD' | 'GET', path: string): Promise<RegistryResponse> {
     const url = `${await this.base()}${path}`;
-    let res: Response;
+    let res: RegistryResponse;
     try {
       res = await this.fetchImpl(url, {
         method,
@@ -80,7 +137,9 @@ export class PlainRegistry implements ImageRegistry {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      // fetch's failure carries the socket's code as its cause; httpFetch's is the socket's error.
+      const e = err as { cause?: { code?: string }; code?: string; name?: string };
+      const cause = e.cause?.code ?? e.code ?? e.name;
       throw new PatchworkError('PW_REGISTRY_UNREACHABLE', `cannot reach the registry at ${url} (${cause})`, {
         hint: 'start the registry or fix registry: in the config',
         data: { registry: this.host },

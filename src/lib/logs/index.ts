@@ -4,13 +4,16 @@
  * read with FilterLogEvents through the SDK's paginator, lines interleaved by time. `follow` polls
  * until the signal aborts, remembering the ids of the events it has shown in a bounded window.
  */
-import { type FilteredLogEvent, paginateFilterLogEvents } from '@aws-sdk/client-cloudwatch-logs';
+import type { FilteredLogEvent } from '@aws-sdk/client-cloudwatch-logs';
 import { isInterrupted, sleep, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
+import { logsSdk } from '../aws/sdk.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { containerName, logGroupName } from '../desired/names.js';
 import { inEnvironment } from '../errors.js';
 import { type CommonOptions, openSession, type Session } from '../session.js';
+
+const { paginateFilterLogEvents } = logsSdk();
 
 export interface LogLine {
   /** ISO time of the event. */

@@ -23,7 +23,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { AwsClients } from '../aws/clients.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { ResolvedEnvironment } from '../config/resolve.js';
+import { preflightApplies, type ResolvedEnvironment } from '../config/resolve.js';
 import type { PatchworkEnv } from '../env.js';
 import { PatchworkError } from '../errors.js';
 import { networkWhere } from './facts.js';
@@ -228,12 +228,7 @@ export function servicesNeeded(target: ResolvedEnvironment): string[] {
   return [...out].sort();
 }
 
-/** Whether the preflight applies: subnets are given (not the default VPC's, not a network patchwork creates). */
-export function preflightApplies(target: ResolvedEnvironment): boolean {
-  const net = target.network as ResolvedEnvironment['network'] & { create?: unknown };
-  if (net.create) return false;
-  return !!(net.publicSubnets?.length || net.privateSubnets?.length);
-}
+export { preflightApplies } from '../config/resolve.js';
 
 /**
  * Reads and checks a given network; throws PW_NETWORK_PREFLIGHT (exit 2) with every problem.

@@ -7,16 +7,12 @@
  * not fit drops its longest fields.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  type DynamoDBClient,
-  PutItemCommand,
-  paginateQuery,
-  QueryCommand,
-  type QueryCommandInput,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { isAwsError } from '../aws/errors.js';
+import { dynamodbSdk } from '../aws/sdk.js';
 import { notProvisioned, type PatchworkError } from '../errors.js';
+
+const { PutItemCommand, paginateQuery, QueryCommand } = dynamodbSdk();
 
 export type Outcome =
   | 'in-progress'

@@ -11,21 +11,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import {
-  type AttributeValue,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  type TransactWriteItem,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { sleeper, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
+import { dynamodbSdk } from '../aws/sdk.js';
 import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
 import { type DeadLock, markInterrupted, tableMissing } from './history.js';
+
+const { DeleteItemCommand, GetItemCommand, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } =
+  dynamodbSdk();
 
 export { tableMissing };
 
@@ -189,7 +184,7 @@ function lockTransaction(
   record: LockRecord,
   condition: { expression: string; names?: Record<string, string>; values: Record<string, AttributeValue> } | null,
   more: Record<string, AttributeValue>[],
-): TransactWriteItemsCommand {
+): InstanceType<typeof TransactWriteItemsCommand> {
   const items: TransactWriteItem[] = [
     {
       Put: {

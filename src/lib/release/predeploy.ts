@@ -6,7 +6,6 @@
 import type { NetworkConfiguration } from '@aws-sdk/client-ecs';
 import type { ResolvedService } from '../config/resolve.js';
 import { PatchworkError } from '../errors.js';
-import { runTask } from '../run.js';
 import type { Session } from '../session.js';
 
 export interface PreDeployTarget {
@@ -23,6 +22,9 @@ export async function runPreDeploy(
   fail: (reason: string) => Promise<void>,
 ): Promise<void> {
   const { target, events } = session;
+  if (!target.deploy.preDeploy.length) return;
+  // Loaded only when there is a task to run (run.js brings the logs reader and its SDK client).
+  const { runTask } = await import('../run.js');
   for (const step of target.deploy.preDeploy) {
     const t = targets.find((x) => x.svc.name === step.service);
     if (!t) continue; // that service is not part of this deploy

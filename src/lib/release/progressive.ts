@@ -6,18 +6,19 @@
  * none) the pre-traffic checks, answered with ContinueServiceDeployment CONTINUE or ROLLBACK.
  * ECS itself rolls back on an alarm, the circuit breaker, or the hook's timeout.
  */
-import {
-  ContinueServiceDeploymentCommand,
-  DescribeServiceDeploymentsCommand,
-  type ECSClient,
-  ListServiceDeploymentsCommand,
-  type ServiceDeployment,
-  StopServiceDeploymentCommand,
-} from '@aws-sdk/client-ecs';
+import type { ECSClient, ServiceDeployment } from '@aws-sdk/client-ecs';
 import { sleeper, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
+import { ecsSdk } from '../aws/sdk.js';
+import { PAUSE_STAGE } from '../desired/names.js';
 import type { Emitter } from '../events.js';
-import { PAUSE_STAGE } from '../resources/ecs-service.js';
+
+const {
+  ContinueServiceDeploymentCommand,
+  DescribeServiceDeploymentsCommand,
+  ListServiceDeploymentsCommand,
+  StopServiceDeploymentCommand,
+} = ecsSdk();
 
 class CheckFailed extends Error {}
 

@@ -6,10 +6,10 @@
  * so a lifecycle rule never expires an image a release of any environment ran. A plain registry
  * has no lifecycle policy: nothing to do.
  */
-import { BatchGetImageCommand, PutImageCommand } from '@aws-sdk/client-ecr';
 import { isAwsError } from '../aws/errors.js';
+import { ecrSdk } from '../aws/sdk.js';
+import { RELEASE_TAG_PREFIX } from '../desired/names.js';
 import { inOwnRegistry, MANIFEST_TYPES, repositoryOfImage } from '../docker/registry.js';
-import { RELEASE_TAG_PREFIX } from '../resources/ecr-repository.js';
 import type { Session } from '../session.js';
 
 /** `release-<64 hex>`: one tag per digest (ECR tags are at most 128 characters). */
@@ -30,6 +30,7 @@ export async function protectReleasedImages(
     if (repo) wanted.set(`${repo}@${c.digest}`, { repo, digest: c.digest });
   }
   if (!wanted.size) return;
+  const { BatchGetImageCommand, PutImageCommand } = ecrSdk();
   const ecr = await aws.get('ecr');
   for (const { repo, digest } of wanted.values()) {
     try {

@@ -5,9 +5,12 @@
  * number of revisions. Revisions patchwork's history never named (registered out of band, or by
  * a run killed between registering and recording) are left alone.
  */
-import { DeregisterTaskDefinitionCommand, type ECSClient } from '@aws-sdk/client-ecs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import { isAwsError } from '../aws/errors.js';
+import { ecsSdk } from '../aws/sdk.js';
 import type { Emitter } from '../events.js';
+
+const { DeregisterTaskDefinitionCommand } = ecsSdk();
 
 /** `arn:…:task-definition/<family>:<revision>` → {family, revision}. */
 export function parseTaskDefinitionArn(arn: string): { family: string; revision: number } | null {

@@ -6,16 +6,11 @@
  */
 import { hostname } from 'node:os';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DescribeTaskDefinitionCommand,
-  RegisterTaskDefinitionCommand,
-  type Service,
-  UpdateServiceCommand,
-  type UpdateServiceCommandInput,
-} from '@aws-sdk/client-ecs';
+import type { Service, UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
 import { interrupted, isInterrupted, throwIfAborted } from '../abort.js';
 import { describeServices } from '../aws/ecs.js';
 import { isAwsError } from '../aws/errors.js';
+import { cloudwatchSdk, ecsSdk } from '../aws/sdk.js';
 import { isProgressive, type ResolvedService } from '../config/resolve.js';
 import { alarmPrefix, bootstrapFamily, clusterName, ecsServiceName, stateTableName } from '../desired/names.js';
 import { notProvisioned, PatchworkError } from '../errors.js';
@@ -41,6 +36,8 @@ import { protectReleasedImages } from './protect.js';
 import { deregisterRevisions } from './retention.js';
 import { type SmokeResult, smokeHost } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
+
+const { DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand, UpdateServiceCommand } = ecsSdk();
 
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
 export type Change =
@@ -573,10 +570,7 @@ function alarmJudge(target: Session['target'], deployed: string[]): (name: strin
 
 /** Names of the alarms `judges` picks that are in ALARM now. */
 async function firingAlarms(session: Session, judges: (name: string) => boolean): Promise<string[]> {
-  const [cw, { paginateDescribeAlarms }] = await Promise.all([
-    session.aws.get('cloudwatch'),
-    import('@aws-sdk/client-cloudwatch'),
-  ]);
+  const [cw, { paginateDescribeAlarms }] = await Promise.all([session.aws.get('cloudwatch'), cloudwatchSdk()]);
   const names: string[] = [];
   for await (const page of paginateDescribeAlarms(
     { client: cw },

@@ -13,6 +13,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { sleeper, throwIfAborted } from '../abort.js';
+import { elbv2Sdk } from '../aws/sdk.js';
 import type { ResolvedEnvironment, SmokeConfig } from '../config/resolve.js';
 import { loadBalancerName } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
@@ -120,7 +121,7 @@ export async function runSmoke(
   if (!smoke.url) {
     const elb = await aws.get('elbv2');
     // Loaded here, not with the module: a deploy without a smoke test never loads the ELBv2 package.
-    const { DescribeLoadBalancersCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
+    const { DescribeLoadBalancersCommand } = elbv2Sdk();
     const lbs = await elb.send(new DescribeLoadBalancersCommand({ Names: [loadBalancerName(target)] }));
     dns = lbs.LoadBalancers?.[0]?.DNSName ?? null;
     if (!dns) {

@@ -17,7 +17,7 @@ import {
   type Repository,
 } from '@aws-sdk/client-ecr';
 import { tagList } from '../apply/context.js';
-import { repositoryName, sharedRepositoryTags } from '../desired/names.js';
+import { RELEASE_TAG_PREFIX, repositoryName, sharedRepositoryTags } from '../desired/names.js';
 import { canonicalJson } from '../desired/types.js';
 import { allPages, changed, hasTagDiff, ignore, ofKind, orNull, type ResourceKind, tagsFrom } from './kind.js';
 
@@ -27,7 +27,7 @@ import { allPages, changed, hasTagDiff, ignore, ofKind, orNull, type ResourceKin
  * expire an image a release of any environment ran (ECR: an image matched by a rule is not
  * considered by rules of lower priority).
  */
-export const RELEASE_TAG_PREFIX = 'release-';
+export { RELEASE_TAG_PREFIX };
 /** The count the protecting rule allows: released images kept per repository. */
 export const RELEASED_IMAGES_KEPT = 9999;
 

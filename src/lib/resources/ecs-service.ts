@@ -91,8 +91,7 @@ export function progressiveOf(input: DesiredInput, svc: ResolvedService): Progre
   };
 }
 
-/** The stage the PAUSE hook waits at: the green revision has all test traffic, production none. */
-export const PAUSE_STAGE = 'POST_TEST_TRAFFIC_SHIFT';
+const { PAUSE_STAGE } = n;
 
 /** The deploymentConfiguration ECS gets for a service (rolling, or a progressive strategy). */
 export function deploymentConfigurationOf(want: EcsService, switchingBack = false): DeploymentConfiguration {

@@ -7,10 +7,11 @@
  * The first poll is one interval after the start: the UpdateService answer is the state at the
  * start, and ECS's reads lag behind its writes.
  */
-import { DescribeTasksCommand, ListTasksCommand, type Service } from '@aws-sdk/client-ecs';
+import type { Service } from '@aws-sdk/client-ecs';
 import { sleeper, throwIfAborted } from '../abort.js';
 import type { AwsClients } from '../aws/clients.js';
 import { describeServices } from '../aws/ecs.js';
+import { cloudwatchSdk, ecsSdk, elbv2Sdk } from '../aws/sdk.js';
 import { notProvisioned } from '../errors.js';
 import type { Emitter } from '../events.js';
 import { newestFailedTask, type StoppedTaskStatus, stoppedTaskOf } from '../status/model.js';
@@ -22,6 +23,8 @@ import {
   type TargetState,
   type Verdict,
 } from './evaluate.js';
+
+const { DescribeTasksCommand, ListTasksCommand } = ecsSdk();
 
 export interface WatchedService {
   name: string;
@@ -103,10 +106,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     const byName = new Map((described.services ?? []).map((s) => [s.serviceName, s] as const));
     let alarms: string[] = [];
     if (o.alarmPrefix && !o.ecsOnly) {
-      const [cw, { DescribeAlarmsCommand }] = await Promise.all([
-        o.aws.get('cloudwatch'),
-        import('@aws-sdk/client-cloudwatch'),
-      ]);
+      const [cw, { DescribeAlarmsCommand }] = await Promise.all([o.aws.get('cloudwatch'), cloudwatchSdk()]);
       const out = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: o.alarmPrefix, StateValue: 'ALARM' }));
       // Filter again: some implementations ignore StateValue when a prefix is given.
       alarms = (out.MetricAlarms ?? [])
@@ -178,10 +178,7 @@ function streamEvents(svc: Service, since: number, seen: Set<string>, events: Em
 async function targetsOf(aws: AwsClients, svc: Service): Promise<TargetState[] | null> {
   const arns = (svc.loadBalancers ?? []).map((l) => l.targetGroupArn).filter((a): a is string => !!a);
   if (!arns.length) return null;
-  const [elb, { DescribeTargetHealthCommand }] = await Promise.all([
-    aws.get('elbv2'),
-    import('@aws-sdk/client-elastic-load-balancing-v2'),
-  ]);
+  const [elb, { DescribeTargetHealthCommand }] = await Promise.all([aws.get('elbv2'), elbv2Sdk()]);
   const all: TargetState[] = [];
   for (const arn of arns) {
     const out = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: arn }));
