@@ -184,7 +184,10 @@ function createServiceArgs(w: World, name: string, td: string, dc: Record<string
     '--launch-type',
     'FARGATE',
     '--network-configuration',
-    JSON.stringify({ awsvpcConfiguration: { subnets: [w.net.subnet], securityGroups: [w.net.sg] } }),
+    // A default (public) subnet: the task needs a public IP to reach the registry (networkReachability).
+    JSON.stringify({
+      awsvpcConfiguration: { subnets: [w.net.subnet], securityGroups: [w.net.sg], assignPublicIp: 'ENABLED' },
+    }),
     '--deployment-configuration',
     JSON.stringify(dc),
     '--load-balancers',
