@@ -128,6 +128,11 @@ describe('kill -9 of provision while it waits for the NAT gateway, then a rerun 
     const routes = log.filter((e) => e.operation === 'CreateRoute' && e.body.includes(nat.NatGatewayId));
     expect(routes.length).toBeGreaterThan(0);
     for (const r of routes) expect(r.startedAt).toBeGreaterThanOrEqual(availableAt - 1000);
+    expect(res(rerun).plan.changes.find((c: { kind: string }) => c.kind === 'nat-gateway')).toMatchObject({
+      action: 'update',
+      reason: expect.stringMatching(/pending/),
+      diff: [{ field: 'state', from: 'pending', to: 'available' }],
+    });
     report.rerun = {
       mutating: rerun.result.apiCalls!.mutating,
       plan: res(rerun).plan.summary,

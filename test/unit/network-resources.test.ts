@@ -135,8 +135,12 @@ describe('network handlers', () => {
     };
     const have: ObservedOf<'nat-gateway'> = { ...want, id: 'nat-0n', state: 'pending' };
     const planned = plan({ env: ENV, resources: [want], warnings: [] }, [have]).changes;
-    expect(planned.map(({ action, diff }) => ({ action, diff }))).toEqual([
-      { action: 'update', diff: [{ field: 'state', from: 'pending', to: 'available' }] },
+    expect(planned.map(({ action, reason, diff }) => ({ action, reason, diff }))).toEqual([
+      {
+        action: 'update',
+        reason: 'still pending (a run stopped waiting): wait until available',
+        diff: [{ field: 'state', from: 'pending', to: 'available' }],
+      },
     ]);
     expect(
       plan({ env: ENV, resources: [want], warnings: [] }, [{ ...have, state: 'available' }]).changes[0]!.action,
