@@ -1,7 +1,7 @@
 /**
  * network.create, pure parts: the config keys (defaults, exclusive with given networks, file:line),
- * the CIDR derivation, the desired network (by equality: names, zones, routes per egress), the facts
- * of a network not yet made, and the planner on route drift.
+ * the CIDR derivation, the desired network (by equality: names, zones, routes per egress; 3 AZs with
+ * a NAT gateway per AZ), the facts of a network not yet made, and the planner on route drift.
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/lib/config/load.js';
@@ -152,6 +152,47 @@ describe('desired network', () => {
       subnet: 'shop-prod-public-eu-west-1a',
       eip: 'shop-prod-nat-eu-west-1a',
     });
+  });
+
+  it('azs 3, nat-per-az: 3 public + 3 private subnets (CIDR slots 0..2, 4..6), 3 EIPs + NATs, each zone routed to its own NAT; the plan creates all', () => {
+    const yaml = config('{ create: true, azs: 3, cidr: 10.8.0.0/16, egress: nat-per-az }');
+    const rs = network(yaml);
+    const zones = ['a', 'b', 'c'].map((z) => `eu-west-1${z}`);
+    const subnets = rs.flatMap((r) => (r.kind === 'subnet' ? [[r.name, r.zone, r.cidr]] : []));
+    expect(subnets).toEqual([
+      ...zones.map((z, i) => [`shop-prod-public-${z}`, z, `10.8.${i * 32}.0/19`]),
+      ...zones.map((z, i) => [`shop-prod-private-${z}`, z, `10.8.${128 + i * 32}.0/19`]),
+    ]);
+    expect(rs.filter((r) => r.kind === 'elastic-ip').map((r) => r.name)).toEqual(
+      zones.map((z) => `shop-prod-nat-${z}`),
+    );
+    expect(rs.flatMap((r) => (r.kind === 'nat-gateway' ? [[r.name, r.subnet, r.eip]] : []))).toEqual(
+      zones.map((z) => [`shop-prod-nat-${z}`, `shop-prod-public-${z}`, `shop-prod-nat-${z}`]),
+    );
+    expect(rs.flatMap((r) => (r.kind === 'route-table' ? [[r.name, r.routes, r.subnets]] : []))).toEqual([
+      [
+        'shop-prod-public',
+        [{ destination: '0.0.0.0/0', target: 'internet-gateway/shop-prod' }],
+        zones.map((z) => `shop-prod-public-${z}`),
+      ],
+      ...zones.map((z) => [
+        `shop-prod-private-${z}`,
+        [{ destination: '0.0.0.0/0', target: `nat-gateway/shop-prod-nat-${z}` }],
+        [`shop-prod-private-${z}`],
+      ]),
+    ]);
+    const d = desired(yaml, facts(target(yaml)));
+    expect(d.resources.find((r) => r.kind === 'ecs-service')).toMatchObject({
+      subnets: zones.map((z) => `shop-prod-private-${z}`),
+      assignPublicIp: 'DISABLED',
+    });
+    expect(d.resources.find((r) => r.kind === 'load-balancer')).toMatchObject({
+      subnets: zones.map((z) => `shop-prod-public-${z}`),
+    });
+    const created = plan(d, []).changes.filter((c) => NET.includes(c.kind));
+    expect(created.every((c) => c.action === 'create')).toBe(true);
+    expect(created.filter((c) => c.kind === 'nat-gateway')).toHaveLength(3);
+    expect(created).toHaveLength(1 + 1 + 6 + 3 + 3 + 4);
   });
 
   it('route plans per egress', () => {

@@ -1,11 +1,13 @@
 /**
  * Request payloads of the network kinds' handlers (aws-sdk-client-mock): a route table repaired
- * in place, a NAT gateway created then waited for, deleted then waited for; an Elastic IP a NAT
+ * in place, a NAT gateway created then waited for (and one a killed run left pending waited for,
+ * never created again), deleted then waited for; an Elastic IP a NAT
  * gateway still holds is retried until released; a delete still blocked after the budget is PW_TIMEOUT.
  */
 import {
   CreateNatGatewayCommand,
   CreateRouteCommand,
+  CreateTagsCommand,
   DeleteNatGatewayCommand,
   DeleteSubnetCommand,
   DescribeNatGatewaysCommand,
@@ -17,6 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ApplyContext } from '../../src/lib/apply/context.js';
 import { PatchworkError } from '../../src/lib/errors.js';
 import { Emitter } from '../../src/lib/events.js';
+import { plan } from '../../src/lib/plan/index.js';
 import { REGISTRY } from '../../src/lib/resources/index.js';
 import type { ObservedOf } from '../../src/lib/resources/kind.js';
 import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
@@ -24,6 +27,7 @@ import { FACTS } from './provision-fixtures.js';
 
 afterAll(restoreAwsMocks);
 
+const ENV = { app: 'shop', env: 'prod', name: 'shop-prod', region: 'eu-west-1' };
 const TAGS = { 'patchwork:app': 'shop', 'patchwork:env': 'prod', 'managed-by': 'patchwork' };
 
 function context(): ApplyContext {
@@ -118,6 +122,38 @@ describe('network handlers', () => {
     ]);
     expect(ec2.commandCalls(DescribeNatGatewaysCommand).length).toBeGreaterThanOrEqual(2);
     expect(ctx.ids.network?.get('nat-gateway/shop-prod-nat-eu-west-1a')).toBe('nat-0new');
+  });
+
+  it('NAT gateway left pending (a killed run): planned as an update of state, applied by waiting, nothing created', async () => {
+    const want = {
+      kind: 'nat-gateway' as const,
+      name: 'shop-prod-nat-eu-west-1a',
+      tags: TAGS,
+      subnet: 'shop-prod-public-eu-west-1a',
+      eip: 'shop-prod-nat-eu-west-1a',
+      state: 'available' as const,
+    };
+    const have: ObservedOf<'nat-gateway'> = { ...want, id: 'nat-0n', state: 'pending' };
+    const planned = plan({ env: ENV, resources: [want], warnings: [] }, [have]).changes;
+    expect(planned.map(({ action, reason, diff }) => ({ action, reason, diff }))).toEqual([
+      {
+        action: 'update',
+        reason: 'still pending (a run stopped waiting): wait until available',
+        diff: [{ field: 'state', from: 'pending', to: 'available' }],
+      },
+    ]);
+    expect(
+      plan({ env: ENV, resources: [want], warnings: [] }, [{ ...have, state: 'available' }]).changes[0]!.action,
+    ).toBe('noop');
+    const ec2 = awsMock(EC2Client);
+    ec2
+      .on(DescribeNatGatewaysCommand)
+      .resolvesOnce({ NatGateways: [{ NatGatewayId: 'nat-0n', State: 'pending' }] })
+      .resolves({ NatGateways: [{ NatGatewayId: 'nat-0n', State: 'available' }] });
+    await REGISTRY['nat-gateway'].update(context(), want, have, planned[0]!.diff!);
+    expect(ec2.commandCalls(DescribeNatGatewaysCommand).length).toBeGreaterThanOrEqual(2);
+    expect(ec2.commandCalls(CreateNatGatewayCommand)).toHaveLength(0);
+    expect(ec2.commandCalls(CreateTagsCommand)).toHaveLength(0);
   });
 
   it('NAT gateway delete waits until deleted; never deleted within the budget is PW_TIMEOUT', async () => {

@@ -71,6 +71,11 @@ export interface NatGateway extends Base {
   kind: 'nat-gateway';
   subnet: string;
   eip: string;
+  /**
+   * `available` (desired). Observed `pending` is one a run made and did not wait for (killed while
+   * waiting): apply waits for it (no call that changes anything) before routes name it.
+   */
+  state?: 'available' | 'pending';
 }
 
 /** A route: a destination CIDR to a gateway, by kind and name (`internet-gateway/<name>`, `nat-gateway/<name>`). */

@@ -156,6 +156,8 @@ function reasonFor(want: Resource, have: ObservedResource, diff: FieldDiff[]): s
     }
     if (d.field.startsWith('tags.')) return `tag ${d.field.slice(5)} ${d.from === null ? 'missing' : 'differs'}`;
     if (d.field === 'ingress') return 'ingress rules differ';
+    if (d.field === 'state' && want.kind === 'nat-gateway')
+      return 'still pending (a run stopped waiting): wait until available';
     return `${d.field} differs`;
   });
   return [...new Set(parts)].join('; ');

@@ -7,17 +7,24 @@ import {
   CreateNatGatewayCommand,
   CreateTagsCommand,
   DeleteNatGatewayCommand,
+  type EC2Client,
   paginateDescribeNatGateways,
   waitForNatGatewayAvailable,
   waitForNatGatewayDeleted,
 } from '@aws-sdk/client-ec2';
-import { settled, tagList, waiter } from '../apply/context.js';
+import { type ApplyContext, settled, tagList, waiter } from '../apply/context.js';
 import { natName, natZones, networkTags, subnetName, zonesOf } from '../desired/network.js';
-import { allPages, hasTagDiff, ignore, ofKind, type ResourceKind, tagsFrom } from './kind.js';
+import { allPages, changed, hasTagDiff, ignore, ofKind, type ResourceKind, tagsFrom } from './kind.js';
 import { nameTag, networkId, networkNameOf, ownedFilters, setNetworkId } from './network.js';
 
 /** States of a NAT gateway that is (or will be) there; `failed`, `deleting` and `deleted` ones are not. */
 const LIVE = ['pending', 'available'];
+
+/** Routes may name a pending gateway, but tasks get no way out until it is available. */
+async function untilAvailable(ctx: ApplyContext, ec2: EC2Client, name: string, id: string): Promise<void> {
+  const result = await waitForNatGatewayAvailable(waiter(ctx, ec2), { NatGatewayIds: [id] });
+  settled(`NAT gateway ${name} (${id}) to be available`, result);
+}
 
 export const natGateway: ResourceKind<'nat-gateway'> = {
   kind: 'nat-gateway',
@@ -33,6 +40,7 @@ export const natGateway: ResourceKind<'nat-gateway'> = {
           tags: networkTags(target, name),
           subnet: subnetName(target, 'public', zone),
           eip: name,
+          state: 'available' as const,
         };
       });
     },
@@ -60,12 +68,13 @@ export const natGateway: ResourceKind<'nat-gateway'> = {
           tags: tagsFrom(n.Tags),
           subnet: networkNameOf(state.ids, 'subnet', n.SubnetId) ?? '',
           eip: networkNameOf(state.ids, 'elastic-ip', allocation) ?? '',
+          state: n.State === 'pending' ? 'pending' : 'available',
           meta: { state: n.State },
         });
       }
     },
   },
-  fields: { update: [], replace: ['subnet', 'eip'] },
+  fields: { update: ['state'], replace: ['subnet', 'eip'] },
   replacedWith: (child, parent) =>
     (parent.kind === 'subnet' && child.subnet === parent.name) ||
     (parent.kind === 'elastic-ip' && child.eip === parent.name),
@@ -82,14 +91,13 @@ export const natGateway: ResourceKind<'nat-gateway'> = {
     );
     const id = out.NatGateway!.NatGatewayId!;
     setNetworkId(ctx.ids, 'nat-gateway', want.name, id);
-    // Routes may name a pending gateway, but tasks get no way out until it is available.
-    const result = await waitForNatGatewayAvailable(waiter(ctx, ec2), { NatGatewayIds: [id] });
-    settled(`NAT gateway ${want.name} (${id}) to be available`, result);
+    await untilAvailable(ctx, ec2, want.name, id);
   },
   async update(ctx, want, have, diff) {
-    if (!hasTagDiff(diff)) return;
     const ec2 = await ctx.aws.get('ec2');
-    await ec2.send(new CreateTagsCommand({ Resources: [have.id], Tags: tagList(want.tags) }));
+    if (hasTagDiff(diff)) await ec2.send(new CreateTagsCommand({ Resources: [have.id], Tags: tagList(want.tags) }));
+    // Left pending by a run killed while it waited: waited for here, before routes name it.
+    if (changed(diff, 'state')) await untilAvailable(ctx, ec2, want.name, have.id);
   },
   async delete(ctx, have) {
     const ec2 = await ctx.aws.get('ec2');
