@@ -48,7 +48,17 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   // The whole history (retention keeps it at about 2 × keepReleases): a rollback target is found
   // however many interrupted, failed or unlock entries came after it.
   const history = await readHistory(ddb, stateTableName(target));
-  const chosen = selectRelease(history, opts.to);
+  // A progressive deployment in flight (a bake, a canary): stopping it puts back the release that
+  // was serving, so that is what the rollback goes to by default (not the one before it).
+  const inFlight: { svc: ResolvedService; arn: string }[] = [];
+  if (isProgressive(target.deploy.strategy)) {
+    const progressive = await import('./release/progressive.js');
+    for (const svc of target.services) {
+      const arn = await progressive.inFlight(ecs, clusterName(target), ecsServiceName(svc));
+      if (arn) inFlight.push({ svc, arn });
+    }
+  }
+  const chosen = selectRelease(history, opts.to, inFlight.length > 0);
   const changes: Change[] = [];
   for (const svc of target.services) {
     const rec = chosen.services.find((s) => s.service === svc.name);
@@ -88,13 +98,12 @@ async function rollbackIn(session: Session, opts: RollbackOptions): Promise<Roll
   events.log(
     `rolling back ${target.name} to ${chosen.sha!.slice(0, 12)} (release ${chosen.id} of ${chosen.startedAt})`,
   );
-  // A progressive deployment in flight (a bake, a canary): ECS returns its traffic at once, lock or not.
-  if (isProgressive(target.deploy.strategy)) {
+  // ECS returns the in-flight deployments' traffic at once, lock or not.
+  if (inFlight.length) {
     const { stopInFlight } = await import('./release/progressive.js');
-    for (const svc of target.services) {
-      const stopped = await stopInFlight(ecs, clusterName(target), ecsServiceName(svc), events);
-      if (stopped)
-        events.log(`${svc.name}: stopped deployment ${stopped}; ECS puts production traffic back on the old revision`);
+    for (const { svc, arn } of inFlight) {
+      await stopInFlight(ecs, arn, ecsServiceName(svc), events);
+      events.log(`${svc.name}: stopped deployment ${arn}; ECS puts production traffic back on the old revision`);
     }
   }
   const result = await rollout(session, {
@@ -158,7 +167,14 @@ export async function planRollback(opts: CommonOptions & { to?: string }): Promi
   return (async () => {
     const ddb = await session.aws.get('dynamodb');
     const history = await readHistory(ddb, stateTableName(target));
-    const chosen = selectRelease(history, opts.to);
+    // As the rollback itself: with a progressive deployment in flight, the release it would put back.
+    let inFlight = false;
+    if (isProgressive(target.deploy.strategy) && opts.to === undefined) {
+      const [ecs, progressive] = await Promise.all([session.aws.get('ecs'), import('./release/progressive.js')]);
+      for (const svc of target.services)
+        if (!inFlight) inFlight = !!(await progressive.inFlight(ecs, clusterName(target), ecsServiceName(svc)));
+    }
+    const chosen = selectRelease(history, opts.to, inFlight);
     const changes: DryRunChange[] = [];
     for (const svc of target.services) {
       const rec = chosen.services.find((s) => s.service === svc.name);

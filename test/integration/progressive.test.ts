@@ -9,13 +9,12 @@
  * from the CLI. The load generator counts 0 failed requests throughout. Bake minutes are scaled.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../helpers/cli.js';
-import { git } from '../helpers/git.js';
 import { awsCli, emu, waitFor } from '../helpers/localworld.js';
-import { webappConfig, webappProject } from '../helpers/webapp.js';
+import { commitRelease, inFlightDeployment, lines, loadGenerator as progressiveLoad } from '../helpers/progressive.js';
+import { webappProject } from '../helpers/webapp.js';
 
 const app = `pg${Date.now().toString(36)}`;
 const fullName = `${app}-it-web`;
@@ -26,58 +25,10 @@ let dns = '';
 const DEPLOY =
   '{ strategy: blue-green, bakeMinutes: 2, pollSeconds: 1, timeoutSeconds: 300, smoke: { path: /healthz } }';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON event lines
-function lines(stdout: string): any[] {
-  return stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
-}
 const cli = (args: string[], timeoutMs = 600_000) =>
   runCli([...args, '-e', 'it', '--json'], { cwd: root, env, timeoutMs });
-
-/** Requests to the production listener until stopped: the sha of each answer, and the failures. */
-function loadGenerator() {
-  const seen: Record<string, number> = {};
-  let failed = 0;
-  const errors: string[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      try {
-        const res = await fetch(`http://${dns}:80/version`, { signal: AbortSignal.timeout(5000) });
-        if (res.status !== 200) {
-          failed++;
-          errors.push(`${new Date().toISOString()} ${res.status}`);
-        } else {
-          const sha = ((await res.json()) as { sha: string }).sha.slice(0, 12);
-          seen[sha] = (seen[sha] ?? 0) + 1;
-        }
-      } catch (err) {
-        failed++;
-        errors.push(`${new Date().toISOString()} ${(err as Error).message}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      if (errors.length) console.error(`load generator failures: ${errors.join('; ')}`);
-      return { seen, failed };
-    },
-  };
-}
-
-function commit(label: string, deploy = DEPLOY): string {
-  writeFileSync(join(root, 'patchwork.yml'), webappConfig({ app, deploy }));
-  writeFileSync(join(root, 'app', 'VARIANT'), `${label}\n`);
-  git(root, 'add', '-A');
-  git(root, 'commit', '-q', '-m', label);
-  return git(root, 'rev-parse', 'HEAD').slice(0, 12);
-}
+const loadGenerator = () => progressiveLoad(dns);
+const commit = (label: string, deploy = DEPLOY): string => commitRelease(root, app, label, deploy);
 
 const service = () =>
   awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', fullName]).services[0];
@@ -175,15 +126,10 @@ describe('progressive delivery: blue-green through the CLI (local world)', () =>
     expect(lines(run.stdout).some((e) => e.type === 'warning' && e.code === 'PW_PAUSE_UNANSWERED')).toBe(true);
     // Nobody answers the pause: answer it as a CLI would not, to reach the bake, then fire the alarm.
     const sd = await waitFor(
-      async () => {
-        const list = awsCli(['ecs', 'list-service-deployments', '--cluster', `${app}-it`, '--service', fullName])
-          .serviceDeployments as { serviceDeploymentArn: string; status: string }[];
-        const arn = list.find((d) => d.status === 'IN_PROGRESS')?.serviceDeploymentArn;
-        if (!arn) return undefined;
-        const d = awsCli(['ecs', 'describe-service-deployments', '--service-deployment-arns', arn])
-          .serviceDeployments[0];
-        const hook = (d.lifecycleHookDetails ?? []).find((h: { status: string }) => h.status === 'AWAITING_ACTION');
-        return hook ? { arn, hookId: hook.hookId as string } : undefined;
+      () => {
+        const d = inFlightDeployment(`${app}-it`, fullName);
+        const hook = (d?.lifecycleHookDetails ?? []).find((h) => h.status === 'AWAITING_ACTION');
+        return d && hook ? { arn: d.serviceDeploymentArn, hookId: hook.hookId } : undefined;
       },
       { timeoutMs: 300_000 },
     );

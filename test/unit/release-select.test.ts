@@ -50,6 +50,12 @@ describe('selectRelease', () => {
   it('defaults to the previous successful release (skipping failed ones)', () => {
     expect(selectRelease(H).sha).toBe('cccc3333ffff');
   });
+  it('with a progressive deployment in flight: the newest successful, which stopping it puts back', () => {
+    const during = [rel('eeee6666ffff', 'in-progress'), ...H];
+    expect(selectRelease(during, undefined, true).sha).toBe('aaaa1111ffff');
+    expect(selectRelease(during).sha).toBe('cccc3333ffff');
+    expect(selectRelease(during, 'dddd', true).sha).toBe('dddd5555ffff');
+  });
   it('finds a unique prefix or a full sha', () => {
     expect(selectRelease(H, 'dddd').sha).toBe('dddd5555ffff');
     expect(selectRelease(H, 'cccc4444ffff').sha).toBe('cccc4444ffff');

@@ -203,24 +203,20 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
   }
 }
 
-/**
- * `rollback` during a progressive deployment (a bake, a canary): StopServiceDeployment ROLLBACK,
- * which makes ECS put production traffic back on the old revision at once. Returns the stopped
- * deployment's ARN, or null when none was in flight.
- */
-export async function stopInFlight(
-  ecs: ECSClient,
-  cluster: string,
-  serviceName: string,
-  events: Emitter,
-): Promise<string | null> {
+/** The service's progressive deployment in flight (PENDING or IN_PROGRESS): its ARN, or null. */
+export async function inFlight(ecs: ECSClient, cluster: string, serviceName: string): Promise<string | null> {
   const out = await ecs.send(
     new ListServiceDeploymentsCommand({ cluster, service: serviceName, status: ['PENDING', 'IN_PROGRESS'] }),
   );
-  const arn = out.serviceDeployments?.[0]?.serviceDeploymentArn;
-  if (!arn) return null;
+  return out.serviceDeployments?.[0]?.serviceDeploymentArn ?? null;
+}
+
+/**
+ * `rollback` during a progressive deployment (a bake, a canary): StopServiceDeployment ROLLBACK of
+ * `arn` (found by inFlight), which makes ECS put production traffic back on the old revision at once.
+ */
+export async function stopInFlight(ecs: ECSClient, arn: string, serviceName: string, events: Emitter): Promise<void> {
   await events.task(`stop:${serviceName}`, `return ${serviceName}'s traffic to the old revision`, () =>
     ecs.send(new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' })),
   );
-  return arn;
 }

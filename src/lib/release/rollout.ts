@@ -318,7 +318,10 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             ...more,
           });
         if (progressive) {
-          const followed = await followProgressive(session, opts, prepared, started);
+          // A service already on its target revision (a rollback after StopServiceDeployment put the
+          // old one back): UpdateService starts no service deployment, so there is none to follow.
+          const moving = prepared.filter((p) => p.previous !== p.arn);
+          const followed = await followProgressive(session, opts, moving, started);
           if (followed.every((f) => f.state === 'done')) {
             await finish('succeeded', null, running());
             await deregisterPruned();
@@ -328,7 +331,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             (f): f is Extract<FollowResult, { state: 'rolled-back' | 'failed' }> =>
               f.state === 'rolled-back' || f.state === 'failed',
           );
-          const names = prepared.map((p) => p.change.svc.name);
+          const names = moving.map((p) => p.change.svc.name);
           if (bad) {
             const service = names[followed.indexOf(bad)] ?? '';
             const cause = bad.state === 'rolled-back' ? bad.cause : 'ecs';

@@ -1,6 +1,8 @@
 /**
  * Which release a rollback goes to — pure. Default: the newest successful deploy/rollback before
- * the current one (the newest successful). `--to <sha>`: full sha or a unique prefix among
+ * the current one (the newest successful); with `inFlight` (a progressive deployment of a newer
+ * release is under way: its bake, a canary share), the newest successful itself — the release ECS
+ * puts back when that deployment is stopped, not the one before it. `--to <sha>`: full sha or a unique prefix among
  * successful releases. Unknown or ambiguous → PW_UNKNOWN_RELEASE (exit 2) listing the nearest.
  */
 import { PatchworkError } from '../errors.js';
@@ -35,10 +37,11 @@ export function nearestReleases(history: ReleaseRecord[], sha: string, n = 5): R
 }
 
 /** history is newest first. */
-export function selectRelease(history: ReleaseRecord[], to?: string): ReleaseRecord {
+export function selectRelease(history: ReleaseRecord[], to?: string, inFlight = false): ReleaseRecord {
   const ok = history.filter(usable);
   if (to === undefined) {
     const current = ok[0];
+    if (inFlight && current) return current;
     const previous = ok.find((r) => current && r.sha !== current.sha);
     if (!previous) {
       throw new PatchworkError('PW_UNKNOWN_RELEASE', 'no previous successful release to roll back to', {
