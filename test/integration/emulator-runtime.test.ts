@@ -99,7 +99,9 @@ function runService(name: string, td: string): void {
     '--launch-type',
     'FARGATE',
     '--network-configuration',
-    JSON.stringify({ awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg] } }),
+    JSON.stringify({
+      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
+    }),
     '--load-balancers',
     JSON.stringify([{ targetGroupArn: tg, containerName: 'web', containerPort: 8080 }]),
   ]);
@@ -231,7 +233,9 @@ describe.skipIf(!DOCKER_OK || !HAVE_BUSYBOX)('the Fargate task runtime (real con
       '--launch-type',
       'FARGATE',
       '--network-configuration',
-      JSON.stringify({ awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg] } }),
+      JSON.stringify({
+        awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
+      }),
     ]);
     const t = await stoppedTask('port');
     expect(t.stoppedReason).toBe('Essential container in task exited');

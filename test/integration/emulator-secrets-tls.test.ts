@@ -67,7 +67,9 @@ function createService(net: Net, name: string, td: string): void {
     '--launch-type',
     'FARGATE',
     '--network-configuration',
-    JSON.stringify({ awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg] } }),
+    JSON.stringify({
+      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
+    }),
   ]);
 }
 
