@@ -3,7 +3,7 @@
  * 0.0.0.0/0 to an internet gateway, private subnets left on the VPC's main route table (no way out
  * until a test adds a NAT gateway route or VPC endpoints). Few calls: each AWS CLI run costs seconds.
  */
-import { awsCli } from './localworld.js';
+import { awsCli, waitFor } from './localworld.js';
 
 export interface TestVpc {
   vpc: string;
@@ -54,11 +54,20 @@ export function createTestVpc(n: number, azs: string[], privateAzs: string[] = a
   return { vpc, igw, publicSubnets, privateSubnets, publicRouteTable, privateRouteTable, az };
 }
 
-/** A NAT gateway (with an Elastic IP) in `publicSubnet` and the private route table's 0.0.0.0/0 to it. */
-export function addNatRoute(net: TestVpc, publicSubnet = net.publicSubnets[0]!): string {
+/**
+ * A NAT gateway (with an Elastic IP) in `publicSubnet` and the private route table's 0.0.0.0/0 to it,
+ * once the gateway is available (the world keeps it pending for natPendingSeconds, as EC2 does).
+ */
+export async function addNatRoute(net: TestVpc, publicSubnet = net.publicSubnets[0]!): Promise<string> {
   const eip = awsCli(['ec2', 'allocate-address', '--domain', 'vpc']).AllocationId as string;
   const nat = awsCli(['ec2', 'create-nat-gateway', '--subnet-id', publicSubnet, '--allocation-id', eip]).NatGateway
     .NatGatewayId as string;
+  await waitFor(
+    () =>
+      awsCli(['ec2', 'describe-nat-gateways', '--nat-gateway-ids', nat]).NatGateways[0]?.State === 'available' ||
+      undefined,
+    { timeoutMs: 60_000, intervalMs: 500, what: `NAT gateway ${nat} available` },
+  );
   awsCli([
     'ec2',
     'create-route',

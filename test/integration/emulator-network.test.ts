@@ -156,7 +156,7 @@ describe('a task pulls its image only with a way out of its subnet (cases in ord
   it('a 0.0.0.0/0 route to a NAT gateway (no endpoints): runs; once the NAT gateway is deleted: fails', async () => {
     deleteEndpoints(net);
     expect((await run(priv, 'DISABLED')).reason).toMatch(PULL_TIMEOUT);
-    const nat = addNatRoute(net);
+    const nat = await addNatRoute(net);
     expect((await run(priv, 'DISABLED')).ran).toBe(true);
     awsCli(['ec2', 'delete-nat-gateway', '--nat-gateway-id', nat]);
     expect((await run(priv, 'DISABLED')).reason).toMatch(PULL_TIMEOUT);

@@ -83,7 +83,7 @@ describe('network preflight', () => {
   });
 
   it('a 0.0.0.0/0 route to a NAT gateway: the preflight passes (provision, doctor)', async () => {
-    addNatRoute(net);
+    await addNatRoute(net);
     const run = await cli(['provision', '--dry-run']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).not.toMatch(/PW_NETWORK_PREFLIGHT/);
