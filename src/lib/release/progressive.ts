@@ -6,7 +6,7 @@
  * none) the pre-traffic checks, answered with ContinueServiceDeployment CONTINUE or ROLLBACK.
  * ECS itself rolls back on an alarm, the circuit breaker, or the hook's timeout.
  */
-import type { ECSClient, ServiceDeployment } from '@aws-sdk/client-ecs';
+import type { ECSClient, ListServiceDeploymentsCommandInput, ServiceDeployment } from '@aws-sdk/client-ecs';
 import { sleeper, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
 import { ecsSdk } from '../aws/sdk.js';
@@ -108,16 +108,32 @@ export type FollowResult =
   | { state: 'failed'; arn: string; reason: string }
   | { state: 'timeout'; arn: string | null; stage: string | null };
 
-/** The newest service deployment of `serviceName` created at or after `since`. */
-async function ours(o: FollowOptions): Promise<string | null> {
-  const out = await o.ecs.send(
-    new ListServiceDeploymentsCommand({ cluster: o.cluster, service: o.serviceName, createdAt: { after: o.since } }),
-  );
+/**
+ * The newest service deployment of the service (ListServiceDeployments, newest first by createdAt),
+ * narrowed by `filter` (created after, status): its ARN, or null. Deploy, rollback and status use it.
+ */
+export async function newestDeployment(
+  ecs: ECSClient,
+  cluster: string,
+  serviceName: string,
+  filter: Pick<ListServiceDeploymentsCommandInput, 'createdAt' | 'status'> = {},
+): Promise<string | null> {
+  const out = await ecs.send(new ListServiceDeploymentsCommand({ cluster, service: serviceName, ...filter }));
   const list = [...(out.serviceDeployments ?? [])].sort(
     (a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0),
   );
   return list[0]?.serviceDeploymentArn ?? null;
 }
+
+/** One service deployment by ARN (DescribeServiceDeployments), or undefined. */
+export async function describeDeployment(ecs: ECSClient, arn: string): Promise<ServiceDeployment | undefined> {
+  const out = await ecs.send(new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] }));
+  return out.serviceDeployments?.[0];
+}
+
+/** The newest service deployment of `serviceName` created at or after `since`. */
+const ours = (o: FollowOptions): Promise<string | null> =>
+  newestDeployment(o.ecs, o.cluster, o.serviceName, { createdAt: { after: o.since } });
 
 export async function followDeployment(o: FollowOptions): Promise<FollowResult> {
   const sleep = o.sleep ?? sleeper(o.signal);
@@ -131,8 +147,7 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
     if (Date.now() > o.deadline) return { state: 'timeout', arn, stage };
     arn ??= await ours(o);
     if (arn) {
-      const out = await o.ecs.send(new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] }));
-      const sd = out.serviceDeployments?.[0];
+      const sd = await describeDeployment(o.ecs, arn);
       if (sd) {
         const v = viewOf(sd);
         stage = v.stage;
@@ -204,11 +219,8 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
 }
 
 /** The service's progressive deployment in flight (PENDING or IN_PROGRESS): its ARN, or null. */
-export async function inFlight(ecs: ECSClient, cluster: string, serviceName: string): Promise<string | null> {
-  const out = await ecs.send(
-    new ListServiceDeploymentsCommand({ cluster, service: serviceName, status: ['PENDING', 'IN_PROGRESS'] }),
-  );
-  return out.serviceDeployments?.[0]?.serviceDeploymentArn ?? null;
+export function inFlight(ecs: ECSClient, cluster: string, serviceName: string): Promise<string | null> {
+  return newestDeployment(ecs, cluster, serviceName, { status: ['PENDING', 'IN_PROGRESS'] });
 }
 
 /**

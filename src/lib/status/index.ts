@@ -212,23 +212,11 @@ async function readDelivery(
   );
   if (!progressive.length) return out;
   const ecs = await session.aws.get('ecs');
-  const { ListServiceDeploymentsCommand, DescribeServiceDeploymentsCommand } = await import('@aws-sdk/client-ecs');
-  const { viewOf } = await import('../release/progressive.js');
+  const { newestDeployment, describeDeployment, viewOf } = await import('../release/progressive.js');
   await Promise.all(
     progressive.map(async ([name, s]) => {
-      const list = await ecs.send(
-        new ListServiceDeploymentsCommand({ cluster: clusterName(session.target), service: s!.serviceName! }),
-      );
-      const latest = [...(list.serviceDeployments ?? [])].sort(
-        (a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0),
-      )[0];
-      const sd = latest?.serviceDeploymentArn
-        ? (
-            await ecs.send(
-              new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [latest.serviceDeploymentArn] }),
-            )
-          ).serviceDeployments?.[0]
-        : undefined;
+      const arn = await newestDeployment(ecs, clusterName(session.target), s!.serviceName!);
+      const sd = arn ? await describeDeployment(ecs, arn) : undefined;
       const v = sd ? viewOf(sd) : null;
       out.set(name, {
         strategy: s!.deploymentConfiguration!.strategy!,
