@@ -66,3 +66,7 @@ export const RELEASE_TAG_PREFIX = 'release-';
 
 /** The stage the PAUSE hook waits at: the green revision has all test traffic, production none. */
 export const PAUSE_STAGE = 'POST_TEST_TRAFFIC_SHIFT';
+
+/** A task's awslogs stream: `<prefix>/<container>/<task-id>`, the prefix being the config service name (release/taskdef.ts). */
+export const logStreamName = (svc: { name: string }, taskId: string): string =>
+  `${svc.name}/${containerName(svc)}/${taskId}`;

@@ -9,7 +9,7 @@ import { isInterrupted, sleep, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
 import { logsSdk } from '../aws/sdk.js';
 import type { ResolvedService } from '../config/resolve.js';
-import { containerName, logGroupName } from '../desired/names.js';
+import { logGroupName, logStreamName } from '../desired/names.js';
 import { inEnvironment } from '../errors.js';
 import { type CommonOptions, openSession, type Session } from '../session.js';
 
@@ -105,7 +105,7 @@ export async function readLines(
       {
         logGroupName: logGroupName(svc),
         startTime: q.startTime,
-        ...(taskId ? { logStreamNames: [`${svc.name}/${containerName(svc)}/${taskId}`] } : {}),
+        ...(taskId ? { logStreamNames: [logStreamName(svc, taskId)] } : {}),
         ...(q.filter ? { filterPattern: q.filter } : {}),
       },
     )) {

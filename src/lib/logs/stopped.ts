@@ -7,7 +7,7 @@ import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTasksCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
 import { isAwsError } from '../aws/errors.js';
 import type { ResolvedService } from '../config/resolve.js';
-import { clusterName, containerName, ecsServiceName, logGroupName } from '../desired/names.js';
+import { clusterName, containerName, ecsServiceName, logGroupName, logStreamName } from '../desired/names.js';
 import type { Session } from '../session.js';
 import { newestFailedTask, type StoppedTaskStatus, stoppedTaskOf } from '../status/model.js';
 
@@ -26,7 +26,7 @@ export async function withLogTail(
     const out = await logs.send(
       new GetLogEventsCommand({
         logGroupName: logGroupName(svc),
-        logStreamName: `${svc.name}/${containerName(svc)}/${task.taskId}`,
+        logStreamName: logStreamName(svc, task.taskId),
         limit,
         startFromHead: false,
       }),
