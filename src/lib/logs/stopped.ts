@@ -4,7 +4,7 @@
  * one GetLogEvents call for its tail (read from the end of its awslogs stream).
  */
 import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTasksCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import { isAwsError } from '../aws/errors.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { clusterName, containerName, ecsServiceName, logGroupName, logStreamName } from '../desired/names.js';
@@ -40,21 +40,71 @@ export async function withLogTail(
   }
 }
 
+/** Per session (status --watch): stopped tasks never change, and a tail read well after the stop is final. */
+interface StoppedCache {
+  tasks: Map<string, Task>;
+  tails: Map<string, StoppedTaskStatus>;
+}
+const caches = new WeakMap<Session, Map<string, StoppedCache>>();
+
+function cacheOf(session: Session, service: string): StoppedCache {
+  let bySession = caches.get(session);
+  if (!bySession) {
+    bySession = new Map();
+    caches.set(session, bySession);
+  }
+  let cache = bySession.get(service);
+  if (!cache) {
+    cache = { tasks: new Map(), tails: new Map() };
+    bySession.set(service, cache);
+  }
+  return cache;
+}
+
+/** A tail read this long after its task stopped is kept: the awslogs driver has shipped its last lines. */
+export const FINAL_TAIL_AFTER_MS = 15_000;
+
 /**
  * The newest task of the service that stopped on its own, with its log tail: ListTasks (STOPPED,
  * the service's), DescribeTasks of at most 100 of them, GetLogEvents for the one picked. Null when
- * no task stopped on its own (ECS keeps stopped tasks about an hour).
+ * no task stopped on its own (ECS keeps stopped tasks about an hour). On one session (status
+ * --watch) a task already described is not described again, and a final tail is not read again:
+ * a refresh with no newly stopped task is the ListTasks alone.
  */
-export async function lastStoppedTask(session: Session, svc: ResolvedService): Promise<StoppedTaskStatus | null> {
+export async function lastStoppedTask(
+  session: Session,
+  svc: ResolvedService,
+  now: () => number = Date.now,
+): Promise<StoppedTaskStatus | null> {
   const ecs = await session.aws.get('ecs');
   const cluster = clusterName(session.target);
+  const { tasks, tails } = cacheOf(session, svc.name);
   const listed = await ecs.send(
     new ListTasksCommand({ cluster, serviceName: ecsServiceName(svc), desiredStatus: 'STOPPED', maxResults: 100 }),
   );
-  const arns = listed.taskArns ?? [];
+  const arns = (listed.taskArns ?? []).slice(0, 100);
+  // ECS forgets stopped tasks after about an hour: so does the cache.
+  const listedNow = new Set(arns);
+  for (const arn of tasks.keys()) if (!listedNow.has(arn)) tasks.delete(arn);
+  for (const [id, t] of tails) if (!listedNow.has(t.taskArn)) tails.delete(id);
   if (!arns.length) return null;
-  const described = await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(0, 100) }));
-  const task = newestFailedTask(described.tasks ?? []);
+  const unseen = arns.filter((a) => !tasks.has(a));
+  const stopping: Task[] = [];
+  if (unseen.length) {
+    const described = await ecs.send(new DescribeTasksCommand({ cluster, tasks: unseen }));
+    for (const t of described.tasks ?? []) {
+      if (t.taskArn && t.lastStatus === 'STOPPED') tasks.set(t.taskArn, t);
+      else stopping.push(t);
+    }
+  }
+  const task = newestFailedTask([...tasks.values(), ...stopping]);
   if (!task) return null;
-  return withLogTail(session, svc, stoppedTaskOf(task, containerName(svc)));
+  const picked = stoppedTaskOf(task, containerName(svc));
+  const kept = tails.get(picked.taskId);
+  if (kept) return kept;
+  const out = await withLogTail(session, svc, picked);
+  const stoppedAt = task.stoppedAt?.getTime();
+  if (!out.logError && stoppedAt !== undefined && now() - stoppedAt >= FINAL_TAIL_AFTER_MS)
+    tails.set(picked.taskId, out);
+  return out;
 }
