@@ -5,6 +5,7 @@
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { regionProblem } from '../aws/regions.js';
+import { derivedNames, nameClashes } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { LoadedConfig } from './load.js';
 import { nearest } from './load.js';
@@ -589,6 +590,24 @@ export function resolveEnvironment(
   issues.push(...routeIssues(config, services, duplicatePaths));
 
   if (issues.length > 0) throw configError('PW_CONFIG_INVALID', issues);
+  const clashes = nameClashes(
+    derivedNames({ name, progressive: isProgressive(strategy), alarms: alarms !== null }, services),
+  );
+  if (clashes.length > 0) {
+    const whose = (n: { service: string | null; role: string }) =>
+      n.service === null ? `the environment's ${n.role}` : `service "${n.service}"'s ${n.role}`;
+    throw configError(
+      'PW_NAME_CLASH',
+      clashes.map(({ first, second }) =>
+        source.issue(
+          ['services', second.service ?? first.service ?? ''],
+          `${whose(second)} and ${whose(first)} would both be the ${first.namespace} "${first.name}"${isProgressive(strategy) && (first.role.startsWith('alternate') || second.role.startsWith('alternate')) ? ` (strategy ${strategy} adds ${ALTERNATE_SUFFIX} for the alternate target group)` : ''}: one AWS resource claimed twice`,
+          true,
+        ),
+      ),
+      'rename one of the services so that the names patchwork derives from <app>-<env>-<service> differ',
+    );
+  }
 
   if (opts.service && !serviceNames.includes(opts.service)) {
     const nearService = nearest(opts.service, serviceNames);
