@@ -384,6 +384,19 @@ export function resolveEnvironment(
         );
   }
 
+  if (isProgressive(strategy) && deploy.smoke?.url) {
+    // smoke.url cannot reach the test listener: deploy runs it in the bake, where a failure returns
+    // production traffic to the old revision. It needs a bake that outlasts the smoke test's retries.
+    const bake = deploy.bakeMinutes ?? DEFAULTS.bakeMinutes;
+    const smokeSeconds = deploy.smoke.timeoutSeconds ?? DEFAULTS.smokeTimeout;
+    if (bake * 60 <= smokeSeconds)
+      issues.push(
+        source.issue(
+          deploy.bakeMinutes !== undefined ? deployAt('bakeMinutes') : [...smokeAt, 'timeoutSeconds'],
+          `smoke.url cannot reach the test listener, so with strategy ${strategy} it is checked in the bake, after production traffic moved; a bake of ${bake} minute(s) does not outlast the smoke test's ${smokeSeconds}s, so a failure could not return traffic to the old revision: set bakeMinutes to ${Math.floor(smokeSeconds / 60) + 1} or more, or use smoke.path (checked through the test listener before production traffic)`,
+        ),
+      );
+  }
   if (autoscaling && autoscaling.min > autoscaling.max) {
     issues.push(
       source.issue([...whereSet('autoscaling'), 'min'], `min ${autoscaling.min} is above max ${autoscaling.max}`),
