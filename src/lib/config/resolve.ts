@@ -5,6 +5,7 @@
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { regionProblem } from '../aws/regions.js';
+import { derivedNames, nameClashes } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { LoadedConfig } from './load.js';
 import { nearest } from './load.js';
@@ -383,6 +384,19 @@ export function resolveEnvironment(
         );
   }
 
+  if (isProgressive(strategy) && deploy.smoke?.url) {
+    // smoke.url cannot reach the test listener: deploy runs it in the bake, where a failure returns
+    // production traffic to the old revision. It needs a bake that outlasts the smoke test's retries.
+    const bake = deploy.bakeMinutes ?? DEFAULTS.bakeMinutes;
+    const smokeSeconds = deploy.smoke.timeoutSeconds ?? DEFAULTS.smokeTimeout;
+    if (bake * 60 <= smokeSeconds)
+      issues.push(
+        source.issue(
+          deploy.bakeMinutes !== undefined ? deployAt('bakeMinutes') : [...smokeAt, 'timeoutSeconds'],
+          `smoke.url cannot reach the test listener, so with strategy ${strategy} it is checked in the bake, after production traffic moved; a bake of ${bake} minute(s) does not outlast the smoke test's ${smokeSeconds}s, so a failure could not return traffic to the old revision: set bakeMinutes to ${Math.floor(smokeSeconds / 60) + 1} or more, or use smoke.path (checked through the test listener before production traffic)`,
+        ),
+      );
+  }
   if (autoscaling && autoscaling.min > autoscaling.max) {
     issues.push(
       source.issue([...whereSet('autoscaling'), 'min'], `min ${autoscaling.min} is above max ${autoscaling.max}`),
@@ -589,6 +603,24 @@ export function resolveEnvironment(
   issues.push(...routeIssues(config, services, duplicatePaths));
 
   if (issues.length > 0) throw configError('PW_CONFIG_INVALID', issues);
+  const clashes = nameClashes(
+    derivedNames({ name, progressive: isProgressive(strategy), alarms: alarms !== null }, services),
+  );
+  if (clashes.length > 0) {
+    const whose = (n: { service: string | null; role: string }) =>
+      n.service === null ? `the environment's ${n.role}` : `service "${n.service}"'s ${n.role}`;
+    throw configError(
+      'PW_NAME_CLASH',
+      clashes.map(({ first, second }) =>
+        source.issue(
+          ['services', second.service ?? first.service ?? ''],
+          `${whose(second)} and ${whose(first)} would both be the ${first.namespace} "${first.name}"${isProgressive(strategy) && (first.role.startsWith('alternate') || second.role.startsWith('alternate')) ? ` (strategy ${strategy} adds ${ALTERNATE_SUFFIX} for the alternate target group)` : ''}: one AWS resource claimed twice`,
+          true,
+        ),
+      ),
+      'rename one of the services so that the names patchwork derives from <app>-<env>-<service> differ',
+    );
+  }
 
   if (opts.service && !serviceNames.includes(opts.service)) {
     const nearService = nearest(opts.service, serviceNames);

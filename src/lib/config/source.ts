@@ -229,7 +229,7 @@ function isNode(v: unknown): v is Node {
 const MAX_ISSUES = 50;
 
 export function configError(
-  code: 'PW_CONFIG_INVALID' | 'PW_CONFIG_SYNTAX',
+  code: 'PW_CONFIG_INVALID' | 'PW_CONFIG_SYNTAX' | 'PW_NAME_CLASH',
   issues: ConfigIssue[],
   hint = 'fix the value at that line; `patchwork schema` prints every key and type',
 ): PatchworkError {

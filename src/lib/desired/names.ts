@@ -70,3 +70,72 @@ export const PAUSE_STAGE = 'POST_TEST_TRAFFIC_SHIFT';
 /** A task's awslogs stream: `<prefix>/<container>/<task-id>`, the prefix being the config service name (release/taskdef.ts). */
 export const logStreamName = (svc: { name: string }, taskId: string): string =>
   `${svc.name}/${containerName(svc)}/${taskId}`;
+
+/** The alarms patchwork may create per service: `<app>-<env>-<svc>-<what>` (resources/alarm.ts, status). */
+export const SERVICE_ALARM_SUFFIXES = ['target-5xx', 'unhealthy-hosts', 'cpu', 'memory'] as const;
+/** The load balancer's 5xx alarm: `<app>-<env>-alb-5xx`. */
+export const loadBalancerAlarmName = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-alb-5xx`;
+
+/** A name patchwork derives for one AWS resource: its namespace, the name, who owns it and as what. */
+export interface DerivedName {
+  /** Names are unique within a namespace (per account and region; IAM roles per account). */
+  namespace: string;
+  name: string;
+  /** The config service that owns it, or null for the environment's own resources. */
+  service: string | null;
+  /** What it is to its owner, e.g. `alternate target group`. */
+  role: string;
+}
+
+/**
+ * Every name patchwork derives for one environment (pure), for the resources its settings create:
+ * the alternate target group and the load-balancer role with a progressive strategy, alarms with
+ * `alarms:`. Service names can make two of these one name (`x`'s alternate target group
+ * `<app>-<env>-x-b` is service `x-b`'s target group): nameClashes finds them.
+ */
+export function derivedNames(
+  t: Pick<ResolvedEnvironment, 'name'> & { progressive: boolean; alarms: boolean },
+  services: Pick<ResolvedService, 'name' | 'fullName' | 'repository'>[],
+): DerivedName[] {
+  const out: DerivedName[] = [];
+  const add = (namespace: string, name: string, service: string | null, role: string) =>
+    out.push({ namespace, name, service, role });
+  add('security group', albSecurityGroupName(t), null, "load balancer's security group");
+  if (t.progressive) add('IAM role', loadBalancerRoleName(t), null, 'load-balancer role of ECS');
+  if (t.alarms) add('CloudWatch alarm', loadBalancerAlarmName(t), null, "load balancer's 5xx alarm");
+  for (const s of services) {
+    add('target group', targetGroupName(s), s.name, 'target group');
+    if (t.progressive) add('target group', alternateTargetGroupName(s), s.name, 'alternate target group');
+    add('ECS service', ecsServiceName(s), s.name, 'ECS service');
+    add('log group', logGroupName(s), s.name, 'log group');
+    add('task definition family', taskFamily(s), s.name, 'task definition family');
+    add('task definition family', bootstrapFamily(s), s.name, 'bootstrap task definition family');
+    add('IAM role', executionRoleName(s), s.name, 'execution role');
+    add('IAM role', taskRoleName(s), s.name, 'task role');
+    add('security group', serviceSecurityGroupName(s), s.name, "tasks' security group");
+    add('ECR repository', repositoryName(s), s.name, 'image repository');
+    if (t.alarms)
+      for (const what of SERVICE_ALARM_SUFFIXES)
+        add('CloudWatch alarm', `${s.fullName}-${what}`, s.name, `${what} alarm`);
+  }
+  return out;
+}
+
+/** Two derived names that are one AWS resource: `first` comes earlier in the list (file order). */
+export interface NameClash {
+  first: DerivedName;
+  second: DerivedName;
+}
+
+/** Pure: the pairs of derived names with one namespace and name but different owners or roles. */
+export function nameClashes(names: DerivedName[]): NameClash[] {
+  const seen = new Map<string, DerivedName>();
+  const out: NameClash[] = [];
+  for (const n of names) {
+    const key = `${n.namespace}\u0000${n.name}`;
+    const first = seen.get(key);
+    if (!first) seen.set(key, n);
+    else if (first.service !== n.service || first.role !== n.role) out.push({ first, second: n });
+  }
+  return out;
+}

@@ -4,6 +4,9 @@
  * ListServiceDeployments / DescribeServiceDeployments, one `deployment.stage` event per change, and
  * at the PAUSE hook (POST_TEST_TRAFFIC_SHIFT: the green revision has all test traffic, production
  * none) the pre-traffic checks, answered with ContinueServiceDeployment CONTINUE or ROLLBACK.
+ * Then, once production traffic is all on the new revision and the old one still runs (the bake),
+ * the live check (a `deploy.smoke.url`, which cannot reach the test listener): a failure stops the
+ * deployment with StopServiceDeployment ROLLBACK, which puts production traffic back at once.
  * ECS itself rolls back on an alarm, the circuit breaker, or the hook's timeout.
  */
 import type { ECSClient, ListServiceDeploymentsCommandInput, ServiceDeployment } from '@aws-sdk/client-ecs';
@@ -57,15 +60,32 @@ export function viewOf(sd: ServiceDeployment): StageView {
   };
 }
 
+/**
+ * Production traffic is all on the new revision while the old revision still runs: after the
+ * production traffic shift, through the bake, before the clean-up drains the old tasks. A check of
+ * what users reach (a public URL) means something only now, and a rollback is still a weight change.
+ */
+export function isLive(v: StageView): boolean {
+  return (
+    v.status === 'IN_PROGRESS' &&
+    v.productionWeight === 100 &&
+    (v.stage === 'POST_PRODUCTION_TRAFFIC_SHIFT' || v.stage === 'BAKE_TIME')
+  );
+}
+
 export type Step =
   | { kind: 'wait' }
   | { kind: 'pause'; hookId: string }
+  | { kind: 'live' }
   | { kind: 'done' }
   | { kind: 'rolled-back'; reason: string }
   | { kind: 'failed'; reason: string };
 
-/** What to do after one reading (pure). `answered`: hooks already answered by this run. */
-export function nextStep(v: StageView, answered: ReadonlySet<string>): Step {
+/**
+ * What to do after one reading (pure). `answered`: hooks already answered by this run; `liveDue`:
+ * a live check waits to run (it runs at the first reading that isLive).
+ */
+export function nextStep(v: StageView, answered: ReadonlySet<string>, liveDue = false): Step {
   switch (v.status) {
     case 'SUCCESSFUL':
       return { kind: 'done' };
@@ -80,6 +100,7 @@ export function nextStep(v: StageView, answered: ReadonlySet<string>): Step {
       return { kind: 'failed', reason: `the deployment was stopped${v.reason ? `: ${v.reason}` : ''}` };
   }
   if (v.pausedHook && !answered.has(v.pausedHook)) return { kind: 'pause', hookId: v.pausedHook };
+  if (liveDue && isLive(v)) return { kind: 'live' };
   return { kind: 'wait' };
 }
 
@@ -99,13 +120,19 @@ export interface FollowOptions {
   events: Emitter;
   signal?: AbortSignal;
   check: PreTrafficCheck;
+  /**
+   * Run once when production traffic is all on the new revision (isLive; or at the end, when no
+   * reading showed that): a failure during the deployment stops it with StopServiceDeployment
+   * ROLLBACK; after it ended, the release stays and the result is `failed`.
+   */
+  live?: PreTrafficCheck;
   sleep?: (ms: number) => Promise<void>;
 }
 
 export type FollowResult =
   | { state: 'done'; arn: string }
-  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'ecs' }
-  | { state: 'failed'; arn: string; reason: string }
+  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'smoke' | 'ecs' }
+  | { state: 'failed'; arn: string; reason: string; cause?: 'smoke' }
   | { state: 'timeout'; arn: string | null; stage: string | null };
 
 /**
@@ -142,6 +169,21 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
   let last = '';
   let stage: string | null = null;
   let failedCheck: string | null = null;
+  let liveDue = !!o.live;
+  let failedLive: string | null = null;
+  /** Runs `check` as a task (✗ and the reason when it fails): its verdict. */
+  const verdictOf = (id: string, title: string, check: PreTrafficCheck) =>
+    o.events
+      .task(id, title, async () => {
+        const v = await check();
+        if (!v.ok) throw new CheckFailed(v.reason);
+        return v;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof CheckFailed) return { ok: false as const, reason: err.message };
+        throw err;
+      });
+  const liveTitle = `smoke test with production traffic on ${o.service}'s new revision`;
   for (;;) {
     throwIfAborted(o.signal, `following ${o.serviceName}'s deployment`);
     if (Date.now() > o.deadline) return { state: 'timeout', arn, stage };
@@ -172,30 +214,38 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
             o.serviceName,
           );
         }
-        const step = nextStep(v, answered);
-        if (step.kind === 'done') return { state: 'done', arn };
+        const step = nextStep(v, answered, liveDue);
+        if (step.kind === 'done') {
+          // No reading showed the bake (a short one between two polls): the live check runs now.
+          if (liveDue && o.live) {
+            liveDue = false;
+            const verdict = await verdictOf(`live-smoke:${o.service}`, liveTitle, o.live);
+            if (!verdict.ok) failedLive = verdict.reason;
+          }
+          if (failedLive)
+            return {
+              state: 'failed',
+              arn,
+              cause: 'smoke',
+              reason: `${failedLive}; the deployment had completed (the old revision drained), so the release stays: \`patchwork rollback\` puts the previous one back`,
+            };
+          return { state: 'done', arn };
+        }
         if (step.kind === 'rolled-back')
           return failedCheck
             ? { state: 'rolled-back', arn, reason: failedCheck, cause: 'pre-traffic' }
-            : { state: 'rolled-back', arn, reason: step.reason, cause: 'ecs' };
+            : failedLive
+              ? { state: 'rolled-back', arn, reason: failedLive, cause: 'smoke' }
+              : { state: 'rolled-back', arn, reason: step.reason, cause: 'ecs' };
         if (step.kind === 'failed') return { state: 'failed', arn, reason: step.reason };
         if (step.kind === 'pause') {
           answered.add(step.hookId);
           // A failed check ends its task as failed (✗ and the reason); the deployment is then rolled back.
-          const verdict = await o.events
-            .task(
-              `pre-traffic:${o.service}`,
-              `check ${o.service}'s new revision through the test listener`,
-              async () => {
-                const v = await o.check();
-                if (!v.ok) throw new CheckFailed(v.reason);
-                return v;
-              },
-            )
-            .catch((err: unknown) => {
-              if (err instanceof CheckFailed) return { ok: false as const, reason: err.message };
-              throw err;
-            });
+          const verdict = await verdictOf(
+            `pre-traffic:${o.service}`,
+            `check ${o.service}'s new revision through the test listener`,
+            o.check,
+          );
           if (!verdict.ok) failedCheck = verdict.reason;
           await o.ecs
             .send(
@@ -210,6 +260,25 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
               if (!isAwsError(err, 'InvalidParameterException', 'ConflictException')) throw err;
               o.events.log(`${o.service}: the pause was no longer waiting (${(err as Error).message})`, 'warn');
             });
+          continue;
+        }
+        if (step.kind === 'live' && o.live) {
+          liveDue = false;
+          const verdict = await verdictOf(`live-smoke:${o.service}`, liveTitle, o.live);
+          if (!verdict.ok) {
+            failedLive = verdict.reason;
+            // Production traffic goes back to the old revision at once; the next readings show the rollback.
+            await o.ecs
+              .send(new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' }))
+              .catch((err: unknown) => {
+                // The deployment ended meanwhile (completed, or rolled back by ECS): the next reading says which.
+                if (!isAwsError(err, 'InvalidParameterException', 'ConflictException')) throw err;
+                o.events.log(
+                  `${o.service}: the deployment could no longer be stopped (${(err as Error).message})`,
+                  'warn',
+                );
+              });
+          }
           continue;
         }
       }

@@ -295,6 +295,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           await deregisterPruned();
           return result(null);
         }
+        if (progressive && target.deploy.smoke?.url && opts.kind === 'deploy' && !opts.fast)
+          events.warn(
+            'PW_SMOKE_URL_AFTER_TRAFFIC',
+            `deploy.smoke.url (${target.deploy.smoke.url}) cannot reach the test listener: it is checked in the bake, once production traffic is on the new revision, and a failure returns production traffic to the old one (StopServiceDeployment ROLLBACK); to check before production traffic moves, use smoke.path or deploy.preTraffic`,
+          );
         // Waits until every service runs the task definition `which` picks (ours, or the previous).
         const waitOn = (
           which: (p: (typeof prepared)[number]) => string,
@@ -321,7 +326,9 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           // A service already on its target revision (a rollback after StopServiceDeployment put the
           // old one back): UpdateService starts no service deployment, so there is none to follow.
           const moving = prepared.filter((p) => p.previous !== p.arn);
-          const followed = await followProgressive(session, opts, moving, started);
+          const followed = await followProgressive(session, opts, moving, started, (s) => {
+            smoke = s;
+          });
           if (followed.every((f) => f.state === 'done')) {
             await finish('succeeded', null, running());
             await deregisterPruned();
@@ -334,19 +341,21 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const names = moving.map((p) => p.change.svc.name);
           if (bad) {
             const service = names[followed.indexOf(bad)] ?? '';
-            const cause = bad.state === 'rolled-back' ? bad.cause : 'ecs';
+            const cause = bad.state === 'rolled-back' ? bad.cause : (bad.cause ?? 'ecs');
             const rolledBack = bad.state === 'rolled-back';
             await finish(rolledBack ? 'rolled-back' : 'failed', bad.reason, running());
             await deregisterPruned();
             throw new PatchworkError(
               'PW_DEPLOY_ROLLED_BACK',
-              `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} ${rolledBack ? 'was rolled back' : 'failed'} on ${service}${cause === 'pre-traffic' ? ' before production traffic moved' : ''}: ${bad.reason}`,
+              `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} ${rolledBack ? 'was rolled back' : 'failed'} on ${service}${cause === 'pre-traffic' ? ' before production traffic moved' : ''}${cause === 'smoke' && rolledBack ? ' during the bake (production traffic returned to the old revision)' : ''}: ${bad.reason}`,
               {
                 hint:
                   cause === 'pre-traffic'
                     ? `fetch the failing path through the test listener (port ${target.deploy.testListenerPort}) and read the service logs; the previous release kept all production traffic`
-                    : "read the service's events and logs; the previous release is serving",
-                data: { release: rec.id, service, cause, reason: bad.reason, rolledBack },
+                    : cause === 'smoke'
+                      ? `fetch ${target.deploy.smoke?.url ?? 'deploy.smoke.url'} yourself and read the service logs; ${rolledBack ? 'the previous release is serving' : '`patchwork rollback` puts the previous release back'}`
+                      : "read the service's events and logs; the previous release is serving",
+                data: { release: rec.id, service, cause, reason: bad.reason, rolledBack, ...(smoke ? { smoke } : {}) },
               },
             );
           }
@@ -505,13 +514,17 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
 
 /**
  * Follows each service's progressive deployment (in parallel) and answers its pause: a deploy runs
- * the smoke test (path) and deploy.preTraffic through the test listener; a rollback continues.
+ * the smoke test (path) and deploy.preTraffic through the test listener; a rollback continues. A
+ * `deploy.smoke.url` cannot reach the test listener (at the pause it would test the old revision):
+ * a deploy runs it per service once production traffic is on the new revision (the bake), where a
+ * failure stops the deployment (StopServiceDeployment ROLLBACK); `onSmoke` gets its last result.
  */
 async function followProgressive(
   session: Session,
   opts: RolloutOptions,
   prepared: { change: Change; service: Service }[],
   started: number,
+  onSmoke: (s: SmokeResult) => void,
 ): Promise<FollowResult[]> {
   const { target, aws, events, signal } = session;
   const ecs = await aws.get('ecs');
@@ -539,6 +552,22 @@ async function followProgressive(
     }
     return { ok: true };
   };
+  const urlSmoke = smoke?.url && opts.kind === 'deploy' && !opts.fast ? smoke : null;
+  const live: PreTrafficCheck | undefined = urlSmoke
+    ? async () => {
+        const r = await runSmoke(session, urlSmoke);
+        onSmoke(r);
+        if (!r.ok)
+          return {
+            ok: false,
+            reason: `smoke test GET ${r.url}: ${r.reason} after ${r.attempts} attempt(s) in ${r.seconds}s`,
+          };
+        events.log(
+          `smoke test: ${r.url} answered ${r.status} (${r.attempts} attempt(s)) with production traffic on the new revision`,
+        );
+        return { ok: true };
+      }
+    : undefined;
   return Promise.all(
     prepared.map((p) =>
       followDeployment({
@@ -552,6 +581,7 @@ async function followProgressive(
         events,
         ...(signal ? { signal } : {}),
         check,
+        ...(live ? { live } : {}),
       }),
     ),
   );
