@@ -3,7 +3,8 @@
  * canary and linear deployments"), driven and observed with the AWS CLI: a BLUE_GREEN deployment walks the
  * lifecycle stages, the test listener answers from green before production moves, a PAUSE hook holds until
  * ContinueServiceDeployment, CANARY splits production traffic, an alarm in ALARM during the bake and
- * StopServiceDeployment ROLLBACK return traffic to blue by themselves; CreateService refuses settings AWS
+ * StopServiceDeployment ROLLBACK return traffic to blue by themselves (green stops after the deregistration
+ * delay: a request it holds is answered); CreateService refuses settings AWS
  * refuses. Traffic is measured through the ALB data plane (HTTP to the load balancer's listener ports).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -12,7 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
-import { awsCli, emu, localWorld, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
+import {
+  awsCli,
+  DEFAULT_EMULATOR_CONFIG,
+  emu,
+  localWorld,
+  resetWorld,
+  runAwsCli,
+  waitFor,
+} from '../helpers/localworld.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
 type Json = any;
@@ -36,6 +45,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 )
 
 func main() {
@@ -44,6 +54,10 @@ func main() {
 		port = "8080"
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, os.Getenv("VERSION")) })
+	http.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(5 * time.Second)
+		fmt.Fprintln(w, os.Getenv("VERSION"))
+	})
 	if err := http.ListenAndServe("127.0.0.1:"+port, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -585,7 +599,9 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     );
   }, 300_000);
 
-  it('StopServiceDeployment ROLLBACK during the bake returns production traffic at once', async () => {
+  it('StopServiceDeployment ROLLBACK during the bake returns production traffic at once; a request green holds is answered', async () => {
+    // Deregistration delay rolloutSeconds / 2 = 8 s, longer than the 5 s request held by green.
+    await emu('config', { rolloutSeconds: 16 });
     const w = setUpWorld();
     const dc = { strategy: 'BLUE_GREEN', bakeTimeInMinutes: 120, deploymentCircuitBreaker: BREAKER };
     awsCli(createServiceArgs(w, 'web', taskDefinition(image, 'v1'), dc));
@@ -593,13 +609,21 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     const arn = update('web', taskDefinition(image, 'v2'));
     await untilDeployment(arn, (d) => d.lifecycleStage === 'BAKE_TIME', 'bake time');
     expect(await sample(w.dns, 80, 5)).toEqual({ v2: 5 });
+    // Sent to green before the rollback: ECS deregisters green and stops it after the deregistration
+    // delay, so the load balancer answers it (the world used to stop green at once: a 502).
+    const held = fetch(`http://${w.dns}:80/slow`)
+      .then(async (r) => `${r.status} ${(await r.text()).trim()}`)
+      .catch((err: Error) => `failed: ${err.message}`);
+    await new Promise((r) => setTimeout(r, 500));
     expect(
       awsCli(['ecs', 'stop-service-deployment', '--service-deployment-arn', arn, '--stop-type', 'ROLLBACK'])
         .serviceDeploymentArn,
     ).toBe(arn);
     expect(await sample(w.dns, 80, 20)).toEqual({ v1: 20 });
+    expect(await held).toBe('200 v2');
     const rolled = await untilDeployment(arn, (d) => d.status === 'ROLLBACK_SUCCESSFUL', 'rolled back', 60_000);
     expect(rolled.rollback.reason).toMatch(/StopServiceDeployment/);
+    await emu('config', { rolloutSeconds: DEFAULT_EMULATOR_CONFIG.rolloutSeconds });
     // A finished deployment cannot be stopped again.
     expect(
       runAwsCli(['ecs', 'stop-service-deployment', '--service-deployment-arn', arn, '--stop-type', 'ROLLBACK']).stderr,

@@ -195,7 +195,7 @@ describe('desired state', () => {
       testListenerRule: { listenerPort: 8443, priority: svc.progressive!.productionListenerRule.priority },
       role: 'shop-prod-ecs-lb',
       pauseHookTimeoutMinutes: 10,
-      alarms: ['shop-prod-web-cpu', 'shop-prod-web-unhealthy-hosts'],
+      alarms: ['shop-prod-web-cpu', 'shop-prod-web-unhealthy-hosts', 'shop-prod-web-unhealthy-hosts-b'],
     });
     expect(deploymentConfigurationOf(svc)).toEqual({
       minimumHealthyPercent: 100,
@@ -211,7 +211,107 @@ describe('desired state', () => {
           timeoutConfiguration: { timeoutInMinutes: 10, action: 'ROLLBACK' },
         },
       ],
-      alarms: { alarmNames: ['shop-prod-web-cpu', 'shop-prod-web-unhealthy-hosts'], enable: true, rollback: true },
+      alarms: {
+        alarmNames: ['shop-prod-web-cpu', 'shop-prod-web-unhealthy-hosts', 'shop-prod-web-unhealthy-hosts-b'],
+        enable: true,
+        rollback: true,
+      },
+    });
+  });
+
+  describe('the green target group is watched too', () => {
+    const ALARMS =
+      '    alarms: { http5xxPerMinute: 5, cpuPercent: 80, snsTopicArn: "arn:aws:sns:eu-west-1:123456789012:ops" }\n';
+    const canary = withDeploy('{ strategy: canary }', ALARMS);
+    const rolling = `${ONE_SERVICE.replace('    desiredCount: 2\n', `    desiredCount: 2\n${ALARMS}`)}`;
+    const alarmsOf = (yaml: string) => desired(yaml).resources.filter((r) => r.kind === 'alarm');
+    const SVC_TAGS = {
+      'patchwork:app': 'shop',
+      'patchwork:env': 'prod',
+      'patchwork:service': 'web',
+      'managed-by': 'patchwork',
+    };
+    const common = {
+      kind: 'alarm',
+      periodSeconds: 60,
+      treatMissingData: 'notBreaching',
+      actions: ['arn:aws:sns:eu-west-1:123456789012:ops'],
+      namespace: 'AWS/ApplicationELB',
+      tags: SVC_TAGS,
+    };
+
+    it('canary: target 5xx and unhealthy hosts on both target groups of the pair, tagged like the service', () => {
+      const mine = alarmsOf(canary).filter((a) => a.name.endsWith('-b'));
+      expect(mine).toEqual([
+        {
+          ...common,
+          name: 'shop-prod-web-target-5xx-b',
+          metricName: 'HTTPCode_Target_5XX_Count',
+          statistic: 'Sum',
+          dimensions: { LoadBalancer: 'shop-prod', TargetGroup: 'shop-prod-web-b' },
+          comparison: 'GreaterThanOrEqualToThreshold',
+          threshold: 5,
+          evaluationPeriods: 1,
+        },
+        {
+          ...common,
+          name: 'shop-prod-web-unhealthy-hosts-b',
+          metricName: 'UnHealthyHostCount',
+          statistic: 'Maximum',
+          dimensions: { LoadBalancer: 'shop-prod', TargetGroup: 'shop-prod-web-b' },
+          comparison: 'GreaterThanThreshold',
+          threshold: 0,
+          evaluationPeriods: 2,
+        },
+      ]);
+      const primary = alarmsOf(canary).filter((a) => a.name === 'shop-prod-web-target-5xx');
+      expect(primary.map((a) => a.dimensions)).toEqual([{ LoadBalancer: 'shop-prod', TargetGroup: 'shop-prod-web' }]);
+    });
+
+    it('rolling: no alarm on a second target group (there is none)', () => {
+      expect(alarmsOf(rolling).map((a) => a.name)).toEqual([
+        'shop-prod-alb-5xx',
+        'shop-prod-web-target-5xx',
+        'shop-prod-web-unhealthy-hosts',
+        'shop-prod-web-cpu',
+      ]);
+    });
+
+    it('deploymentConfiguration.alarms lists the alarms of both target groups, rollback on', () => {
+      const svc = find(asObserved(desired(canary)), 'ecs-service') as EcsService;
+      expect(deploymentConfigurationOf(svc).alarms).toEqual({
+        alarmNames: [
+          'shop-prod-alb-5xx',
+          'shop-prod-web-cpu',
+          'shop-prod-web-target-5xx',
+          'shop-prod-web-target-5xx-b',
+          'shop-prod-web-unhealthy-hosts',
+          'shop-prod-web-unhealthy-hosts-b',
+        ],
+        enable: true,
+        rollback: true,
+      });
+    });
+
+    it('plan: switching to canary creates them; a drifted one is updated; back to rolling deletes them', () => {
+      const act = (d: ReturnType<typeof desired>, o: ReturnType<typeof asObserved>) =>
+        plan(d, o)
+          .changes.filter((c) => c.kind === 'alarm' && c.action !== 'noop')
+          .map((c) => [c.name, c.action, ...(c.reason ? [c.reason] : [])]);
+      expect(act(desired(canary), asObserved(desired(rolling)))).toEqual([
+        ['shop-prod-web-target-5xx-b', 'create', 'does not exist'],
+        ['shop-prod-web-unhealthy-hosts-b', 'create', 'does not exist'],
+      ]);
+      const drifted = asObserved(desired(canary));
+      const b = find(drifted, 'alarm', 'shop-prod-web-target-5xx-b');
+      b.dimensions = { ...b.dimensions, TargetGroup: 'shop-prod-web' };
+      expect(act(desired(canary), drifted)).toEqual([
+        ['shop-prod-web-target-5xx-b', 'update', 'dimensions.TargetGroup differs'],
+      ]);
+      expect(act(desired(rolling), asObserved(desired(canary)))).toEqual([
+        ['shop-prod-web-target-5xx-b', 'delete', 'no longer in the config'],
+        ['shop-prod-web-unhealthy-hosts-b', 'delete', 'no longer in the config'],
+      ]);
     });
   });
 
@@ -222,7 +322,10 @@ describe('desired state', () => {
       maximumPercent: 200,
       deploymentCircuitBreaker: { enable: true, rollback: true },
     });
-    expect(deploymentConfigurationOf(svc, true).strategy).toBe('ROLLING');
+    expect(deploymentConfigurationOf(svc, true)).toMatchObject({
+      strategy: 'ROLLING',
+      alarms: { alarmNames: [], enable: false, rollback: false },
+    });
   });
 });
 

@@ -280,11 +280,13 @@ describe('alarms and metric queries', () => {
     const a = (name: string) => ({ name, state: 'OK', reason: null, updatedAt: null });
     const { byService, envAlarms } = assignAlarms(target, [
       a('shop-prod-web-cpu'),
+      a('shop-prod-web-target-5xx-b'),
       a('shop-prod-web-api-cpu'),
       a('shop-prod-alb-5xx'),
       a('shop-prod2-web-cpu'),
     ]);
-    expect(byService.get('web')?.map((x) => x.name)).toEqual(['shop-prod-web-cpu']);
+    // The second target group's alarms (progressive strategies) are the service's too.
+    expect(byService.get('web')?.map((x) => x.name)).toEqual(['shop-prod-web-cpu', 'shop-prod-web-target-5xx-b']);
     expect(byService.get('web-api')?.map((x) => x.name)).toEqual(['shop-prod-web-api-cpu']);
     expect(envAlarms.map((x) => x.name)).toEqual(['shop-prod-alb-5xx']);
     // --service web: web-api's alarms are not web's, although they share its prefix.

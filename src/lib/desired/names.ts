@@ -60,6 +60,22 @@ export const scalingPolicyName = (s: Pick<ResolvedService, 'fullName'>, metric: 
   `${s.fullName}-${metric}`;
 /** CloudWatch alarms: `<app>-<env>-<svc>-<what>` and `<app>-<env>-alb-5xx`. */
 export const alarmPrefix = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-`;
+/**
+ * The per-service alarms: `<app>-<env>-<svc>-<what>`. With a progressive strategy the two that watch a
+ * target group have a twin on the second one, `<what>-b` (`<svc>-target-5xx-b` watches `<svc>-b`): the
+ * suffix goes last so no service name (e.g. `web-b`) can make another service's alarm name.
+ */
+export const SERVICE_ALARM_SUFFIXES = [
+  'target-5xx',
+  'unhealthy-hosts',
+  'cpu',
+  'memory',
+  'target-5xx-b',
+  'unhealthy-hosts-b',
+] as const;
+export type ServiceAlarmSuffix = (typeof SERVICE_ALARM_SUFFIXES)[number];
+export const serviceAlarmName = (s: Pick<ResolvedService, 'fullName'>, what: ServiceAlarmSuffix): string =>
+  `${s.fullName}-${what}`;
 
 /** The tag prefix deploy gives every digest it releases (release/protect.ts; the ECR lifecycle policy keeps them). */
 export const RELEASE_TAG_PREFIX = 'release-';

@@ -1,4 +1,10 @@
-/** CloudWatch alarms: the load balancer's 5xx, and per service target 5xx, unhealthy hosts, CPU, memory. */
+/**
+ * CloudWatch alarms: the load balancer's 5xx, and per service target 5xx, unhealthy hosts, CPU, memory.
+ * With a progressive strategy the target-group alarms are made for both target groups of the pair
+ * (`-b` twins on `<svc>-b`): ECS puts the new revision on whichever one is not serving, and the
+ * service's deploymentConfiguration.alarms lists both, so a green revision answering 5xx or failing
+ * health checks during test traffic, a canary step or the bake makes ECS roll back.
+ */
 import {
   DeleteAlarmsCommand,
   type MetricAlarm,
@@ -6,6 +12,7 @@ import {
   paginateDescribeAlarms,
 } from '@aws-sdk/client-cloudwatch';
 import { type ApplyContext, lbArn, tagList, tgArn } from '../apply/context.js';
+import { isProgressive } from '../config/resolve.js';
 import * as n from '../desired/names.js';
 import type { Alarm, DesiredState, Tags } from '../desired/types.js';
 import { allPages, arnSuffix, ofKind, type ResourceKind } from './kind.js';
@@ -32,7 +39,7 @@ function alarmOf(name: string, tags: Tags, topic: string | null, spec: Spec, ser
 export function alarmCandidates(desired: DesiredState): Set<string> {
   const out = new Set<string>([`${desired.env.name}-alb-5xx`]);
   for (const s of ofKind(desired, 'ecs-service')) {
-    for (const what of ['target-5xx', 'unhealthy-hosts', 'cpu', 'memory']) out.add(`${s.name}-${what}`);
+    for (const what of n.SERVICE_ALARM_SUFFIXES) out.add(`${s.name}-${what}`);
   }
   return out;
 }
@@ -93,29 +100,34 @@ export const alarm: ResourceKind<'alarm'> = {
       const tags = { ...svc.tags };
       const topic = alarms.snsTopicArn;
       const ecsDims = { ClusterName: n.clusterName(target), ServiceName: n.ecsServiceName(svc) };
-      const tgDims = { LoadBalancer: n.loadBalancerName(target), TargetGroup: n.targetGroupName(svc) };
       const out: Alarm[] = [];
-      const push = (what: string, spec: Spec) => out.push(alarmOf(`${svc.fullName}-${what}`, tags, topic, spec));
-      if (alarms.http5xxPerMinute !== null) {
-        push('target-5xx', {
+      const push = (what: n.ServiceAlarmSuffix, spec: Spec) =>
+        out.push(alarmOf(n.serviceAlarmName(svc, what), tags, topic, spec));
+      const pair: [string, '' | '-b'][] = [[n.targetGroupName(svc), '']];
+      if (isProgressive(target.deploy.strategy)) pair.push([n.alternateTargetGroupName(svc), '-b']);
+      for (const [tg, suffix] of pair) {
+        const tgDims = { LoadBalancer: n.loadBalancerName(target), TargetGroup: tg };
+        if (alarms.http5xxPerMinute !== null) {
+          push(`target-5xx${suffix}`, {
+            namespace: 'AWS/ApplicationELB',
+            metricName: 'HTTPCode_Target_5XX_Count',
+            statistic: 'Sum',
+            dimensions: tgDims,
+            comparison: 'GreaterThanOrEqualToThreshold',
+            threshold: alarms.http5xxPerMinute,
+            evaluationPeriods: 1,
+          });
+        }
+        push(`unhealthy-hosts${suffix}`, {
           namespace: 'AWS/ApplicationELB',
-          metricName: 'HTTPCode_Target_5XX_Count',
-          statistic: 'Sum',
+          metricName: 'UnHealthyHostCount',
+          statistic: 'Maximum',
           dimensions: tgDims,
-          comparison: 'GreaterThanOrEqualToThreshold',
-          threshold: alarms.http5xxPerMinute,
-          evaluationPeriods: 1,
+          comparison: 'GreaterThanThreshold',
+          threshold: alarms.unhealthyHosts ?? 0,
+          evaluationPeriods: 2,
         });
       }
-      push('unhealthy-hosts', {
-        namespace: 'AWS/ApplicationELB',
-        metricName: 'UnHealthyHostCount',
-        statistic: 'Maximum',
-        dimensions: tgDims,
-        comparison: 'GreaterThanThreshold',
-        threshold: alarms.unhealthyHosts ?? 0,
-        evaluationPeriods: 2,
-      });
       if (alarms.cpuPercent !== null) {
         push('cpu', {
           namespace: 'AWS/ECS',

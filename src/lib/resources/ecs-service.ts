@@ -103,6 +103,8 @@ export function deploymentConfigurationOf(want: EcsService, switchingBack = fals
   const p = want.progressive;
   // ROLLING is ECS's default: said only when switching back from another strategy.
   if (want.strategy !== 'ROLLING' || switchingBack) out.strategy = want.strategy;
+  // Switching back: the progressive strategy's alarms (the second target group's are deleted) are taken off.
+  if (!p && switchingBack) out.alarms = { alarmNames: [], enable: false, rollback: false };
   if (!p) return out;
   out.bakeTimeInMinutes = p.bakeTimeInMinutes;
   if (p.canary) out.canaryConfiguration = { ...p.canary };

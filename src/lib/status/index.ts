@@ -12,7 +12,14 @@ import type { Service, Tag } from '@aws-sdk/client-ecs';
 import type { TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { isAwsError } from '../aws/errors.js';
 import type { ResolvedEnvironment } from '../config/resolve.js';
-import { bootstrapFamily, clusterName, ecsServiceName, loadBalancerName, stateTableName } from '../desired/names.js';
+import {
+  bootstrapFamily,
+  clusterName,
+  ecsServiceName,
+  loadBalancerName,
+  SERVICE_ALARM_SUFFIXES,
+  stateTableName,
+} from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import { listReleases, type ReleaseRecord } from '../release/history.js';
 import { type LockRecord, readLock } from '../release/lock.js';
@@ -384,8 +391,8 @@ function toAlarm(a: MetricAlarm): AlarmStatus {
   };
 }
 
-/** The alarms provision makes per service: `<app>-<env>-<svc>-<suffix>`. */
-export const SERVICE_ALARM_SUFFIXES = ['target-5xx', 'unhealthy-hosts', 'cpu', 'memory'] as const;
+/** The alarms provision makes per service: `<app>-<env>-<svc>-<suffix>` (names.ts). */
+export { SERVICE_ALARM_SUFFIXES };
 
 /**
  * Alarms named `<app>-<env>-<svc>-<suffix>` (exact names, so `web` and `web-api` never mix, even

@@ -449,9 +449,13 @@ def _restore(world: Any, sd: SD, now: float, *, reason: str, status: str = "ROLL
         }
     else:
         sd.stopped = utcnow()
+    # Green's targets are deregistered now (no new request reaches them) and its tasks stop after the
+    # deregistration delay, as at CLEAN_UP: requests already sent to green finish (ECS task lifecycle:
+    # DEACTIVATING deregisters from the target groups before STOPPING; ELB lets in-flight requests end).
     for t in st.live_tasks():
         if t.deployment_id == sd.dep_id and t.desired == "RUNNING":
-            world._drain(st, t, f"Scaling activity initiated by (service-deployment {sd.arn}): rollback", now, delay=0)
+            world._drain(st, t, f"Scaling activity initiated by (service-deployment {sd.arn}): rollback", now,
+                         world.config["rolloutSeconds"] / 2)
     if superseded:
         world._event(st, f"(service-deployment {sd.arn}) {reason}")
         return
