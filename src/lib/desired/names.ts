@@ -87,8 +87,6 @@ export const PAUSE_STAGE = 'POST_TEST_TRAFFIC_SHIFT';
 export const logStreamName = (svc: { name: string }, taskId: string): string =>
   `${svc.name}/${containerName(svc)}/${taskId}`;
 
-/** The alarms patchwork may create per service: `<app>-<env>-<svc>-<what>` (resources/alarm.ts, status). */
-export const SERVICE_ALARM_SUFFIXES = ['target-5xx', 'unhealthy-hosts', 'cpu', 'memory'] as const;
 /** The load balancer's 5xx alarm: `<app>-<env>-alb-5xx`. */
 export const loadBalancerAlarmName = (t: Pick<ResolvedEnvironment, 'name'>): string => `${t.name}-alb-5xx`;
 
@@ -132,7 +130,8 @@ export function derivedNames(
     add('ECR repository', repositoryName(s), s.name, 'image repository');
     if (t.alarms)
       for (const what of SERVICE_ALARM_SUFFIXES)
-        add('CloudWatch alarm', `${s.fullName}-${what}`, s.name, `${what} alarm`);
+        if (t.progressive || !what.endsWith('-b'))
+          add('CloudWatch alarm', serviceAlarmName(s, what), s.name, `${what} alarm`);
   }
   return out;
 }
