@@ -143,6 +143,7 @@ export abstract class PatchworkCommand extends Command {
    */
   protected interruptOnSignals(): void {
     if (this.stopSignals) return;
+    ignoreBrokenPipes();
     const onSignal = (signal: NodeJS.Signals) => {
       if (this.abort.signal.aborted) {
         process.stderr.write(`${signal} again: exiting without waiting for the clean-up\n`);
@@ -311,5 +312,25 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `patchwork deploy | tee log` (or `| cat`) and Ctrl-C: the terminal's SIGINT ends the reader too, so
+ * the next write to stdout/stderr fails with EPIPE — an unhandled stream error that would end the
+ * process holding the deploy lock, its release left in-progress. Output nobody reads is dropped; the
+ * clean-up (lock, release record) goes on. Other stream errors stay fatal, as before.
+ */
+let pipesGuarded = false;
+function ignoreBrokenPipes(): void {
+  if (pipesGuarded) return;
+  pipesGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') return;
+      process.nextTick(() => {
+        throw err;
+      });
+    });
   }
 }

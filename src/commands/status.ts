@@ -21,6 +21,9 @@ export default class Status extends PatchworkCommand {
     'watch-count': Flags.integer({ hidden: true, description: 'stop --watch after this many refreshes', min: 1 }),
   };
 
+  // status takes no lock: Ctrl-C only ends the read or the --watch loop.
+  protected override interruptNote: string | null = 'stopping; press Ctrl-C again to exit at once';
+
   async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Status);
     if (flags.json) this.startOutput(flags);

@@ -324,6 +324,86 @@ describe('a signal cancels the command', () => {
   );
 });
 
+describe('a signal when nobody reads the output (`deploy | cat` and Ctrl-C ends cat too)', () => {
+  let silent: Server;
+  let silentUrl = '';
+  let seen = 0;
+  const held: Socket[] = [];
+  beforeAll(async () => {
+    silent = createServer((sock) => {
+      seen++;
+      held.push(sock);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+
+  it('SIGINT with stderr a closed pipe: no crash on EPIPE, the clean-up runs, exit 130', async () => {
+    const child = spawn(process.execPath, [BIN, 'releases', '--env', 'prod', '--config', GOOD, '--json'], {
+      env: isolatedEnv({ AWS_ENDPOINT_URL: silentUrl, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    const t0 = Date.now();
+    while (seen === 0 && child.exitCode === null && Date.now() - t0 < 20_000)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toBeGreaterThan(0); // it is waiting on the endpoint now
+    child.stderr.destroy(); // the reader is gone: the interrupt note meets EPIPE
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+    expect(code, stdout).toBe(130);
+    const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
+    expect(result).toMatchObject({ type: 'result', exitCode: 130, error: { code: 'PW_INTERRUPTED' } });
+  }, 60_000);
+});
+
+describe('Ctrl-C of a verb that takes no lock', () => {
+  let silent: Server;
+  let silentUrl = '';
+  let seen = 0;
+  const held: Socket[] = [];
+  beforeAll(async () => {
+    silent = createServer((sock) => {
+      seen++;
+      held.push(sock);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+
+  it('status: the interrupt note does not speak of a deploy lock', async () => {
+    const child = spawn(process.execPath, [BIN, 'status', '--env', 'prod', '--config', GOOD], {
+      env: isolatedEnv({ AWS_ENDPOINT_URL: silentUrl, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const t0 = Date.now();
+    while (seen === 0 && child.exitCode === null && Date.now() - t0 < 20_000)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(seen, stderr).toBeGreaterThan(0);
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/^SIGINT: stopping; press Ctrl-C again/m);
+    expect(stderr).not.toMatch(/lock/);
+  }, 60_000);
+});
+
 describe('the region of the AWS profile', () => {
   it('comes after --region, the config, AWS_REGION and AWS_DEFAULT_REGION; [default] or AWS_PROFILE', async () => {
     // An endpoint that records the SigV4 credential scope (…/<date>/<region>/<service>/…) of each request.

@@ -80,6 +80,24 @@ describe('progressive delivery: blue-green through the CLI (local world)', () =>
   it('the first release, then a good one live through the stages with 0 failed requests', async () => {
     const first = await cli(['deploy']);
     expect(first.code, first.stderr).toBe(0);
+    // Waited for through the stages: the result says so (not the `watch: null` of --no-wait).
+    const firstResult = lines(first.stdout).at(-1);
+    expect(firstResult.watch).toMatchObject({ state: 'done' });
+    expect(firstResult.phases.rollout).toBeGreaterThan(0);
+    expect(first.stderr).toMatch(/: rolled out in [\d.]+s/);
+    // The first release went live on the second target group (ECS swaps the pair at each
+    // deployment): status counts the targets of both, so it is healthy, not "no healthy target".
+    await waitFor(async () => {
+      const st = await cli(['status']);
+      return st.code === 0 ? true : undefined;
+    });
+    const st = await cli(['status']);
+    expect(st.code, st.stdout).toBe(0);
+    expect(
+      lines(st.stdout)
+        .at(-1)
+        .status.services[0].targets.some((t: { state: string }) => t.state === 'healthy'),
+    ).toBe(true);
     const sha2 = commit('second');
     const load = loadGenerator();
     const run = await cli(['deploy']);

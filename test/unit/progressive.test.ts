@@ -19,7 +19,7 @@ import { resolveEnvironment } from '../../src/lib/config/resolve.js';
 import type { EcsService } from '../../src/lib/desired/types.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
 import { plan } from '../../src/lib/plan/index.js';
-import { followDeployment, nextStep, viewOf } from '../../src/lib/release/progressive.js';
+import { followDeployment, nextStep, stageLine, viewOf } from '../../src/lib/release/progressive.js';
 import { deploymentConfigurationOf, observedProgressive } from '../../src/lib/resources/ecs-service.js';
 import { REGISTRY } from '../../src/lib/resources/index.js';
 import { forwardTargets, matchRule } from '../../src/lib/resources/listener-rule.js';
@@ -515,6 +515,20 @@ describe('following a service deployment', () => {
     expect(
       viewOf(sd({ status: 'ROLLBACK_SUCCESSFUL', alarms: { triggeredAlarmNames: ['shop-prod-web-cpu'] } })).reason,
     ).toBe('alarm shop-prod-web-cpu in ALARM');
+  });
+
+  it('the human stage line names a status other than IN_PROGRESS (a rollback is never shown as a stage)', () => {
+    const w = { productionWeight: 0, testWeight: 0 };
+    expect(stageLine({ status: 'IN_PROGRESS', stage: 'BAKE_TIME', productionWeight: 100, testWeight: 100 })).toBe(
+      'BAKE_TIME (production 100% / test 100% to the new revision)',
+    );
+    expect(stageLine({ status: 'ROLLBACK_IN_PROGRESS', stage: 'POST_TEST_TRAFFIC_SHIFT', ...w })).toBe(
+      'ROLLBACK_IN_PROGRESS at POST_TEST_TRAFFIC_SHIFT (production 0% / test 0% to the new revision)',
+    );
+    expect(stageLine({ status: 'SUCCESSFUL', stage: 'CLEAN_UP', productionWeight: null, testWeight: null })).toBe(
+      'SUCCESSFUL at CLEAN_UP',
+    );
+    expect(stageLine({ status: 'PENDING', stage: null, productionWeight: null, testWeight: null })).toBe('PENDING');
   });
 
   it('next step: done, rolled back, failed, answer the pause once, else wait', () => {

@@ -38,6 +38,20 @@ export interface StageView {
   reason: string | null;
 }
 
+/**
+ * The human line of a stage: `BAKE_TIME (production 100% / test 100% to the new revision)`; a
+ * status other than IN_PROGRESS is named with it (`ROLLBACK_IN_PROGRESS at BAKE_TIME (…)`), so a
+ * rollback or the end is never shown as the stage it happened in.
+ */
+export function stageLine(v: Pick<StageView, 'status' | 'stage' | 'productionWeight' | 'testWeight'>): string {
+  const where = !v.stage ? v.status : v.status === 'IN_PROGRESS' ? v.stage : `${v.status} at ${v.stage}`;
+  const split =
+    v.productionWeight !== null
+      ? ` (production ${v.productionWeight}% / test ${v.testWeight ?? 0}% to the new revision)`
+      : '';
+  return `${where}${split}`;
+}
+
 export function viewOf(sd: ServiceDeployment): StageView {
   const hook = (sd.lifecycleHookDetails ?? []).find(
     (h) => h.targetType === 'PAUSE' && h.status === 'AWAITING_ACTION' && h.hookId,
@@ -208,11 +222,7 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
               testWeight: v.testWeight,
             },
           });
-          o.events.log(
-            `${o.service}: ${v.stage ?? v.status}${v.productionWeight !== null ? ` (production ${v.productionWeight}% / test ${v.testWeight ?? 0}% to the new revision)` : ''}`,
-            'info',
-            o.serviceName,
-          );
+          o.events.log(`${o.service}: ${stageLine(v)}`, 'info', o.serviceName);
         }
         const step = nextStep(v, answered, liveDue);
         if (step.kind === 'done') {

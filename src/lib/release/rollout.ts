@@ -326,13 +326,16 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           // A service already on its target revision (a rollback after StopServiceDeployment put the
           // old one back): UpdateService starts no service deployment, so there is none to follow.
           const moving = prepared.filter((p) => p.previous !== p.arn);
+          const followStart = Date.now();
           const followed = await followProgressive(session, opts, moving, started, (s) => {
             smoke = s;
           });
           if (followed.every((f) => f.state === 'done')) {
             await finish('succeeded', null, running());
             await deregisterPruned();
-            return result(null);
+            // Waited for (through the stages): the same `watch` a rolling rollout reports, not the
+            // null of --no-wait ("started (not waited for)").
+            return result({ state: 'done', seconds: Math.round((Date.now() - followStart) / 100) / 10 });
           }
           const bad = followed.find(
             (f): f is Extract<FollowResult, { state: 'rolled-back' | 'failed' }> =>

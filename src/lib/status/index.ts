@@ -84,11 +84,18 @@ export async function readStatus(
     for (const d of s?.deployments ?? []) if (d.taskDefinition) tdArns.set(d.taskDefinition, name);
   const tdsPromise = taskDefinitionFacts(session, tdArns);
   const tgArns = new Map<string, string>();
+  // A blue/green, canary or linear service serves from either of its two target groups (ECS swaps
+  // them at every deployment): its targets are those of both.
+  const targetGroupsOf = new Map<string, string[]>();
   for (const svc of target.services) {
-    const arn = services.get(svc.name)?.loadBalancers?.find((l) => l.targetGroupArn)?.targetGroupArn;
-    if (arn) tgArns.set(svc.name, arn);
+    const lbc = services.get(svc.name)?.loadBalancers?.find((l) => l.targetGroupArn);
+    const arn = lbc?.targetGroupArn;
+    if (!arn) continue;
+    tgArns.set(svc.name, arn);
+    const alternate = lbc.advancedConfiguration?.alternateTargetGroupArn;
+    targetGroupsOf.set(svc.name, alternate && alternate !== arn ? [arn, alternate] : [arn]);
   }
-  const targetsPromise = describeTargets(session, [...new Set(tgArns.values())]);
+  const targetsPromise = describeTargets(session, [...new Set([...targetGroupsOf.values()].flat())]);
   const lb = await lbPromise;
   // Metrics inform, they do not decide health: a failed GetMetricData (a missing permission, a
   // throttle after retries) is a warning and an error string in the report, not exit 1.
@@ -132,7 +139,7 @@ export async function readStatus(
       };
     });
     deployments.sort((a, b) => (a.status === 'PRIMARY' ? -1 : b.status === 'PRIMARY' ? 1 : 0));
-    const svcTargets = tgArn ? (targets.get(tgArn) ?? []) : [];
+    const svcTargets = (targetGroupsOf.get(svc.name) ?? []).flatMap((arn) => targets.get(arn) ?? []);
     const svcAlarms = byService.get(svc.name) ?? [];
     // Provision leaves a service that has no image yet on the bootstrap placeholder (0 tasks):
     // "steady" by ECS's counts, but nothing was ever deployed.
