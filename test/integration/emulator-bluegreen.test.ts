@@ -346,7 +346,7 @@ describe('CreateService/UpdateService: the strategies as AWS validates them', ()
       canaryPercent: 12.5,
       canaryBakeTimeInMinutes: 2,
     });
-    // UpdateService validates the merged configuration the same way.
+    // UpdateService validates the configuration the service would have the same way.
     const res = runAwsCli([
       'ecs',
       'update-service',
@@ -392,6 +392,99 @@ describe('CreateService/UpdateService: the strategies as AWS validates them', ()
     await emu('config', { checkDeploymentStrategies: false });
     expect(runAwsCli(createServiceArgs(w, 'unchecked', td, { strategy: 'BLUE_GREEN' })).status).toBe(0);
   }, 300_000);
+});
+
+describe('UpdateService: switching between strategies as ECS does', () => {
+  it('members sent replace the stored ones whole, members left out are kept; no switch while a deployment is in progress', async () => {
+    // Simulated tasks that take 8 s to roll: long enough to try a second switch during the first one's deployment.
+    await emu('config', { runContainers: false, checkImages: false, rolloutSeconds: 8 });
+    const w = setUpWorld();
+    const td = taskDefinition('example.invalid/app:1', 'v1');
+    const plain = [{ targetGroupArn: w.blue, containerName: 'web', containerPort: 8080 }];
+    awsCli(createServiceArgs(w, 'sw', td, { deploymentCircuitBreaker: BREAKER }, plain as never));
+    const settled = () =>
+      waitFor(
+        () => {
+          const s = service('sw');
+          return s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED' ? s : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: 'the deployment completed' },
+      );
+    await settled();
+    const updated = (dc: Record<string, unknown>, lbs?: unknown) => {
+      const args = ['ecs', 'update-service', '--cluster', CLUSTER, '--service', 'sw'];
+      args.push('--deployment-configuration', JSON.stringify(dc));
+      if (lbs) args.push('--load-balancers', JSON.stringify(lbs));
+      return runAwsCli(args);
+    };
+    const hooks = [{ targetType: 'PAUSE', lifecycleStages: ['POST_TEST_TRAFFIC_SHIFT'] }];
+    // ROLLING -> CANARY with advancedConfiguration: accepted; the load balancer change starts a deployment,
+    // a rolling one (update-rolling-to-bluegreen).
+    const toCanary = updated(
+      {
+        strategy: 'CANARY',
+        bakeTimeInMinutes: 3,
+        canaryConfiguration: { canaryPercent: 10, canaryBakeTimeInMinutes: 2 },
+        lifecycleHooks: hooks,
+      },
+      loadBalancers(w),
+    );
+    expect(toCanary.status, toCanary.stderr).toBe(0);
+    const migration = serviceDeployment(latestDeploymentArn('sw'));
+    expect(migration.statusReason).toMatch(/strategy changed.*rolling update/);
+    expect(migration.lifecycleStage).toBeUndefined();
+    // A second switch while that deployment is in progress: refused.
+    const busy = updated({ strategy: 'LINEAR', linearConfiguration: { stepPercent: 50, stepBakeTimeInMinutes: 1 } });
+    expect(busy.stderr).toMatch(
+      /InvalidParameterException.*cannot change from CANARY to LINEAR while a deployment is in progress/,
+    );
+    // Settings of the same strategy may change meanwhile.
+    const same = updated({ bakeTimeInMinutes: 4 });
+    expect(same.status, same.stderr).toBe(0);
+    await settled();
+    // CANARY -> LINEAR leaving canaryConfiguration out: accepted; what was not sent is kept.
+    const toLinear = updated({
+      strategy: 'LINEAR',
+      linearConfiguration: { stepPercent: 50, stepBakeTimeInMinutes: 1 },
+    });
+    expect(toLinear.status, toLinear.stderr).toBe(0);
+    let dc = service('sw').deploymentConfiguration;
+    expect(dc).toMatchObject({
+      strategy: 'LINEAR',
+      bakeTimeInMinutes: 4,
+      linearConfiguration: { stepPercent: 50, stepBakeTimeInMinutes: 1 },
+      lifecycleHooks: hooks,
+      deploymentCircuitBreaker: BREAKER,
+    });
+    // A member sent replaces the stored one whole: its fields left out are not kept from before.
+    expect(updated({ linearConfiguration: { stepPercent: 25 } }).status).toBe(0);
+    expect(service('sw').deploymentConfiguration.linearConfiguration).toEqual({ stepPercent: 25 });
+    // A canary configuration with another strategy is still refused when sent.
+    expect(updated({ canaryConfiguration: { canaryPercent: 5 } }).stderr).toMatch(
+      /only valid when the deployment strategy is CANARY/,
+    );
+    // LINEAR -> ROLLING: hooks left out are kept (ECS needs an empty list to clear them) ...
+    expect(updated({ strategy: 'ROLLING' }).status).toBe(0);
+    dc = service('sw').deploymentConfiguration;
+    expect(dc.strategy).toBe('ROLLING');
+    expect(dc.lifecycleHooks).toEqual(hooks);
+    // ... hooks sent with ROLLING are refused; an empty list clears them.
+    expect(updated({ lifecycleHooks: hooks }).stderr).toMatch(/lifecycleHooks are only supported/);
+    expect(updated({ lifecycleHooks: [] }).status).toBe(0);
+    expect(service('sw').deploymentConfiguration.lifecycleHooks ?? []).toEqual([]);
+    // Switchable, as every rule of the world.
+    await emu('config', { replaceDeploymentConfigurationMembers: false, checkStrategyChangeInProgress: false });
+    const again = updated({ strategy: 'LINEAR', linearConfiguration: { stepPercent: 30, stepBakeTimeInMinutes: 2 } });
+    expect(again.status, again.stderr).toBe(0);
+    awsCli(['ecs', 'update-service', '--cluster', CLUSTER, '--service', 'sw', '--force-new-deployment']);
+    const during = updated({ strategy: 'BLUE_GREEN' });
+    expect(during.status, during.stderr).toBe(0);
+    expect(updated({ strategy: 'LINEAR', linearConfiguration: { stepPercent: 40 } }).status).toBe(0);
+    expect(service('sw').deploymentConfiguration.linearConfiguration).toEqual({
+      stepPercent: 40,
+      stepBakeTimeInMinutes: 2,
+    });
+  }, 180_000);
 });
 
 describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the ALB data plane', () => {

@@ -18,9 +18,14 @@ import { parseConfig } from '../../src/lib/config/load.js';
 import { resolveEnvironment } from '../../src/lib/config/resolve.js';
 import type { EcsService } from '../../src/lib/desired/types.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
-import { plan } from '../../src/lib/plan/index.js';
+import { plan, stages } from '../../src/lib/plan/index.js';
 import { followDeployment, nextStep, stageLine, viewOf } from '../../src/lib/release/progressive.js';
-import { deploymentConfigurationOf, observedProgressive } from '../../src/lib/resources/ecs-service.js';
+import {
+  deploymentConfigurationOf,
+  liveTargetGroup,
+  loadBalancersChanged,
+  observedProgressive,
+} from '../../src/lib/resources/ecs-service.js';
 import { REGISTRY } from '../../src/lib/resources/index.js';
 import { forwardTargets, matchRule } from '../../src/lib/resources/listener-rule.js';
 import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
@@ -33,6 +38,10 @@ const withDeploy = (deploy: string, env = '') =>
 const BLUE_GREEN = withDeploy('{ strategy: blue-green, bakeMinutes: 2 }');
 const CANARY = withDeploy(
   '{ strategy: canary, canary: { percent: 12.5, bakeMinutes: 3 }, testListener: { port: 8443 } }',
+);
+
+const LINEAR = withDeploy(
+  '{ strategy: linear, linear: { stepPercent: 25, stepBakeMinutes: 1 }, testListener: { port: 8443 } }',
 );
 
 const resolve = (yaml: string) => resolveEnvironment(parseConfig(yaml, 'patchwork.yml', '/tmp'), 'prod', {});
@@ -327,6 +336,18 @@ describe('desired state', () => {
       alarms: { alarmNames: [], enable: false, rollback: false },
     });
   });
+
+  it('switching back to rolling clears the PAUSE hook and the alarms (UpdateService keeps members left out)', () => {
+    const svc = find(asObserved(desired()), 'ecs-service') as EcsService;
+    expect(deploymentConfigurationOf(svc, true)).toEqual({
+      minimumHealthyPercent: 100,
+      maximumPercent: 200,
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      strategy: 'ROLLING',
+      lifecycleHooks: [],
+      alarms: { alarmNames: [], enable: false, rollback: false },
+    });
+  });
 });
 
 describe('what ECS changes is not drift', () => {
@@ -374,6 +395,95 @@ describe('what ECS changes is not drift', () => {
     const c = plan(d, observed).changes.find((x) => x.kind === 'ecs-service');
     expect(c?.action).toBe('update');
     expect(c?.diff?.map((x) => x.field.split('.')[0])).toEqual(expect.arrayContaining(['strategy', 'progressive']));
+  });
+
+  it('switching canary → linear: an update of the service alone, its deploymentConfiguration, no load balancer change', () => {
+    const d = desired(LINEAR);
+    const observed = asObserved(desired(CANARY));
+    const changes = plan(d, observed).changes.filter((c) => c.action !== 'noop');
+    expect(changes.map((c) => `${c.action} ${c.kind}`)).toEqual(['update ecs-service']);
+    const want = find(asObserved(d), 'ecs-service') as EcsService;
+    const have = find(observed, 'ecs-service') as EcsService;
+    expect(changes[0]?.diff?.map((x) => x.field)).toEqual(['strategy', 'progressive.canary', 'progressive.linear']);
+    expect(loadBalancersChanged(want, have, changes[0]?.diff ?? [])).toBe(false);
+    expect(deploymentConfigurationOf(want, true)).toEqual({
+      minimumHealthyPercent: 100,
+      maximumPercent: 200,
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      strategy: 'LINEAR',
+      bakeTimeInMinutes: 5,
+      linearConfiguration: { stepPercent: 25, stepBakeTimeInMinutes: 1 },
+      lifecycleHooks: [
+        {
+          targetType: 'PAUSE',
+          lifecycleStages: ['POST_TEST_TRAFFIC_SHIFT'],
+          timeoutConfiguration: { timeoutInMinutes: 10, action: 'ROLLBACK' },
+        },
+      ],
+      alarms: { alarmNames: [], enable: false, rollback: false },
+    });
+  });
+
+  it('switching back to rolling: the service update first, then the production rule, then the progressive parts go', () => {
+    const p = plan(desired(), asObserved(desired(BLUE_GREEN)));
+    const order = stages(p.changes).map(
+      (st) => `${st.removing ? '-' : '+'} ${st.changes.map((c) => `${c.action} ${c.kind} ${c.name}`).join(', ')}`,
+    );
+    expect(order).toEqual([
+      '+ update security-group shop-prod-alb',
+      '+ update ecs-service shop-prod-web',
+      '+ update listener-rule shop-prod-web:80',
+      '- delete listener-rule shop-prod-web:9000',
+      '- delete listener shop-prod:9000',
+      '- delete target-group shop-prod-web-b',
+      '- delete iam-role shop-prod-ecs-lb',
+    ]);
+  });
+
+  it('the live target group of a rule: the heavier of a weighted forward, else its one group', () => {
+    const fwd = (groups: [string, number][]) => ({
+      Rules: [
+        {
+          Actions: [
+            {
+              Type: 'forward' as const,
+              ForwardConfig: { TargetGroups: groups.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })) },
+            },
+          ],
+        },
+      ],
+    });
+    expect(
+      liveTargetGroup(
+        fwd([
+          ['a', 0],
+          ['b', 100],
+        ]),
+      ),
+    ).toBe('b');
+    expect(
+      liveTargetGroup(
+        fwd([
+          ['a', 100],
+          ['b', 0],
+        ]),
+      ),
+    ).toBe('a');
+    expect(liveTargetGroup({ Rules: [{ Actions: [{ Type: 'forward', TargetGroupArn: 'a' }] }] })).toBe('a');
+    expect(liveTargetGroup({ Rules: [] })).toBeUndefined();
+  });
+
+  it('load balancers are sent only when the pair, the rules or the role change, or a side is rolling', () => {
+    const canary = find(asObserved(desired(CANARY)), 'ecs-service') as EcsService;
+    const blueGreen = find(asObserved(desired(BLUE_GREEN)), 'ecs-service') as EcsService;
+    const rolling = find(asObserved(desired()), 'ecs-service') as EcsService;
+    expect(loadBalancersChanged(canary, canary, [])).toBe(false);
+    expect(loadBalancersChanged(rolling, rolling, [])).toBe(false);
+    // The test listener moved (9000 → 8443): its rule is another one.
+    expect(loadBalancersChanged(canary, blueGreen, [])).toBe(true);
+    expect(loadBalancersChanged(rolling, canary, [])).toBe(true);
+    expect(loadBalancersChanged(canary, rolling, [])).toBe(true);
+    expect(loadBalancersChanged(rolling, rolling, [{ field: 'loadBalancer', from: 'a', to: 'b' }])).toBe(true);
   });
 
   it('DescribeServices read back in desired terms, the swapped pair included', () => {

@@ -257,7 +257,10 @@ export interface Stage {
  * - a listener and listener rules that are only deleted (their port is no longer served: the :80
  *   rules after a switch to HTTPS, the :443 listener after a switch back) go last, once their
  *   successors answer — unless the load balancer, a target group they forward to or their listener
- *   goes too, or a new rule wants their priority.
+ *   goes too, or a new rule wants their priority;
+ * - a progressive strategy switched back to rolling: the service's update goes first (it leaves the
+ *   second target group, moving production traffic back), then the production rule's rewrite, then the
+ *   deletes of the second group, the test listener and its rules and the ECS role.
  * Without writes (destroy) it is the plain order.
  */
 export function stages(changes: PlannedChange[]): Stage[] {
@@ -283,9 +286,27 @@ export function stages(changes: PlannedChange[]): Stage[] {
       return r && r.listenerPort === rule.listenerPort && r.priority === rule.priority;
     });
   };
-  const late = (c: PlannedChange) => lateListener(c) || lateRule(c);
+  // A progressive strategy switched off: the service update leaves the second target group, the test
+  // rule and the role (and moves production traffic to its own group, ecs-service.ts switchBack); what
+  // it used is deleted after it, and the production rule is rewritten after it.
+  const switchedOff =
+    !lbGone &&
+    writes.some(
+      (c) =>
+        c.kind === 'ecs-service' &&
+        c.observed?.kind === 'ecs-service' &&
+        !!c.observed.progressive &&
+        c.desired?.kind === 'ecs-service' &&
+        !c.desired.progressive,
+    );
+  const afterSwitch = (c: PlannedChange) =>
+    switchedOff &&
+    c.action === 'delete' &&
+    (c.kind === 'target-group' || c.kind === 'listener' || c.kind === 'listener-rule' || c.kind === 'iam-role');
+  const late = (c: PlannedChange) => lateListener(c) || lateRule(c) || afterSwitch(c);
   const lateWrite = (c: PlannedChange) =>
-    c.kind === 'listener' && c.action === 'update' && (c.diff ?? []).some((d) => d.field === 'defaultAction');
+    (c.kind === 'listener' && c.action === 'update' && (c.diff ?? []).some((d) => d.field === 'defaultAction')) ||
+    (switchedOff && c.kind === 'listener-rule' && c.action === 'update');
   const out: Stage[] = [];
   const add = (removing: boolean, list: PlannedChange[], kinds: readonly Kind[]) => {
     for (const kind of kinds) {

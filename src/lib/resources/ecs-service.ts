@@ -16,8 +16,12 @@ import {
   type UpdateServiceCommandInput,
   waitForServicesInactive,
 } from '@aws-sdk/client-ecs';
-import { paginateDescribeRules } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { type ApplyContext, settled, sgId, tagListLower, tgArn, waiter } from '../apply/context.js';
+import {
+  DescribeRulesCommand,
+  ModifyRuleCommand,
+  paginateDescribeRules,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { type ApplyContext, settled, sgId, sleep, tagListLower, tgArn, waiter } from '../apply/context.js';
 import { describeServices } from '../aws/ecs.js';
 import { retryPropagation } from '../aws/propagation.js';
 import { isProgressive, type ResolvedEnvironment, type ResolvedService, type Strategy } from '../config/resolve.js';
@@ -93,8 +97,14 @@ export function progressiveOf(input: DesiredInput, svc: ResolvedService): Progre
 
 const { PAUSE_STAGE } = n;
 
-/** The deploymentConfiguration ECS gets for a service (rolling, or a progressive strategy). */
-export function deploymentConfigurationOf(want: EcsService, switchingBack = false): DeploymentConfiguration {
+/**
+ * The deploymentConfiguration ECS gets for a service (rolling, or a progressive strategy). UpdateService
+ * keeps every member it is not sent (terraform-provider-aws PR #47096: hooks need an explicit `[]`), so a
+ * switch to another strategy (`switching`) says all of the new one, and a switch back to rolling clears
+ * the PAUSE hook and the rollback alarms; the other strategy's canary/linear configuration ECS keeps is
+ * ignored by the one in force (and by observe).
+ */
+export function deploymentConfigurationOf(want: EcsService, switching = false): DeploymentConfiguration {
   const out: DeploymentConfiguration = {
     minimumHealthyPercent: want.deployment.minimumHealthyPercent,
     maximumPercent: want.deployment.maximumPercent,
@@ -102,10 +112,14 @@ export function deploymentConfigurationOf(want: EcsService, switchingBack = fals
   };
   const p = want.progressive;
   // ROLLING is ECS's default: said only when switching back from another strategy.
-  if (want.strategy !== 'ROLLING' || switchingBack) out.strategy = want.strategy;
-  // Switching back: the progressive strategy's alarms (the second target group's are deleted) are taken off.
-  if (!p && switchingBack) out.alarms = { alarmNames: [], enable: false, rollback: false };
-  if (!p) return out;
+  if (want.strategy !== 'ROLLING' || switching) out.strategy = want.strategy;
+  if (!p) {
+    if (switching) {
+      out.lifecycleHooks = [];
+      out.alarms = { alarmNames: [], enable: false, rollback: false };
+    }
+    return out;
+  }
   out.bakeTimeInMinutes = p.bakeTimeInMinutes;
   if (p.canary) out.canaryConfiguration = { ...p.canary };
   if (p.linear) out.linearConfiguration = { ...p.linear };
@@ -118,6 +132,25 @@ export function deploymentConfigurationOf(want: EcsService, switchingBack = fals
   ];
   out.alarms = { alarmNames: [...p.alarms], enable: p.alarms.length > 0, rollback: p.alarms.length > 0 };
   return out;
+}
+
+/**
+ * Whether UpdateService must be sent loadBalancers: a load balancer change starts a new (rolling, when
+ * the strategy changes with it) deployment, so a switch between progressive strategies on the same
+ * pair, rules and role sends only the deploymentConfiguration.
+ */
+export function loadBalancersChanged(
+  want: Pick<EcsService, 'progressive'>,
+  have: Pick<EcsService, 'progressive'>,
+  diff: Parameters<typeof changed>[0],
+): boolean {
+  if (changed(diff, 'loadBalancer')) return true;
+  const w = want.progressive;
+  const h = have.progressive;
+  if (!w || !h) return !!w !== !!h;
+  const key = (p: Progressive) =>
+    JSON.stringify([p.alternateTargetGroup, p.productionListenerRule, p.testListenerRule, p.role]);
+  return key(w) !== key(h);
 }
 
 /** The ARN of our rule at `ref` (listener port + priority), read at apply time. */
@@ -273,6 +306,76 @@ async function serviceShape(ctx: ApplyContext, want: EcsService) {
     enableExecuteCommand: want.enableExecuteCommand,
     propagateTags: want.propagateTags as 'SERVICE',
   };
+}
+
+/**
+ * A switch from a progressive strategy back to rolling, as UpdateService calls. ECS deploys a rolling
+ * update into `loadBalancers[].targetGroupArn` once `advancedConfiguration` is gone, and the production
+ * rule is then patchwork's again — but after an odd number of blue/green deployments it forwards to
+ * the second group. Then the service first registers its new tasks in both groups (a rolling
+ * deployment, waited for), the rule moves to the service's own group (healthy tasks there), and the
+ * service leaves the second group (one more rolling deployment, waited for, so nothing is registered
+ * in the group deleted after it). With traffic on its own group already, one UpdateService does.
+ */
+async function switchBack(
+  ctx: ApplyContext,
+  want: EcsService,
+  had: Progressive,
+): Promise<(input: UpdateServiceCommandInput) => Promise<void>> {
+  const ecs = await ctx.aws.get('ecs');
+  const elb = await ctx.aws.get('elbv2');
+  const own = tgArn(ctx, want.loadBalancer.targetGroup);
+  const entry = (targetGroupArn: string) => ({
+    targetGroupArn,
+    containerName: want.loadBalancer.containerName,
+    containerPort: want.loadBalancer.containerPort,
+  });
+  const rule = ctx.ids.listeners.has(had.productionListenerRule.listenerPort)
+    ? await ruleArn(ctx, had.productionListenerRule).catch(() => undefined)
+    : undefined;
+  const live = rule ? liveTargetGroup(await elb.send(new DescribeRulesCommand({ RuleArns: [rule] }))) : undefined;
+  const update = async (input: UpdateServiceCommandInput) => {
+    const out = await retryPropagation(`update service ${want.name}`, () => ecs.send(new UpdateServiceCommand(input)));
+    const started = out.service?.deployments?.find((d) => d.status === 'PRIMARY')?.id;
+    if (started) await deployed(ctx, want, started);
+  };
+  return async (input) => {
+    if (!rule || !live || live === own) {
+      await update({ ...input, loadBalancers: [entry(own)] });
+      return;
+    }
+    await update({ ...input, loadBalancers: [entry(own), entry(live)] });
+    await elb.send(new ModifyRuleCommand({ RuleArn: rule, Actions: [{ Type: 'forward', TargetGroupArn: own }] }));
+    await update({ cluster: want.cluster, service: want.name, loadBalancers: [entry(own)] });
+  };
+}
+
+/** The target group a forward rule sends (most of) its traffic to. */
+export function liveTargetGroup(out: { Rules?: import('@aws-sdk/client-elastic-load-balancing-v2').Rule[] }) {
+  const a = out.Rules?.[0]?.Actions?.find((x) => x.Type === 'forward');
+  const groups = a?.ForwardConfig?.TargetGroups ?? [];
+  if (!groups.length) return a?.TargetGroupArn;
+  return [...groups].sort((x, y) => (y.Weight ?? 1) - (x.Weight ?? 1))[0]?.TargetGroupArn;
+}
+
+/** Until ECS deployment `id` of the service is the only one and COMPLETED (reads lag UpdateService). */
+async function deployed(ctx: ApplyContext, want: EcsService, id: string): Promise<void> {
+  const ecs = await ctx.aws.get('ecs');
+  const deadline = Date.now() + Math.max(ctx.waitMs, 60_000);
+  for (;;) {
+    const out = await describeServices(ecs, want.cluster, [want.name]);
+    const deps = out.services[0]?.deployments ?? [];
+    const mine = deps.find((d) => d.id === id);
+    if (mine?.rolloutState === 'FAILED')
+      throw new PatchworkError(
+        'PW_AWS_ERROR',
+        `service ${want.name}: deployment ${id} failed: ${mine.rolloutStateReason}`,
+      );
+    if (deps.length === 1 && mine?.rolloutState === 'COMPLETED') return;
+    if (Date.now() > deadline)
+      throw new PatchworkError('PW_TIMEOUT', `service ${want.name}: deployment ${id} did not complete in time`);
+    await sleep(Math.max(ctx.pollMs, 250));
+  }
 }
 
 /** What DescribeServices says of a progressive strategy, in desired terms (names, rule positions). */
@@ -510,12 +613,13 @@ export const ecsService: ResourceKind<'ecs-service'> = {
     const ecs = await ctx.aws.get('ecs');
     const shape = await serviceShape(ctx, want);
     const input: UpdateServiceCommandInput = { cluster: want.cluster, service: want.name };
+    const back = have.progressive && !want.progressive ? await switchBack(ctx, want, have.progressive) : null;
     const count = diff.find((d) => d.field === 'desiredCount');
     if (count) input.desiredCount = count.to as number;
     if (changed(diff, 'subnets') || changed(diff, 'securityGroups') || changed(diff, 'assignPublicIp'))
       input.networkConfiguration = shape.networkConfiguration;
     const progressive = changed(diff, 'progressive') || changed(diff, 'strategy');
-    if (changed(diff, 'loadBalancer') || progressive) input.loadBalancers = shape.loadBalancers;
+    if (loadBalancersChanged(want, have, diff)) input.loadBalancers = shape.loadBalancers;
     if (changed(diff, 'deployment') || progressive)
       input.deploymentConfiguration = deploymentConfigurationOf(want, have.strategy !== want.strategy);
     if (changed(diff, 'healthCheckGracePeriodSeconds'))
@@ -533,7 +637,9 @@ export const ecsService: ResourceKind<'ecs-service'> = {
         input.taskDefinition = next.taskDefinition?.taskDefinitionArn;
       }
     }
-    if (Object.keys(input).length > 2)
+    if (back) {
+      await back(input);
+    } else if (Object.keys(input).length > 2)
       await retryPropagation(`update service ${want.name}`, () => ecs.send(new UpdateServiceCommand(input)));
     if (hasTagDiff(diff)) await ecs.send(new EcsTagResource({ resourceArn: have.id, tags: tagListLower(want.tags) }));
   },

@@ -135,19 +135,26 @@ def _tenth(value: Any) -> bool:
         return False
 
 
-def validate(world: Any, account: str, region: str, dcfg: dict[str, Any] | None, lbs: list[dict[str, Any]] | None) -> None:
-    """AWS's rules for the deployment strategies; raises InvalidParameterException as ECS does."""
+def validate(world: Any, account: str, region: str, dcfg: dict[str, Any] | None, lbs: list[dict[str, Any]] | None,
+             sent: dict[str, Any] | None = None) -> None:
+    """AWS's rules for the deployment strategies; raises InvalidParameterException as ECS does.
+
+    `dcfg` is the configuration the service will have; `sent` (UpdateService) what the request said.
+    A request's canary/linear configuration must match the strategy, and hooks need a progressive one;
+    members stored from an earlier strategy that the request leaves out are kept and ignored (a switch
+    CANARY -> LINEAR need not clear canaryConfiguration: terraform-provider-aws switches so)."""
     if not world.config.get("checkDeploymentStrategies", True):
         return
     dcfg = dcfg or {}
+    own = dcfg if sent is None else sent
     strategy = dcfg.get("strategy") or "ROLLING"
     bad = InvalidParameterException
-    if dcfg.get("canaryConfiguration") is not None and strategy != "CANARY":
+    if own.get("canaryConfiguration") is not None and strategy != "CANARY":
         raise bad("canaryConfiguration is only valid when the deployment strategy is CANARY.")
-    if dcfg.get("linearConfiguration") is not None and strategy != "LINEAR":
+    if own.get("linearConfiguration") is not None and strategy != "LINEAR":
         raise bad("linearConfiguration is only valid when the deployment strategy is LINEAR.")
     if strategy not in STRATEGIES:
-        if dcfg.get("lifecycleHooks"):
+        if own.get("lifecycleHooks"):
             raise bad("lifecycleHooks are only supported with the BLUE_GREEN, CANARY and LINEAR deployment strategies.")
         return
     bake = dcfg.get("bakeTimeInMinutes")
@@ -155,14 +162,14 @@ def validate(world: Any, account: str, region: str, dcfg: dict[str, Any] | None,
         raise bad("bakeTimeInMinutes must be provided when the deployment strategy is BLUE_GREEN.")
     if bake is not None and not (isinstance(bake, int) and 0 <= bake <= 1440):
         raise bad("bakeTimeInMinutes must be between 0 and 1440.")
-    canary = dcfg.get("canaryConfiguration") or {}
+    canary = (dcfg.get("canaryConfiguration") or {}) if strategy == "CANARY" else {}
     if "canaryPercent" in canary:
         p = canary["canaryPercent"]
         if not (_tenth(p) and 0.1 <= float(p) <= 100.0):
             raise bad("canaryPercent must be a multiple of 0.1 between 0.1 and 100.0.")
     if "canaryBakeTimeInMinutes" in canary and not (0 <= int(canary["canaryBakeTimeInMinutes"]) <= 1440):
         raise bad("canaryBakeTimeInMinutes must be between 0 and 1440.")
-    linear = dcfg.get("linearConfiguration") or {}
+    linear = (dcfg.get("linearConfiguration") or {}) if strategy == "LINEAR" else {}
     if "stepPercent" in linear:
         p = linear["stepPercent"]
         if not (_tenth(p) and 3.0 <= float(p) <= 100.0):
@@ -212,6 +219,19 @@ def validate(world: Any, account: str, region: str, dcfg: dict[str, Any] | None,
             iam_backends[account]["global"].get_role_by_arn(adv["roleArn"])
         except Exception:
             raise bad(f"Unable to assume role {adv['roleArn']}.") from None
+
+
+def in_progress(world: Any, svc: Any) -> str | None:
+    """The deployment of `svc` still in flight (an ECS deployment IN_PROGRESS, or a service deployment
+    not finished), if any: ECS Developer Guide update-bluegreen-to-rolling / update-rolling-to-bluegreen
+    ("wait for any current deployments to complete")."""
+    for d in svc.deployments or []:
+        if d.get("rolloutState") == "IN_PROGRESS" and d.get("status") == "PRIMARY":
+            return d["id"]
+    for sd in world.service_deployments.values():
+        if sd.st.svc is svc and sd.lbs and sd.status in ("IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_REQUESTED"):
+            return sd.arn
+    return None
 
 
 def find_rule(elbv2: Any, arn: str) -> tuple[Any, Any] | None:
@@ -278,6 +298,11 @@ def begin(world: Any, st: Any, dep: dict[str, Any], now: float) -> None:
                      superseded=True)
     if not st.last_completed or not st.svc.load_balancers:
         sd.reason = "No service revision to shift traffic from: tasks are replaced as in a rolling update."
+        return
+    if st.strategy_switch:
+        # update-rolling-to-bluegreen: the UpdateService that adds advancedConfiguration "starts a rolling
+        # deployment"; the strategy applies from the next deployment on.
+        sd.reason = "The deployment strategy changed in this update: tasks are replaced as in a rolling update."
         return
     blue_id = st.last_completed[0]
     blue_map = st.tg_map.get(blue_id, {})
@@ -749,10 +774,21 @@ def apply(world: Any) -> None:
     def update_service(self: Any, props: dict[str, Any]) -> Any:
         with LOCK:
             svc = self._get_service(props.get("cluster", "default"), (props.get("service") or "").split("/")[-1])
-            dcfg = _merge_deployment_configuration(getattr(svc, "deployment_configuration", None),
-                                                   props.get("deployment_configuration"))
+            stored = getattr(svc, "deployment_configuration", None)
+            sent = props.get("deployment_configuration")
+            dcfg = _merge_deployment_configuration(stored, sent,
+                                                   bool(world.config.get("replaceDeploymentConfigurationMembers", True)))
             lbs = props.get("load_balancers") if props.get("load_balancers") is not None else svc.load_balancers
-            validate(world, self.account_id, self.region_name, dcfg, lbs)
+            validate(world, self.account_id, self.region_name, dcfg, lbs, sent or {})
+            before = (stored or {}).get("strategy") or "ROLLING"
+            after = dcfg.get("strategy") or "ROLLING"
+            if before != after and world.config.get("checkStrategyChangeInProgress", True):
+                busy = in_progress(world, svc)
+                if busy:
+                    raise InvalidParameterException(
+                        f"The deployment strategy of service {svc.name} cannot change from {before} to {after} while "
+                        f"a deployment is in progress ({busy}): wait for it to complete."
+                    )
             return orig_update(self, props)
 
     Backend.update_service = update_service

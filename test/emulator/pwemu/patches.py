@@ -84,13 +84,18 @@ def apply(world: World) -> None:
     bluegreen.apply(world)
 
 
-def _merge_deployment_configuration(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+def _merge_deployment_configuration(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, replace_members: bool = False
+) -> dict[str, Any]:
+    """The stored deploymentConfiguration after CreateService/UpdateService sent `new`: a member left
+    out keeps its stored value. `replace_members` (UpdateService, rule `replaceDeploymentConfigurationMembers`):
+    a member sent replaces the stored one whole (its own omitted fields are not kept from before)."""
     merged = copy.deepcopy(old or DEFAULT_DEPLOYMENT_CONFIGURATION)
     for key, value in (new or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not replace_members:
             merged[key] = {**merged[key], **value}
         else:
-            merged[key] = value
+            merged[key] = copy.deepcopy(value)
     return merged
 
 
@@ -160,16 +165,25 @@ def _patch_ecs(world: World) -> None:
             if td_str:
                 result.task_definition = self.describe_task_definition(td_str).arn  # moto keeps the raw string
             if new_config is not None or old_config is not None:
-                result.deployment_configuration = _merge_deployment_configuration(old_config, new_config)
+                result.deployment_configuration = _merge_deployment_configuration(
+                    old_config, new_config, bool(world.config.get("replaceDeploymentConfigurationMembers", True))
+                )
             changed_td = result.task_definition != primary_td
             changed_net = props.get("network_configuration") is not None and result.network_configuration != old_network
             changed_lbs = props.get("load_balancers") is not None and result.load_balancers != old_lbs
             if st is not None:
-                world.on_update(
-                    result,
-                    new_deployment=changed_td or force or changed_net or changed_lbs,
-                    desired_changed=result.desired_count != old_desired,
+                # A deployment this update starts while changing the strategy is a rolling one (bluegreen.begin).
+                st.strategy_switch = ((old_config or {}).get("strategy") or "ROLLING") != (
+                    (result.deployment_configuration or {}).get("strategy") or "ROLLING"
                 )
+                try:
+                    world.on_update(
+                        result,
+                        new_deployment=changed_td or force or changed_net or changed_lbs,
+                        desired_changed=result.desired_count != old_desired,
+                    )
+                finally:
+                    st.strategy_switch = False
             world.begin_lag(result, before)
             return result
 

@@ -123,6 +123,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # strategies' settings (advancedConfiguration, ranges, hooks) are enforced on CreateService/UpdateService.
     "deploymentBakeScale": 1.0,
     "checkDeploymentStrategies": True,
+    # Switching strategies (bluegreen.py; README "Switching strategies"): UpdateService's
+    # deploymentConfiguration members replace the stored ones whole (those left out are kept), and the
+    # strategy cannot change while a deployment is in progress.
+    "replaceDeploymentConfigurationMembers": True,
+    "checkStrategyChangeInProgress": True,
 }
 
 
@@ -231,6 +236,8 @@ class ServiceState:
     started_batch: list[str] = field(default_factory=list)
     # blue/green: deployment id -> {loadBalancers[].targetGroupArn: the target group its tasks register in}
     tg_map: dict[str, dict[str, str]] = field(default_factory=dict)
+    # set while an UpdateService that changes the deployment strategy starts its deployment (bluegreen.begin)
+    strategy_switch: bool = False
 
     def live_tasks(self) -> list[EmuTask]:
         return [t for t in self.tasks if t.live]
@@ -273,7 +280,8 @@ class World:
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r} (known: {', '.join(DEFAULT_CONFIG)})")
                 if key in ("runContainers", "checkSecrets", "limitDescribeServices", "pageTaskDefinitions", "validateRequests",
-                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam", "applyTaskRuntime", "runSidecars", "networkReachability") or key.startswith("check"):
+                           "requireServiceLinkedRoles", "sgDependencies", "evaluateIam", "applyTaskRuntime", "runSidecars", "networkReachability",
+                           "replaceDeploymentConfigurationMembers") or key.startswith("check"):
                     value = bool(value)
                 elif key == "failThreshold":
                     value = None if value is None else max(1, int(value))
