@@ -12,6 +12,13 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // is not actionable for CLI users (set the variable to "false" to see it).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// oclif checks the Node version against its own `engines` with semver at load (~50 files, ~20 ms
+// of CPU on every run); patchwork's own floor (package.json engines: Node 20) is checked here.
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= 'true';
+if (Number(process.versions.node.split('.')[0]) < 20) {
+  process.emitWarning(`patchwork needs Node 20 or later; this is Node ${process.versions.node}`);
+}
+
 if (typeof module.enableCompileCache === 'function') module.enableCompileCache();
 
 // oclif is CommonJS: require() spares Node's ESM pass over its sources for export names.

@@ -82,7 +82,8 @@ export interface BuildResult {
 
 interface Prepared {
   svc: ResolvedService & { build: NonNullable<ResolvedService['build']> };
-  plan: ContextPlan;
+  /** null when only a given tag is looked up (nothing is built). */
+  plan: ContextPlan | null;
   tags: TagChoice;
   git: GitState | null;
 }
@@ -129,29 +130,39 @@ export async function prepareBuild(opts: BuildOptions, given?: Session): Promise
   if (services.length === 0) return { opts, session, empty, prepared: [], engine: null };
 
   // 1. Local facts: context, Dockerfile, git. Failures here are usage errors (exit 2).
-  const { planContext } = await import('./docker/context.js');
-  const { chooseTags, gitState } = await import('./git/repo.js');
-  const states = new Map<string, Promise<GitState | PatchworkError>>();
+  const { chooseTags } = await import('./git/repo.js');
   const prepared: Prepared[] = [];
-  for (const svc of services) {
-    const plan = await planContext(svc.build.context, svc.build.dockerfile);
-    const key = `${plan.dir}\0${plan.dockerfile}`;
-    let state = states.get(key);
-    if (!state) {
-      // Only changes to files the context sends make the tree dirty.
-      state = gitState(plan.dir, { relevant: plan.includes, env: session.environment.vars }).catch((err: unknown) => {
-        if (err instanceof PatchworkError) return err;
-        throw err;
-      });
-      states.set(key, state);
+  if (opts.lookupOnly && opts.tag !== undefined) {
+    // Only the registry is asked for a given tag (deploy --sha): nothing is built, so no build
+    // context is planned and git is not run (its sha, dirtiness and remote label only a build uses).
+    for (const svc of services) {
+      const tags = chooseTags(null, { tag: opts.tag, allowDirty: !!opts.allowDirty, push });
+      prepared.push({ svc, plan: null, tags, git: null });
     }
-    const git = await state;
-    const tags = chooseTags(
-      git,
-      { ...(opts.tag !== undefined ? { tag: opts.tag } : {}), allowDirty: !!opts.allowDirty, push },
-      `${svc.name}'s build context ${plan.dir}`,
-    );
-    prepared.push({ svc, plan, tags, git: git instanceof PatchworkError ? null : git });
+  } else {
+    const { planContext } = await import('./docker/context.js');
+    const { gitState } = await import('./git/repo.js');
+    const states = new Map<string, Promise<GitState | PatchworkError>>();
+    for (const svc of services) {
+      const plan = await planContext(svc.build.context, svc.build.dockerfile);
+      const key = `${plan.dir}\0${plan.dockerfile}`;
+      let state = states.get(key);
+      if (!state) {
+        // Only changes to files the context sends make the tree dirty.
+        state = gitState(plan.dir, { relevant: plan.includes, env: session.environment.vars }).catch((err: unknown) => {
+          if (err instanceof PatchworkError) return err;
+          throw err;
+        });
+        states.set(key, state);
+      }
+      const git = await state;
+      const tags = chooseTags(
+        git,
+        { ...(opts.tag !== undefined ? { tag: opts.tag } : {}), allowDirty: !!opts.allowDirty, push },
+        `${svc.name}'s build context ${plan.dir}`,
+      );
+      prepared.push({ svc, plan, tags, git: git instanceof PatchworkError ? null : git });
+    }
   }
 
   // 2. The engine, before any AWS call. Its client (dockerode) loads only when something is built.
@@ -267,6 +278,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
     if (ctx.dryRun) {
       return finish({ ...base, wouldBuild: true }, 'skip', `dry run: would build and push ${image}`);
     }
+    const context = plan!; // planned whenever something can be built (not a lookup of a given tag)
     const docker = await ctx.engine!.docker();
     const { buildImage } = await import('./docker/image.js');
     // A clean tree is dated by its commit (like SOURCE_DATE_EPOCH): rebuilding the same commit from
@@ -278,7 +290,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
     if (p.git?.remote) labels['org.opencontainers.image.source'] = p.git.remote;
 
     events.log(
-      `${svc.name}: building ${plan.dir} (${plan.fileCount} files, ${plan.dockerfile}, ${svc.build.platform})`,
+      `${svc.name}: building ${context.dir} (${context.fileCount} files, ${context.dockerfile}, ${svc.build.platform})`,
       'info',
       svc.name,
     );
@@ -287,7 +299,7 @@ async function buildOne(p: Prepared, ctx: Ctx): Promise<ImageResult> {
       built = await buildImage(
         docker,
         {
-          plan,
+          plan: context,
           tags: allTags.map((t) => `${repository}:${t}`),
           // GIT_SHA and BUILD_TIME are offered to every Dockerfile (ours bakes them into the binary);
           // config args win. BUILD_TIME is the created label, so a clean commit rebuilds identically.

@@ -2,13 +2,13 @@
  * What every verb starts from: the config loaded and validated, one environment resolved, an
  * event emitter, and a (lazy) AWS client factory. Opening a session makes no AWS call.
  */
-import { stringify } from 'yaml';
 import { AwsClients } from './aws/clients.js';
 import type { ApiCallCounter } from './aws/counter.js';
 import { profileRegion } from './aws/regions.js';
 import { configPath, type LoadedConfig, loadConfigFile, parseConfig } from './config/load.js';
 import { pickEnvironment, type ResolvedEnvironment, resolveEnvironment } from './config/resolve.js';
 import type { RawConfig } from './config/schema.js';
+import { yamlStringify } from './config/source.js';
 import { type EnvSource, type PatchworkEnv, readEnv } from './env.js';
 import { PatchworkError } from './errors.js';
 import { Emitter, type EventSink } from './events.js';
@@ -62,7 +62,8 @@ export interface Session {
 }
 
 export function loadConfig(config: CommonOptions['config'], cwd = process.cwd(), fromEnv?: string): LoadedConfig {
-  if (config !== undefined && typeof config === 'object') return parseConfig(stringify(config), '(config object)', cwd);
+  if (config !== undefined && typeof config === 'object')
+    return parseConfig(yamlStringify(config), '(config object)', cwd);
   return loadConfigFile(configPath(config, cwd, fromEnv), cwd);
 }
 

@@ -2,12 +2,15 @@
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { type Deployment, DescribeServicesCommand, ECSClient, type Service } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../../src/lib/events.js';
 import { watchRollout } from '../../src/lib/watch/index.js';
 import { awsMock, restoreAwsMocks, testClients } from '../helpers/aws-mock.js';
 
 afterAll(() => restoreAwsMocks());
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 const OLD = 'arn:aws:ecs:eu-west-1:1:task-definition/shop-prod-web:6';
 const OURS = 'arn:aws:ecs:eu-west-1:1:task-definition/shop-prod-web:7';
@@ -107,5 +110,48 @@ describe('watchRollout', () => {
     const result = await run('shop-prod-', ['shop-prod-web-cpu']);
     expect(result).toMatchObject({ state: 'failed', cause: 'alarm', reason: 'alarm in ALARM: shop-prod-web-cpu' });
     expect(cw.commandCalls(DescribeAlarmsCommand)).toHaveLength(3); // not at the first poll: that was the baseline
+  });
+
+  it('polls on a fixed schedule from the start: slow polls do not push the later ones back (the same number of polls)', async () => {
+    let clock = 1_000_000;
+    vi.spyOn(Date, 'now').mockImplementation(() => clock);
+    const answers = [ours('IN_PROGRESS'), ours('IN_PROGRESS'), ours('IN_PROGRESS'), ours('IN_PROGRESS')];
+    const took = [300, 300, 1700, 300];
+    let polls = 0;
+    awsMock(ElasticLoadBalancingV2Client);
+    awsMock(ECSClient)
+      .on(DescribeServicesCommand)
+      .callsFake(() => {
+        clock += took[polls] ?? 0;
+        return { services: [svc([answers[polls++] ?? ours('COMPLETED')])] };
+      });
+    const waits: number[] = [];
+    const started = clock;
+    const result = await watchRollout({
+      aws: testClients(),
+      cluster: 'shop-prod',
+      services: [
+        {
+          name: 'web',
+          serviceName: 'shop-prod-web',
+          taskDefinition: OURS,
+          deployment: { id: 'ecs-svc/2', createdAt: T },
+        },
+      ],
+      pollSeconds: 1,
+      timeoutSeconds: 60,
+      alarmPrefix: null,
+      events: new Emitter(() => {}),
+      sleep: async (ms) => {
+        waits.push(ms);
+        clock += ms;
+      },
+    });
+    expect(result).toMatchObject({ state: 'done' });
+    // Polls at 1, 2, 3 s; the third overran (1.7 s, until 4.7 s): the next slot at least half an
+    // interval away is 6 s (5 s is 0.3 s away); then 7 s — not 1 s after each poll's end.
+    expect(waits).toEqual([1000, 700, 700, 1300, 700]);
+    expect(clock - started).toBe(7000);
+    expect(polls).toBe(5);
   });
 });

@@ -2,20 +2,17 @@
  * A parsed config file that remembers where every value came from, so errors can name
  * `file:line path`. Parsing uses `yaml` with a LineCounter; paths are zod/our own key paths.
  */
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  type Pair,
-  parseDocument,
-  type YAMLMap,
-} from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter as LineCounterT, Node, Pair, YAMLMap } from 'yaml';
 import { PatchworkError } from '../errors.js';
+
+// yaml is CommonJS: require() spares Node's ESM pass over its sources for export names (the
+// cjs-module-lexer scan an `import` of a CommonJS package costs; see src/lib/aws/sdk.ts). Every
+// command that reads the config loads it, so it is on the start-up path of nearly every verb.
+const yaml: typeof import('yaml') = createRequire(import.meta.url)('yaml');
+const { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } = yaml;
+/** yaml's stringify (a config given as an object is parsed from its YAML text, with positions). */
+export const yamlStringify = yaml.stringify;
 
 export type KeyPath = (string | number)[];
 
@@ -62,7 +59,7 @@ export class ConfigSource {
   private constructor(
     readonly file: string,
     private readonly contents: ReturnType<typeof parseDocument>,
-    private readonly lines: LineCounter,
+    private readonly lines: LineCounterT,
   ) {
     this.data = contents.toJS({ maxAliasCount: 100 });
   }
@@ -174,7 +171,7 @@ function deepIssue(file: string, line: number): ConfigIssue {
  */
 function shapeIssues(
   doc: Document,
-  lines: LineCounter,
+  lines: LineCounterT,
   file: string,
 ): { duplicates: ConfigIssue[]; invalid: ConfigIssue[] } {
   const duplicates: ConfigIssue[] = [];

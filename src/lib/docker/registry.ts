@@ -44,10 +44,11 @@ interface RegistryResponse {
   arrayBuffer(): Promise<ArrayBuffer>;
   json(): Promise<unknown>;
 }
-type Fetch = (
+export type RegistryFetch = (
   url: string,
   init?: { method?: string; headers?: Record<string, string>; signal?: AbortSignal },
 ) => Promise<RegistryResponse>;
+type Fetch = RegistryFetch;
 
 /**
  * The registry's few HEADs and GETs over node:http(s), shaped like fetch (the default of

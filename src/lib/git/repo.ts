@@ -274,7 +274,12 @@ export interface TagOptions {
  * Which tags an image gets. Pure: `state` is the git state (or the PW_NOT_A_GIT_REPO error
  * gitState threw), so every rule is testable without a repository.
  */
-export function chooseTags(state: GitState | PatchworkError, opts: TagOptions, where = 'the build context'): TagChoice {
+/** `state` null: git was not asked (only a given --tag is looked up); the tag is then required. */
+export function chooseTags(
+  state: GitState | PatchworkError | null,
+  opts: TagOptions,
+  where = 'the build context',
+): TagChoice {
   const known = state instanceof PatchworkError ? null : state;
   if (opts.tag !== undefined) {
     if (!TAG_RE.test(opts.tag)) {
@@ -291,7 +296,7 @@ export function chooseTags(state: GitState | PatchworkError, opts: TagOptions, w
       dirty,
     };
   }
-  if (!known) throw state;
+  if (!known) throw state ?? new PatchworkError('PW_USAGE', `${where}: no tag given and git not read`, {});
   if (!known.dirty) {
     return { tag: known.sha, also: [known.shortSha], sha: known.sha, createdAt: known.committedAt, dirty: false };
   }

@@ -92,10 +92,23 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     ]),
   );
 
+  // Polls on a fixed schedule from the start (start + k × pollSeconds), not a pause after each
+  // poll: the time a poll's own calls take (slow under load) does not push the later polls back, so
+  // a rollout of a given length costs the same number of polls however slow the calls are. A poll
+  // that overran its slot waits for the next slot at least half an interval away (no burst).
+  const interval = o.pollSeconds * 1000;
+  let slot = started;
+  const untilNextPoll = (): number => {
+    if (interval <= 0) return 0;
+    slot += interval;
+    const now = Date.now();
+    while (slot - now < interval / 2) slot += interval;
+    return slot - now;
+  };
   // The UpdateService answer was the state at the start: the first read is one interval later.
   let first = !o.services.some((s) => !s.deployment);
   for (;;) {
-    if (first) await sleep(o.pollSeconds * 1000);
+    if (first) await sleep(untilNextPoll());
     first = false;
     throwIfAborted(o.signal, 'while waiting for the rollout');
     const described = await describeServices(
@@ -161,7 +174,7 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
       lastChange = Date.now();
       for (const [name, what] of Object.entries(waiting)) o.events.log(`${name}: still waiting for ${what.join('; ')}`);
     }
-    await sleep(o.pollSeconds * 1000);
+    await sleep(untilNextPoll());
   }
 }
 
