@@ -11,7 +11,13 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
+import {
+  createFargateServiceArgs,
+  createTargetGroup,
+  defaultNetwork,
+  type Net,
+  registerFargateTaskDefinition,
+} from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
@@ -79,23 +85,7 @@ function forward(blue: string, green: string, wb = 100, wg = 0) {
 function setUpWorld(): World {
   const net = defaultNetwork();
   const lb = awsCli(['elbv2', 'create-load-balancer', '--name', 'bg-alb', '--subnets', net.subnet]).LoadBalancers[0];
-  const tg = (name: string) =>
-    awsCli([
-      'elbv2',
-      'create-target-group',
-      '--name',
-      name,
-      '--protocol',
-      'HTTP',
-      '--port',
-      '8080',
-      '--vpc-id',
-      net.vpc,
-      '--target-type',
-      'ip',
-      '--health-check-path',
-      '/',
-    ]).TargetGroups[0].TargetGroupArn as string;
+  const tg = (name: string) => createTargetGroup(net, name, '/');
   const blue = tg('bg-blue');
   const green = tg('bg-green');
   const listener = (port: number) =>
@@ -170,29 +160,15 @@ function taskDefinition(image: string, version: string): string {
 }
 
 function createServiceArgs(w: World, name: string, td: string, dc: Record<string, unknown>, lbs = loadBalancers(w)) {
-  return [
-    'ecs',
-    'create-service',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
+  // A default (public) subnet: the task needs a public IP to reach the registry (networkReachability).
+  return createFargateServiceArgs({
+    cluster: CLUSTER,
     name,
-    '--task-definition',
-    td,
-    '--desired-count',
-    '1',
-    '--launch-type',
-    'FARGATE',
-    '--network-configuration',
-    // A default (public) subnet: the task needs a public IP to reach the registry (networkReachability).
-    JSON.stringify({
-      awsvpcConfiguration: { subnets: [w.net.subnet], securityGroups: [w.net.sg], assignPublicIp: 'ENABLED' },
-    }),
-    '--deployment-configuration',
-    JSON.stringify(dc),
-    '--load-balancers',
-    JSON.stringify(lbs),
-  ];
+    taskDefinition: td,
+    network: w.net,
+    deploymentConfiguration: dc,
+    loadBalancers: lbs,
+  });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON

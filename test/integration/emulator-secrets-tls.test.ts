@@ -11,7 +11,13 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
+import {
+  createFargateService,
+  defaultNetwork,
+  type Net,
+  registerFargateTaskDefinition,
+  serviceTaskArns,
+} from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu-sec';
@@ -53,24 +59,7 @@ function taskDefinition(family: string, image: string, secrets: { name: string; 
 }
 
 function createService(net: Net, name: string, td: string): void {
-  awsCli([
-    'ecs',
-    'create-service',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
-    name,
-    '--task-definition',
-    td,
-    '--desired-count',
-    '1',
-    '--launch-type',
-    'FARGATE',
-    '--network-configuration',
-    JSON.stringify({
-      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
-    }),
-  ]);
+  createFargateService({ cluster: CLUSTER, name, taskDefinition: td, network: net });
 }
 
 let net: Net;
@@ -151,12 +140,11 @@ describe('task secrets, resolved as ECS does', () => {
   );
 
   async function stopped(service: string) {
-    const arn = await waitFor(
-      () =>
-        awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', service, '--desired-status', 'STOPPED'])
-          .taskArns[0],
-      { timeoutMs: 30_000, intervalMs: 300, what: `a stopped task of ${service}` },
-    );
+    const arn = await waitFor(() => serviceTaskArns(CLUSTER, service, 'STOPPED')[0], {
+      timeoutMs: 30_000,
+      intervalMs: 300,
+      what: `a stopped task of ${service}`,
+    });
     return awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arn]).tasks[0];
   }
 
