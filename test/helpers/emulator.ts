@@ -141,9 +141,3 @@ export function serviceTasks(cluster: string, service: string, desiredStatus: 'R
   const arns = serviceTaskArns(cluster, service, desiredStatus);
   return arns.length ? awsCli(['ecs', 'describe-tasks', '--cluster', cluster, '--tasks', ...arns]).tasks : [];
 }
-
-/** describe-services of one service. */
-// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
-export function describeService(cluster: string, name: string): any {
-  return awsCli(['ecs', 'describe-services', '--cluster', cluster, '--services', name]).services[0];
-}
