@@ -4,10 +4,7 @@
  * targets registered in the service's target group, tasks run as real containers from the local
  * registry, the ALB data plane (HTTP through a load balancer's DNS name), and reset.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   createFargateService,
@@ -19,6 +16,7 @@ import {
   webTarget,
 } from '../helpers/emulator.js';
 import { awsCli, emu, freePort, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
+import { dockerOk, findGo, pushGoImage } from '../helpers/task-image.js';
 
 const CLUSTER = 'emu';
 const FAKE_REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/emu-web';
@@ -421,14 +419,8 @@ describe('ECS request limits (AWS CLI)', () => {
 // ---------------------------------------------------------------------------------------------
 // Real containers: a tiny static Go server in a FROM-scratch image, pushed to the local registry.
 
-function findGo(): string | undefined {
-  for (const candidate of [process.env.GO, 'go', '/usr/local/go/bin/go']) {
-    if (candidate && spawnSync(candidate, ['version'], { stdio: 'ignore' }).status === 0) return candidate;
-  }
-  return undefined;
-}
 const GO = findGo();
-const DOCKER_OK = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+const DOCKER_OK = dockerOk();
 
 const APP_GO = `package main
 
@@ -481,25 +473,7 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
   let image = '';
 
   beforeAll(() => {
-    const dir = mkdtempSync(join(tmpdir(), 'pw-emu-app-'));
-    writeFileSync(join(dir, 'main.go'), APP_GO);
-    writeFileSync(join(dir, 'go.mod'), 'module emuapp\n\ngo 1.21\n');
-    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n');
-    execFileSync(GO!, ['build', '-trimpath', '-o', 'app', '.'], {
-      cwd: dir,
-      env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
-      stdio: 'pipe',
-    });
-    expect(existsSync(join(dir, 'app'))).toBe(true);
-    const tag = `${localWorld().registry}/emu-app:test`;
-    execFileSync('docker', ['build', '-q', '-t', tag, dir], { stdio: 'pipe' });
-    execFileSync('docker', ['push', tag], { stdio: 'pipe' });
-    const digests: string[] = JSON.parse(
-      execFileSync('docker', ['inspect', '--format', '{{json .RepoDigests}}', tag], { encoding: 'utf8' }),
-    );
-    const pinned = digests.find((d) => d.startsWith(`${localWorld().registry}/emu-app@sha256:`));
-    expect(pinned).toBeTruthy();
-    image = pinned!;
+    image = pushGoImage(GO!, 'emu-app', APP_GO);
   });
 
   beforeEach(async () => {
