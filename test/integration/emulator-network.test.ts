@@ -5,7 +5,7 @@
  * One network, changed step by step (each AWS CLI run costs seconds here): the cases run in order.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createFargateService, serviceTaskArns } from '../helpers/emulator.js';
+import { createFargateService, registerFargateTaskDefinition, serviceTaskArns } from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 import { addEndpoints, addNatRoute, createTestVpc, deleteEndpoints, type TestVpc } from '../helpers/network.js';
 
@@ -15,22 +15,7 @@ const region = () => localWorld().region;
 const image = () => `${ACCOUNT}.dkr.ecr.${region()}.amazonaws.com/net-web:1`;
 
 function register(extra: Record<string, unknown> = {}): string {
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
-    'emu-net',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--network-mode',
-    'awsvpc',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    '--container-definitions',
-    JSON.stringify([{ name: 'web', image: image(), essential: true, ...extra }]),
-  ]).taskDefinition.taskDefinitionArn;
+  return registerFargateTaskDefinition('emu-net', [{ name: 'web', image: image(), essential: true, ...extra }]);
 }
 
 function runTask(td: string, subnet: string, assignPublicIp: 'ENABLED' | 'DISABLED'): string {
