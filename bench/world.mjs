@@ -4,7 +4,7 @@
  * with a fixed identity, and a temp project holding the webapp.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,4 +74,37 @@ export function webappDir(prefix) {
     filter: (s) => !/\.test$/.test(s) && basename(s) !== 'bin',
   });
   return dir;
+}
+
+/**
+ * For the benches that also run against an endpoint given in AWS_ENDPOINT_URL: that, or else the
+ * local world's ($LOCALWORLD_DIR or .localworld/env.json); anything but loopback ends the process
+ * (exit 2), naming `bench`. The endpoint, its region, and a process environment for it (the caller's
+ * credentials if set, else the world's default `testing`).
+ */
+export function endpointEnv(bench) {
+  let endpoint = process.env.AWS_ENDPOINT_URL;
+  let region = process.env.AWS_REGION ?? 'eu-west-1';
+  const envFile = join(process.env.LOCALWORLD_DIR ?? join(root, '.localworld'), 'env.json');
+  if (!endpoint && existsSync(envFile)) {
+    const w = JSON.parse(readFileSync(envFile, 'utf8'));
+    endpoint = w.endpoint ?? w.AWS_ENDPOINT_URL;
+    region = w.region ?? w.AWS_REGION ?? region;
+  }
+  if (!endpoint || !/^http:\/\/(127\.|localhost)/.test(endpoint)) {
+    console.error(`${bench}: set AWS_ENDPOINT_URL to the local world (loopback only)`);
+    process.exit(2);
+  }
+  const env = {
+    ...process.env,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'testing',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'testing',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PAGER: '',
+    CI: 'true',
+  };
+  return { endpoint, region, env };
 }
