@@ -7,12 +7,10 @@
  * VPC included. The cases share one provision (in order).
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, ROOT, runCli } from '../helpers/cli.js';
-import { git } from '../helpers/git.js';
-import { awsCli, emu, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, emu, resetWorld } from '../helpers/localworld.js';
 import { liveNatGateways, networkLeft, ownedByApp } from '../helpers/network.js';
 import { webappProject } from '../helpers/webapp.js';
 
@@ -37,27 +35,16 @@ const privateTable = (zone: string) =>
 beforeAll(async () => {
   execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
   await resetWorld();
-  const project = webappProject({ app, deploy: '{ pollSeconds: 1, timeoutSeconds: 240 }', prefix: 'pw-netcreate-' });
-  root = project.root;
-  env = project.env;
-  const world = localWorld();
-  writeFileSync(
-    join(root, 'patchwork.yml'),
-    [
-      `app: ${app}`,
-      `region: ${world.region}`,
-      `registry: "${world.registry}"`,
-      'services:',
-      '  web: { build: { context: app }, port: 8080, healthCheck: { path: /healthz } }',
-      'environments:',
+  ({ root, env } = webappProject({
+    app,
+    prefix: 'pw-netcreate-',
+    environments: [
       '  it:',
       '    desiredCount: 1',
       '    network: { create: true, azs: 2, cidr: 10.40.0.0/16, egress: nat }',
-      'deploy: { pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
-      '',
-    ].join('\n'),
-  );
-  git(root, 'commit', '-qam', 'network.create');
+    ],
+    deploy: '{ pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
+  }));
 }, 900_000);
 
 afterAll(() => {

@@ -16,7 +16,7 @@ import { type CliRun, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
 import { liveNatGateways, liveVpcEndpoints, networkLeft, ownedByApp } from '../helpers/network.js';
-import { webappProject } from '../helpers/webapp.js';
+import { webappConfig, webappProject } from '../helpers/webapp.js';
 
 const app = `ne${Date.now().toString(36)}`;
 const name = `${app}-it`;
@@ -57,22 +57,17 @@ const privateDefaults = () =>
     );
 
 const writeConfig = (egress: string) => {
-  const world = localWorld();
   writeFileSync(
     join(root, 'patchwork.yml'),
-    [
-      `app: ${app}`,
-      `region: ${world.region}`,
-      `registry: "${world.registry}"`,
-      'services:',
-      '  web: { build: { context: app }, port: 8080, healthCheck: { path: /healthz } }',
-      'environments:',
-      '  it:',
-      '    desiredCount: 1',
-      `    network: { create: true, azs: 2, cidr: 10.42.0.0/16, egress: ${egress} }`,
-      'deploy: { pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
-      '',
-    ].join('\n'),
+    webappConfig({
+      app,
+      environments: [
+        '  it:',
+        '    desiredCount: 1',
+        `    network: { create: true, azs: 2, cidr: 10.42.0.0/16, egress: ${egress} }`,
+      ],
+      deploy: '{ pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
+    }),
   );
   git(root, 'commit', '-qam', `egress ${egress}`);
 };
