@@ -21,40 +21,20 @@
  * Writes bench/deploy/results/<time>.json and prints the markdown tables of BENCHMARKS.md.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { arg, emulator, flag, git, localWorld, root, webappDir, worldEnv } from '../world.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const argv = process.argv.slice(2);
-const arg = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
 const ROUNDS = Number(arg('--rounds', '5'));
-const BIG = argv.includes('--big');
+const BIG = flag('--big');
 const POLL = 1;
 
-const world = JSON.parse(readFileSync(join(root, '.localworld', 'env.json'), 'utf8'));
-if (!/^http:\/\/(127\.|localhost)/.test(world.endpoint)) {
-  console.error('bench/deploy: the local world must be on loopback');
-  process.exit(2);
-}
+const world = localWorld('bench/deploy');
 const awsCli = world.awsCli || 'aws';
-const baseEnv = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  AWS_REGION: world.region,
-  AWS_DEFAULT_REGION: world.region,
-  AWS_ACCESS_KEY_ID: world.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_CONFIG_FILE: '/nonexistent',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-  AWS_PAGER: '',
-  DOCKER_HOST: world.dockerHost,
-  NO_COLOR: '1',
-  ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
-};
+const baseEnv = worldEnv(world, { AWS_DEFAULT_REGION: world.region, AWS_PAGER: '' });
 
 // ---- the peer's venv ------------------------------------------------------------------------------
 const venv = join(root, '.localworld', 'bench-venv');
@@ -83,33 +63,12 @@ const { FaultProxy } = await import(pathToFileURL(proxyJs).href);
 const proxy = new FaultProxy({ target: world.endpoint, seed: 1, rules: [] });
 
 // ---- the world ------------------------------------------------------------------------------------
-const emu = async (path, body, method) => {
-  const res = await fetch(`${world.endpoint}/${path}`, {
-    method: method ?? (body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.text();
-};
+const emu = emulator(world);
 await emu('moto-api/reset', {});
 await emu('_patchwork/config', { pageTaskDefinitions: true });
 
-const git = (cwd, ...a) =>
-  execFileSync('git', a, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'b',
-      GIT_AUTHOR_EMAIL: 'b@x',
-      GIT_COMMITTER_NAME: 'b',
-      GIT_COMMITTER_EMAIL: 'b@x',
-    },
-  }).trim();
 const app = `bd${Date.now().toString(36)}`;
-const dir = mkdtempSync(join(tmpdir(), 'pw-bench-deploy-'));
-cpSync(join(root, 'webapp'), join(dir, 'app'), { recursive: true, filter: (s) => basename(s) !== 'bin' });
+const dir = webappDir('pw-bench-deploy-');
 writeFileSync(
   join(dir, 'patchwork.yml'),
   `app: ${app}\nregion: ${world.region}\nregistry: "${world.registry}"\nservices:\n  web:\n    build: { context: app }\n    port: 8080\n    healthCheck: { path: /healthz }\nenvironments:\n  b: { desiredCount: 1 }\ndeploy: { pollSeconds: ${POLL}, timeoutSeconds: 180, keepReleases: 10 }\n`,

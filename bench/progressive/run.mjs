@@ -18,74 +18,30 @@
  * Writes bench/progressive/results/<time>.json and prints the markdown table of BENCHMARKS.md.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { arg, emulator, git, localWorld, root, webappDir, worldEnv } from '../world.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const argv = process.argv.slice(2);
-const arg = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
 const RUNS = Number(arg('--runs', '3'));
 const SCALE = Number(arg('--scale', '2'));
 // A subset, e.g. `--strategies linear` (a provision switching straight from canary to linear is
 // refused by the world: see BENCHMARKS.md).
 const ONLY = arg('--strategies', null)?.split(',') ?? null;
 
-const world = JSON.parse(readFileSync(join(root, '.localworld', 'env.json'), 'utf8'));
-if (!/^http:\/\/(127\.|localhost)/.test(world.endpoint)) {
-  console.error('bench/progressive: the local world must be on loopback');
-  process.exit(2);
-}
-const env = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  AWS_REGION: world.region,
-  AWS_ENDPOINT_URL: world.endpoint,
-  AWS_ACCESS_KEY_ID: world.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_CONFIG_FILE: '/nonexistent',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-  DOCKER_HOST: world.dockerHost,
-  NO_COLOR: '1',
-  CI: 'true',
-  ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
-};
+const world = localWorld('bench/progressive');
+const env = worldEnv(world, { AWS_ENDPOINT_URL: world.endpoint, CI: 'true' });
 
-const emu = async (path, body, method) => {
-  const res = await fetch(`${world.endpoint}/${path}`, {
-    method: method ?? (body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.text();
-};
+const emu = emulator(world);
 await emu('moto-api/reset', {});
 await emu('_patchwork/config', undefined, 'DELETE');
 await emu('_patchwork/config', { deploymentBakeScale: SCALE });
 
 execFileSync('bash', [join(root, 'scripts', 'golang-image.sh'), '--quiet'], { cwd: root, stdio: 'inherit' });
-const git = (cwd, ...a) =>
-  execFileSync('git', a, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'b',
-      GIT_AUTHOR_EMAIL: 'b@x',
-      GIT_COMMITTER_NAME: 'b',
-      GIT_COMMITTER_EMAIL: 'b@x',
-    },
-  }).trim();
 const app = `bp${Date.now().toString(36)}`;
-const dir = mkdtempSync(join(tmpdir(), 'pw-bench-progressive-'));
-cpSync(join(root, 'webapp'), join(dir, 'app'), {
-  recursive: true,
-  filter: (s) => !/\.test$/.test(s) && basename(s) !== 'bin',
-});
+const dir = webappDir('pw-bench-progressive-');
 
 // The pause hook's timeout is deploy.timeoutSeconds in minutes, scaled too: 15 min keeps it well
 // beyond the checks on the test listener at any scale used here.

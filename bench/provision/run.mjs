@@ -9,38 +9,16 @@
  *   node bench/provision/run.mjs [--runs 3]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { endpointEnv, root } from '../world.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
 
-let endpoint = process.env.AWS_ENDPOINT_URL;
-let region = process.env.AWS_REGION ?? 'eu-west-1';
-const envFile = join(root, '.localworld', 'env.json');
-if (!endpoint && existsSync(envFile)) {
-  const w = JSON.parse(readFileSync(envFile, 'utf8'));
-  endpoint = w.endpoint ?? w.AWS_ENDPOINT_URL;
-  region = w.region ?? w.AWS_REGION ?? region;
-}
-if (!endpoint || !/^http:\/\/(127\.|localhost)/.test(endpoint)) {
-  console.error('bench/provision: set AWS_ENDPOINT_URL to the local world (loopback only)');
-  process.exit(2);
-}
-const env = {
-  ...process.env,
-  AWS_ENDPOINT_URL: endpoint,
-  AWS_REGION: region,
-  AWS_DEFAULT_REGION: region,
-  AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
-  AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_PAGER: '',
-  CI: 'true',
-};
+const { endpoint, region, env } = endpointEnv('bench/provision');
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-bench-provision-'));
 writeFileSync(

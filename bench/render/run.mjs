@@ -21,18 +21,14 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { localWorld, root } from '../world.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
 const RUNS = Number(arg('--runs', '3'));
 const OTHER = arg('--other-dist', '');
 
-const world = JSON.parse(readFileSync(join(root, '.localworld', 'env.json'), 'utf8'));
-if (!/^http:\/\/(127\.|localhost)/.test(world.endpoint)) {
-  console.error('bench/render: the local world must be on loopback');
-  process.exit(2);
-}
+const world = localWorld('bench/render');
 const env = {
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && k !== 'CI')),
   AWS_ENDPOINT_URL: world.endpoint,

@@ -10,38 +10,16 @@
  *   node bench/status/run.mjs [--runs 5]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { endpointEnv, root } from '../world.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 
-let endpoint = process.env.AWS_ENDPOINT_URL;
-let region = process.env.AWS_REGION ?? 'eu-west-1';
-const envFile = join(process.env.LOCALWORLD_DIR ?? join(root, '.localworld'), 'env.json');
-if (!endpoint && existsSync(envFile)) {
-  const w = JSON.parse(readFileSync(envFile, 'utf8'));
-  endpoint = w.endpoint;
-  region = w.region ?? region;
-}
-if (!endpoint || !/^http:\/\/(127\.|localhost)/.test(endpoint)) {
-  console.error('bench/status: set AWS_ENDPOINT_URL to the local world (loopback only)');
-  process.exit(2);
-}
-const env = {
-  ...process.env,
-  AWS_ENDPOINT_URL: endpoint,
-  AWS_REGION: region,
-  AWS_DEFAULT_REGION: region,
-  AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'testing',
-  AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'testing',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_PAGER: '',
-  CI: 'true',
-};
+const { endpoint, region, env } = endpointEnv('bench/status');
 
 const SERVICES = [
   ['web', '/*', 100],

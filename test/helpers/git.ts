@@ -11,3 +11,11 @@ export const GIT_ENV = {
 
 export const git = (cwd: string, ...args: string[]): string =>
   execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+
+/** `git init` (branch main) in `root`, everything there committed once; the commit's sha. */
+export function commitAll(root: string, message: string): string {
+  git(root, 'init', '-q', '-b', 'main');
+  git(root, 'add', '-A');
+  git(root, 'commit', '-q', '-m', message);
+  return git(root, 'rev-parse', 'HEAD');
+}

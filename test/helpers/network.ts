@@ -123,3 +123,41 @@ export function addEndpoints(net: TestVpc, region: string, names: string[]): voi
     }
   }
 }
+
+type Tagged = { Tags?: { Key: string; Value: string }[] };
+
+/** The EC2 resources of one kind tagged patchwork:app=<app>: `aws ec2 <describe>`'s list under `key`. */
+export function ownedByApp<T extends Tagged = Tagged>(app: string, describe: string, key: string): T[] {
+  // DescribeNatGateways names its filter parameter `Filter`.
+  const flag = describe === 'describe-nat-gateways' ? '--filter' : '--filters';
+  return (awsCli(['ec2', describe, flag, `Name=tag:patchwork:app,Values=${app}`])[key] ?? []) as T[];
+}
+
+/** The app's NAT gateways not (yet) deleted: a deleted one stays listed as `deleted` for a while, as on AWS. */
+export const liveNatGateways = <T extends Tagged & { State: string }>(app: string): T[] =>
+  ownedByApp<T>(app, 'describe-nat-gateways', 'NatGateways').filter((n) => n.State !== 'deleted');
+
+/** The app's VPC endpoints not (yet) deleted (likewise listed as `deleted` for a while). */
+export const liveVpcEndpoints = <T extends Tagged & { State: string }>(app: string): T[] =>
+  ownedByApp<T>(app, 'describe-vpc-endpoints', 'VpcEndpoints').filter((e) => !/^deleted$/i.test(e.State));
+
+/**
+ * What network.create made for the app that is still there, by kind (`describe-…`): VPCs, subnets,
+ * internet gateways, route tables, Elastic IPs, security groups, and the live endpoints and NAT
+ * gateways. After destroy every list should be empty.
+ */
+export function networkLeft(app: string): Record<string, Tagged[]> {
+  const left: Record<string, Tagged[]> = {};
+  for (const [what, key] of [
+    ['describe-vpcs', 'Vpcs'],
+    ['describe-subnets', 'Subnets'],
+    ['describe-internet-gateways', 'InternetGateways'],
+    ['describe-route-tables', 'RouteTables'],
+    ['describe-addresses', 'Addresses'],
+    ['describe-security-groups', 'SecurityGroups'],
+  ] as const)
+    left[what] = ownedByApp(app, what, key);
+  left['describe-vpc-endpoints (live)'] = liveVpcEndpoints(app);
+  left['describe-nat-gateways (live)'] = liveNatGateways(app);
+  return left;
+}

@@ -45,24 +45,42 @@ export function findGo(): string | undefined {
 
 export const dockerOk = (): boolean => spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
 
-/** Builds and pushes the image once per registry; returns `registry/pw-task@sha256:…`. */
-export function taskImage(go: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pw-task-'));
-  writeFileSync(join(dir, 'main.go'), TASK_GO);
-  writeFileSync(join(dir, 'go.mod'), 'module pwtask\n\ngo 1.21\n');
-  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY task /task\nCMD ["/task"]\n');
-  execFileSync(go, ['build', '-trimpath', '-o', 'task', '.'], {
+/**
+ * Builds the Go main package `source` into a static `/<binary>` on scratch (`ENTRYPOINT` or `CMD`),
+ * pushes it as `<registry>/<name>:test`; returns the pushed `<registry>/<name>@sha256:…`.
+ */
+export function pushGoImage(
+  go: string,
+  name: string,
+  source: string,
+  o: { binary?: string; start?: 'ENTRYPOINT' | 'CMD' } = {},
+): string {
+  const binary = o.binary ?? 'app';
+  const dir = mkdtempSync(join(tmpdir(), `pw-${name}-`));
+  writeFileSync(join(dir, 'main.go'), source);
+  writeFileSync(join(dir, 'go.mod'), `module ${name.replace(/[^a-z0-9]/g, '')}\n\ngo 1.21\n`);
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    `FROM scratch\nCOPY ${binary} /${binary}\n${o.start ?? 'ENTRYPOINT'} ["/${binary}"]\n`,
+  );
+  execFileSync(go, ['build', '-trimpath', '-o', binary, '.'], {
     cwd: dir,
     env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
     stdio: 'pipe',
   });
-  const tag = `${localWorld().registry}/pw-task:test`;
+  const { registry } = localWorld();
+  const tag = `${registry}/${name}:test`;
   execFileSync('docker', ['build', '-q', '-t', tag, dir], { stdio: 'pipe' });
   execFileSync('docker', ['push', tag], { stdio: 'pipe' });
   const digests: string[] = JSON.parse(
     execFileSync('docker', ['inspect', '--format', '{{json .RepoDigests}}', tag], { encoding: 'utf8' }),
   );
-  const pinned = digests.find((d) => d.startsWith(`${localWorld().registry}/pw-task@sha256:`));
+  const pinned = digests.find((d) => d.startsWith(`${registry}/${name}@sha256:`));
   if (!pinned) throw new Error(`no digest for ${tag}: ${digests.join(', ')}`);
   return pinned;
+}
+
+/** Builds and pushes the image once per registry; returns `registry/pw-task@sha256:…`. */
+export function taskImage(go: string): string {
+  return pushGoImage(go, 'pw-task', TASK_GO, { binary: 'task', start: 'CMD' });
 }

@@ -7,21 +7,23 @@
  * delay: a request it holds is answered); CreateService refuses settings AWS
  * refuses. Traffic is measured through the ALB data plane (HTTP to the load balancer's listener ports).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
+import {
+  createFargateServiceArgs,
+  createTargetGroup,
+  defaultNetwork,
+  type Net,
+  registerFargateTaskDefinition,
+} from '../helpers/emulator.js';
 import {
   awsCli,
   DEFAULT_EMULATOR_CONFIG,
   emu,
-  localWorld,
   resetWorld,
   runAwsCli,
   waitFor,
 } from '../helpers/localworld.js';
+import { dockerOk, findGo, pushGoImage } from '../helpers/task-image.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
 type Json = any;
@@ -29,14 +31,8 @@ type Json = any;
 const CLUSTER = 'bg';
 const BAKE_SCALE = 0.5; // seconds per "minute" of bake time in this file
 
-function findGo(): string | undefined {
-  for (const candidate of [process.env.GO, 'go', '/usr/local/go/bin/go']) {
-    if (candidate && spawnSync(candidate, ['version'], { stdio: 'ignore' }).status === 0) return candidate;
-  }
-  return undefined;
-}
 const GO = findGo();
-const DOCKER_OK = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+const DOCKER_OK = dockerOk();
 
 // A tiny server that answers its VERSION on every path.
 const APP_GO = `package main
@@ -93,23 +89,7 @@ function forward(blue: string, green: string, wb = 100, wg = 0) {
 function setUpWorld(): World {
   const net = defaultNetwork();
   const lb = awsCli(['elbv2', 'create-load-balancer', '--name', 'bg-alb', '--subnets', net.subnet]).LoadBalancers[0];
-  const tg = (name: string) =>
-    awsCli([
-      'elbv2',
-      'create-target-group',
-      '--name',
-      name,
-      '--protocol',
-      'HTTP',
-      '--port',
-      '8080',
-      '--vpc-id',
-      net.vpc,
-      '--target-type',
-      'ip',
-      '--health-check-path',
-      '/',
-    ]).TargetGroups[0].TargetGroupArn as string;
+  const tg = (name: string) => createTargetGroup(net, name, '/');
   const blue = tg('bg-blue');
   const green = tg('bg-green');
   const listener = (port: number) =>
@@ -184,29 +164,15 @@ function taskDefinition(image: string, version: string): string {
 }
 
 function createServiceArgs(w: World, name: string, td: string, dc: Record<string, unknown>, lbs = loadBalancers(w)) {
-  return [
-    'ecs',
-    'create-service',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
+  // A default (public) subnet: the task needs a public IP to reach the registry (networkReachability).
+  return createFargateServiceArgs({
+    cluster: CLUSTER,
     name,
-    '--task-definition',
-    td,
-    '--desired-count',
-    '1',
-    '--launch-type',
-    'FARGATE',
-    '--network-configuration',
-    // A default (public) subnet: the task needs a public IP to reach the registry (networkReachability).
-    JSON.stringify({
-      awsvpcConfiguration: { subnets: [w.net.subnet], securityGroups: [w.net.sg], assignPublicIp: 'ENABLED' },
-    }),
-    '--deployment-configuration',
-    JSON.stringify(dc),
-    '--load-balancers',
-    JSON.stringify(lbs),
-  ];
+    taskDefinition: td,
+    network: w.net,
+    deploymentConfiguration: dc,
+    loadBalancers: lbs,
+  });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
@@ -491,23 +457,7 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
   let image = '';
 
   beforeAll(() => {
-    const dir = mkdtempSync(join(tmpdir(), 'pw-bg-app-'));
-    writeFileSync(join(dir, 'main.go'), APP_GO);
-    writeFileSync(join(dir, 'go.mod'), 'module bgapp\n\ngo 1.21\n');
-    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n');
-    execFileSync(GO!, ['build', '-trimpath', '-o', 'app', '.'], {
-      cwd: dir,
-      env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
-      stdio: 'pipe',
-    });
-    expect(existsSync(join(dir, 'app'))).toBe(true);
-    const tag = `${localWorld().registry}/bg-app:test`;
-    execFileSync('docker', ['build', '-q', '-t', tag, dir], { stdio: 'pipe' });
-    execFileSync('docker', ['push', tag], { stdio: 'pipe' });
-    const digests: string[] = JSON.parse(
-      execFileSync('docker', ['inspect', '--format', '{{json .RepoDigests}}', tag], { encoding: 'utf8' }),
-    );
-    image = digests.find((d) => d.startsWith(`${localWorld().registry}/bg-app@sha256:`))!;
+    image = pushGoImage(GO!, 'bg-app', APP_GO);
     expect(image).toBeTruthy();
   }, 300_000);
 

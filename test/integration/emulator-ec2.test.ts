@@ -5,7 +5,7 @@
  * answers InvalidGroup.NotFound for sgVisibilitySeconds. Each rule is switchable.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { registerFargateTaskDefinition } from '../helpers/emulator.js';
+import { createFargateService, registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu-ec2';
@@ -86,22 +86,12 @@ describe('DeleteSecurityGroup: DependencyViolation while the group is in use (AW
     const td = registerFargateTaskDefinition('ec2-web', [
       { name: 'web', image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:v1', essential: true },
     ]);
-    awsCli([
-      'ecs',
-      'create-service',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'web',
-      '--task-definition',
-      td,
-      '--desired-count',
-      '1',
-      '--launch-type',
-      'FARGATE',
-      '--network-configuration',
-      JSON.stringify({ awsvpcConfiguration: { subnets: [subnet], securityGroups: [sg], assignPublicIp: 'ENABLED' } }),
-    ]);
+    createFargateService({
+      cluster: CLUSTER,
+      name: 'web',
+      taskDefinition: td,
+      network: { subnets: [subnet], securityGroups: [sg] },
+    });
     const eni = () =>
       awsCli(['ec2', 'describe-network-interfaces', '--filters', `Name=group-id,Values=${sg}`]).NetworkInterfaces;
     await waitFor(() => eni().length === 1, { what: 'the task ENI' });

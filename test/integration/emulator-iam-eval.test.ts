@@ -6,7 +6,7 @@
  * harness's own test credentials are never evaluated.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { fargateTaskDefinitionArgs } from '../helpers/emulator.js';
+import { createFargateService, fargateTaskDefinitionArgs } from '../helpers/emulator.js';
 import { createIamUser, type IamUser } from '../helpers/iam-users.js';
 import { awsCli, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
@@ -216,29 +216,18 @@ describe("a task's secrets are read with its execution role", () => {
     ]);
     awsCli(['ecs', 'create-cluster', '--cluster-name', CLUSTER]);
     const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-    const net = JSON.stringify({ awsvpcConfiguration: { subnets: [subnet.SubnetId], assignPublicIp: 'ENABLED' } });
     for (const which of ['denied', 'allowed']) {
       const td = awsCli(
         registerArgs(`emu-${which}`, { execution: roleArn(`emu-${which}-execution`) }, [
           { name: 'DB_PASSWORD', valueFrom: paramArn },
         ]),
       ).taskDefinition.taskDefinitionArn;
-      awsCli([
-        'ecs',
-        'create-service',
-        '--cluster',
-        CLUSTER,
-        '--service-name',
-        which,
-        '--task-definition',
-        td,
-        '--desired-count',
-        '1',
-        '--launch-type',
-        'FARGATE',
-        '--network-configuration',
-        net,
-      ]);
+      createFargateService({
+        cluster: CLUSTER,
+        name: which,
+        taskDefinition: td,
+        network: { subnets: [subnet.SubnetId] },
+      });
     }
     const reasons = await waitFor(
       async () => {

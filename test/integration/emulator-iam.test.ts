@@ -5,7 +5,7 @@
  * RegisterScalableTarget race after CreateService, and roles IAM has not propagated yet.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { registerFargateTaskDefinition } from '../helpers/emulator.js';
+import { createFargateServiceArgs, registerFargateTaskDefinition, serviceTaskArns } from '../helpers/emulator.js';
 import { awsCli, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'emu-iam';
@@ -20,7 +20,7 @@ function refused(args: string[]): string {
 
 function network() {
   const subnet = awsCli(['ec2', 'describe-subnets', '--filters', 'Name=default-for-az,Values=true']).Subnets[0];
-  return JSON.stringify({ awsvpcConfiguration: { subnets: [subnet.SubnetId], assignPublicIp: 'ENABLED' } });
+  return { subnets: [subnet.SubnetId as string] };
 }
 
 function taskDefinition(family: string, executionRoleArn?: string): string {
@@ -31,22 +31,8 @@ function taskDefinition(family: string, executionRoleArn?: string): string {
   );
 }
 
-const createService = (name: string, td: string, net: string, desired = 0) => [
-  'ecs',
-  'create-service',
-  '--cluster',
-  CLUSTER,
-  '--service-name',
-  name,
-  '--task-definition',
-  td,
-  '--desired-count',
-  String(desired),
-  '--launch-type',
-  'FARGATE',
-  '--network-configuration',
-  net,
-];
+const createService = (name: string, td: string, net: { subnets: string[] }, desired = 0) =>
+  createFargateServiceArgs({ cluster: CLUSTER, name, taskDefinition: td, network: net, desiredCount: desired });
 
 function createRole(name: string): string {
   const trust = {
@@ -189,18 +175,9 @@ describe('a role IAM has not propagated yet', () => {
     awsCli(['ecs', 'update-service', '--cluster', CLUSTER, '--service', 'api', '--desired-count', '1']);
     const task = await waitFor(
       () => {
-        const arns = awsCli([
-          'ecs',
-          'list-tasks',
-          '--cluster',
-          CLUSTER,
-          '--service-name',
-          'api',
-          '--desired-status',
-          'STOPPED',
-        ]).taskArns;
+        const arns = serviceTaskArns(CLUSTER, 'api', 'STOPPED');
         return arns.length
-          ? awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arns[0]]).tasks[0]
+          ? awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arns[0]!]).tasks[0]
           : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 500, what: 'a stopped task' },

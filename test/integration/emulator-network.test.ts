@@ -5,6 +5,7 @@
  * One network, changed step by step (each AWS CLI run costs seconds here): the cases run in order.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createFargateService, registerFargateTaskDefinition, serviceTaskArns } from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 import { addEndpoints, addNatRoute, createTestVpc, deleteEndpoints, type TestVpc } from '../helpers/network.js';
 
@@ -14,22 +15,7 @@ const region = () => localWorld().region;
 const image = () => `${ACCOUNT}.dkr.ecr.${region()}.amazonaws.com/net-web:1`;
 
 function register(extra: Record<string, unknown> = {}): string {
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
-    'emu-net',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--network-mode',
-    'awsvpc',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    '--container-definitions',
-    JSON.stringify([{ name: 'web', image: image(), essential: true, ...extra }]),
-  ]).taskDefinition.taskDefinitionArn;
+  return registerFargateTaskDefinition('emu-net', [{ name: 'web', image: image(), essential: true, ...extra }]);
 }
 
 function runTask(td: string, subnet: string, assignPublicIp: 'ENABLED' | 'DISABLED'): string {
@@ -163,24 +149,14 @@ describe('a task pulls its image only with a way out of its subnet (cases in ord
   });
 
   it('a service task with no way out fails after a short delay and counts for the circuit breaker', async () => {
-    awsCli([
-      'ecs',
-      'create-service',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'web',
-      '--task-definition',
-      td,
-      '--desired-count',
-      '1',
-      '--launch-type',
-      'FARGATE',
-      '--network-configuration',
-      JSON.stringify({ awsvpcConfiguration: { subnets: [priv], assignPublicIp: 'DISABLED' } }),
-      '--deployment-configuration',
-      JSON.stringify({ deploymentCircuitBreaker: { enable: true, rollback: false } }),
-    ]);
+    createFargateService({
+      cluster: CLUSTER,
+      name: 'web',
+      taskDefinition: td,
+      network: { subnets: [priv] },
+      assignPublicIp: 'DISABLED',
+      deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: false } },
+    });
     const failed = await waitFor(
       () => {
         const s = awsCli(['ecs', 'describe-services', '--cluster', CLUSTER, '--services', 'web']).services[0];
@@ -189,16 +165,7 @@ describe('a task pulls its image only with a way out of its subnet (cases in ord
       { timeoutMs: 60_000, intervalMs: 1_000, what: 'the deployment to fail' },
     );
     expect(failed.deployments[0].failedTasks).toBeGreaterThanOrEqual(3);
-    const stopped = awsCli([
-      'ecs',
-      'list-tasks',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'web',
-      '--desired-status',
-      'STOPPED',
-    ]).taskArns as string[];
+    const stopped = serviceTaskArns(CLUSTER, 'web', 'STOPPED');
     const t = task(stopped[0]!);
     expect(t.stoppedReason).toMatch(PULL_TIMEOUT);
     // Not at once: ECS tries the pull (and times out) before the task stops.

@@ -9,7 +9,14 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultNetwork, registerFargateTaskDefinition } from '../helpers/emulator.js';
+import {
+  createFargateService,
+  createTargetGroup,
+  defaultNetwork,
+  registerFargateTaskDefinition,
+  serviceTasks,
+  webTarget,
+} from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
 
 const CLUSTER = 'rt';
@@ -69,57 +76,11 @@ function register(family: string, containers: Json[], extra: string[] = []): str
 
 function runService(name: string, td: string): void {
   const net = defaultNetwork();
-  const tg = awsCli([
-    'elbv2',
-    'create-target-group',
-    '--name',
-    `rt-${name}`,
-    '--protocol',
-    'HTTP',
-    '--port',
-    '8080',
-    '--vpc-id',
-    net.vpc,
-    '--target-type',
-    'ip',
-    '--health-check-path',
-    '/healthz',
-  ]).TargetGroups[0].TargetGroupArn;
-  awsCli([
-    'ecs',
-    'create-service',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
-    name,
-    '--task-definition',
-    td,
-    '--desired-count',
-    '1',
-    '--launch-type',
-    'FARGATE',
-    '--network-configuration',
-    JSON.stringify({
-      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
-    }),
-    '--load-balancers',
-    JSON.stringify([{ targetGroupArn: tg, containerName: 'web', containerPort: 8080 }]),
-  ]);
+  const tg = createTargetGroup(net, `rt-${name}`);
+  createFargateService({ cluster: CLUSTER, name, taskDefinition: td, network: net, loadBalancers: webTarget(tg) });
 }
 
-function tasks(service: string, status: 'RUNNING' | 'STOPPED'): Json[] {
-  const arns = awsCli([
-    'ecs',
-    'list-tasks',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
-    service,
-    '--desired-status',
-    status,
-  ]).taskArns;
-  return arns.length ? awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', ...arns]).tasks : [];
-}
+const tasks = (service: string, status: 'RUNNING' | 'STOPPED'): Json[] => serviceTasks(CLUSTER, service, status);
 
 const stoppedTask = (service: string) =>
   waitFor(() => tasks(service, 'STOPPED').find((t) => t.lastStatus === 'STOPPED'), {
@@ -218,25 +179,7 @@ describe.skipIf(!DOCKER_OK || !HAVE_BUSYBOX)('the Fargate task runtime (real con
     const td = register('rt-port', [
       web({ image, user: '65532', portMappings: [{ containerPort: 80, protocol: 'tcp' }] }),
     ]);
-    const net = defaultNetwork();
-    awsCli([
-      'ecs',
-      'create-service',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'port',
-      '--task-definition',
-      td,
-      '--desired-count',
-      '1',
-      '--launch-type',
-      'FARGATE',
-      '--network-configuration',
-      JSON.stringify({
-        awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
-      }),
-    ]);
+    createFargateService({ cluster: CLUSTER, name: 'port', taskDefinition: td, network: defaultNetwork() });
     const t = await stoppedTask('port');
     expect(t.stoppedReason).toBe('Essential container in task exited');
     expect(t.stopCode).toBe('EssentialContainerExited');

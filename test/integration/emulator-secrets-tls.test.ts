@@ -7,23 +7,24 @@
  *   certificate issued by the world's CA, an imported one as given).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
+import {
+  createFargateService,
+  defaultNetwork,
+  type Net,
+  registerFargateTaskDefinition,
+  serviceTaskArns,
+} from '../helpers/emulator.js';
 import { awsCli, emu, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
+import { dockerOk, findGo, pushGoImage } from '../helpers/task-image.js';
 
 const CLUSTER = 'emu-sec';
 
-function findGo(): string | undefined {
-  for (const candidate of [process.env.GO, 'go', '/usr/local/go/bin/go']) {
-    if (candidate && spawnSync(candidate, ['version'], { stdio: 'ignore' }).status === 0) return candidate;
-  }
-  return undefined;
-}
 const GO = findGo();
-const DOCKER_OK = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+const DOCKER_OK = dockerOk();
 const OPENSSL_OK = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 
 /** A task that only listens on $PORT (its health) and keeps running: what matters is its environment. */
@@ -53,24 +54,7 @@ function taskDefinition(family: string, image: string, secrets: { name: string; 
 }
 
 function createService(net: Net, name: string, td: string): void {
-  awsCli([
-    'ecs',
-    'create-service',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
-    name,
-    '--task-definition',
-    td,
-    '--desired-count',
-    '1',
-    '--launch-type',
-    'FARGATE',
-    '--network-configuration',
-    JSON.stringify({
-      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
-    }),
-  ]);
+  createFargateService({ cluster: CLUSTER, name, taskDefinition: td, network: net });
 }
 
 let net: Net;
@@ -100,18 +84,7 @@ describe('task secrets, resolved as ECS does', () => {
   it.skipIf(!GO || !DOCKER_OK)(
     'SecureString decrypted, Secrets Manager whole / JSON key / stage / version id in the container env',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'pw-emu-sec-'));
-      writeFileSync(join(dir, 'main.go'), APP_GO);
-      writeFileSync(join(dir, 'go.mod'), 'module emusec\n\ngo 1.21\n');
-      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n');
-      execFileSync(GO!, ['build', '-trimpath', '-o', 'app', '.'], {
-        cwd: dir,
-        env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
-        stdio: 'pipe',
-      });
-      const image = `${localWorld().registry}/emu-sec:test`;
-      execFileSync('docker', ['build', '-q', '-t', image, dir], { stdio: 'pipe' });
-      execFileSync('docker', ['push', image], { stdio: 'pipe' });
+      const image = pushGoImage(GO!, 'emu-sec', APP_GO);
 
       const { smArn, versionId } = secrets();
       const region = localWorld().region;
@@ -151,12 +124,11 @@ describe('task secrets, resolved as ECS does', () => {
   );
 
   async function stopped(service: string) {
-    const arn = await waitFor(
-      () =>
-        awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', service, '--desired-status', 'STOPPED'])
-          .taskArns[0],
-      { timeoutMs: 30_000, intervalMs: 300, what: `a stopped task of ${service}` },
-    );
+    const arn = await waitFor(() => serviceTaskArns(CLUSTER, service, 'STOPPED')[0], {
+      timeoutMs: 30_000,
+      intervalMs: 300,
+      what: `a stopped task of ${service}`,
+    });
     return awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arn]).tasks[0];
   }
 

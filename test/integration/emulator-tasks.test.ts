@@ -3,6 +3,7 @@
  * driver (stdout/stderr shipped into CloudWatch Logs), observed with the AWS CLI v2 as a peer client.
  */
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { registerFargateTaskDefinition } from '../helpers/emulator.js';
 import { awsCli, emu, resetWorld, waitFor } from '../helpers/localworld.js';
 import { dockerOk, findGo, taskImage } from '../helpers/task-image.js';
 
@@ -25,22 +26,7 @@ function register(image: string, group = GROUP, extra: Record<string, string> = 
       options: { 'awslogs-group': group, 'awslogs-region': 'eu-west-1', 'awslogs-stream-prefix': 'jobs', ...extra },
     },
   };
-  return awsCli([
-    'ecs',
-    'register-task-definition',
-    '--family',
-    'emu-job',
-    '--requires-compatibilities',
-    'FARGATE',
-    '--network-mode',
-    'awsvpc',
-    '--cpu',
-    '256',
-    '--memory',
-    '512',
-    '--container-definitions',
-    JSON.stringify([container]),
-  ]).taskDefinition.taskDefinitionArn;
+  return registerFargateTaskDefinition('emu-job', [container]);
 }
 
 function runTask(td: string, command: string[]): string {

@@ -4,35 +4,22 @@
  * targets registered in the service's target group, tasks run as real containers from the local
  * registry, the ALB data plane (HTTP through a load balancer's DNS name), and reset.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { defaultNetwork, type Net, registerFargateTaskDefinition } from '../helpers/emulator.js';
+import {
+  createFargateService,
+  createTargetGroup,
+  defaultNetwork,
+  type Net,
+  registerFargateTaskDefinition,
+  serviceTaskArns,
+  webTarget,
+} from '../helpers/emulator.js';
 import { awsCli, emu, freePort, localWorld, resetWorld, waitFor } from '../helpers/localworld.js';
+import { dockerOk, findGo, pushGoImage } from '../helpers/task-image.js';
 
 const CLUSTER = 'emu';
 const FAKE_REPO = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/emu-web';
-
-function targetGroup(net: Net, name: string, healthPath = '/healthz'): string {
-  return awsCli([
-    'elbv2',
-    'create-target-group',
-    '--name',
-    name,
-    '--protocol',
-    'HTTP',
-    '--port',
-    '8080',
-    '--vpc-id',
-    net.vpc,
-    '--target-type',
-    'ip',
-    '--health-check-path',
-    healthPath,
-  ]).TargetGroups[0].TargetGroupArn;
-}
 
 function taskDefinition(family: string, image: string, env: Record<string, string> = {}): string {
   const container = {
@@ -51,37 +38,19 @@ function createService(
   td: string,
   opts: { desired?: number; tg?: string; breaker?: { enable: boolean; rollback: boolean } } = {},
 ) {
-  const args = [
-    'ecs',
-    'create-service',
-    '--cluster',
-    CLUSTER,
-    '--service-name',
+  return createFargateService({
+    cluster: CLUSTER,
     name,
-    '--task-definition',
-    td,
-    '--desired-count',
-    String(opts.desired ?? 2),
-    '--launch-type',
-    'FARGATE',
-    '--network-configuration',
-    JSON.stringify({
-      awsvpcConfiguration: { subnets: [net.subnet], securityGroups: [net.sg], assignPublicIp: 'ENABLED' },
-    }),
-    '--deployment-configuration',
-    JSON.stringify({
+    taskDefinition: td,
+    network: net,
+    desiredCount: opts.desired ?? 2,
+    deploymentConfiguration: {
       deploymentCircuitBreaker: opts.breaker ?? { enable: true, rollback: true },
       maximumPercent: 200,
       minimumHealthyPercent: 100,
-    }),
-  ];
-  if (opts.tg) {
-    args.push(
-      '--load-balancers',
-      JSON.stringify([{ targetGroupArn: opts.tg, containerName: 'web', containerPort: 8080 }]),
-    );
-  }
-  return awsCli(args).service;
+    },
+    loadBalancers: opts.tg ? webTarget(opts.tg) : undefined,
+  });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
@@ -104,6 +73,13 @@ async function until(name: string, done: (s: any) => boolean, what: string, time
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
 const completed = (s: any) =>
   s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED' && s.runningCount === s.desiredCount;
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+const failedDeployment = (id: string) => (s: any) =>
+  s.deployments.some((d: { id: string; rolloutState: string }) => d.id === id && d.rolloutState === 'FAILED');
+// biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
+const updateService = (name: string, ...args: string[]): any =>
+  awsCli(['ecs', 'update-service', '--cluster', CLUSTER, '--service', name, ...args]).service;
+const stoppedArns = (name: string) => serviceTaskArns(CLUSTER, name, 'STOPPED');
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
 const messages = (s: any): string[] => s.events.map((e: { message: string }) => e.message);
 
@@ -155,16 +131,7 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     expect(first.runningCount).toBe(2);
     expect(messages(first)[0]).toBe('(service web) has reached a steady state.');
 
-    const updated = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--task-definition',
-      td2,
-    ]).service;
+    const updated = updateService('web', '--task-definition', td2);
     expect(updated.taskDefinition).toBe(td2);
     expect(updated.deployments.map((d: { status: string }) => d.status)).toEqual(['PRIMARY', 'ACTIVE']);
     expect(updated.deployments[0]).toMatchObject({ taskDefinition: td2, rolloutState: 'IN_PROGRESS', runningCount: 0 });
@@ -198,16 +165,7 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     // Tasks are in moto's task list: 2 running for the service, the 2 replaced ones stopped.
     const running = awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns;
     expect(running).toHaveLength(2);
-    const stopped = awsCli([
-      'ecs',
-      'list-tasks',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'web',
-      '--desired-status',
-      'STOPPED',
-    ]).taskArns;
+    const stopped = stoppedArns('web');
     expect(stopped).toHaveLength(2);
     const tasks = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', ...running]).tasks;
     for (const t of tasks) {
@@ -221,16 +179,7 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     const first = await until('web', completed, 'completed');
     const id = first.deployments[0].id;
 
-    const scaled = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--desired-count',
-      '3',
-    ]).service;
+    const scaled = updateService('web', '--desired-count', '3');
     expect(scaled.deployments).toHaveLength(1);
     expect(scaled.deployments[0].id).toBe(id);
     const after = await until('web', (s) => s.runningCount === 3, 'scaled to 3');
@@ -239,15 +188,7 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     // the deployment configuration survives updates that do not mention it
     expect(after.deploymentConfiguration.deploymentCircuitBreaker).toEqual({ enable: true, rollback: true });
 
-    const forced = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--force-new-deployment',
-    ]).service;
+    const forced = updateService('web', '--force-new-deployment');
     expect(forced.deployments).toHaveLength(2);
     expect(forced.deployments[0].id).not.toBe(id);
     expect(forced.deployments[0].taskDefinition).toBe(td1);
@@ -270,25 +211,9 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     createService(net, 'web', good);
     await until('web', completed, 'first deployment completed');
 
-    const upd = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--task-definition',
-      bad,
-    ]).service;
+    const upd = updateService('web', '--task-definition', bad);
     const failedId = upd.deployments[0].id;
-    const rolledBack = await until(
-      'web',
-      (s) =>
-        s.deployments.some(
-          (d: { id: string; rolloutState: string }) => d.id === failedId && d.rolloutState === 'FAILED',
-        ),
-      'deployment FAILED',
-    );
+    const rolledBack = await until('web', failedDeployment(failedId), 'deployment FAILED');
     const failed = rolledBack.deployments.find((d: { id: string }) => d.id === failedId);
     expect(failed.rolloutStateReason).toBe('ECS deployment circuit breaker: tasks failed to start.');
     expect(failed.failedTasks).toBeGreaterThanOrEqual(3);
@@ -311,22 +236,14 @@ describe('ECS rolling deployments (simulated tasks)', () => {
     expect(stuck.deployments).toHaveLength(1);
     expect(stuck.deployments[0].rolloutState).toBe('IN_PROGRESS');
     expect(stuck.runningCount).toBe(0);
-    const stoppedArns = awsCli([
-      'ecs',
-      'list-tasks',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'nobreaker',
-      '--desired-status',
-      'STOPPED',
-    ]).taskArns;
-    const stoppedTask = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', stoppedArns[0]]).tasks[0];
+    const nobreakerStopped = stoppedArns('nobreaker');
+    const stoppedTask = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', nobreakerStopped[0]!])
+      .tasks[0];
     expect(stoppedTask).toMatchObject({ lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited' });
   });
 
   it('tasks are registered in the service target group (ENI address, containerPort) and deregistered when replaced', async () => {
-    const tg = targetGroup(net, 'emu-web');
+    const tg = createTargetGroup(net, 'emu-web');
     const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
     const td2 = taskDefinition('emu-web', `${FAKE_REPO}:v2`);
     createService(net, 'web', td1, { tg });
@@ -382,7 +299,7 @@ describe('ECS rolling deployments (simulated tasks)', () => {
   });
 
   it('deleting a service stops its tasks and empties its target group', async () => {
-    const tg = targetGroup(net, 'emu-del');
+    const tg = createTargetGroup(net, 'emu-del');
     createService(net, 'web', taskDefinition('emu-web', `${FAKE_REPO}:v1`), { tg });
     await until('web', completed, 'completed');
     awsCli(['ecs', 'delete-service', '--cluster', CLUSTER, '--service', 'web', '--force']);
@@ -502,14 +419,8 @@ describe('ECS request limits (AWS CLI)', () => {
 // ---------------------------------------------------------------------------------------------
 // Real containers: a tiny static Go server in a FROM-scratch image, pushed to the local registry.
 
-function findGo(): string | undefined {
-  for (const candidate of [process.env.GO, 'go', '/usr/local/go/bin/go']) {
-    if (candidate && spawnSync(candidate, ['version'], { stdio: 'ignore' }).status === 0) return candidate;
-  }
-  return undefined;
-}
 const GO = findGo();
-const DOCKER_OK = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+const DOCKER_OK = dockerOk();
 
 const APP_GO = `package main
 
@@ -562,25 +473,7 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
   let image = '';
 
   beforeAll(() => {
-    const dir = mkdtempSync(join(tmpdir(), 'pw-emu-app-'));
-    writeFileSync(join(dir, 'main.go'), APP_GO);
-    writeFileSync(join(dir, 'go.mod'), 'module emuapp\n\ngo 1.21\n');
-    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n');
-    execFileSync(GO!, ['build', '-trimpath', '-o', 'app', '.'], {
-      cwd: dir,
-      env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
-      stdio: 'pipe',
-    });
-    expect(existsSync(join(dir, 'app'))).toBe(true);
-    const tag = `${localWorld().registry}/emu-app:test`;
-    execFileSync('docker', ['build', '-q', '-t', tag, dir], { stdio: 'pipe' });
-    execFileSync('docker', ['push', tag], { stdio: 'pipe' });
-    const digests: string[] = JSON.parse(
-      execFileSync('docker', ['inspect', '--format', '{{json .RepoDigests}}', tag], { encoding: 'utf8' }),
-    );
-    const pinned = digests.find((d) => d.startsWith(`${localWorld().registry}/emu-app@sha256:`));
-    expect(pinned).toBeTruthy();
-    image = pinned!;
+    image = pushGoImage(GO!, 'emu-app', APP_GO);
   });
 
   beforeEach(async () => {
@@ -588,7 +481,7 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
   });
 
   it('runs the task container with host networking, registers a healthy 127.0.0.1 target, then rolls back a crashing one', async () => {
-    const tg = targetGroup(net, 'emu-real');
+    const tg = createTargetGroup(net, 'emu-real');
     const good = taskDefinition('emu-real', image, { GREETING: 'hello from the task' });
     const crash = taskDefinition('emu-real', image, { CRASH: '1' });
     await emu('config', { rolloutSeconds: 6 }); // a longer drain: the FAILED deployment stays visible longer
@@ -613,37 +506,11 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
     expect(labels).toContain('"patchwork.emulator":"1"');
     expect(labels.trim().endsWith('host')).toBe(true);
 
-    const upd = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'real',
-      '--task-definition',
-      crash,
-    ]).service;
+    const upd = updateService('real', '--task-definition', crash);
     const failedId = upd.deployments[0].id;
-    const rolled = await until(
-      'real',
-      (s) =>
-        s.deployments.some(
-          (d: { id: string; rolloutState: string }) => d.id === failedId && d.rolloutState === 'FAILED',
-        ),
-      'crashing deployment FAILED',
-      60_000,
-    );
+    const rolled = await until('real', failedDeployment(failedId), 'crashing deployment FAILED', 60_000);
     expect(rolled.taskDefinition).toBe(good);
-    const stopped = awsCli([
-      'ecs',
-      'list-tasks',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'real',
-      '--desired-status',
-      'STOPPED',
-    ]).taskArns;
+    const stopped = stoppedArns('real');
     const described = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', ...stopped]).tasks;
     const crashed = described.find((t: { taskDefinitionArn: string }) => t.taskDefinitionArn === crash);
     expect(crashed).toMatchObject({ lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited' });
@@ -665,8 +532,8 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
 
   it('serves HTTP through the load balancer DNS name: forward to the task, rules, redirect, 502/503', async () => {
     const { motoPort } = localWorld();
-    const tg = targetGroup(net, 'emu-alb');
-    const spare = targetGroup(net, 'emu-alb-spare');
+    const tg = createTargetGroup(net, 'emu-alb');
+    const spare = createTargetGroup(net, 'emu-alb-spare');
     const lb = awsCli([
       'elbv2',
       'create-load-balancer',
@@ -837,7 +704,7 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
 
   it('a container that never passes its health check fails the deployment; reset removes the containers', async () => {
     await emu('config', { healthTimeoutSeconds: 6 });
-    const tg = targetGroup(net, 'emu-unhealthy', '/does-not-exist');
+    const tg = createTargetGroup(net, 'emu-unhealthy', '/does-not-exist');
     createService(net, 'sick', taskDefinition('emu-sick', image), { desired: 1, tg });
     // While the task runs, its target fails the target group's HTTP check (404 on the path).
     const target = await waitFor(
@@ -852,17 +719,8 @@ describe.skipIf(!GO || !DOCKER_OK)('ECS tasks as real containers (local registry
     // After healthTimeoutSeconds the task is stopped and counted as failed.
     const failed = await until('sick', (s) => (s.deployments[0]?.failedTasks ?? 0) >= 1, 'a task failed', 60_000);
     expect(failed.deployments[0].rolloutState).toBe('IN_PROGRESS');
-    const stopped = awsCli([
-      'ecs',
-      'list-tasks',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      'sick',
-      '--desired-status',
-      'STOPPED',
-    ]).taskArns;
-    const task = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', stopped[0]]).tasks[0];
+    const stopped = stoppedArns('sick');
+    const task = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', stopped[0]!]).tasks[0];
     expect(task.stoppedReason).toBe(`Task failed ELB health checks in (target-group ${tg})`);
 
     await resetWorld();
@@ -896,16 +754,7 @@ describe('ECS reads lag behind writes (consistencyLagSeconds, on by default)', (
     const oldTasks = awsCli(['ecs', 'list-tasks', '--cluster', CLUSTER, '--service-name', 'web']).taskArns;
     expect(oldTasks).toHaveLength(1);
 
-    const updated = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--task-definition',
-      td2,
-    ]).service;
+    const updated = updateService('web', '--task-definition', td2);
     const ours = updated.deployments[0];
     expect(ours).toMatchObject({ status: 'PRIMARY', taskDefinition: td2 });
     const at = Date.now();
@@ -932,16 +781,7 @@ describe('ECS reads lag behind writes (consistencyLagSeconds, on by default)', (
 
     // Switched off: read-after-write.
     await emu('config', { consistencyLagSeconds: 0 });
-    const again = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--task-definition',
-      td1,
-    ]).service;
+    const again = updateService('web', '--task-definition', td1);
     expect(service('web').deployments[0].id).toBe(again.deployments[0].id);
   });
 });
@@ -952,17 +792,8 @@ describe('images that cannot be pulled (checkImages, on by default)', () => {
   async function stoppedReason(name: string): Promise<string> {
     const s = await until(name, (x) => x.deployments[0].failedTasks >= 1, 'a task failed', 20_000);
     expect(s.runningCount).toBe(0);
-    const arns = awsCli([
-      'ecs',
-      'list-tasks',
-      '--cluster',
-      CLUSTER,
-      '--service-name',
-      name,
-      '--desired-status',
-      'STOPPED',
-    ]).taskArns;
-    const task = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arns[0]]).tasks[0];
+    const arns = stoppedArns(name);
+    const task = awsCli(['ecs', 'describe-tasks', '--cluster', CLUSTER, '--tasks', arns[0]!]).tasks[0];
     expect(task).toMatchObject({ lastStatus: 'STOPPED', stopCode: 'TaskFailedToStart' });
     return task.stoppedReason;
   }
@@ -1008,26 +839,9 @@ describe('images that cannot be pulled (checkImages, on by default)', () => {
     const gone = taskDefinition('emu-web', `${FAKE_REPO}:deleted`);
     createService(net, 'web', good, { desired: 1 });
     await until('web', completed, 'the pullable image runs', 20_000);
-    const upd = awsCli([
-      'ecs',
-      'update-service',
-      '--cluster',
-      CLUSTER,
-      '--service',
-      'web',
-      '--task-definition',
-      gone,
-    ]).service;
+    const upd = updateService('web', '--task-definition', gone);
     const failedId = upd.deployments[0].id;
-    const rolled = await until(
-      'web',
-      (s) =>
-        s.deployments.some(
-          (d: { id: string; rolloutState: string }) => d.id === failedId && d.rolloutState === 'FAILED',
-        ),
-      'deployment FAILED',
-      30_000,
-    );
+    const rolled = await until('web', failedDeployment(failedId), 'deployment FAILED', 30_000);
     expect(rolled.taskDefinition).toBe(good);
     expect(rolled.deployments[0].rolloutStateReason).toMatch(/rolling back/);
   });
@@ -1054,7 +868,7 @@ describe('ELBv2 and ACM rules', () => {
   };
 
   it('a rule with more than 5 condition values in total is refused (create-rule, modify-rule); 5 pass', () => {
-    const tg = targetGroup(net, 'emu-rules');
+    const tg = createTargetGroup(net, 'emu-rules');
     const lb = loadBalancer('emu-rules');
     const listener = awsCli([
       'elbv2',
@@ -1097,7 +911,7 @@ describe('ELBv2 and ACM rules', () => {
   });
 
   it('modify-target-group refuses a health-check timeout not below the interval (create-target-group already does)', () => {
-    const tg = targetGroup(net, 'emu-hc');
+    const tg = createTargetGroup(net, 'emu-hc');
     expect(
       fail(['elbv2', 'modify-target-group', '--target-group-arn', tg, '--health-check-timeout-seconds', '30']),
     ).toMatch(/ValidationError.*Health check timeout '30' must be smaller than the interval '30'/);
@@ -1125,7 +939,7 @@ describe('ELBv2 and ACM rules', () => {
   });
 
   it('an HTTPS listener needs an ISSUED ACM certificate of its region: PENDING_VALIDATION → UnsupportedCertificate, unknown → CertificateNotFound', async () => {
-    const tg = targetGroup(net, 'emu-tls');
+    const tg = createTargetGroup(net, 'emu-tls');
     const lb = loadBalancer('emu-tls');
     const pending = awsCli(['acm', 'request-certificate', '--domain-name', 'pending.example.com']).CertificateArn;
     expect(awsCli(['acm', 'describe-certificate', '--certificate-arn', pending]).Certificate.Status).toBe(

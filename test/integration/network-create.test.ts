@@ -7,12 +7,11 @@
  * VPC included. The cases share one provision (in order).
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, ROOT, runCli } from '../helpers/cli.js';
-import { git } from '../helpers/git.js';
-import { awsCli, emu, localWorld, resetWorld } from '../helpers/localworld.js';
+import { awsCli, emu, resetWorld } from '../helpers/localworld.js';
+import { liveNatGateways, networkLeft, ownedByApp } from '../helpers/network.js';
 import { webappProject } from '../helpers/webapp.js';
 
 const app = `nc${Date.now().toString(36)}`;
@@ -25,14 +24,9 @@ const cli = (args: string[], timeoutMs = 300_000): Promise<CliRun> =>
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON result lines
 const res = (run: CliRun): any => run.result;
-const tagFilters = ['Name=tag:patchwork:app', `Values=${app}`];
-const owned = (what: string, key: string) =>
-  // DescribeNatGateways names its filter parameter `Filter`.
-  (awsCli(['ec2', what, what === 'describe-nat-gateways' ? '--filter' : '--filters', tagFilters.join(',')])[key] ??
-    []) as Record<string, unknown>[];
+const owned = (what: string, key: string) => ownedByApp(app, what, key) as Record<string, unknown>[];
 const tagName = (r: { Tags?: { Key: string; Value: string }[] }) => r.Tags?.find((t) => t.Key === 'Name')?.Value;
-const liveNats = () =>
-  (owned('describe-nat-gateways', 'NatGateways') as { State: string }[]).filter((n) => n.State !== 'deleted');
+const liveNats = () => liveNatGateways(app);
 const privateTable = (zone: string) =>
   (owned('describe-route-tables', 'RouteTables') as { RouteTableId: string; Tags: [] }[]).find(
     (t) => tagName(t) === `${name}-private-${zone}`,
@@ -41,27 +35,16 @@ const privateTable = (zone: string) =>
 beforeAll(async () => {
   execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
   await resetWorld();
-  const project = webappProject({ app, deploy: '{ pollSeconds: 1, timeoutSeconds: 240 }', prefix: 'pw-netcreate-' });
-  root = project.root;
-  env = project.env;
-  const world = localWorld();
-  writeFileSync(
-    join(root, 'patchwork.yml'),
-    [
-      `app: ${app}`,
-      `region: ${world.region}`,
-      `registry: "${world.registry}"`,
-      'services:',
-      '  web: { build: { context: app }, port: 8080, healthCheck: { path: /healthz } }',
-      'environments:',
+  ({ root, env } = webappProject({
+    app,
+    prefix: 'pw-netcreate-',
+    environments: [
       '  it:',
       '    desiredCount: 1',
       '    network: { create: true, azs: 2, cidr: 10.40.0.0/16, egress: nat }',
-      'deploy: { pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
-      '',
-    ].join('\n'),
-  );
-  git(root, 'commit', '-qam', 'network.create');
+    ],
+    deploy: '{ pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
+  }));
 }, 900_000);
 
 afterAll(() => {
@@ -200,18 +183,9 @@ describe('network.create over 2 AZs (one provision shared by the cases, in order
   it('destroy leaves nothing tagged, the VPC included', async () => {
     const gone = await cli(['destroy', '--yes'], 900_000);
     expect(gone.code, gone.stderr).toBe(0);
-    for (const [what, key] of [
-      ['describe-vpcs', 'Vpcs'],
-      ['describe-subnets', 'Subnets'],
-      ['describe-internet-gateways', 'InternetGateways'],
-      ['describe-route-tables', 'RouteTables'],
-      ['describe-addresses', 'Addresses'],
-      ['describe-vpc-endpoints', 'VpcEndpoints'],
-      ['describe-security-groups', 'SecurityGroups'],
-    ] as const)
-      expect(owned(what, key), what).toEqual([]);
-    // A deleted NAT gateway stays listed as `deleted` for a while, as on AWS.
-    expect(liveNats()).toEqual([]);
+    for (const [what, left] of Object.entries(networkLeft(app))) expect(left, what).toEqual([]);
+    // No endpoint was ever made (egress: nat): none listed, not even a deleted one.
+    expect(owned('describe-vpc-endpoints', 'VpcEndpoints')).toEqual([]);
     const again = await cli(['destroy', '--yes']);
     expect(again.code, again.stderr).toBe(0);
     expect(res(again).apiCalls.mutating).toBe(0);

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, ROOT, runCli } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { awsCli, localWorld, resetWorld } from '../helpers/localworld.js';
-import { webappProject } from '../helpers/webapp.js';
+import { liveNatGateways, liveVpcEndpoints, networkLeft, ownedByApp } from '../helpers/network.js';
+import { webappConfig, webappProject } from '../helpers/webapp.js';
 
 const app = `ne${Date.now().toString(36)}`;
 const name = `${app}-it`;
@@ -29,8 +30,7 @@ const cli = (args: string[], timeoutMs = 300_000): Promise<CliRun> =>
 const res = (run: CliRun): any => run.result;
 type Tagged = { Tags?: { Key: string; Value: string }[] };
 const tagFilter = `Name=tag:patchwork:app,Values=${app}`;
-const owned = <T extends Tagged>(what: string, key: string): T[] =>
-  (awsCli(['ec2', what, what === 'describe-nat-gateways' ? '--filter' : '--filters', tagFilter])[key] ?? []) as T[];
+const owned = <T extends Tagged>(what: string, key: string): T[] => ownedByApp<T>(app, what, key);
 const tagName = (r: Tagged) => r.Tags?.find((t) => t.Key === 'Name')?.Value ?? '';
 const idsByName = <T extends Tagged>(list: T[], id: (r: T) => string) =>
   Object.fromEntries(list.map((r) => [tagName(r), id(r)]));
@@ -43,12 +43,8 @@ interface Endpoint extends Tagged {
   RouteTableIds: string[];
   Groups: { GroupId: string }[];
 }
-const liveEndpoints = () =>
-  owned<Endpoint>('describe-vpc-endpoints', 'VpcEndpoints').filter((e) => !/^deleted$/i.test(e.State));
-const liveNats = () =>
-  owned<Tagged & { NatGatewayId: string; State: string }>('describe-nat-gateways', 'NatGateways').filter(
-    (n) => n.State !== 'deleted',
-  );
+const liveEndpoints = () => liveVpcEndpoints<Endpoint>(app);
+const liveNats = () => liveNatGateways<Tagged & { NatGatewayId: string; State: string }>(app);
 interface Table extends Tagged {
   RouteTableId: string;
   Routes: { DestinationCidrBlock?: string; NatGatewayId?: string; GatewayId?: string }[];
@@ -61,22 +57,17 @@ const privateDefaults = () =>
     );
 
 const writeConfig = (egress: string) => {
-  const world = localWorld();
   writeFileSync(
     join(root, 'patchwork.yml'),
-    [
-      `app: ${app}`,
-      `region: ${world.region}`,
-      `registry: "${world.registry}"`,
-      'services:',
-      '  web: { build: { context: app }, port: 8080, healthCheck: { path: /healthz } }',
-      'environments:',
-      '  it:',
-      '    desiredCount: 1',
-      `    network: { create: true, azs: 2, cidr: 10.42.0.0/16, egress: ${egress} }`,
-      'deploy: { pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
-      '',
-    ].join('\n'),
+    webappConfig({
+      app,
+      environments: [
+        '  it:',
+        '    desiredCount: 1',
+        `    network: { create: true, azs: 2, cidr: 10.42.0.0/16, egress: ${egress} }`,
+      ],
+      deploy: '{ pollSeconds: 1, timeoutSeconds: 240, smoke: { path: /healthz } }',
+    }),
   );
   git(root, 'commit', '-qam', `egress ${egress}`);
 };
@@ -235,16 +226,6 @@ describe('network.create with egress endpoints, then switched to nat (one enviro
   it('destroy leaves nothing tagged', async () => {
     const gone = await cli(['destroy', '--yes'], 900_000);
     expect(gone.code, gone.stderr).toBe(0);
-    for (const [what, key] of [
-      ['describe-vpcs', 'Vpcs'],
-      ['describe-subnets', 'Subnets'],
-      ['describe-internet-gateways', 'InternetGateways'],
-      ['describe-route-tables', 'RouteTables'],
-      ['describe-addresses', 'Addresses'],
-      ['describe-security-groups', 'SecurityGroups'],
-    ] as const)
-      expect(owned(what, key), what).toEqual([]);
-    expect(liveEndpoints()).toEqual([]);
-    expect(liveNats()).toEqual([]);
+    for (const [what, left] of Object.entries(networkLeft(app))) expect(left, what).toEqual([]);
   }, 900_000);
 });

@@ -7,15 +7,14 @@
  * deploys it there: the AWS CLI in account B shows the task definition pinning it, the load
  * balancer in B answers with the release's sha, and `releases` in B records promotedFrom.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
-import { git } from '../helpers/git.js';
-import { awsCli, emu, localWorld } from '../helpers/localworld.js';
-import { copyWebapp } from '../helpers/webapp.js';
+import { isolatedEnv, runCli } from '../helpers/cli.js';
+import { commitAll } from '../helpers/git.js';
+import { awsCli, localWorld } from '../helpers/localworld.js';
+import { copyWebapp, deployWorld, destroyEach, provisionEach, webappConfig } from '../helpers/webapp.js';
 
 const app = `pa${Date.now().toString(36)}`;
 const ACCOUNT_B = '222222222222';
@@ -44,8 +43,7 @@ const manifestDigest = async (host: string, repo: string, ref: string) => {
 
 describe('promote across accounts and regions: the digest copied registry to registry (local world)', () => {
   beforeAll(async () => {
-    execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
-    await emu('config', undefined, 'DELETE');
+    await deployWorld();
     const world = localWorld();
     registry = world.registry;
     if (!world.registryB)
@@ -68,42 +66,28 @@ describe('promote across accounts and regions: the digest copied registry to reg
     env = isolatedEnv({ AWS_ENDPOINT_URL: world.endpoint, AWS_SHARED_CREDENTIALS_FILE: join(root, 'credentials') });
     copyWebapp(root);
     const config = (prodAccount: string) =>
-      [
-        `app: ${app}`,
-        `region: ${world.region}`,
-        `registry: "${registry}"`,
-        'services:',
-        '  web:',
-        '    build: { context: app }',
-        '    port: 8080',
-        '    healthCheck: { path: /healthz }',
-        'environments:',
-        '  staging: { desiredCount: 1, account: "123456789012" }',
-        '  prod:',
-        '    desiredCount: 1',
-        `    region: ${REGION_B}`,
-        `    account: "${prodAccount}"`,
-        '    profile: prod-account',
-        `    registry: "${registryB}"`,
-        'deploy: { pollSeconds: 1, timeoutSeconds: 120, smoke: { path: /healthz } }',
-        '',
-      ].join('\n');
+      webappConfig({
+        app,
+        environments: [
+          '  staging: { desiredCount: 1, account: "123456789012" }',
+          '  prod:',
+          '    desiredCount: 1',
+          `    region: ${REGION_B}`,
+          `    account: "${prodAccount}"`,
+          '    profile: prod-account',
+          `    registry: "${registryB}"`,
+        ],
+        deploy: '{ pollSeconds: 1, timeoutSeconds: 120, smoke: { path: /healthz } }',
+      });
     writeFileSync(join(root, 'patchwork.yml'), config(ACCOUNT_B));
     writeFileSync(join(root, 'wrong-account.yml'), config('333333333333'));
     writeFileSync(join(root, '.gitignore'), 'credentials\nwrong-account.yml\n');
-    git(root, 'init', '-q', '-b', 'main');
-    git(root, 'add', '-A');
-    git(root, 'commit', '-q', '-m', 'webapp');
-    sha = git(root, 'rev-parse', 'HEAD');
-    for (const e of ['staging', 'prod']) {
-      const prov = await runCli(['provision', '-e', e, '--json'], { cwd: root, env, timeoutMs: 180_000 });
-      expect(prov.code, prov.stderr).toBe(0);
-    }
+    sha = commitAll(root, 'webapp');
+    await provisionEach(root, env, ['staging', 'prod']);
   }, 1_200_000);
 
   afterAll(async () => {
-    for (const e of ['prod', 'staging'])
-      await runCli(['destroy', '-e', e, '--yes'], { cwd: root, env, timeoutMs: 180_000 }).catch(() => {});
+    await destroyEach(root, env, ['prod', 'staging']);
     if (root) rmSync(root, { recursive: true, force: true });
   }, 400_000);
 

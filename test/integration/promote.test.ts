@@ -4,15 +4,11 @@
  * --env prod` deploys the very digest (nothing built or pushed), and prod's release records
  * staging's git sha and `promotedFrom`. A sha staging never released is exit 2 naming what it did.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, isolatedEnv, ROOT, runCli } from '../helpers/cli.js';
-import { git } from '../helpers/git.js';
-import { awsCli, emu, localWorld } from '../helpers/localworld.js';
-import { copyWebapp } from '../helpers/webapp.js';
+import { type CliRun, runCli } from '../helpers/cli.js';
+import { awsCli, localWorld } from '../helpers/localworld.js';
+import { deployWorld, destroyEach, provisionEach, webappProject } from '../helpers/webapp.js';
 
 const app = `pr${Date.now().toString(36)}`;
 let root = '';
@@ -37,48 +33,19 @@ const buildsOrPushes = (run: CliRun) =>
 
 describe('promote: build once, deploy the exact digest (local world)', () => {
   beforeAll(async () => {
-    execFileSync('bash', ['scripts/golang-image.sh', '--quiet'], { cwd: ROOT, stdio: 'inherit', timeout: 900_000 });
-    await emu('config', undefined, 'DELETE');
-    const world = localWorld();
-    registry = world.registry;
-    env = isolatedEnv({
-      AWS_ENDPOINT_URL: world.endpoint,
-      AWS_ACCESS_KEY_ID: world.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: world.secretAccessKey,
-    });
-    root = mkdtempSync(join(tmpdir(), 'pw-promote-it-'));
-    copyWebapp(root);
-    writeFileSync(
-      join(root, 'patchwork.yml'),
-      [
-        `app: ${app}`,
-        `region: ${world.region}`,
-        `registry: "${world.registry}"`,
-        'services:',
-        '  web:',
-        '    build: { context: app }',
-        '    port: 8080',
-        '    healthCheck: { path: /healthz }',
-        'environments:',
-        '  staging: { desiredCount: 1 }',
-        '  prod: { desiredCount: 1 }',
-        'deploy: { pollSeconds: 1, timeoutSeconds: 120, smoke: { path: /healthz } }',
-        '',
-      ].join('\n'),
-    );
-    git(root, 'init', '-q', '-b', 'main');
-    git(root, 'add', '-A');
-    git(root, 'commit', '-q', '-m', 'webapp');
-    sha = git(root, 'rev-parse', 'HEAD');
-    for (const e of ['staging', 'prod']) {
-      const prov = await runCli(['provision', '-e', e, '--json'], { cwd: root, env, timeoutMs: 180_000 });
-      expect(prov.code, prov.stderr).toBe(0);
-    }
+    await deployWorld();
+    registry = localWorld().registry;
+    ({ root, env, sha } = webappProject({
+      app,
+      prefix: 'pw-promote-it-',
+      environments: ['  staging: { desiredCount: 1 }', '  prod: { desiredCount: 1 }'],
+      deploy: '{ pollSeconds: 1, timeoutSeconds: 120, smoke: { path: /healthz } }',
+    }));
+    await provisionEach(root, env, ['staging', 'prod']);
   }, 1_200_000);
 
   afterAll(async () => {
-    for (const e of ['prod', 'staging'])
-      await runCli(['destroy', '-e', e, '--yes'], { cwd: root, env, timeoutMs: 180_000 }).catch(() => {});
+    await destroyEach(root, env, ['prod', 'staging']);
     if (root) rmSync(root, { recursive: true, force: true });
   }, 400_000);
 
