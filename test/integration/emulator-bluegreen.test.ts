@@ -15,14 +15,7 @@ import {
   type Net,
   registerFargateTaskDefinition,
 } from '../helpers/emulator.js';
-import {
-  awsCli,
-  DEFAULT_EMULATOR_CONFIG,
-  emu,
-  resetWorld,
-  runAwsCli,
-  waitFor,
-} from '../helpers/localworld.js';
+import { awsCli, DEFAULT_EMULATOR_CONFIG, emu, resetWorld, runAwsCli, waitFor } from '../helpers/localworld.js';
 import { dockerOk, findGo, pushGoImage } from '../helpers/task-image.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: AWS CLI JSON
