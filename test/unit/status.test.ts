@@ -99,7 +99,7 @@ describe('health evaluation', () => {
         }),
       ),
     ).toEqual([
-      "web: blue/green deployment in progress (stage BAKE_TIME, production 100 % on the new revision): the previous revision's tasks stay until it ends",
+      "web: blue/green deployment in progress (stage BAKE_TIME, production 100% on the new revision): the previous revision's tasks stay until it ends",
     ]);
     expect(
       evaluateService(
@@ -109,7 +109,7 @@ describe('health evaluation', () => {
         }),
       ),
     ).toEqual([
-      "web: canary deployment rolling back (production 0 % on the new revision): the new revision's tasks are stopping",
+      "web: canary deployment rolling back (production 0% on the new revision): the new revision's tasks are stopping",
     ]);
     // Finished (ROLLBACK_SUCCESSFUL): judged as any service; fewer tasks than desired is still said.
     expect(

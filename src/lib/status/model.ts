@@ -217,13 +217,13 @@ export interface ServiceFacts {
 
 const IN_FLIGHT = new Set(['IN_PROGRESS', 'ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS']);
 
-/** "blue/green deployment in progress (stage BAKE_TIME, production 100 % on the new revision)". */
+/** "blue/green deployment in progress (stage BAKE_TIME, production 100% on the new revision)". */
 function inFlightLine(d: NonNullable<ServiceFacts['delivery']>): string {
   const kind = d.strategy.toLowerCase().replace('_', '/');
   const what = d.status === 'IN_PROGRESS' ? 'deployment in progress' : 'deployment rolling back';
   const where = [
     ...(d.stage ? [`stage ${d.stage}`] : []),
-    ...(d.productionWeight !== null ? [`production ${d.productionWeight} % on the new revision`] : []),
+    ...(d.productionWeight !== null ? [`production ${d.productionWeight}% on the new revision`] : []),
   ];
   const tasks =
     d.status === 'IN_PROGRESS'
