@@ -23,6 +23,8 @@ export const WarningCodes = {
     'deploy --no-wait with a blue-green, canary or linear strategy: nobody answers the pause hook, so ECS rolls back at its timeout',
   PW_SMOKE_URL_AFTER_TRAFFIC:
     'deploy.smoke.url with a blue-green, canary or linear strategy: it cannot reach the test listener, so it runs in the bake (after production traffic moved), not before',
+  PW_HOOK_TIMEOUT_DRIFT:
+    "a service's pause hook timeout (set by provision) differs from what deploy.timeoutSeconds now asks: patchwork provision sets it",
   PW_ALARM_ALREADY_FIRING:
     'an alarm was in ALARM before the deploy: a baseline, not a failure (unless it clears and fires again)',
   PW_RELEASE_TAG_FAILED: 'a released image could not be tagged release-<digest>: the lifecycle policy may expire it',

@@ -626,10 +626,19 @@ describe.skipIf(!GO || !DOCKER_OK)('blue/green, canary and rollbacks through the
     expect(weights(w.prodRule)).toEqual([100, 0]);
     expect(weights(w.testRule)).toEqual([100, 0]);
     expect(await sample(w.dns, 80, 20)).toEqual({ v1: 20 });
-    const s = service('web');
+    // Green's tasks have stopped: its deployment is INACTIVE and leaves DescribeServices' `deployments`
+    // (ECS keeps only PRIMARY and ACTIVE ones); the history stays in the service deployment.
+    const s = await waitFor(
+      () => {
+        const now = service('web');
+        return now.deployments.length === 1 ? now : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 300, what: 'only the PRIMARY deployment left' },
+    );
     expect(s.taskDefinition).toMatch(/bg-app:1$/);
     expect(s.deployments[0]).toMatchObject({ status: 'PRIMARY', rolloutState: 'COMPLETED' });
-    expect(s.deployments.find((d: { id: string }) => d.id === greenId)).toMatchObject({ rolloutState: 'FAILED' });
+    expect(s.deployments.some((d: { id: string }) => d.id === greenId)).toBe(false);
+    expect(serviceDeployment(arn)).toMatchObject({ status: 'ROLLBACK_SUCCESSFUL' });
     expect(awsCli(['elbv2', 'describe-target-health', '--target-group-arn', w.green]).TargetHealthDescriptions).toEqual(
       [],
     );

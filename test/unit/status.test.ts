@@ -83,6 +83,49 @@ describe('health evaluation', () => {
     );
     expect(p).toEqual(['web: rollout in progress (1 older deployment still active)']);
   });
+  it('a blue/green or canary deployment in flight says its stage, not "older deployments" and "4/2 tasks"', () => {
+    const twoRevisions = {
+      counts: { running: 4, desired: 2, pending: 0 },
+      deployments: [
+        { id: 'ecs-svc/2', status: 'PRIMARY', rolloutState: 'IN_PROGRESS', rolloutStateReason: null },
+        { id: 'ecs-svc/1', status: 'ACTIVE', rolloutState: 'COMPLETED', rolloutStateReason: null },
+      ],
+    };
+    expect(
+      evaluateService(
+        steady({
+          ...twoRevisions,
+          delivery: { strategy: 'BLUE_GREEN', status: 'IN_PROGRESS', stage: 'BAKE_TIME', productionWeight: 100 },
+        }),
+      ),
+    ).toEqual([
+      "web: blue/green deployment in progress (stage BAKE_TIME, production 100% on the new revision): the previous revision's tasks stay until it ends",
+    ]);
+    expect(
+      evaluateService(
+        steady({
+          ...twoRevisions,
+          delivery: { strategy: 'CANARY', status: 'ROLLBACK_IN_PROGRESS', stage: null, productionWeight: 0 },
+        }),
+      ),
+    ).toEqual([
+      "web: canary deployment rolling back (production 0% on the new revision): the new revision's tasks are stopping",
+    ]);
+    // Finished (ROLLBACK_SUCCESSFUL): judged as any service; fewer tasks than desired is still said.
+    expect(
+      evaluateService(
+        steady({
+          counts: { running: 1, desired: 2, pending: 1 },
+          delivery: { strategy: 'CANARY', status: 'IN_PROGRESS', stage: 'SCALE_UP', productionWeight: 0 },
+        }),
+      ),
+    ).toContain('web: 1/2 tasks running, 1 pending');
+    expect(
+      evaluateService(
+        steady({ delivery: { strategy: 'CANARY', status: 'ROLLBACK_SUCCESSFUL', stage: null, productionWeight: 0 } }),
+      ),
+    ).toEqual([]);
+  });
   it('a failed deployment names the reason', () => {
     const p = evaluateService(
       steady({

@@ -158,6 +158,8 @@ function reasonFor(want: Resource, have: ObservedResource, diff: FieldDiff[]): s
     if (d.field === 'ingress') return 'ingress rules differ';
     if (d.field === 'state' && want.kind === 'nat-gateway')
       return 'still pending (a run stopped waiting): wait until available';
+    // A number shows both values (e.g. `progressive.pauseHookTimeoutMinutes 10 → 15`).
+    if (typeof d.from === 'number' && typeof d.to === 'number') return `${d.field} ${d.from} → ${d.to}`;
     return `${d.field} differs`;
   });
   return [...new Set(parts)].join('; ');

@@ -29,6 +29,7 @@ import {
   type ServiceRelease,
   toReleaseItem,
 } from './history.js';
+import { hookTimeoutDrift } from './hook-timeout.js';
 import { defaultHolder, withLock } from './lock.js';
 import { runPreDeploy } from './predeploy.js';
 import { type FollowResult, followDeployment, type PreTrafficCheck } from './progressive.js';
@@ -212,6 +213,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         const services = new Map<string, Service>();
         for (const s of described.services ?? [])
           if (s.status === 'ACTIVE' && s.serviceName) services.set(s.serviceName, s);
+        if (isProgressive(target.deploy.strategy))
+          for (const s of services.values()) {
+            const drift = hookTimeoutDrift(s, target.deploy.timeoutSeconds, target.env);
+            if (drift) events.warn('PW_HOOK_TIMEOUT_DRIFT', drift);
+          }
         for (const change of changes) {
           const name = ecsServiceName(change.svc);
           const service = services.get(name);

@@ -36,6 +36,7 @@ import type {
   RuntimePlatform,
 } from '../desired/types.js';
 import { PatchworkError } from '../errors.js';
+import { pauseHookTimeoutMinutes } from '../release/hook-timeout.js';
 import {
   containerDefinition,
   containerHealth,
@@ -90,7 +91,7 @@ export function progressiveOf(input: DesiredInput, svc: ResolvedService): Progre
     productionListenerRule: { listenerPort: target.https ? 443 : 80, priority: svc.route.priority },
     testListenerRule: { listenerPort: d.testListenerPort, priority: svc.route.priority },
     role: n.loadBalancerRoleName(target),
-    pauseHookTimeoutMinutes: Math.max(1, Math.ceil(d.timeoutSeconds / 60)),
+    pauseHookTimeoutMinutes: pauseHookTimeoutMinutes(d.timeoutSeconds),
     alarms: [...new Set(alarms)].sort(),
   };
 }

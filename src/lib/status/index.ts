@@ -153,6 +153,7 @@ export async function readStatus(
       hasTargetGroup: tgArn !== null,
       alarms: svcAlarms,
       deployed,
+      ...(delivery.has(svc.name) ? { delivery: delivery.get(svc.name)! } : {}),
     };
     facts.push(f);
     out.push({

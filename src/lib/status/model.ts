@@ -211,6 +211,25 @@ export interface ServiceFacts {
   alarms: Pick<AlarmStatus, 'name' | 'state'>[];
   /** False when the service runs only the bootstrap placeholder (never deployed). */
   deployed?: boolean;
+  /** blue-green, canary, linear: the latest service deployment (its stage while in flight). */
+  delivery?: Pick<DeliveryStatus, 'strategy' | 'status' | 'stage' | 'productionWeight'>;
+}
+
+const IN_FLIGHT = new Set(['IN_PROGRESS', 'ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS']);
+
+/** "blue/green deployment in progress (stage BAKE_TIME, production 100% on the new revision)". */
+function inFlightLine(d: NonNullable<ServiceFacts['delivery']>): string {
+  const kind = d.strategy.toLowerCase().replace('_', '/');
+  const what = d.status === 'IN_PROGRESS' ? 'deployment in progress' : 'deployment rolling back';
+  const where = [
+    ...(d.stage ? [`stage ${d.stage}`] : []),
+    ...(d.productionWeight !== null ? [`production ${d.productionWeight}% on the new revision`] : []),
+  ];
+  const tasks =
+    d.status === 'IN_PROGRESS'
+      ? "the previous revision's tasks stay until it ends"
+      : "the new revision's tasks are stopping";
+  return `${kind} ${what}${where.length ? ` (${where.join(', ')})` : ''}: ${tasks}`;
 }
 
 /**
@@ -226,7 +245,11 @@ export function evaluateService(s: ServiceFacts): string[] {
   }
   if (s.deployed === false) problems.push(`${s.name}: not deployed (only the bootstrap placeholder is in place)`);
   const primary = s.deployments.find((d) => d.status === 'PRIMARY');
-  if (s.deployments.length > 1) {
+  // A blue/green, canary or linear deployment in flight runs both revisions by design: one line says so
+  // (still not healthy: not steady), instead of "older deployments still active" and "4/2 tasks running".
+  const inFlight = !!s.delivery?.status && IN_FLIGHT.has(s.delivery.status);
+  if (inFlight) problems.push(`${s.name}: ${inFlightLine(s.delivery!)}`);
+  else if (s.deployments.length > 1) {
     const others = s.deployments.filter((d) => d.status !== 'PRIMARY').length;
     problems.push(`${s.name}: rollout in progress (${others} older deployment${others === 1 ? '' : 's'} still active)`);
   }
@@ -234,11 +257,11 @@ export function evaluateService(s: ServiceFacts): string[] {
     problems.push(
       `${s.name}: deployment ${primary.id} failed${primary.rolloutStateReason ? `: ${primary.rolloutStateReason}` : ''}`,
     );
-  } else if (primary?.rolloutState === 'IN_PROGRESS' && s.deployments.length === 1) {
+  } else if (!inFlight && primary?.rolloutState === 'IN_PROGRESS' && s.deployments.length === 1) {
     problems.push(`${s.name}: deployment ${primary.id} in progress`);
   }
   const { running, desired, pending } = s.counts;
-  if (running !== desired || pending > 0) {
+  if (inFlight ? running < desired : running !== desired || pending > 0) {
     problems.push(`${s.name}: ${running}/${desired} tasks running${pending ? `, ${pending} pending` : ''}`);
   }
   if (s.hasTargetGroup) {

@@ -529,6 +529,25 @@ def settle(world: Any, st: Any) -> None:
                 sd.status = "ROLLBACK_SUCCESSFUL"
                 sd.finished = utcnow()
                 world._event(st, f"(service-deployment {sd.arn}) rollback completed.")
+    drop_drained(world, st)
+
+
+def drop_drained(world: Any, st: Any) -> None:
+    """Old deployments whose tasks have all stopped leave the service's `deployments` (ECS API Reference,
+    Deployment.status: ACTIVE "still has running tasks", INACTIVE "completely replaced"; DescribeServices
+    lists only PRIMARY and ACTIVE ones). The history stays in the service deployments. Only once the
+    PRIMARY is COMPLETED (after a rollback to blue; a rolling completion has removed the others already), and not
+    while a blue/green deployment is in flight: its blue deployment is the rollback target."""
+    deps = st.svc.deployments or []
+    if not deps or deps[0]["status"] != "PRIMARY" or deps[0].get("rolloutState") != "COMPLETED":
+        return
+    if any(sd.st is st and sd.lbs and sd.status in ("IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_REQUESTED")
+           for sd in world.service_deployments.values()):
+        return
+    live = {t.deployment_id for t in st.live_tasks()}
+    kept = [d for d in deps if d["status"] == "PRIMARY" or d["id"] in live]
+    if len(kept) != len(deps):
+        st.svc.deployments = kept
 
 
 def tick(world: Any, sd: SD, now: float) -> None:
