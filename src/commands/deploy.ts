@@ -23,7 +23,8 @@ export default class Deploy extends PatchworkCommand {
     ...mutatingFlags,
     service: Flags.string({ description: 'only this service' }),
     sha: Flags.string({
-      description: 'deploy the image already pushed for this git sha (no build)',
+      description:
+        'deploy the image already pushed for this git sha: full, or a unique prefix of 7+ hex characters (no build)',
       exclusive: ['image'],
     }),
     image: Flags.string({

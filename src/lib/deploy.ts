@@ -99,6 +99,7 @@ async function deployIn(session: Session, opts: DeployOptions): Promise<DeployRe
     }
     const fromRegistry = opts.build === false || !!opts.sha;
     if (fromRegistry) source = 'registry';
+    if (opts.sha) opts = { ...opts, sha: await fullSha(session, opts.sha, buildable) };
     const prepared = await prepareBuild(
       {
         ...opts,
@@ -222,6 +223,37 @@ function checkImageRef(ref: string, target: { registry: string | null; region: s
   return { ref, ...parsed, own };
 }
 
+/**
+ * `--sha`: a full sha as is; a prefix (7+ hex) from the local git repository, else from the pushed
+ * tags of the services' repositories (PW_SHA_AMBIGUOUS when several match). Non-hex: exit 2 before
+ * any AWS call.
+ */
+async function fullSha(session: Session, raw: string, services: ResolvedService[]): Promise<string> {
+  const { resolveShaFlag } = await import('./sha.js');
+  return resolveShaFlag(raw, {
+    git: async (prefix) => {
+      const { resolveCommit } = await import('./git/repo.js');
+      for (const dir of new Set(services.map((s) => s.build!.context))) {
+        const full = await resolveCommit(dir, prefix, session.environment.vars);
+        if (full) return full;
+      }
+      return null;
+    },
+    tags: async () => {
+      const { settleRepositoryLayout } = await import('./layout.js');
+      const { repositoryName } = await import('./desired/names.js');
+      const { EcrRegistry, PlainRegistry } = await import('./docker/registry.js');
+      await settleRepositoryLayout(session);
+      const registry = session.target.registry
+        ? new PlainRegistry(session.target.registry)
+        : await EcrRegistry.login(session.aws, session.target.env);
+      const all: string[] = [];
+      for (const svc of services) all.push(...(await registry.tags(repositoryName(svc))));
+      return all;
+    },
+  });
+}
+
 async function resolveImage(
   session: Session,
   svc: ResolvedService,
@@ -290,6 +322,7 @@ export async function planDeploy(
     const buildable = target.services.filter((s) => s.build);
     // --sha / --no-build: the real run only looks images up, and so does its dry run.
     const fromRegistry = opts.build === false || !!opts.sha;
+    if (opts.sha) opts = { ...opts, sha: await fullSha(session, opts.sha, buildable) };
     const built = await runBuild(
       await prepareBuild(
         {

@@ -460,6 +460,38 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(service().taskDefinition).toBe(before);
   }, 300_000);
 
+  it('--sha takes the 12-character prefix `releases` prints (from git) or a 7-character one (from the pushed tags): the release records the full sha; non-hex is exit 2 with no AWS call', async () => {
+    const byPrefix = await cli(['deploy', '--sha', shas[2]!.slice(0, 12)]);
+    expect(byPrefix.code, byPrefix.stderr).toBe(0);
+    expect(result(byPrefix)).toMatchObject({ source: 'registry', sha: shas[2] });
+    const tags = awsCli(['ecs', 'list-tags-for-resource', '--resource-arn', service().taskDefinition]).tags as {
+      key: string;
+      value: string;
+    }[];
+    expect(tags.find((t) => t.key === 'patchwork:sha')?.value).toBe(shas[2]);
+    expect(result(await cli(['releases'])).releases[0]).toMatchObject({
+      kind: 'deploy',
+      outcome: 'succeeded',
+      sha: shas[2],
+    });
+
+    // No git to ask (GIT_DIR points nowhere): the registry's tags resolve the prefix.
+    const noGit = await runCli(['deploy', '--sha', shas[0]!.slice(0, 7).toUpperCase(), '-e', 'it', '--json'], {
+      cwd: root,
+      env: { ...env, GIT_DIR: join(root, 'no-such-git-dir') },
+      timeoutMs: 300_000,
+    });
+    expect(noGit.code, noGit.stderr).toBe(0);
+    expect(result(noGit).sha).toBe(shas[0]);
+    expect(imageOf(service().taskDefinition)).toBe(firstImage);
+    expect(result(await cli(['releases'])).releases[0]).toMatchObject({ kind: 'deploy', sha: shas[0] });
+
+    const nonHex = await cli(['deploy', '--sha', 'main']);
+    expect(nonHex.code).toBe(2);
+    expect(nonHex.stderr).toMatch(/PW_USAGE: --sha "main" is not a git sha/);
+    expect(nonHex.result.apiCalls?.total).toBe(0);
+  }, 300_000);
+
   it('the lock is taken before the build: a deploy that finds it held exits 5 without building', async () => {
     // HEAD ('never-built') is not in the registry: the holder builds it under the lock.
     const child = await deployHoldingLock();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { statusScreen, statusText } from '../../src/cli/format/status.js';
+import { shortenArns, statusScreen, statusText } from '../../src/cli/format/status.js';
 import type { MetricSeries, ServiceStatus, StatusReport } from '../../src/lib/status/model.js';
 
 const series = (): MetricSeries => ({ stat: 'Average', unit: 'Percent', timestamps: [], values: [], latest: null });
@@ -105,5 +105,32 @@ describe('status --watch fitted to the terminal', () => {
       expect(lines[0]).toContain('✗ unhealthy');
       for (const line of lines) expect(line.length).toBeLessThanOrEqual(40);
     }
+  });
+});
+
+describe('event lines name ARNs by their id (human output only)', () => {
+  const arnMessage =
+    '(service shop-prod-web) (service-deployment arn:aws:ecs:eu-west-1:123456789012:service-deployment/shop-prod/shop-prod-web/QFD5wjzMqY4VBxyz) is in the canary stage: 10% of traffic on task set arn:aws:ecs:eu-west-1:1:task-set/c/s/ecs-svc/77.';
+
+  it('shortenArns keeps the message, turning each ARN into its last path segment (or resource after the last colon)', () => {
+    expect(shortenArns(arnMessage)).toBe(
+      '(service shop-prod-web) (service-deployment QFD5wjzMqY4VBxyz) is in the canary stage: 10% of traffic on task set 77.',
+    );
+    expect(shortenArns('role arn:aws:iam::1:role/deep/path/r1, topic arn:aws:sns:us-east-1:1:alerts')).toBe(
+      'role r1, topic alerts',
+    );
+    expect(shortenArns('no arn here: arnold')).toBe('no arn here: arnold');
+  });
+
+  it('at 160 columns the message itself shows in plain status and in the watch screen; the report (--json) keeps the full ARN', () => {
+    const svc = service('web', false, 1);
+    svc.events[0]!.message = arnMessage;
+    const r = report([svc]);
+    const plain = statusText(r);
+    expect(plain).toContain('(service-deployment QFD5wjzMqY4VBxyz) is in the canary stage');
+    expect(plain).not.toContain('arn:aws:ecs:eu-west-1:123456789012:service-deployment');
+    const screen = statusScreen(r, { rows: 200, cols: 160, reserve: 2 });
+    expect(screen).toMatch(/\(service-deployment QFD5wjzMqY4VBxyz\) is in the canary stage/);
+    expect(JSON.stringify(r)).toContain('service-deployment/shop-prod/shop-prod-web/QFD5wjzMqY4VBxyz');
   });
 });

@@ -128,8 +128,23 @@ function eventLines(s: ServiceStatus, limit = Number.POSITIVE_INFINITY): string[
     '    events:',
     ...s.events
       .slice(0, limit)
-      .map((e) => `      ${e.ago.padEnd(8)} ${e.message}${e.count > 1 ? ` (×${e.count})` : ''}`),
+      .map((e) => `      ${e.ago.padEnd(8)} ${shortenArns(e.message)}${e.count > 1 ? ` (×${e.count})` : ''}`),
   ];
+}
+
+/**
+ * Human event lines: every ARN shortened to its id (the last path segment, or the part after the
+ * last `:`), so the message fits the screen (`(service-deployment arn:aws:ecs:…/QFD5…)` →
+ * `(service-deployment QFD5…)`). `--json` keeps the full text.
+ */
+export function shortenArns(message: string): string {
+  return message.replace(/arn:aws[a-z-]*:[^\s()[\]{},;"']+/g, (arn) => {
+    const trail = /[.:]+$/.exec(arn)?.[0] ?? '';
+    const body = arn.slice(0, arn.length - trail.length);
+    const slash = body.lastIndexOf('/');
+    const id = slash >= 0 ? body.slice(slash + 1) : body.slice(body.lastIndexOf(':') + 1);
+    return (id || body) + trail;
+  });
 }
 
 export function statusText(report: StatusReport, opts: TextOptions = {}): string {

@@ -34,6 +34,8 @@ export interface ImageRegistry {
   auth(): Promise<RegistryAuth>;
   /** The image at repo:tag, or null when the registry does not have that tag. */
   find(repo: string, tag: string, opts?: { size?: boolean }): Promise<RemoteImage | null>;
+  /** Every tag in the repository (empty when it has none or does not exist): resolves `deploy --sha <prefix>`. */
+  tags(repo: string): Promise<string[]>;
 }
 
 /** The part of a fetch Response the registry client reads. */
@@ -157,6 +159,26 @@ export class PlainRegistry implements ImageRegistry {
     return res;
   }
 
+  async tags(repo: string): Promise<string[]> {
+    const res = await this.request('GET', `/v2/${repo}/tags/list?n=10000`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return [];
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new PatchworkError(
+        'PW_REGISTRY_UNREACHABLE',
+        `the registry at ${this.host} answered HTTP ${res.status} for the tags of ${repo}`,
+        {
+          hint: 'check that registry: points at a Docker registry (Registry HTTP API v2)',
+        },
+      );
+    }
+    const body = (await res.json()) as { tags?: unknown };
+    return Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
+  }
+
   async find(repo: string, tag: string, opts: { size?: boolean } = {}): Promise<RemoteImage | null> {
     const path = `/v2/${repo}/manifests/${encodeURIComponent(tag)}`;
     const res = await this.request(opts.size ? 'GET' : 'HEAD', path);
@@ -255,6 +277,25 @@ export class EcrRegistry implements ImageRegistry {
 
   async find(repo: string, tag: string): Promise<RemoteImage | null> {
     return describeEcrImage(this.aws, repo, tag, this.env);
+  }
+
+  /** DescribeImages (paginated, tagged images only): the ecr:DescribeImages the deploy policy already grants. */
+  async tags(repo: string): Promise<string[]> {
+    const { paginateDescribeImages } = await import('@aws-sdk/client-ecr');
+    const ecr = await this.aws.get('ecr');
+    const out: string[] = [];
+    try {
+      for await (const page of paginateDescribeImages(
+        { client: ecr, pageSize: 1000 },
+        { repositoryName: repo, filter: { tagStatus: 'TAGGED' } },
+      )) {
+        for (const d of page.imageDetails ?? []) out.push(...(d.imageTags ?? []));
+      }
+    } catch (err) {
+      if (isAwsError(err, 'RepositoryNotFoundException')) return [];
+      throw err;
+    }
+    return out;
   }
 }
 

@@ -101,6 +101,20 @@ function gitFailed(args: string[], why: string, cause: unknown): PatchworkError 
 
 const hintTag = 'pass --tag <tag> to build without git, or run inside a git repository with at least one commit';
 
+/**
+ * The full sha of the commit `prefix` names in the repository at `dir` (`git rev-parse --verify
+ * <prefix>^{commit}`), or null: no such commit, an ambiguous prefix, not a repository, no git.
+ */
+export async function resolveCommit(dir: string, prefix: string, vars: EnvSource): Promise<string | null> {
+  try {
+    const run = await git(dir, ['rev-parse', '--verify', '--quiet', `${prefix}^{commit}`], vars, 1024 * 1024);
+    const out = run.stdout.trim();
+    return run.code === 0 && /^[0-9a-f]{40}$/.test(out) ? out : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface GitStateOptions {
   /**
    * Which changed paths count (relative to `dir`, POSIX separators); default: every path under
