@@ -585,6 +585,8 @@ async function followProgressive(
         ...(signal ? { signal } : {}),
         check,
         ...(live ? { live } : {}),
+        env: target.env,
+        hookTimeoutMinutes: Math.max(1, Math.ceil(target.deploy.timeoutSeconds / 60)),
       }),
     ),
   );
