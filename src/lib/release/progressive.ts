@@ -193,6 +193,20 @@ export function interruptedDeployment(at: InterruptedAt, why: string): Patchwork
   });
 }
 
+/**
+ * Whether the pause `hookId` still waits for an answer (pure): a check that passed counts only
+ * then. Once the hook timed out ECS rolls back and points the test listener at the old tasks, so a
+ * check that passed may have reached the old revision.
+ */
+export function stillPaused(v: StageView, hookId: string): boolean {
+  return v.status === 'IN_PROGRESS' && v.pausedHook === hookId;
+}
+
+/** The reason of a check that outlived the pause's hook. */
+export function pauseTimedOut(hookTimeoutMinutes: number | undefined): string {
+  return `the pause timed out before the checks finished (hook timeout ${hookTimeoutMinutes ?? '?'} min): raise deploy.timeoutSeconds, then run provision`;
+}
+
 /** The check run at the pause: ok, or why the release must not take production traffic. */
 export type PreTrafficCheck = () => Promise<{ ok: true } | { ok: false; reason: string }>;
 
@@ -223,7 +237,7 @@ export interface FollowOptions {
 
 export type FollowResult =
   | { state: 'done'; arn: string }
-  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'smoke' | 'ecs' }
+  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'pause-timeout' | 'smoke' | 'ecs' }
   | { state: 'failed'; arn: string; reason: string; cause?: 'smoke' }
   | { state: 'timeout'; arn: string | null; stage: string | null };
 
@@ -282,6 +296,7 @@ async function follow(
   let last = '';
   let stage: string | null = null;
   let failedCheck: string | null = null;
+  let pauseExpired = false;
   let liveDue = !!o.live;
   let failedLive: string | null = null;
   /** Runs `check` as a task (✗ and the reason when it fails): its verdict. */
@@ -345,7 +360,7 @@ async function follow(
         }
         if (step.kind === 'rolled-back')
           return failedCheck
-            ? { state: 'rolled-back', arn, reason: failedCheck, cause: 'pre-traffic' }
+            ? { state: 'rolled-back', arn, reason: failedCheck, cause: pauseExpired ? 'pause-timeout' : 'pre-traffic' }
             : failedLive
               ? { state: 'rolled-back', arn, reason: failedLive, cause: 'smoke' }
               : { state: 'rolled-back', arn, reason: step.reason, cause: 'ecs' };
@@ -356,9 +371,19 @@ async function follow(
           const verdict = await verdictOf(
             `pre-traffic:${o.service}`,
             `check ${o.service}'s new revision through the test listener`,
-            o.check,
+            async () => {
+              const v = await o.check();
+              if (!v.ok) return v;
+              // Passed: but only a check of the new revision counts, i.e. while the pause still waits.
+              const now = await describeDeployment(o.ecs, arn!);
+              if (now && stillPaused(viewOf(now), step.hookId)) return v;
+              pauseExpired = true;
+              return { ok: false, reason: pauseTimedOut(o.hookTimeoutMinutes) };
+            },
           );
           if (!verdict.ok) failedCheck = verdict.reason;
+          // The hook timed out: ECS is rolling back already; there is nothing to answer.
+          if (pauseExpired) continue;
           await o.ecs
             .send(
               new ContinueServiceDeploymentCommand({
