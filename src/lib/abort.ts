@@ -3,7 +3,9 @@
  * every AWS call (the client factory refuses calls once it is aborted), handed to the SDK, to
  * sleeps and polls and to the engine's build and push. An aborted verb rejects with
  * PW_INTERRUPTED after releasing what it holds (the deploy lock) and recording the release as
- * `interrupted`. The library never installs signal handlers: the CLI turns SIGINT/SIGTERM into an
+ * `interrupted`. A progressive deploy's follower rejects with its own PW_INTERRUPTED instead
+ * (progressive.ts interruptedDeployment): ECS goes on without it, so a rerun does not resume.
+ * The library never installs signal handlers: the CLI turns SIGINT/SIGTERM into an
  * abort.
  */
 import { PatchworkError } from './errors.js';

@@ -66,7 +66,8 @@ describe('following with a live check', () => {
     const ecs = awsMock(ECSClient);
     ecs.on(ListServiceDeploymentsCommand).resolves({ serviceDeployments: [{ serviceDeploymentArn: 'arn:sd/1' }] });
     const d = ecs.on(DescribeServiceDeploymentsCommand);
-    for (const r of reads) d.resolvesOnce({ serviceDeployments: [r] });
+    // A passed pre-traffic check reads the deployment once more (is the pause still waiting?).
+    for (const r of reads.flatMap((r) => (r === pause ? [r, r] : [r]))) d.resolvesOnce({ serviceDeployments: [r] });
     ecs.on(ContinueServiceDeploymentCommand).resolves({});
     if (stop) ecs.on(StopServiceDeploymentCommand).rejects(stop);
     else ecs.on(StopServiceDeploymentCommand).resolves({});

@@ -19,7 +19,14 @@ import { resolveEnvironment } from '../../src/lib/config/resolve.js';
 import type { EcsService } from '../../src/lib/desired/types.js';
 import { Emitter, type PatchworkEvent } from '../../src/lib/events.js';
 import { plan, stages } from '../../src/lib/plan/index.js';
-import { followDeployment, nextStep, stageLine, viewOf } from '../../src/lib/release/progressive.js';
+import {
+  followDeployment,
+  nextStep,
+  pauseTimedOut,
+  stageLine,
+  stillPaused,
+  viewOf,
+} from '../../src/lib/release/progressive.js';
 import {
   deploymentConfigurationOf,
   liveTargetGroup,
@@ -689,7 +696,14 @@ describe('following a service deployment', () => {
 
   it('a passing check continues; stage events follow the deployment to SUCCESSFUL', async () => {
     const { out, ecs, events } = await follow(
-      [sd({ lifecycleStage: 'SCALE_UP' }), pause, sd({ lifecycleStage: 'BAKE_TIME' }), sd({ status: 'SUCCESSFUL' })],
+      // The second pause reading: the check passed, is the pause still waiting (it is)?
+      [
+        sd({ lifecycleStage: 'SCALE_UP' }),
+        pause,
+        pause,
+        sd({ lifecycleStage: 'BAKE_TIME' }),
+        sd({ status: 'SUCCESSFUL' }),
+      ],
       true,
     );
     expect(out).toEqual({ state: 'done', arn: 'arn:sd/1' });
@@ -709,5 +723,44 @@ describe('following a service deployment', () => {
       cause: 'pre-traffic',
     });
     expect(ecs.commandCalls(ContinueServiceDeploymentCommand)[0]!.args[0].input.action).toBe('ROLLBACK');
+  });
+
+  it('a check that passed after the pause timed out is no pass: no ✓, no answer, the reason says raise the timeout', async () => {
+    const timedOut = sd({
+      status: 'ROLLBACK_IN_PROGRESS',
+      lifecycleStage: 'POST_TEST_TRAFFIC_SHIFT',
+      lifecycleHookDetails: [{ hookId: 'h1', targetType: 'PAUSE', status: 'TIMED_OUT' }],
+    });
+    const { out, ecs, events } = await follow([pause, timedOut, timedOut], true);
+    expect(out).toEqual({
+      state: 'rolled-back',
+      arn: 'arn:sd/1',
+      reason:
+        'the pause timed out before the checks finished (hook timeout ? min): raise deploy.timeoutSeconds, then run provision',
+      cause: 'pause-timeout',
+    });
+    expect(ecs.commandCalls(ContinueServiceDeploymentCommand)).toHaveLength(0);
+    const ends = events.flatMap((e) => (e.type === 'task' && e.status !== 'start' ? [e.status] : []));
+    expect(ends).toEqual(['fail']);
+  });
+
+  it('stillPaused: only the same hook, still IN_PROGRESS and awaiting action (pure)', () => {
+    expect(stillPaused(viewOf(pause), 'h1')).toBe(true);
+    expect(stillPaused(viewOf(pause), 'h2')).toBe(false);
+    expect(stillPaused(viewOf(sd({ lifecycleStage: 'BAKE_TIME' })), 'h1')).toBe(false);
+    expect(
+      stillPaused(
+        viewOf(
+          sd({
+            lifecycleStage: 'POST_TEST_TRAFFIC_SHIFT',
+            lifecycleHookDetails: [{ hookId: 'h1', targetType: 'PAUSE', status: 'TIMED_OUT' }],
+          }),
+        ),
+        'h1',
+      ),
+    ).toBe(false);
+    expect(pauseTimedOut(5)).toBe(
+      'the pause timed out before the checks finished (hook timeout 5 min): raise deploy.timeoutSeconds, then run provision',
+    );
   });
 });

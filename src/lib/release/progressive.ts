@@ -10,10 +10,11 @@
  * ECS itself rolls back on an alarm, the circuit breaker, or the hook's timeout.
  */
 import type { ECSClient, ListServiceDeploymentsCommandInput, ServiceDeployment } from '@aws-sdk/client-ecs';
-import { sleeper, throwIfAborted } from '../abort.js';
+import { interrupted, sleeper, throwIfAborted } from '../abort.js';
 import { isAwsError } from '../aws/errors.js';
 import { ecsSdk } from '../aws/sdk.js';
 import { PAUSE_STAGE } from '../desired/names.js';
+import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
 
 const {
@@ -118,6 +119,94 @@ export function nextStep(v: StageView, answered: ReadonlySet<string>, liveDue = 
   return { kind: 'wait' };
 }
 
+/** Stages ECS passes before the PAUSE hook (it pauses there, then rolls back when the hook times out). */
+const BEFORE_PAUSE = new Set(['RECONCILE_SERVICE', 'PRE_SCALE_UP', 'SCALE_UP', 'POST_SCALE_UP', 'TEST_TRAFFIC_SHIFT']);
+
+/** What a progressive deploy's interrupt knows: the last reading of its service deployment. */
+export interface InterruptedAt {
+  service: string;
+  env: string;
+  /** Last reading (null: no service deployment found yet). */
+  view: StageView | null;
+  /** The PAUSE hook's answer this run sent, if any. */
+  answered: 'CONTINUE' | 'ROLLBACK' | null;
+  /** When the waiting PAUSE hook times out (DeploymentLifecycleHookDetail.expiresAt), if known. */
+  hookExpiresAt: Date | null;
+  hookTimeoutMinutes: number;
+}
+
+/** What ECS does by itself with a service deployment nobody follows any more. */
+export type EcsWill = 'roll-back-at-hook-timeout' | 'roll-back' | 'complete' | 'nothing';
+
+/**
+ * The PW_INTERRUPTED of a progressive deploy (pure): which service deployment, its stage, what ECS
+ * does by itself and when, and the next commands (a rerun would start a new deployment, not resume).
+ */
+export function interruptedDeployment(at: InterruptedAt, why: string): PatchworkError {
+  const v = at.view;
+  const id = v?.arn ? v.arn.split('/').pop() : null;
+  const stage = v ? stageLine(v) : 'not started yet';
+  const expires = at.hookExpiresAt ? ` at ${at.hookExpiresAt.toISOString().slice(11, 16)} UTC` : '';
+  let will: EcsWill;
+  let what: string;
+  if (!v || v.status === 'PENDING' || (v.status === 'IN_PROGRESS' && (!v.stage || BEFORE_PAUSE.has(v.stage)))) {
+    will = 'roll-back-at-hook-timeout';
+    what = `ECS goes on to the pause after test traffic, and with nobody to answer it rolls back when the hook times out (${at.hookTimeoutMinutes} min after the pause begins); production traffic stays on the old revision`;
+  } else if (v.status === 'IN_PROGRESS' && v.stage === PAUSE_STAGE && at.answered !== 'CONTINUE') {
+    will = at.answered === 'ROLLBACK' ? 'roll-back' : 'roll-back-at-hook-timeout';
+    what =
+      at.answered === 'ROLLBACK'
+        ? 'the pause was answered ROLLBACK: ECS rolls back; production traffic stays on the old revision'
+        : `nobody answers the pause now: ECS rolls back when the hook times out${expires} (hook timeout ${at.hookTimeoutMinutes} min); production traffic stays on the old revision until then`;
+  } else if (v.status === 'IN_PROGRESS') {
+    will = 'complete';
+    what = `ECS goes on by itself: production traffic moves to 100% on the new revision and the deployment completes after the bake (the release goes live)`;
+  } else if (v.status.startsWith('ROLLBACK') || v.status.startsWith('STOP')) {
+    will = 'roll-back';
+    what = 'ECS is rolling it back: the previous release keeps production traffic';
+  } else {
+    will = 'nothing';
+    what = `it had ended (${v.status})`;
+  }
+  const pending = will === 'complete' || will === 'roll-back-at-hook-timeout';
+  const message = `interrupted (${why}) following ${at.service}'s service deployment ${id ?? '(not found yet)'} at ${stage}: ${what}`;
+  const hint = pending
+    ? `a rerun would start a new deployment, not resume this one: \`patchwork rollback --env ${at.env}\` ${will === 'complete' ? 'stops it and returns production traffic to the old revision now' : 'stops it now'}; \`patchwork status --env ${at.env} --watch\` follows it`
+    : `\`patchwork status --env ${at.env} --watch\` follows it; deploy again when it has ended`;
+  return new PatchworkError('PW_INTERRUPTED', message, {
+    hint,
+    data: {
+      deployment: {
+        service: at.service,
+        serviceDeploymentArn: v?.arn || null,
+        serviceDeploymentId: id ?? null,
+        status: v?.status ?? null,
+        stage: v?.stage ?? null,
+        productionWeight: v?.productionWeight ?? null,
+        testWeight: v?.testWeight ?? null,
+        ecsWill: will,
+        goesLive: will === 'complete',
+        hookExpiresAt: will === 'roll-back-at-hook-timeout' ? (at.hookExpiresAt?.toISOString() ?? null) : null,
+        hookTimeoutMinutes: at.hookTimeoutMinutes,
+      },
+    },
+  });
+}
+
+/**
+ * Whether the pause `hookId` still waits for an answer (pure): a check that passed counts only
+ * then. Once the hook timed out ECS rolls back and points the test listener at the old tasks, so a
+ * check that passed may have reached the old revision.
+ */
+export function stillPaused(v: StageView, hookId: string): boolean {
+  return v.status === 'IN_PROGRESS' && v.pausedHook === hookId;
+}
+
+/** The reason of a check that outlived the pause's hook. */
+export function pauseTimedOut(hookTimeoutMinutes: number | undefined): string {
+  return `the pause timed out before the checks finished (hook timeout ${hookTimeoutMinutes ?? '?'} min): raise deploy.timeoutSeconds, then run provision`;
+}
+
 /** The check run at the pause: ok, or why the release must not take production traffic. */
 export type PreTrafficCheck = () => Promise<{ ok: true } | { ok: false; reason: string }>;
 
@@ -141,11 +230,14 @@ export interface FollowOptions {
    */
   live?: PreTrafficCheck;
   sleep?: (ms: number) => Promise<void>;
+  /** The environment's name and the PAUSE hook's timeout (minutes), for what an interrupt says. */
+  env?: string;
+  hookTimeoutMinutes?: number;
 }
 
 export type FollowResult =
   | { state: 'done'; arn: string }
-  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'smoke' | 'ecs' }
+  | { state: 'rolled-back'; arn: string; reason: string; cause: 'pre-traffic' | 'pause-timeout' | 'smoke' | 'ecs' }
   | { state: 'failed'; arn: string; reason: string; cause?: 'smoke' }
   | { state: 'timeout'; arn: string | null; stage: string | null };
 
@@ -177,12 +269,34 @@ const ours = (o: FollowOptions): Promise<string | null> =>
   newestDeployment(o.ecs, o.cluster, o.serviceName, { createdAt: { after: o.since } });
 
 export async function followDeployment(o: FollowOptions): Promise<FollowResult> {
+  const seen: Pick<InterruptedAt, 'view' | 'answered' | 'hookExpiresAt'> = {
+    view: null,
+    answered: null,
+    hookExpiresAt: null,
+  };
+  try {
+    return await follow(o, seen);
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+    const why = interrupted(o.signal).message.replace(/^interrupted \((.*)\)$/, '$1');
+    throw interruptedDeployment(
+      { service: o.service, env: o.env ?? '<env>', hookTimeoutMinutes: o.hookTimeoutMinutes ?? 0, ...seen },
+      why,
+    );
+  }
+}
+
+async function follow(
+  o: FollowOptions,
+  seen: Pick<InterruptedAt, 'view' | 'answered' | 'hookExpiresAt'>,
+): Promise<FollowResult> {
   const sleep = o.sleep ?? sleeper(o.signal);
   const answered = new Set<string>();
   let arn: string | null = null;
   let last = '';
   let stage: string | null = null;
   let failedCheck: string | null = null;
+  let pauseExpired = false;
   let liveDue = !!o.live;
   let failedLive: string | null = null;
   /** Runs `check` as a task (✗ and the reason when it fails): its verdict. */
@@ -207,6 +321,9 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
       if (sd) {
         const v = viewOf(sd);
         stage = v.stage;
+        seen.view = v;
+        const waiting = (sd.lifecycleHookDetails ?? []).find((h) => h.hookId === v.pausedHook);
+        if (waiting?.expiresAt) seen.hookExpiresAt = waiting.expiresAt;
         const key = `${v.status}|${v.stage}|${v.productionWeight}|${v.testWeight}`;
         if (key !== last) {
           last = key;
@@ -243,7 +360,7 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
         }
         if (step.kind === 'rolled-back')
           return failedCheck
-            ? { state: 'rolled-back', arn, reason: failedCheck, cause: 'pre-traffic' }
+            ? { state: 'rolled-back', arn, reason: failedCheck, cause: pauseExpired ? 'pause-timeout' : 'pre-traffic' }
             : failedLive
               ? { state: 'rolled-back', arn, reason: failedLive, cause: 'smoke' }
               : { state: 'rolled-back', arn, reason: step.reason, cause: 'ecs' };
@@ -254,9 +371,19 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
           const verdict = await verdictOf(
             `pre-traffic:${o.service}`,
             `check ${o.service}'s new revision through the test listener`,
-            o.check,
+            async () => {
+              const v = await o.check();
+              if (!v.ok) return v;
+              // Passed: but only a check of the new revision counts, i.e. while the pause still waits.
+              const now = await describeDeployment(o.ecs, arn!);
+              if (now && stillPaused(viewOf(now), step.hookId)) return v;
+              pauseExpired = true;
+              return { ok: false, reason: pauseTimedOut(o.hookTimeoutMinutes) };
+            },
           );
           if (!verdict.ok) failedCheck = verdict.reason;
+          // The hook timed out: ECS is rolling back already; there is nothing to answer.
+          if (pauseExpired) continue;
           await o.ecs
             .send(
               new ContinueServiceDeploymentCommand({
@@ -265,6 +392,9 @@ export async function followDeployment(o: FollowOptions): Promise<FollowResult> 
                 action: verdict.ok ? 'CONTINUE' : 'ROLLBACK',
               }),
             )
+            .then(() => {
+              seen.answered = verdict.ok ? 'CONTINUE' : 'ROLLBACK';
+            })
             .catch((err: unknown) => {
               // The hook timed out meanwhile (ECS then rolls back by itself) or was answered: keep following.
               if (!isAwsError(err, 'InvalidParameterException', 'ConflictException')) throw err;

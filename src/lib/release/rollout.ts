@@ -29,7 +29,7 @@ import {
   type ServiceRelease,
   toReleaseItem,
 } from './history.js';
-import { hookTimeoutDrift } from './hook-timeout.js';
+import { hookTimeoutDrift, pauseHookTimeoutMinutes } from './hook-timeout.js';
 import { defaultHolder, withLock } from './lock.js';
 import { runPreDeploy } from './predeploy.js';
 import { type FollowResult, followDeployment, type PreTrafficCheck } from './progressive.js';
@@ -295,7 +295,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           if (progressive)
             events.warn(
               'PW_PAUSE_UNANSWERED',
-              `strategy ${target.deploy.strategy}: nobody answers the deployment's pause after test traffic, so ECS rolls this ${opts.kind} back when the hook times out (${Math.ceil(target.deploy.timeoutSeconds / 60)} min); run without --no-wait to let it go live`,
+              `strategy ${target.deploy.strategy}: nobody answers the deployment's pause after test traffic, so ECS rolls this ${opts.kind} back when the hook times out (${pauseHookTimeoutMinutes(target.deploy.timeoutSeconds)} min); run without --no-wait to let it go live`,
             );
           await finish('started', 'not waited for (--no-wait)', running());
           await deregisterPruned();
@@ -356,14 +356,16 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             await deregisterPruned();
             throw new PatchworkError(
               'PW_DEPLOY_ROLLED_BACK',
-              `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} ${rolledBack ? 'was rolled back' : 'failed'} on ${service}${cause === 'pre-traffic' ? ' before production traffic moved' : ''}${cause === 'smoke' && rolledBack ? ' during the bake (production traffic returned to the old revision)' : ''}: ${bad.reason}`,
+              `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} ${rolledBack ? 'was rolled back' : 'failed'} on ${service}${cause === 'pre-traffic' || cause === 'pause-timeout' ? ' before production traffic moved' : ''}${cause === 'smoke' && rolledBack ? ' during the bake (production traffic returned to the old revision)' : ''}: ${bad.reason}`,
               {
                 hint:
-                  cause === 'pre-traffic'
-                    ? `fetch the failing path through the test listener (port ${target.deploy.testListenerPort}) and read the service logs; the previous release kept all production traffic`
-                    : cause === 'smoke'
-                      ? `fetch ${target.deploy.smoke?.url ?? 'deploy.smoke.url'} yourself and read the service logs; ${rolledBack ? 'the previous release is serving' : '`patchwork rollback` puts the previous release back'}`
-                      : "read the service's events and logs; the previous release is serving",
+                  cause === 'pause-timeout'
+                    ? 'raise deploy.timeoutSeconds (the pause hook times out after it), run `patchwork provision`, then deploy again; the previous release kept all production traffic'
+                    : cause === 'pre-traffic'
+                      ? `fetch the failing path through the test listener (port ${target.deploy.testListenerPort}) and read the service logs; the previous release kept all production traffic`
+                      : cause === 'smoke'
+                        ? `fetch ${target.deploy.smoke?.url ?? 'deploy.smoke.url'} yourself and read the service logs; ${rolledBack ? 'the previous release is serving' : '`patchwork rollback` puts the previous release back'}`
+                        : "read the service's events and logs; the previous release is serving",
                 data: { release: rec.id, service, cause, reason: bad.reason, rolledBack, ...(smoke ? { smoke } : {}) },
               },
             );
@@ -591,6 +593,8 @@ async function followProgressive(
         ...(signal ? { signal } : {}),
         check,
         ...(live ? { live } : {}),
+        env: target.env,
+        hookTimeoutMinutes: pauseHookTimeoutMinutes(target.deploy.timeoutSeconds),
       }),
     ),
   );
