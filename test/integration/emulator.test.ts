@@ -111,7 +111,7 @@ describe('local world', () => {
 
 describe('ECS rolling deployments (simulated tasks)', () => {
   it('CreateService rolls out, an UpdateService to a new task definition replaces it: PRIMARY/ACTIVE → COMPLETED', async () => {
-    await emu('config', { rolloutSeconds: 4 });
+    await emu('config', { rolloutSeconds: 10 }); // long enough for two AWS CLI calls (each a Python start) on a loaded machine
     const td1 = taskDefinition('emu-web', `${FAKE_REPO}:v1`);
     const td2 = taskDefinition('emu-web', `${FAKE_REPO}:v2`);
     const created = createService(net, 'web', td1);
