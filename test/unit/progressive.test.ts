@@ -32,6 +32,7 @@ import {
   liveTargetGroup,
   loadBalancersChanged,
   observedProgressive,
+  strategySwitchRefused,
 } from '../../src/lib/resources/ecs-service.js';
 import { REGISTRY } from '../../src/lib/resources/index.js';
 import { forwardTargets, matchRule } from '../../src/lib/resources/listener-rule.js';
@@ -762,5 +763,28 @@ describe('following a service deployment', () => {
     expect(pauseTimedOut(5)).toBe(
       'the pause timed out before the checks finished (hook timeout 5 min): raise deploy.timeoutSeconds, then run provision',
     );
+  });
+});
+
+describe('a strategy switch ECS refuses while a deployment runs', () => {
+  it('is PW_STRATEGY_SWITCH_BLOCKED with what to do; other errors and same-strategy updates pass through', () => {
+    const rolling = find(asObserved(desired()), 'ecs-service') as EcsService;
+    const blueGreen = find(asObserved(desired(BLUE_GREEN)), 'ecs-service') as EcsService;
+    const refused = Object.assign(
+      new Error('cannot change from ROLLING to BLUE_GREEN while a deployment is in progress'),
+      {
+        name: 'InvalidParameterException',
+      },
+    );
+    const e = strategySwitchRefused(refused, blueGreen, rolling);
+    expect(e?.code).toBe('PW_STRATEGY_SWITCH_BLOCKED');
+    expect(e?.exitCode).toBe(1);
+    expect(e?.hint).toContain('patchwork provision --env prod');
+    expect(e?.data).toEqual({ service: blueGreen.name, from: 'ROLLING', to: 'BLUE_GREEN' });
+    expect(strategySwitchRefused(refused, rolling, rolling)).toBeNull();
+    expect(
+      strategySwitchRefused(Object.assign(new Error('bad'), { name: 'InvalidParameterException' }), blueGreen, rolling),
+    ).toBeNull();
+    expect(strategySwitchRefused(new Error('in progress'), blueGreen, rolling)).toBeNull();
   });
 });

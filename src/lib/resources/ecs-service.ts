@@ -99,6 +99,25 @@ export function progressiveOf(input: DesiredInput, svc: ResolvedService): Progre
 const { PAUSE_STAGE } = n;
 
 /**
+ * ECS refuses to change a service's deployment strategy while one of its deployments is in progress
+ * (InvalidParameterException): said as what to do, not as ECS's message alone. Null for other errors.
+ */
+export function strategySwitchRefused(err: unknown, want: EcsService, have: EcsService): PatchworkError | null {
+  const e = err as { name?: string; message?: string };
+  if (have.strategy === want.strategy || e?.name !== 'InvalidParameterException') return null;
+  if (!/in progress/i.test(e.message ?? '')) return null;
+  const env = want.tags['patchwork:env'] ?? '<env>';
+  return new PatchworkError(
+    'PW_STRATEGY_SWITCH_BLOCKED',
+    `service ${want.name}: ECS does not change its deployment strategy (${have.strategy} → ${want.strategy}) while a deployment is in progress: ${e.message}`,
+    {
+      hint: `let the running deployment finish (patchwork status --env ${env} --watch) or stop it (patchwork rollback --env ${env}), then run patchwork provision --env ${env} again`,
+      data: { service: want.name, from: have.strategy, to: want.strategy },
+    },
+  );
+}
+
+/**
  * The deploymentConfiguration ECS gets for a service (rolling, or a progressive strategy). UpdateService
  * keeps every member it is not sent (terraform-provider-aws PR #47096: hooks need an explicit `[]`), so a
  * switch to another strategy (`switching`) says all of the new one, and a switch back to rolling clears
@@ -638,10 +657,14 @@ export const ecsService: ResourceKind<'ecs-service'> = {
         input.taskDefinition = next.taskDefinition?.taskDefinitionArn;
       }
     }
-    if (back) {
-      await back(input);
-    } else if (Object.keys(input).length > 2)
-      await retryPropagation(`update service ${want.name}`, () => ecs.send(new UpdateServiceCommand(input)));
+    try {
+      if (back) {
+        await back(input);
+      } else if (Object.keys(input).length > 2)
+        await retryPropagation(`update service ${want.name}`, () => ecs.send(new UpdateServiceCommand(input)));
+    } catch (err) {
+      throw strategySwitchRefused(err, want, have) ?? err;
+    }
     if (hasTagDiff(diff)) await ecs.send(new EcsTagResource({ resourceArn: have.id, tags: tagListLower(want.tags) }));
   },
   async delete(ctx, have) {
