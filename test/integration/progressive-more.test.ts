@@ -155,6 +155,7 @@ describe('progressive delivery: linear steps, status and rollback during the bak
     const res = lines(dep.stdout).at(-1);
     expect(res.error.code).toBe('PW_DEPLOY_ROLLED_BACK');
     expect(res.error.message).toMatch(/StopServiceDeployment/);
+    expect(res.error.hint).toMatch(/stopped on request/);
     const history = (await cli(['releases'])).result.releases as { sha: string | null; outcome: string }[];
     expect(history.slice(0, 2).map((r) => [r.sha?.slice(0, 12), r.outcome])).toEqual([
       [oldSha, 'succeeded'],

@@ -365,7 +365,9 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
                       ? `fetch the failing path through the test listener (port ${target.deploy.testListenerPort}) and read the service logs; the previous release kept all production traffic`
                       : cause === 'smoke'
                         ? `fetch ${target.deploy.smoke?.url ?? 'deploy.smoke.url'} yourself and read the service logs; ${rolledBack ? 'the previous release is serving' : '`patchwork rollback` puts the previous release back'}`
-                        : "read the service's events and logs; the previous release is serving",
+                        : /StopServiceDeployment/i.test(bad.reason)
+                          ? 'it was stopped on request (`patchwork rollback` or StopServiceDeployment), not by a failure; the previous release is serving: deploy again when ready'
+                          : "read the service's events and logs; the previous release is serving",
                 data: { release: rec.id, service, cause, reason: bad.reason, rolledBack, ...(smoke ? { smoke } : {}) },
               },
             );
