@@ -29,18 +29,29 @@ export async function currentSha(dns: string): Promise<string> {
   return ((await (await fetch(`http://${dns}:80/version`)).json()) as { sha: string }).sha.slice(0, 12);
 }
 
+/**
+ * A request counts as failed when it is refused, cut, answered non-200, or unanswered after this
+ * long. An ALB waits up to its idle timeout (60 s) for a target; 15 s keeps a hang a failure while
+ * a slow answer on a loaded 2-core machine (the world is one Python process) is not one. Answers
+ * slower than SLOW_MS are logged with their time, to see stalls without failing on them.
+ */
+const REQUEST_TIMEOUT_MS = 15_000;
+const SLOW_MS = 3_000;
+
 /** Requests to the production listener (`dns`:80) until stopped: the sha of each answer, and the failures. */
 export function loadGenerator(dns: string, pauseMs = 50) {
   const seen: Record<string, number> = {};
   const samples: Sample[] = [];
   let failed = 0;
   const errors: string[] = [];
+  const slow: string[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
       const t = Date.now();
       try {
-        const res = await fetch(`http://${dns}:80/version`, { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`http://${dns}:80/version`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        if (Date.now() - t > SLOW_MS) slow.push(`${new Date(t).toISOString()} +${Date.now() - t} ms`);
         if (res.status !== 200) {
           failed++;
           errors.push(`${new Date().toISOString()} ${res.status} ${(await res.text()).slice(0, 100).trim()}`);
@@ -62,6 +73,7 @@ export function loadGenerator(dns: string, pauseMs = 50) {
       running = false;
       await loop;
       if (errors.length) console.error(`load generator failures: ${errors.join('; ')}`);
+      if (slow.length) console.error(`load generator: answers slower than ${SLOW_MS} ms: ${slow.join('; ')}`);
       return { seen, failed, samples };
     },
   };
