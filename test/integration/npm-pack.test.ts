@@ -6,7 +6,8 @@
  * `npx patchwork --help` works there. Needs `npm run build` first, as every integration test.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,10 +43,11 @@ describe('npm pack', () => {
       'patchwork.schema.json',
     ]);
     const dist = files.filter((f) => f.startsWith('dist/'));
-    // Besides compiled code, only the price table the cost estimate reads at run time.
-    expect(dist.filter((f) => !/\.(js|d\.ts)$/.test(f))).toEqual(['dist/lib/cost/prices.json']);
+    // Besides compiled code, the price table the library's cost estimate reads at run time, and the
+    // CLI's bundle (scripts/bundle.mjs: bin/run.js runs it).
+    expect(dist.filter((f) => !/\.(js|d\.ts)$/.test(f))).toEqual(['dist/cli.cjs', 'dist/lib/cost/prices.json']);
     // Every compiled file has its source: nothing stale from a removed module ships.
-    for (const f of dist) {
+    for (const f of dist.filter((f) => f !== 'dist/cli.cjs')) {
       const src = f.replace(/^dist\//, 'src/').replace(/\.d\.ts$|\.js$/, '.ts');
       expect(existsSync(join(ROOT, src)), `${f} has no ${src}`).toBe(true);
     }
@@ -72,4 +74,29 @@ describe('npm pack', () => {
     const version = execFileSync('npx', ['--no-install', 'patchwork', '--version'], { cwd: project, encoding: 'utf8' });
     expect(version).toMatch(/^patchwork\/0\.1\.0 /);
   }, 600_000);
+
+  // bin/run.js on Node 20: V8's code cache of the bundle, per user (Node ≥ 22.1 has its own).
+  it.skipIf(typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function')(
+    'keeps a code cache of the CLI under XDG_CACHE_HOME, and a damaged one is only recompiled',
+    () => {
+      const cache = join(dir, 'xdg-cache');
+      const run = () =>
+        execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), 'schema'], {
+          encoding: 'utf8',
+          env: { ...process.env, XDG_CACHE_HOME: cache },
+        });
+      const first = run();
+      const files = readdirSync(join(cache, 'patchwork'));
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(/^cli-[0-9a-f]{20}\.v8cache$/);
+      const file = join(cache, 'patchwork', files[0]!);
+      const size = statSync(file).size;
+      expect(size).toBeGreaterThan(100_000);
+      expect(statSync(join(cache, 'patchwork')).mode & 0o777).toBe(0o700);
+      expect(run()).toBe(first);
+      writeFileSync(file, 'not a code cache');
+      expect(run()).toBe(first);
+      expect(statSync(file).size).toBeGreaterThan(100_000);
+    },
+  );
 });

@@ -9,8 +9,6 @@ import type { ECSClient, Failure, Service, ServiceField } from '@aws-sdk/client-
 import { sleep } from '../abort.js';
 import { ecsSdk } from './sdk.js';
 
-const { DescribeServicesCommand } = ecsSdk();
-
 /** ECS's documented maximum of services per DescribeServices call. */
 export const DESCRIBE_SERVICES_MAX = 10;
 
@@ -58,7 +56,11 @@ export async function describeServices(
     const pages = await Promise.all(
       batches.map((services) =>
         ecs.send(
-          new DescribeServicesCommand({ cluster, services, ...(opts.include ? { include: opts.include } : {}) }),
+          new (ecsSdk().DescribeServicesCommand)({
+            cluster,
+            services,
+            ...(opts.include ? { include: opts.include } : {}),
+          }),
           opts.abortSignal ? { abortSignal: opts.abortSignal } : {},
         ),
       ),

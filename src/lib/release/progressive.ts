@@ -17,13 +17,6 @@ import { PAUSE_STAGE } from '../desired/names.js';
 import { PatchworkError } from '../errors.js';
 import type { Emitter } from '../events.js';
 
-const {
-  ContinueServiceDeploymentCommand,
-  DescribeServiceDeploymentsCommand,
-  ListServiceDeploymentsCommand,
-  StopServiceDeploymentCommand,
-} = ecsSdk();
-
 class CheckFailed extends Error {}
 
 /** One reading of a service deployment, in the terms deploy and status use. */
@@ -251,7 +244,9 @@ export async function newestDeployment(
   serviceName: string,
   filter: Pick<ListServiceDeploymentsCommandInput, 'createdAt' | 'status'> = {},
 ): Promise<string | null> {
-  const out = await ecs.send(new ListServiceDeploymentsCommand({ cluster, service: serviceName, ...filter }));
+  const out = await ecs.send(
+    new (ecsSdk().ListServiceDeploymentsCommand)({ cluster, service: serviceName, ...filter }),
+  );
   const list = [...(out.serviceDeployments ?? [])].sort(
     (a, b) => (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0),
   );
@@ -260,7 +255,7 @@ export async function newestDeployment(
 
 /** One service deployment by ARN (DescribeServiceDeployments), or undefined. */
 export async function describeDeployment(ecs: ECSClient, arn: string): Promise<ServiceDeployment | undefined> {
-  const out = await ecs.send(new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] }));
+  const out = await ecs.send(new (ecsSdk().DescribeServiceDeploymentsCommand)({ serviceDeploymentArns: [arn] }));
   return out.serviceDeployments?.[0];
 }
 
@@ -386,7 +381,7 @@ async function follow(
           if (pauseExpired) continue;
           await o.ecs
             .send(
-              new ContinueServiceDeploymentCommand({
+              new (ecsSdk().ContinueServiceDeploymentCommand)({
                 serviceDeploymentArn: arn,
                 hookId: step.hookId,
                 action: verdict.ok ? 'CONTINUE' : 'ROLLBACK',
@@ -409,7 +404,7 @@ async function follow(
             failedLive = verdict.reason;
             // Production traffic goes back to the old revision at once; the next readings show the rollback.
             await o.ecs
-              .send(new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' }))
+              .send(new (ecsSdk().StopServiceDeploymentCommand)({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' }))
               .catch((err: unknown) => {
                 // The deployment ended meanwhile (completed, or rolled back by ECS): the next reading says which.
                 if (!isAwsError(err, 'InvalidParameterException', 'ConflictException')) throw err;
@@ -438,6 +433,6 @@ export function inFlight(ecs: ECSClient, cluster: string, serviceName: string): 
  */
 export async function stopInFlight(ecs: ECSClient, arn: string, serviceName: string, events: Emitter): Promise<void> {
   await events.task(`stop:${serviceName}`, `return ${serviceName}'s traffic to the old revision`, () =>
-    ecs.send(new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' })),
+    ecs.send(new (ecsSdk().StopServiceDeploymentCommand)({ serviceDeploymentArn: arn, stopType: 'ROLLBACK' })),
   );
 }

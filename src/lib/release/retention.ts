@@ -10,8 +10,6 @@ import { isAwsError } from '../aws/errors.js';
 import { ecsSdk } from '../aws/sdk.js';
 import type { Emitter } from '../events.js';
 
-const { DeregisterTaskDefinitionCommand } = ecsSdk();
-
 /** `arn:…:task-definition/<family>:<revision>` → {family, revision}. */
 export function parseTaskDefinitionArn(arn: string): { family: string; revision: number } | null {
   const m = arn.match(/:task-definition\/([^:]+):(\d+)$/);
@@ -23,7 +21,7 @@ export async function deregisterRevisions(ecs: ECSClient, arns: string[], events
   let gone = 0;
   for (const arn of arns) {
     try {
-      await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }));
+      await ecs.send(new (ecsSdk().DeregisterTaskDefinitionCommand)({ taskDefinition: arn }));
       gone++;
     } catch (err) {
       // Deregistered already (by hand, or an earlier run whose answer was lost): nothing to do.

@@ -38,8 +38,6 @@ import { deregisterRevisions } from './retention.js';
 import { type SmokeResult, smokeHost } from './smoke.js';
 import { deriveTaskDefinition } from './taskdef.js';
 
-const { DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand, UpdateServiceCommand } = ecsSdk();
-
 /** Per service: an image pinned by digest (a new revision is derived), or a task definition to reuse. */
 export type Change =
   | { svc: ResolvedService; image: string; digest: string; taskDefinitionArn?: undefined; imageUser?: string | null }
@@ -96,7 +94,6 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
   const ddb = await aws.get('dynamodb');
   // The lock's release and the release record's last write must happen after an abort too.
   const ddbAfter = await aws.detached().get('dynamodb');
-  const ecs = await aws.get('ecs');
   const table = stateTableName(target);
   const cluster = clusterName(target);
   const deployer = deployerIdentity();
@@ -143,6 +140,8 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
         : {}),
     },
     async (lock) => {
+      // Created once the lock is held: the lock's call does not wait for the ECS client to load.
+      const ecs = await aws.get('ecs');
       let sha: string | null;
       let changes: Change[];
       if (ready && release) ({ sha, changes } = ready);
@@ -229,7 +228,9 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           lock.assertHeld?.(`before registering ${change.svc.name}'s task definition`);
           if (change.taskDefinitionArn !== undefined) arn = change.taskDefinitionArn;
           else {
-            const base = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: service.taskDefinition }));
+            const base = await ecs.send(
+              new (ecsSdk().DescribeTaskDefinitionCommand)({ taskDefinition: service.taskDefinition }),
+            );
             const input = deriveTaskDefinition(target, change.svc, base.taskDefinition ?? {}, {
               image: change.image,
               sha: sha ?? '',
@@ -238,7 +239,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
               imageUser: change.imageUser ?? null,
             });
             const out = await events.task(`register:${change.svc.name}`, `register ${input.family}`, () =>
-              ecs.send(new RegisterTaskDefinitionCommand(input)),
+              ecs.send(new (ecsSdk().RegisterTaskDefinitionCommand)(input)),
             );
             arn = out.taskDefinition!.taskDefinitionArn!;
           }
@@ -276,7 +277,7 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           const updated = await events.task(
             `update:${p.change.svc.name}`,
             `update service ${p.service.serviceName}`,
-            () => ecs.send(new UpdateServiceCommand(input)),
+            () => ecs.send(new (ecsSdk().UpdateServiceCommand)(input)),
           );
           p.deployment = ourDeployment(updated.service, p.arn);
         }
@@ -447,7 +448,11 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           for (const p of prepared) {
             lock.assertHeld?.(`before rolling back ${p.service.serviceName}`);
             const out = await ecs.send(
-              new UpdateServiceCommand({ cluster, service: p.service.serviceName, taskDefinition: p.previous }),
+              new (ecsSdk().UpdateServiceCommand)({
+                cluster,
+                service: p.service.serviceName,
+                taskDefinition: p.previous,
+              }),
             );
             backDeployments.set(p.change.svc.name, ourDeployment(out.service, p.previous));
           }

@@ -24,8 +24,6 @@ import {
   type Verdict,
 } from './evaluate.js';
 
-const { DescribeTasksCommand, ListTasksCommand } = ecsSdk();
-
 export interface WatchedService {
   name: string;
   serviceName: string;
@@ -216,7 +214,7 @@ async function stoppedTaskReasons(
   try {
     const ecs = await o.aws.get('ecs');
     const listed = await ecs.send(
-      new ListTasksCommand({
+      new (ecsSdk().ListTasksCommand)({
         cluster: o.cluster,
         serviceName: svc.serviceName,
         desiredStatus: 'STOPPED',
@@ -225,7 +223,7 @@ async function stoppedTaskReasons(
     );
     const arns = (listed.taskArns ?? []).slice(0, 100);
     if (!arns.length) return none;
-    const tasks = await ecs.send(new DescribeTasksCommand({ cluster: o.cluster, tasks: arns }));
+    const tasks = await ecs.send(new (ecsSdk().DescribeTasksCommand)({ cluster: o.cluster, tasks: arns }));
     const reasons = (tasks.tasks ?? [])
       .filter((t) => t.taskDefinitionArn === taskDefinition)
       .map((t) => {
