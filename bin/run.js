@@ -1,6 +1,15 @@
 #!/usr/bin/env node
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import module from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,8 +37,21 @@ if (Number(process.versions.node.split('.')[0]) < 20) {
 const bundle = fileURLToPath(new URL('../dist/cli.cjs', import.meta.url));
 
 /**
+ * Which code cache a run uses: one per verb (V8 caches the functions a run compiled, and each verb
+ * runs its own), one for help, one for the rest (no verb, an unknown one).
+ */
+function cacheName(args) {
+  if (args.some((a) => a === '--help' || a === '-h') || args[0] === 'help') return 'help';
+  const verb = args[0] ?? '';
+  return /^[a-z]{2,20}$/.test(verb) &&
+    existsSync(fileURLToPath(new URL(`../dist/commands/${verb}.js`, import.meta.url)))
+    ? verb
+    : 'cli';
+}
+
+/**
  * Loads the bundle through V8's code cache, kept per user under ~/.cache/patchwork (XDG_CACHE_HOME)
- * and named by the bundle's content hash and V8's version: a run then deserializes the functions an
+ * and named by the bundle's content hash, V8's version and the verb: a run then deserializes the functions an
  * earlier run compiled instead of parsing and compiling them again (~70 ms of a deploy's start on
  * Node 20). Node ≥ 22.1 does this itself (module.enableCompileCache). Any failure here falls back to
  * a plain require; PATCHWORK_NO_COMPILE_CACHE=1 turns the cache off.
@@ -42,13 +64,14 @@ function loadBundle() {
   }
   if (process.env.PATCHWORK_NO_COMPILE_CACHE === '1') return requireHere(bundle);
   let source;
+  let key;
   let cacheFile;
   let cachedData;
   try {
     source = readFileSync(bundle, 'utf8');
     const home = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-    const key = createHash('sha1').update(source).update(process.versions.v8).digest('hex').slice(0, 20);
-    cacheFile = join(home, 'patchwork', `cli-${key}.v8cache`);
+    key = createHash('sha1').update(source).update(process.versions.v8).digest('hex').slice(0, 20);
+    cacheFile = join(home, 'patchwork', `cli-${key}-${cacheName(process.argv.slice(2))}.v8cache`);
     try {
       cachedData = readFileSync(cacheFile);
     } catch {
@@ -87,8 +110,8 @@ function loadBundle() {
         for (const name of readdirSync(dir)) {
           const path = join(dir, name);
           if (
-            path !== cacheFile &&
-            /^cli-[0-9a-f]+\.v8cache/.test(name) &&
+            name.startsWith('cli-') &&
+            !name.startsWith(`cli-${key}-`) &&
             Date.now() - statSync(path).mtimeMs > 86_400_000
           )
             unlinkSync(path);

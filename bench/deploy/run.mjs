@@ -117,6 +117,11 @@ async function run(tool, label, cmd, args, opts = {}) {
     wallS: (t1 - t0) / 1000,
     rssMiB: rssKb / 1024,
     firstCallS: calls.length ? (Math.min(...calls.map((c) => c.startedAt)) - t0) / 1000 : null,
+    // When the change reached ECS: the tool's (first) UpdateService.
+    updateS: (() => {
+      const u = calls.filter((c) => c.operation === 'UpdateService').map((c) => c.startedAt);
+      return u.length ? (Math.min(...u) - t0) / 1000 : null;
+    })(),
     endedAt: t1,
   };
   if (opts.expect !== undefined && code !== opts.expect) {
@@ -350,9 +355,9 @@ lines.push(
 );
 lines.push('');
 lines.push(
-  '| deploy of a pushed image | world | AWS calls | wall s | exit − rollout completed s | peak RSS MiB | start → first AWS call s |',
+  '| deploy of a pushed image | world | AWS calls | wall s | exit − rollout completed s | peak RSS MiB | start → first AWS call s | start → UpdateService s |',
 );
-lines.push('|---|---|---:|---:|---:|---:|---:|');
+lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const world of worlds) {
   for (const name of names) {
     const rs = deploys.filter((r) => r.tool === name && r.world === world.name);
@@ -371,6 +376,9 @@ for (const world of worlds) {
         0,
       )} | ${stat(
         rs.map((r) => r.firstCallS),
+        2,
+      )} | ${stat(
+        rs.map((r) => r.updateS),
         2,
       )} |`,
     );

@@ -88,7 +88,7 @@ describe('npm pack', () => {
       const first = run();
       const files = readdirSync(join(cache, 'patchwork'));
       expect(files).toHaveLength(1);
-      expect(files[0]).toMatch(/^cli-[0-9a-f]{20}\.v8cache$/);
+      expect(files[0]).toMatch(/^cli-[0-9a-f]{20}-schema\.v8cache$/);
       const file = join(cache, 'patchwork', files[0]!);
       const size = statSync(file).size;
       expect(size).toBeGreaterThan(100_000);
