@@ -124,5 +124,8 @@ function loadBundle() {
   return mod.exports;
 }
 
+// The bundle's loaders (oclif's, for commands, hooks and plugins that may be ES modules) import
+// through this module: a vm.Script has no import() of its own (scripts/bundle.mjs).
+globalThis[Symbol.for('patchwork.import')] = (specifier) => import(specifier);
 const { execute } = loadBundle();
 await execute({ dir: import.meta.url });
