@@ -161,12 +161,15 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(seen, run.stdout).toBeTruthy();
     const ecsFailed = (
       awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', fullName]).services[0].events as {
-        createdAt: string;
+        createdAt: string | number;
         message: string;
       }[]
     ).find((e) => /deployment failed/.test(e.message));
     expect(ecsFailed).toBeTruthy();
-    const detectedAfter = (Date.parse(String(seen!.time)) - Date.parse(ecsFailed!.createdAt)) / 1000;
+    // The CLI prints the wire's epoch seconds (cli_timestamp_format none, v1's default) or ISO 8601.
+    const at = ecsFailed!.createdAt;
+    const ecsAt = typeof at === 'number' || /^\d+(\.\d+)?$/.test(at) ? Number(at) * 1000 : Date.parse(at);
+    const detectedAfter = (Date.parse(String(seen!.time)) - ecsAt) / 1000;
     expect(detectedAfter).toBeGreaterThanOrEqual(-0.05);
     expect(detectedAfter, `seen ${detectedAfter} s after ECS's event`).toBeLessThanOrEqual(2 * 1 + 1);
   }, 300_000);
