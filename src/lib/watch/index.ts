@@ -3,7 +3,8 @@
  * once, DescribeAlarms by patchwork's prefix; DescribeTargetHealth per target group once ECS
  * reports the rollout COMPLETED, then on every poll until the targets are healthy), streams new
  * service events and state changes, says what it is still waiting for when nothing changes for
- * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons) or timeout.
+ * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons: said the moment the
+ * poll sees it, before those reads) or timeout.
  * The first poll is one interval after the start: the UpdateService answer is the state at the
  * start, and ECS's reads lag behind its writes.
  */
