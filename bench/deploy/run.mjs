@@ -10,14 +10,16 @@
  *     consistencyLagSeconds, 1.5 s) and off (0) — with the lag, a tool that trusts its first
  *     DescribeServices after UpdateService sees the old deployment COMPLETED and returns before its
  *     rollout did; "exit − rollout completed" (from ECS's "deployment completed" event) shows it;
- *   - a failed deploy (an image whose containers exit: ECS's circuit breaker) — exit code, and how
- *     long after ECS's failure event the tool exits;
+ *   - a failed deploy (an image whose containers exit: ECS's circuit breaker), `--fail-rounds` rounds
+ *     (each tool once a round) — exit code, how long after ECS's failure event the tool exits, and for
+ *     patchwork how long after it the tool saw the failure (the time of its `<service>: failed (…)`
+ *     event in the --json stream) and when each of its calls after that started;
  *   - `patchwork rollback --to <sha>` with 20 and 220 revisions in the family (`--big` adds 2,000),
  *     ListTaskDefinitions paged as ECS pages it (the emulator's pageTaskDefinitions).
  * For every run: AWS calls, wall time, peak RSS (`/usr/bin/time -v`), time from process start to its
  * first AWS request (seen by the proxy). Same poll interval everywhere: 1 s.
  * Needs `npm run build` and the local world (`bash scripts/localworld.sh up`); resets moto.
- *   node bench/deploy/run.mjs [--rounds 5] [--big]
+ *   node bench/deploy/run.mjs [--rounds 5] [--fail-rounds 5] [--big] [--only deploy,failed,rollback]
  * Writes bench/deploy/results/<time>.json and prints the markdown tables of BENCHMARKS.md.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -30,6 +32,9 @@ import { arg, emulator, flag, git, localWorld, root, webappDir, worldEnv } from 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(arg('--rounds', '5'));
 const BIG = flag('--big');
+const FAIL_ROUNDS = Number(arg('--fail-rounds', '5'));
+/** Which parts run (default all): `--only failed` runs only the failed deploy (after its setup). */
+const ONLY = new Set(arg('--only', 'deploy,failed,rollback').split(','));
 const POLL = 1;
 
 const world = localWorld('bench/deploy');
@@ -226,7 +231,7 @@ async function rolloutCompletedAt(since) {
   return null;
 }
 const deploys = [];
-for (let round = 0; round < ROUNDS; round++) {
+for (let round = 0; round < (ONLY.has('deploy') ? ROUNDS : 0); round++) {
   for (let w = 0; w < worlds.length; w++) {
     const lagWorld = worlds[(round + w) % worlds.length];
     await emu('_patchwork/config', { consistencyLagSeconds: lagWorld.lag });
@@ -248,48 +253,89 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 await emu('_patchwork/config', { consistencyLagSeconds: DEFAULT_LAG });
 
-// A failed deploy: ECS's circuit breaker fails it and rolls back.
-await emu('_patchwork/failing-images', { image: imageBad.split('@')[1] });
+// A failed deploy: ECS's circuit breaker fails it and rolls back; `--fail-rounds` rounds, the order rotating.
+/** patchwork's --json events (NDJSON on stdout) with their times (epoch ms). */
+const eventsOf = (r) =>
+  r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.time)
+    .map((e) => ({ ...e, at: Date.parse(e.time) }));
+/**
+ * When patchwork saw the failure: its `<service>: failed (<cause>): …` event (the watch emits it on the
+ * poll that saw it); before that event existed, the closest: the first event of that poll (ECS's
+ * "deployment failed" service event or the summary showing FAILED).
+ */
+const detectedAt = (r) => {
+  const evs = eventsOf(r);
+  const marker = evs.find((e) => e.type === 'log' && /^[\w-]+: failed \(/.test(e.message ?? ''));
+  if (marker) return { at: marker.at, by: 'failed event' };
+  const closest = evs.find((e) => e.type === 'log' && /deployment failed|FAILED/.test(e.message ?? ''));
+  return closest ? { at: closest.at, by: 'closest: first event of the failing poll' } : null;
+};
 const failed = [];
-for (const name of names) {
-  const before = await failEvent();
-  const label = `failed-${name}`;
-  const r =
-    name === 'patchwork'
-      ? await patchwork(label, ['deploy', '--image', imageBad])
-      : name === 'ecs-deploy'
-        ? await run(name, label, join(venv, 'bin', 'ecs'), [
-            'deploy',
-            cluster,
-            service,
-            '--image',
-            'web',
-            imageBad,
-            '--timeout',
-            '180',
-            '--sleep-time',
-            String(POLL),
-            '--region',
-            world.region,
-          ])
-        : await run(name, label, 'bash', [join(here, 'awscli-deploy.sh'), cluster, service, imageBad]);
-  await new Promise((res) => setTimeout(res, 300));
-  const at = await failEvent();
-  r.afterFailureS = at && at !== before ? (r.endedAt - at) / 1000 : null;
-  failed.push(r);
-  console.error(
-    `failed deploy ${name}: exit ${r.code}, ${r.calls} calls, ${r.wallS.toFixed(2)} s, exit ${r.afterFailureS} s after ECS's failure event`,
-  );
-  // Let ECS's own rollback settle before the next tool.
-  for (let i = 0; i < 60; i++) {
-    const s = await describe();
-    if (
-      s.deployments.length === 1 &&
-      s.deployments[0].rolloutState === 'COMPLETED' &&
-      s.runningCount === s.desiredCount
-    )
-      break;
-    await new Promise((res) => setTimeout(res, 500));
+if (ONLY.has('failed')) await emu('_patchwork/failing-images', { image: imageBad.split('@')[1] });
+for (let round = 0; round < (ONLY.has('failed') ? FAIL_ROUNDS : 0); round++) {
+  for (let k = 0; k < names.length; k++) {
+    const name = names[(round + k) % names.length];
+    const before = await failEvent();
+    const label = `failed-${round}-${name}`;
+    const r =
+      name === 'patchwork'
+        ? await patchwork(label, ['deploy', '--image', imageBad])
+        : name === 'ecs-deploy'
+          ? await run(name, label, join(venv, 'bin', 'ecs'), [
+              'deploy',
+              cluster,
+              service,
+              '--image',
+              'web',
+              imageBad,
+              '--timeout',
+              '180',
+              '--sleep-time',
+              String(POLL),
+              '--region',
+              world.region,
+            ])
+          : await run(name, label, 'bash', [join(here, 'awscli-deploy.sh'), cluster, service, imageBad]);
+    await new Promise((res) => setTimeout(res, 300));
+    const at = await failEvent();
+    const ecsAt = at && at !== before ? at : null;
+    r.afterFailureS = ecsAt ? (r.endedAt - ecsAt) / 1000 : null;
+    r.detectedAfterS = null;
+    if (name === 'patchwork') {
+      const seen = detectedAt(r);
+      r.detectedBy = seen?.by ?? null;
+      if (seen && ecsAt) {
+        r.detectedAfterS = (seen.at - ecsAt) / 1000;
+        // Where the time after it went: each call's start and end, and the process's exit, after ECS's event.
+        r.afterDetection = proxy.log
+          .filter((c) => c.label === label && c.startedAt >= seen.at - 1500)
+          .map((c) => ({
+            call: `${c.service}.${c.operation}`,
+            startS: (c.startedAt - ecsAt) / 1000,
+            endS: c.endedAt === null ? null : (c.endedAt - ecsAt) / 1000,
+          }));
+      }
+    }
+    failed.push(r);
+    console.error(
+      `failed deploy round ${round + 1} ${name}: exit ${r.code}, ${r.calls} calls, ${r.wallS.toFixed(2)} s, exit ${r.afterFailureS} s after ECS's failure event${name === 'patchwork' ? `, saw it ${r.detectedAfterS} s after (${r.detectedBy}); ${(r.afterDetection ?? []).map((c) => `${c.call} ${c.startS.toFixed(2)}–${c.endS?.toFixed(2)}`).join(', ')}` : ''}`,
+    );
+    // Let ECS's own rollback settle before the next run.
+    for (let i = 0; i < 60; i++) {
+      const s = await describe();
+      if (
+        s.deployments.length === 1 &&
+        s.deployments[0].rolloutState === 'COMPLETED' &&
+        s.runningCount === s.desiredCount
+      )
+        break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    await new Promise((res) => setTimeout(res, 1600)); // the world's ECS read lag: the next run reads a settled service
   }
 }
 await emu('_patchwork/failing-images', undefined, 'DELETE');
@@ -324,7 +370,7 @@ async function growTo(n) {
   return familySize();
 }
 const rollbacks = [];
-for (const size of BIG ? [20, 220, 2000] : [20, 220]) {
+for (const size of !ONLY.has('rollback') ? [] : BIG ? [20, 220, 2000] : [20, 220]) {
   const revisions = await growTo(size);
   for (let k = 0; k < 2; k++) {
     const to = other();
@@ -350,83 +396,122 @@ const stat = (xs, digits) => {
 };
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const lines = [];
+const pw = deploys.filter((r) => r.tool === 'patchwork');
+const ed = deploys.filter((r) => r.tool === 'ecs-deploy');
 lines.push(
-  `Run ${new Date().toISOString()}, ${ROUNDS} rounds, poll ${POLL} s, load average after: ${load}. Median (min–max).`,
+  `Run ${new Date().toISOString()}${ONLY.has('deploy') ? `, ${ROUNDS} deploy rounds` : ''}${ONLY.has('failed') ? `, ${FAIL_ROUNDS} failed-deploy rounds` : ''}${ONLY.has('rollback') ? ', rollback' : ''}, poll ${POLL} s, Node ${process.version}, load average after: ${load}. Median (min–max).`,
 );
 lines.push('');
-lines.push(
-  '| deploy of a pushed image | world | AWS calls | wall s | exit − rollout completed s | peak RSS MiB | start → first AWS call s | start → UpdateService s |',
-);
-lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
-for (const world of worlds) {
+if (deploys.length) {
+  lines.push(
+    '| deploy of a pushed image | world | AWS calls | wall s | exit − rollout completed s | peak RSS MiB | start → first AWS call s | start → UpdateService s |',
+  );
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const world of worlds) {
+    for (const name of names) {
+      const rs = deploys.filter((r) => r.tool === name && r.world === world.name);
+      lines.push(
+        `| ${name} | ${world.name} | ${stat(
+          rs.map((r) => r.calls),
+          0,
+        )} | ${stat(
+          rs.map((r) => r.wallS),
+          2,
+        )} | ${stat(
+          rs.map((r) => r.afterRolloutS),
+          2,
+        )} | ${stat(
+          rs.map((r) => r.rssMiB),
+          0,
+        )} | ${stat(
+          rs.map((r) => r.firstCallS),
+          2,
+        )} | ${stat(
+          rs.map((r) => r.updateS),
+          2,
+        )} |`,
+      );
+    }
+  }
+  lines.push('');
+  for (const world of worlds) {
+    const wall = (rs) => median(rs.filter((r) => r.world === world.name).map((r) => r.wallS));
+    lines.push(`- patchwork ÷ ecs-deploy wall (medians), ${world.name}: ${(wall(pw) / wall(ed)).toFixed(2)}×`);
+  }
+  lines.push('');
+}
+if (failed.length) {
+  lines.push(
+    "| failed deploy (circuit breaker) | exit code | AWS calls | wall s | detected after ECS's failure event, s | exits after ECS's failure event, s | exit − detection s |",
+  );
+  lines.push('|---|---:|---:|---:|---:|---:|---:|');
   for (const name of names) {
-    const rs = deploys.filter((r) => r.tool === name && r.world === world.name);
+    const rs = failed.filter((r) => r.tool === name);
+    if (!rs.length) continue;
     lines.push(
-      `| ${name} | ${world.name} | ${stat(
+      `| ${name} | ${[...new Set(rs.map((r) => r.code))].join(', ')} | ${stat(
+        rs.map((r) => r.calls),
+        0,
+      )} | ${stat(
+        rs.map((r) => r.wallS),
+        2,
+      )} | ${
+        name === 'patchwork'
+          ? stat(
+              rs.map((r) => r.detectedAfterS),
+              2,
+            )
+          : '—'
+      } | ${stat(
+        rs.map((r) => r.afterFailureS),
+        2,
+      )} | ${
+        name === 'patchwork'
+          ? stat(
+              rs.map((r) =>
+                r.afterFailureS === null || r.detectedAfterS === null ? null : r.afterFailureS - r.detectedAfterS,
+              ),
+              2,
+            )
+          : '—'
+      } |`,
+    );
+  }
+  const by = [...new Set(failed.filter((r) => r.tool === 'patchwork').map((r) => r.detectedBy))];
+  if (by.length) lines.push('', `patchwork's detection: from its ${by.join(' / ')}.`);
+  lines.push('');
+}
+if (rollbacks.length) {
+  lines.push('| patchwork rollback --to \\<sha\\> | AWS calls | wall s | peak RSS MiB |');
+  lines.push('|---|---:|---:|---:|');
+  for (const size of [...new Set(rollbacks.map((r) => r.revisions))]) {
+    const rs = rollbacks.filter((r) => r.revisions === size);
+    lines.push(
+      `| ${size} revisions in the family | ${stat(
         rs.map((r) => r.calls),
         0,
       )} | ${stat(
         rs.map((r) => r.wallS),
         2,
       )} | ${stat(
-        rs.map((r) => r.afterRolloutS),
-        2,
-      )} | ${stat(
         rs.map((r) => r.rssMiB),
         0,
-      )} | ${stat(
-        rs.map((r) => r.firstCallS),
-        2,
-      )} | ${stat(
-        rs.map((r) => r.updateS),
-        2,
       )} |`,
     );
   }
+  lines.push('');
 }
-const pw = deploys.filter((r) => r.tool === 'patchwork');
-const ed = deploys.filter((r) => r.tool === 'ecs-deploy');
-lines.push('');
-for (const world of worlds) {
-  const wall = (rs) => median(rs.filter((r) => r.world === world.name).map((r) => r.wallS));
-  lines.push(`- patchwork ÷ ecs-deploy wall (medians), ${world.name}: ${(wall(pw) / wall(ed)).toFixed(2)}×`);
-}
-lines.push('');
-lines.push("| failed deploy (circuit breaker) | exit code | AWS calls | wall s | exits after ECS's failure event, s |");
-lines.push('|---|---:|---:|---:|---:|');
-for (const r of failed)
-  lines.push(
-    `| ${r.tool} | ${r.code} | ${r.calls} | ${r.wallS.toFixed(2)} | ${r.afterFailureS === null ? '—' : r.afterFailureS.toFixed(2)} |`,
-  );
-lines.push('');
-lines.push('| patchwork rollback --to \\<sha\\> | AWS calls | wall s | peak RSS MiB |');
-lines.push('|---|---:|---:|---:|');
-for (const size of [...new Set(rollbacks.map((r) => r.revisions))]) {
-  const rs = rollbacks.filter((r) => r.revisions === size);
-  lines.push(
-    `| ${size} revisions in the family | ${stat(
-      rs.map((r) => r.calls),
-      0,
-    )} | ${stat(
-      rs.map((r) => r.wallS),
-      2,
-    )} | ${stat(
-      rs.map((r) => r.rssMiB),
-      0,
-    )} |`,
-  );
-}
-lines.push('');
 lines.push('Calls per operation (first run of each):');
 for (const r of [
   pw[0],
-  pw.find((x) => x.world !== pw[0].world),
+  pw.find((x) => x.world !== pw[0]?.world),
   ed[0],
-  ed.find((x) => x.world !== ed[0].world),
+  ed.find((x) => x.world !== ed[0]?.world),
   deploys.find((x) => x.tool === 'AWS CLI script'),
+  failed.find((x) => x.tool === 'patchwork'),
   rollbacks[0],
   rollbacks.at(-1),
-])
+].filter(Boolean))
   lines.push(
     `- ${r.label}: ${Object.entries(r.ops)
       .map(([k, v]) => `${k} ${v}`)
@@ -440,7 +525,10 @@ writeFileSync(
   join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
   JSON.stringify(
     {
+      only: [...ONLY],
       rounds: ROUNDS,
+      failRounds: FAIL_ROUNDS,
+      node: process.version,
       poll: POLL,
       load,
       deploys: deploys.map(strip),

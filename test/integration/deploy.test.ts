@@ -151,6 +151,27 @@ describe('deploy / rollback / releases / lock (local world)', () => {
     expect(run.stderr).toMatch(/PW_DEPLOY_ROLLED_BACK/);
     expect(run.stderr).toMatch(/circuit breaker/);
     expect(service().taskDefinition).toBe(tds[0]);
+    // Seen on the first poll after ECS's "deployment failed" event: the watch's `failed` event is at
+    // most one poll (1 s) after it at rest (~0.8 s here); on a loaded machine a poll whose calls
+    // overrun half an interval makes the fixed schedule skip a slot (one poll more), and the
+    // detecting DescribeServices itself is slow: 2 polls + 1 s, so this guards the schedule, not load.
+    const seen = run.events.find(
+      (e) => e.type === 'log' && /^web: failed \(circuit-breaker\): /.test(String(e.message)),
+    );
+    expect(seen, run.stdout).toBeTruthy();
+    const ecsFailed = (
+      awsCli(['ecs', 'describe-services', '--cluster', `${app}-it`, '--services', fullName]).services[0].events as {
+        createdAt: string | number;
+        message: string;
+      }[]
+    ).find((e) => /deployment failed/.test(e.message));
+    expect(ecsFailed).toBeTruthy();
+    // The CLI prints the wire's epoch seconds (cli_timestamp_format none, v1's default) or ISO 8601.
+    const at = ecsFailed!.createdAt;
+    const ecsAt = typeof at === 'number' || /^\d+(\.\d+)?$/.test(at) ? Number(at) * 1000 : Date.parse(at);
+    const detectedAfter = (Date.parse(String(seen!.time)) - ecsAt) / 1000;
+    expect(detectedAfter).toBeGreaterThanOrEqual(-0.05);
+    expect(detectedAfter, `seen ${detectedAfter} s after ECS's event`).toBeLessThanOrEqual(2 * 1 + 1);
   }, 300_000);
 
   it('rollback → the previous successful release (re-using its task definition); --to an older sha', async () => {

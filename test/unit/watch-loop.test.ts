@@ -1,6 +1,12 @@
 /** The watch loop (mocked SDK): our deployment tracked by id through stale reads; the alarm baseline. */
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { type Deployment, DescribeServicesCommand, ECSClient, type Service } from '@aws-sdk/client-ecs';
+import {
+  type Deployment,
+  DescribeServicesCommand,
+  ECSClient,
+  ListTasksCommand,
+  type Service,
+} from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from '../../src/lib/events.js';
@@ -94,6 +100,60 @@ describe('watchRollout', () => {
       cause: 'circuit-breaker',
       reason: expect.stringMatching(/rolling back/),
     });
+  });
+
+  it('a failure is said and handed to the caller the moment it is seen, before the stopped tasks are read; failing tasks are announced a poll earlier', async () => {
+    awsMock(ElasticLoadBalancingV2Client);
+    const order: string[] = [];
+    const ecs = awsMock(ECSClient);
+    ecs.on(ListTasksCommand).callsFake(() => {
+      order.push('ListTasks');
+      return { taskArns: [] };
+    });
+    let polls = 0;
+    ecs.on(DescribeServicesCommand).callsFake(() => {
+      polls++;
+      const failed = polls >= 4;
+      return {
+        services: [
+          svc([
+            {
+              ...ours(failed ? 'FAILED' : 'IN_PROGRESS'),
+              failedTasks: Math.min(3, Math.max(0, polls - 1)),
+              ...(failed ? { rolloutStateReason: 'ECS deployment circuit breaker: tasks failed to start.' } : {}),
+            },
+          ]),
+        ],
+      };
+    });
+    const result = await watchRollout({
+      aws: testClients(),
+      cluster: 'shop-prod',
+      services: [
+        {
+          name: 'web',
+          serviceName: 'shop-prod-web',
+          taskDefinition: OURS,
+          deployment: { id: 'ecs-svc/2', createdAt: T },
+        },
+      ],
+      pollSeconds: 0,
+      timeoutSeconds: 5,
+      alarmPrefix: null,
+      events: new Emitter((e) => {
+        if (e.type === 'log' && e.message.startsWith('web: failed')) order.push(e.message);
+      }),
+      sleep: async () => {},
+      onTasksFailing: (name) => order.push(`tasks failing: ${name} at poll ${polls}`),
+      onFailed: (name) => order.push(`failed: ${name} at poll ${polls}`),
+    });
+    expect(result).toMatchObject({ state: 'failed', cause: 'circuit-breaker', stoppedReasons: [], failedTask: null });
+    expect(order).toEqual([
+      'tasks failing: web at poll 2',
+      'web: failed (circuit-breaker): ECS deployment circuit breaker: tasks failed to start.',
+      'failed: web at poll 4',
+      'ListTasks',
+    ]);
   });
 
   it('an alarm of the baseline does not fail the rollout; once it clears and fires again it does; other services are ignored', async () => {

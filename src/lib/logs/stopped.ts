@@ -3,9 +3,9 @@
  * healthy) and a failed deploy (a task of the new revision). Bounded: the newest such task only,
  * one GetLogEvents call for its tail (read from the end of its awslogs stream).
  */
-import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTasksCommand, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
+import type { Task } from '@aws-sdk/client-ecs';
 import { isAwsError } from '../aws/errors.js';
+import { ecsSdk, logsSdk } from '../aws/sdk.js';
 import type { ResolvedService } from '../config/resolve.js';
 import { clusterName, containerName, ecsServiceName, logGroupName, logStreamName } from '../desired/names.js';
 import type { Session } from '../session.js';
@@ -23,6 +23,7 @@ export async function withLogTail(
 ): Promise<StoppedTaskStatus> {
   try {
     const logs = await session.aws.get('logs');
+    const { GetLogEventsCommand } = logsSdk();
     const out = await logs.send(
       new GetLogEventsCommand({
         logGroupName: logGroupName(svc),
@@ -77,6 +78,7 @@ export async function lastStoppedTask(
   now: () => number = Date.now,
 ): Promise<StoppedTaskStatus | null> {
   const ecs = await session.aws.get('ecs');
+  const { DescribeTasksCommand, ListTasksCommand } = ecsSdk();
   const cluster = clusterName(session.target);
   const { tasks, tails } = cacheOf(session, svc.name);
   const listed = await ecs.send(

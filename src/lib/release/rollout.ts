@@ -5,7 +5,6 @@
  * the contract (3 rolled back, 4 timeout).
  */
 import { hostname } from 'node:os';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Service, UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
 import { interrupted, isInterrupted, throwIfAborted } from '../abort.js';
 import { describeServices } from '../aws/ecs.js';
@@ -169,14 +168,16 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
       const rec = release;
       const started = Date.parse(rec.startedAt);
       let retention: RetentionPlan | null = null;
+      // The history Query, started early when the run's end is known before its record is (a failed
+      // rollout: it runs while the stopped tasks are read); null: read it in finish.
+      let historyRead: Promise<ReleaseRecord[] | null> | null = null;
       const finish = async (outcome: ReleaseRecord['outcome'], reason: string | null, protect: string[] = []) => {
         rec.outcome = outcome;
         rec.reason = reason;
         rec.finishedAt = new Date().toISOString();
         rec.durationMs = Date.now() - started;
-        retention = signal?.aborted
-          ? null
-          : await planHistory(ddb, table, rec, target.deploy.keepReleases, protect).catch(() => null);
+        const history = signal?.aborted ? null : await (historyRead ?? readHistory(ddb, table).catch(() => null));
+        retention = history ? planHistory(history, rec, target.deploy.keepReleases, protect) : null;
         // The final record, the lock's release and the pruned history: one transaction.
         await lock.release({
           put: [toReleaseItem(rec)],
@@ -384,12 +385,24 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
             data: { release: rec.id },
           });
         }
+        // Set when the watch sees tasks of ours fail: the log tail's module and client.
+        let logsReady: Promise<typeof import('../logs/stopped.js')> | null = null;
         const watch = await waitOn((p) => p.arn, {
           alarmPrefix: target.alarms ? alarmPrefix(target) : null,
           judgesAlarm,
           alarmBaseline,
           since: new Date(started - 1000),
           ecsOnly: !!opts.fast,
+          onFailed: () => {
+            historyRead = readHistory(ddb, table).catch(() => null);
+          },
+          // Usually a poll or more before the failure: loaded in the pause between polls.
+          onTasksFailing: () => {
+            logsReady = import('../logs/stopped.js').then(async (m) => {
+              await aws.get('logs').catch(() => undefined);
+              return m;
+            });
+          },
         });
         let failure:
           | Extract<WatchResult, { state: 'failed' }>
@@ -466,16 +479,25 @@ export async function rollout(session: Session, opts: RolloutOptions): Promise<R
           // The newest task of the new revision that stopped on its own: its reason and last log lines.
           let failedTask = 'failedTask' in failure ? failure.failedTask : null;
           const failedSvc = prepared.find((p) => p.change.svc.name === failure?.service)?.change.svc;
-          if (failedTask && failedSvc) {
-            const { withLogTail } = await import('../logs/stopped.js');
-            failedTask = await withLogTail(session, failedSvc, failedTask);
-            for (const line of stoppedTaskLines(failedTask, '', { time: false }))
-              events.log(`${failure.service}: ${line}`, 'info');
-          }
           const why = [failure.reason, ...failure.stoppedReasons.map((r) => `task stopped: ${r}`)].join('; ');
           const rolledBack = failure.cause === 'circuit-breaker' || rollBackOurselves;
-          await finish(rolledBack ? 'rolled-back' : 'failed', why, running());
-          await deregisterPruned();
+          // The record does not carry the log tail: it is written (with the lock's release) while
+          // the tail is read; the tail's lines are said before the error, whatever the write did.
+          const stoppedTask = failedTask;
+          const tail =
+            stoppedTask && failedSvc
+              ? (logsReady ?? import('../logs/stopped.js')).then(({ withLogTail }) =>
+                  withLogTail(session, failedSvc, stoppedTask),
+                )
+              : null;
+          const written = finish(rolledBack ? 'rolled-back' : 'failed', why, running()).then(deregisterPruned);
+          const [tailed] = await Promise.all([tail, written.catch(() => {})]);
+          if (tailed) {
+            failedTask = tailed;
+            for (const line of stoppedTaskLines(tailed, '', { time: false }))
+              events.log(`${failure.service}: ${line}`, 'info');
+          }
+          await written;
           throw new PatchworkError(
             'PW_DEPLOY_ROLLED_BACK',
             `${opts.kind} of ${(sha ?? 'the image').slice(0, 12)} failed on ${failure.service}${rolledBack ? ' and was rolled back' : ' (first release: nothing to roll back to)'}: ${why}`,
@@ -654,17 +676,11 @@ class SmokeFailed extends Error {
 }
 
 /**
- * What retention prunes once this run's record is final: the history as it is (one consistent
- * Query) with this record in it.
+ * What retention prunes once this run's record is final: the history as it is (`read`: one
+ * consistent Query) with this record in it.
  */
-async function planHistory(
-  ddb: DynamoDBClient,
-  table: string,
-  rec: ReleaseRecord,
-  keep: number,
-  protect: string[],
-): Promise<RetentionPlan> {
-  const history = (await readHistory(ddb, table)).filter((r) => r.id !== rec.id);
+function planHistory(read: ReleaseRecord[], rec: ReleaseRecord, keep: number, protect: string[]): RetentionPlan {
+  const history = read.filter((r) => r.id !== rec.id);
   const at = history.findIndex((r) => r.startedAt < rec.startedAt);
   history.splice(at < 0 ? history.length : at, 0, rec);
   return planRetention(history, keep, protect);

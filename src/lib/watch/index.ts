@@ -3,7 +3,8 @@
  * once, DescribeAlarms by patchwork's prefix; DescribeTargetHealth per target group once ECS
  * reports the rollout COMPLETED, then on every poll until the targets are healthy), streams new
  * service events and state changes, says what it is still waiting for when nothing changes for
- * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons) or timeout.
+ * 30 s, and ends with done, failed (ECS's reason and the stopped tasks' reasons: said the moment the
+ * poll sees it, before those reads) or timeout.
  * The first poll is one interval after the start: the UpdateService answer is the state at the
  * start, and ECS's reads lag behind its writes.
  */
@@ -52,6 +53,17 @@ export interface WatchOptions {
   ecsOnly?: boolean;
   sleep?: (ms: number) => Promise<void>;
   quietSeconds?: number;
+  /**
+   * Called once, synchronously, on the poll that sees a failure (before the stopped tasks are read):
+   * the caller can start the reads that do not depend on them (the history Query, the logs client).
+   */
+  onFailed?: (service: string) => void;
+  /**
+   * Called once, synchronously, on the first poll that shows tasks of our deployment failed (or the
+   * failure itself): before the pause to the next poll, so what the caller loads then (the log
+   * tail's client) costs no time if the rollout fails.
+   */
+  onTasksFailing?: (service: string) => void;
   /** Ends the wait with PW_INTERRUPTED (the polls' clients refuse calls after it, too). */
   signal?: AbortSignal;
 }
@@ -103,30 +115,26 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     while (slot - now < interval / 2) slot += interval;
     return slot - now;
   };
+  let warned = false;
   // The UpdateService answer was the state at the start: the first read is one interval later.
   let first = !o.services.some((s) => !s.deployment);
   for (;;) {
     if (first) await sleep(untilNextPoll());
     first = false;
     throwIfAborted(o.signal, 'while waiting for the rollout');
-    const described = await describeServices(
-      ecs,
-      o.cluster,
-      o.services.map((s) => s.serviceName),
-    );
+    // The services and the alarms: one poll, both reads at once.
+    const [described, alarms] = await Promise.all([
+      describeServices(
+        ecs,
+        o.cluster,
+        o.services.map((s) => s.serviceName),
+      ),
+      o.alarmPrefix && !o.ecsOnly ? firingAlarms(o, o.alarmPrefix) : Promise.resolve([]),
+    ]);
     const byName = new Map((described.services ?? []).map((s) => [s.serviceName, s] as const));
-    let alarms: string[] = [];
-    if (o.alarmPrefix && !o.ecsOnly) {
-      const [cw, { DescribeAlarmsCommand }] = await Promise.all([o.aws.get('cloudwatch'), cloudwatchSdk()]);
-      const out = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: o.alarmPrefix, StateValue: 'ALARM' }));
-      // Filter again: some implementations ignore StateValue when a prefix is given.
-      alarms = (out.MetricAlarms ?? [])
-        .filter((a) => a.StateValue === 'ALARM')
-        .map((a) => a.AlarmName ?? '')
-        .filter((n) => n && (o.judgesAlarm?.(n) ?? true));
-      // An alarm of the baseline that has left ALARM counts again when it fires.
+    // An alarm of the baseline that has left ALARM counts again when it fires.
+    if (o.alarmPrefix && !o.ecsOnly)
       for (const name of alarmBaseline) if (!alarms.includes(name)) alarmBaseline.delete(name);
-    }
     const waiting: Record<string, string[]> = {};
     let allDone = true;
     for (const w of o.services) {
@@ -141,13 +149,22 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
         { service: svc, targets, alarms, alarmBaseline: [...alarmBaseline] },
         ours,
       );
-      if (deploymentOf(svc, ours)) ours.seen = true;
+      const mine = deploymentOf(svc, ours);
+      if (mine) ours.seen = true;
+      // Tasks of ours failed (ECS's circuit breaker counts them): the caller may get ready, in the pause.
+      if (!warned && ((mine?.failedTasks ?? 0) > 0 || verdict.state === 'failed')) {
+        warned = true;
+        o.onTasksFailing?.(w.name);
+      }
       if (lastSummary.get(w.name) !== verdict.summary) {
         lastSummary.set(w.name, verdict.summary);
         lastChange = Date.now();
         o.events.log(`${w.name}: ${verdict.summary}`, 'info', w.serviceName);
       }
       if (verdict.state === 'failed') {
+        // The moment the failure is seen: said at once, and whoever ends the run starts its own reads now.
+        o.events.log(`${w.name}: failed (${verdict.cause}): ${verdict.reason}`, 'info', w.serviceName);
+        o.onFailed?.(w.name);
         const { stoppedReasons, failedTask } = await stoppedTaskReasons(o, svc, w.taskDefinition, w.name);
         return {
           state: 'failed',
@@ -174,6 +191,17 @@ export async function watchRollout(o: WatchOptions): Promise<WatchResult> {
     }
     await sleep(untilNextPoll());
   }
+}
+
+/** Our alarms in ALARM (by prefix; only those that judge this rollout). */
+async function firingAlarms(o: WatchOptions, prefix: string): Promise<string[]> {
+  const [cw, { DescribeAlarmsCommand }] = await Promise.all([o.aws.get('cloudwatch'), cloudwatchSdk()]);
+  const out = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: prefix, StateValue: 'ALARM' }));
+  // Filter again: some implementations ignore StateValue when a prefix is given.
+  return (out.MetricAlarms ?? [])
+    .filter((a) => a.StateValue === 'ALARM')
+    .map((a) => a.AlarmName ?? '')
+    .filter((n) => n && (o.judgesAlarm?.(n) ?? true));
 }
 
 function streamEvents(svc: Service, since: number, seen: Set<string>, events: Emitter, name: string): void {
