@@ -159,29 +159,25 @@ const images = { [sha1]: image1, [sha2]: image2 };
 let current = sha2;
 const other = () => (current === sha1 ? sha2 : sha1);
 
+/** ecs-deploy's arguments for a deploy of `image`, polling as the others do. */
+const ecsDeployArgs = (image) => [
+  'deploy',
+  cluster,
+  service,
+  '--image',
+  'web',
+  image,
+  '--timeout',
+  '180',
+  '--sleep-time',
+  String(POLL),
+  '--region',
+  world.region,
+];
 const tools = {
   patchwork: (label, sha) => patchwork(label, ['deploy', '--sha', sha], { expect: 0 }),
   'ecs-deploy': (label, sha) =>
-    run(
-      'ecs-deploy',
-      label,
-      join(venv, 'bin', 'ecs'),
-      [
-        'deploy',
-        cluster,
-        service,
-        '--image',
-        'web',
-        images[sha],
-        '--timeout',
-        '180',
-        '--sleep-time',
-        String(POLL),
-        '--region',
-        world.region,
-      ],
-      { expect: 0 },
-    ),
+    run('ecs-deploy', label, join(venv, 'bin', 'ecs'), ecsDeployArgs(images[sha]), { expect: 0 }),
   'AWS CLI script': (label, sha) =>
     run('AWS CLI script', label, 'bash', [join(here, 'awscli-deploy.sh'), cluster, service, images[sha]], {
       expect: 0,
@@ -285,20 +281,7 @@ for (let round = 0; round < (ONLY.has('failed') ? FAIL_ROUNDS : 0); round++) {
       name === 'patchwork'
         ? await patchwork(label, ['deploy', '--image', imageBad])
         : name === 'ecs-deploy'
-          ? await run(name, label, join(venv, 'bin', 'ecs'), [
-              'deploy',
-              cluster,
-              service,
-              '--image',
-              'web',
-              imageBad,
-              '--timeout',
-              '180',
-              '--sleep-time',
-              String(POLL),
-              '--region',
-              world.region,
-            ])
+          ? await run(name, label, join(venv, 'bin', 'ecs'), ecsDeployArgs(imageBad))
           : await run(name, label, 'bash', [join(here, 'awscli-deploy.sh'), cluster, service, imageBad]);
     await new Promise((res) => setTimeout(res, 300));
     const at = await failEvent();
@@ -394,6 +377,16 @@ const stat = (xs, digits) => {
   const f = (x) => x.toFixed(digits);
   return v.length === 1 ? f(v[0]) : `${f(median(v))} (${f(Math.min(...v))}–${f(Math.max(...v))})`;
 };
+/** Table cells: `stat` of each [field, digits] over the runs. */
+const cells = (rs, ...fields) =>
+  fields
+    .map(([k, digits]) =>
+      stat(
+        rs.map((r) => r[k]),
+        digits,
+      ),
+    )
+    .join(' | ');
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const lines = [];
 const pw = deploys.filter((r) => r.tool === 'patchwork');
@@ -411,25 +404,7 @@ if (deploys.length) {
     for (const name of names) {
       const rs = deploys.filter((r) => r.tool === name && r.world === world.name);
       lines.push(
-        `| ${name} | ${world.name} | ${stat(
-          rs.map((r) => r.calls),
-          0,
-        )} | ${stat(
-          rs.map((r) => r.wallS),
-          2,
-        )} | ${stat(
-          rs.map((r) => r.afterRolloutS),
-          2,
-        )} | ${stat(
-          rs.map((r) => r.rssMiB),
-          0,
-        )} | ${stat(
-          rs.map((r) => r.firstCallS),
-          2,
-        )} | ${stat(
-          rs.map((r) => r.updateS),
-          2,
-        )} |`,
+        `| ${name} | ${world.name} | ${cells(rs, ['calls', 0], ['wallS', 2], ['afterRolloutS', 2], ['rssMiB', 0], ['firstCallS', 2], ['updateS', 2])} |`,
       );
     }
   }
@@ -486,18 +461,7 @@ if (rollbacks.length) {
   lines.push('|---|---:|---:|---:|');
   for (const size of [...new Set(rollbacks.map((r) => r.revisions))]) {
     const rs = rollbacks.filter((r) => r.revisions === size);
-    lines.push(
-      `| ${size} revisions in the family | ${stat(
-        rs.map((r) => r.calls),
-        0,
-      )} | ${stat(
-        rs.map((r) => r.wallS),
-        2,
-      )} | ${stat(
-        rs.map((r) => r.rssMiB),
-        0,
-      )} |`,
-    );
+    lines.push(`| ${size} revisions in the family | ${cells(rs, ['calls', 0], ['wallS', 2], ['rssMiB', 0])} |`);
   }
   lines.push('');
 }

@@ -47,7 +47,11 @@ const ours = (rolloutState: Deployment['rolloutState']): Deployment => ({
   runningCount: 1,
 });
 
-function run(alarmPrefix: string | null = null, alarmBaseline: string[] = []) {
+function run(
+  alarmPrefix: string | null = null,
+  alarmBaseline: string[] = [],
+  more: Partial<Parameters<typeof watchRollout>[0]> = {},
+) {
   return watchRollout({
     aws: testClients(),
     cluster: 'shop-prod',
@@ -66,6 +70,7 @@ function run(alarmPrefix: string | null = null, alarmBaseline: string[] = []) {
     judgesAlarm: (n) => n.startsWith('shop-prod-web-'),
     events: new Emitter(() => {}),
     sleep: async () => {},
+    ...more,
   });
 }
 
@@ -126,24 +131,11 @@ describe('watchRollout', () => {
         ],
       };
     });
-    const result = await watchRollout({
-      aws: testClients(),
-      cluster: 'shop-prod',
-      services: [
-        {
-          name: 'web',
-          serviceName: 'shop-prod-web',
-          taskDefinition: OURS,
-          deployment: { id: 'ecs-svc/2', createdAt: T },
-        },
-      ],
-      pollSeconds: 0,
+    const result = await run(null, [], {
       timeoutSeconds: 5,
-      alarmPrefix: null,
       events: new Emitter((e) => {
         if (e.type === 'log' && e.message.startsWith('web: failed')) order.push(e.message);
       }),
-      sleep: async () => {},
       onTasksFailing: (name) => order.push(`tasks failing: ${name} at poll ${polls}`),
       onFailed: (name) => order.push(`failed: ${name} at poll ${polls}`),
     });
