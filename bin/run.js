@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import module from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -65,15 +65,18 @@ function loadBundle() {
   if (process.env.PATCHWORK_NO_COMPILE_CACHE === '1') return requireHere(bundle);
   let source;
   let key;
+  let cacheRoot;
   let cacheFile;
   let cachedData;
   try {
     source = readFileSync(bundle, 'utf8');
-    const home = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+    // XDG: a relative XDG_CACHE_HOME is ignored.
+    const xdg = process.env.XDG_CACHE_HOME;
+    cacheRoot = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
     key = createHash('sha1').update(source).update(process.versions.v8).digest('hex').slice(0, 20);
-    cacheFile = join(home, 'patchwork', `cli-${key}-${cacheName(process.argv.slice(2))}.v8cache`);
+    cacheFile = join(cacheRoot, 'patchwork', `cli-${key}-${cacheName(process.argv.slice(2))}.v8cache`);
     try {
-      cachedData = readFileSync(cacheFile);
+      cachedData = verified(readFileSync(cacheFile));
     } catch {
       cachedData = undefined;
     }
@@ -100,11 +103,17 @@ function loadBundle() {
   if (cachedData === undefined || script.cachedDataRejected) {
     // At exit the cache holds every function this run compiled (not only the top level).
     process.once('exit', () => {
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
       try {
-        mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-        renameSync(tmp, cacheFile);
+        makeDir(cacheRoot, dirname(cacheFile));
+        const data = script.createCachedData();
+        writeFileSync(tmp, Buffer.concat([createHash('sha1').update(data).digest(), data]), { mode: 0o600 });
+        try {
+          renameSync(tmp, cacheFile);
+        } catch (err) {
+          unlinkSync(tmp);
+          throw err;
+        }
         // Caches of other builds (an upgrade, a rebuild) go once a day old.
         const dir = dirname(cacheFile);
         for (const name of readdirSync(dir)) {
@@ -122,6 +131,31 @@ function loadBundle() {
     });
   }
   return mod.exports;
+}
+
+/**
+ * A cache file is the SHA-1 of V8's data, then the data: V8 checks only the data's header (its
+ * version, flags and source hash), and a damaged body crashes the process (SIGSEGV) on every run.
+ * Returns the data when the digest matches, else undefined (the run compiles and rewrites it).
+ */
+function verified(file) {
+  if (file.length <= 20) return undefined;
+  const data = file.subarray(20);
+  return createHash('sha1').update(data).digest().equals(file.subarray(0, 20)) ? data : undefined;
+}
+
+/**
+ * Creates `dir` (<root>/patchwork) and, when missing, `root` (~/.cache) — no deeper. Not
+ * mkdirSync's `recursive`: under /proc (XDG_CACHE_HOME=/proc/x) it retries forever at full CPU.
+ */
+function makeDir(root, dir) {
+  for (const path of [root, dir]) {
+    try {
+      mkdirSync(path, { mode: 0o700 });
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+  }
 }
 
 // The bundle's loaders (oclif's, for commands, hooks and plugins that may be ES modules) import

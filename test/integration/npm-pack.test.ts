@@ -97,6 +97,20 @@ describe('npm pack', () => {
       writeFileSync(file, 'not a code cache');
       expect(run()).toBe(first);
       expect(statSync(file).size).toBeGreaterThan(100_000);
+      // A damaged body with an intact header: V8 alone accepts it and crashes (SIGSEGV/SIGTRAP).
+      const data = readFileSync(file);
+      for (let at = data.length >> 3; at < data.length; at += 1009) data[at] = data[at]! ^ 0xff;
+      writeFileSync(file, data);
+      expect(run()).toBe(first);
+      expect(run()).toBe(first);
+      expect(readdirSync(join(cache, 'patchwork'))).toHaveLength(1);
+      // A cache directory that cannot be made (mkdir's `recursive` spins forever under /proc).
+      const proc = execFileSync(process.execPath, [join(ROOT, 'bin/run.js'), 'schema'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, XDG_CACHE_HOME: '/proc/patchwork-no-such-dir' },
+      });
+      expect(proc).toBe(first);
     },
   );
 });
