@@ -58,21 +58,32 @@ function cacheName(args) {
  */
 function loadBundle() {
   const requireHere = module.createRequire(import.meta.url);
+  // --debug: stack traces name src/*.ts lines (dist/cli.cjs.map, chained from tsc's maps). Node
+  // maps only what its module loader compiled, not a vm.Script: on Node 20, no code cache then.
+  if (debugging(process.argv.slice(2))) process.setSourceMapsEnabled(true);
+  const off = process.env.PATCHWORK_NO_COMPILE_CACHE === '1';
+  // XDG: a relative XDG_CACHE_HOME is ignored.
+  const xdg = process.env.XDG_CACHE_HOME;
+  let cacheRoot;
+  try {
+    cacheRoot = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+  } catch {
+    return requireHere(bundle); // no home directory: no cache
+  }
   if (typeof module.enableCompileCache === 'function') {
-    module.enableCompileCache();
+    // Node's own cache, in the same per-user directory (its default, under os.tmpdir(), spins
+    // forever when TMPDIR cannot be created, as mkdir's `recursive` does under /proc).
+    const dir = join(cacheRoot, 'patchwork');
+    if (!off && makeDir(cacheRoot, dir)) module.enableCompileCache(join(dir, 'node'));
     return requireHere(bundle);
   }
-  if (process.env.PATCHWORK_NO_COMPILE_CACHE === '1') return requireHere(bundle);
+  if (off || process.sourceMapsEnabled) return requireHere(bundle);
   let source;
   let key;
-  let cacheRoot;
   let cacheFile;
   let cachedData;
   try {
     source = readFileSync(bundle, 'utf8');
-    // XDG: a relative XDG_CACHE_HOME is ignored.
-    const xdg = process.env.XDG_CACHE_HOME;
-    cacheRoot = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
     key = createHash('sha1').update(source).update(process.versions.v8).digest('hex').slice(0, 20);
     cacheFile = join(cacheRoot, 'patchwork', `cli-${key}-${cacheName(process.argv.slice(2))}.v8cache`);
     try {
@@ -105,7 +116,7 @@ function loadBundle() {
     process.once('exit', () => {
       const tmp = `${cacheFile}.${process.pid}.tmp`;
       try {
-        makeDir(cacheRoot, dirname(cacheFile));
+        if (!makeDir(cacheRoot, dirname(cacheFile))) return;
         const data = script.createCachedData();
         writeFileSync(tmp, Buffer.concat([createHash('sha1').update(data).digest(), data]), { mode: 0o600 });
         try {
@@ -133,6 +144,12 @@ function loadBundle() {
   return mod.exports;
 }
 
+/** `--debug` before any `--`. */
+function debugging(args) {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).includes('--debug');
+}
+
 /**
  * A cache file is the SHA-1 of V8's data, then the data: V8 checks only the data's header (its
  * version, flags and source hash), and a damaged body crashes the process (SIGSEGV) on every run.
@@ -145,17 +162,18 @@ function verified(file) {
 }
 
 /**
- * Creates `dir` (<root>/patchwork) and, when missing, `root` (~/.cache) — no deeper. Not
- * mkdirSync's `recursive`: under /proc (XDG_CACHE_HOME=/proc/x) it retries forever at full CPU.
+ * Creates `dir` (<root>/patchwork) and, when missing, `root` (~/.cache) — no deeper; false when it
+ * cannot. Not mkdirSync's `recursive`: under /proc (XDG_CACHE_HOME=/proc/x) it retries forever.
  */
 function makeDir(root, dir) {
   for (const path of [root, dir]) {
     try {
       mkdirSync(path, { mode: 0o700 });
     } catch (err) {
-      if (err.code !== 'EEXIST') throw err;
+      if (err.code !== 'EEXIST') return false;
     }
   }
+  return true;
 }
 
 // The bundle's loaders (oclif's, for commands, hooks and plugins that may be ES modules) import

@@ -74,15 +74,16 @@ const result = await esbuild.build({
   },
   logLevel: 'warning',
   metafile: true,
+  sourcemap: 'linked',
   write: false,
 });
 if (result.errors.length > 0) process.exit(1);
-const [out] = result.outputFiles;
+const out = result.outputFiles.find((f) => f.path.endsWith('.cjs'));
 // oclif's module loader (3), its TypeScript path (1) and lilconfig (1) at the time of writing.
 if (loaderImports < 3) throw new Error(`bundle: expected oclif's import() calls to rewrite, found ${loaderImports}`);
 const computed = out.text.match(/__toESM\(require\((?!["'])[^)]*\)/g);
 if (computed)
   throw new Error(`bundle: an import() of a computed name would become require(): ${computed.slice(0, 3).join(', ')}`);
-await writeFile(join(root, 'dist', 'cli.cjs'), out.contents);
+for (const f of result.outputFiles) await writeFile(f.path, f.contents);
 if (process.argv.includes('--verbose'))
   console.error(`dist/cli.cjs: ${(out.contents.length / 1024).toFixed(0)} KiB, ${loaderImports} loader import() calls`);
