@@ -16,9 +16,13 @@ const argv = process.argv.slice(2);
 export const arg = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
 export const flag = (name) => argv.includes(name);
 
-/** .localworld/env.json; anything but a loopback endpoint ends the process (exit 2), naming `bench`. */
+/**
+ * The local world's env.json ($LOCALWORLD_DIR, else .localworld/); anything but a loopback endpoint
+ * ends the process (exit 2), naming `bench`.
+ */
 export function localWorld(bench) {
-  const world = JSON.parse(readFileSync(join(root, '.localworld', 'env.json'), 'utf8'));
+  const dir = process.env.LOCALWORLD_DIR ?? join(root, '.localworld');
+  const world = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8'));
   if (!/^http:\/\/(127\.|localhost)/.test(world.endpoint)) {
     console.error(`${bench}: the local world must be on loopback`);
     process.exit(2);
