@@ -76,7 +76,9 @@ const firstCallCases = {
     [bin, 'deploy', '--sha', SHA, '-e', 'b', '--json'],
     { PATCHWORK_NO_COMPILE_CACHE: '1' },
   ],
-  ...(existsSync(ecs) ? { 'ecs-deploy `deploy --image`': [ecs, ['deploy', 'bs-b', 'bs-b-web', '--image', 'web', 'x'], {}] } : {}),
+  ...(existsSync(ecs)
+    ? { 'ecs-deploy `deploy --image`': [ecs, ['deploy', 'bs-b', 'bs-b-web', '--image', 'web', 'x'], {}] }
+    : {}),
 };
 
 function timeExit(args) {
@@ -117,7 +119,7 @@ const rows = Object.keys(samples).map((k) => {
   };
 });
 console.log(
-  "| case | until | median ms (min–max) | ratio |\n|---|---|---:|---:|\n" +
+  '| case | until | median ms (min–max) | ratio |\n|---|---|---:|---:|\n' +
     rows
       .map(
         (r) =>
