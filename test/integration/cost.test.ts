@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, isolatedEnv, runCli } from '../helpers/cli.js';
-import { localWorld, resetWorld, worldAwsEnv } from '../helpers/localworld.js';
+import { localWorld, resetWorld, settleEcsReads, worldAwsEnv } from '../helpers/localworld.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON payloads
 type Json = any;
@@ -108,6 +108,10 @@ describe('cost estimate in provision plans (local world)', () => {
     expect(res(applied).cost.before.total).toBe(0);
     expect(line(res(applied).cost, 'fargate')).toMatchObject({ desired: 19.82, max: 19.82 });
 
+    // ECS answers MISSING for a service created a moment ago (its read-after-write lag; the world
+    // models it): a plan read within it would create the service again. The CLI now starts fast
+    // enough to fall inside it.
+    await settleEcsReads();
     const same = await provision({ autoscaling: false }, '--dry-run', '--json');
     expect(same.code, same.stderr).toBe(0);
     expect(res(same).pending).toBe(false);
