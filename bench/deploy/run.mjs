@@ -209,16 +209,15 @@ const worlds = [
   { name: `ECS read lag ${DEFAULT_LAG} s (default)`, lag: DEFAULT_LAG },
   { name: 'ECS read lag 0', lag: 0 },
 ];
+/** One deployment, COMPLETED, every task running: the service at rest. */
+const settled = (s) =>
+  s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED' && s.runningCount === s.desiredCount;
 /** After a run: waits out the lag, then for the service to be steady; when ECS said "deployment completed" (epoch ms) after `since`. */
 async function rolloutCompletedAt(since) {
   await new Promise((res) => setTimeout(res, 1600)); // the world's ECS read lag: read a settled service
   for (let i = 0; i < 120; i++) {
     const s = await describe();
-    if (
-      s.deployments.length === 1 &&
-      s.deployments[0].rolloutState === 'COMPLETED' &&
-      s.runningCount === s.desiredCount
-    ) {
+    if (settled(s)) {
       const ev = s.events.find((e) => /deployment completed/.test(e.message));
       return ev && ev.createdAt.getTime() >= since ? ev.createdAt.getTime() : null;
     }
@@ -310,12 +309,7 @@ for (let round = 0; round < (ONLY.has('failed') ? FAIL_ROUNDS : 0); round++) {
     // Let ECS's own rollback settle before the next run.
     for (let i = 0; i < 60; i++) {
       const s = await describe();
-      if (
-        s.deployments.length === 1 &&
-        s.deployments[0].rolloutState === 'COMPLETED' &&
-        s.runningCount === s.desiredCount
-      )
-        break;
+      if (settled(s)) break;
       await new Promise((res) => setTimeout(res, 500));
     }
     await new Promise((res) => setTimeout(res, 1600)); // the world's ECS read lag: the next run reads a settled service
